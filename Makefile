@@ -1,0 +1,64 @@
+# labelq: `make demo` and `make test` do all set-up on a machine with python3 and make.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+# Airflow runs on its embedded default here: SQLite metadata under a project-local home.
+export AIRFLOW_HOME ?= $(CURDIR)/.airflow
+export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
+export AIRFLOW__CORE__LOAD_EXAMPLES := False
+export LABELQ_ROOT ?= $(CURDIR)/data
+export LABELQ_CONFIG ?= $(CURDIR)/config/labelq.yaml
+
+DEMO_START ?= 2026-11-01
+DEMO_DAYS  ?= 3
+SEED       ?= 7
+PYTEST_ARGS ?=
+
+.PHONY: install demo test bench clean help
+
+help:
+	@echo "make demo   install into $(VENV), simulate $(DEMO_DAYS) days of vendor deliveries and run the Airflow DAG on each"
+	@echo "make test   install into $(VENV) and run the test suite"
+	@echo "make bench  run the benchmarks in benchmarks/"
+	@echo "make clean  remove $(VENV), .airflow and data/"
+
+install: $(VENV)/.installed
+
+# uv when available (much faster), else pip. Re-runs when pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@if command -v uv >/dev/null 2>&1; then \
+	    uv pip install --python $(BIN)/python -e '.[dev]'; \
+	elif $(BIN)/python -m pip install -q uv >/dev/null 2>&1; then \
+	    $(BIN)/uv pip install --python $(BIN)/python -e '.[dev]'; \
+	else \
+	    $(BIN)/python -m pip install -e '.[dev]'; \
+	fi
+	@touch $@
+
+demo: install
+	$(BIN)/labelq simulate --root "$(LABELQ_ROOT)" --seed $(SEED) --days $(DEMO_DAYS) --start $(DEMO_START)
+	@mkdir -p "$(AIRFLOW_HOME)/demo-logs"
+	@$(BIN)/airflow db migrate > "$(AIRFLOW_HOME)/demo-logs/db-migrate.log" 2>&1 \
+	    || { tail -n 40 "$(AIRFLOW_HOME)/demo-logs/db-migrate.log"; exit 1; }
+	@for day in $$($(BIN)/python -c "import datetime as d; s=d.date.fromisoformat('$(DEMO_START)'); print(*[s+d.timedelta(days=i) for i in range($(DEMO_DAYS))])"); do \
+	    log="$(AIRFLOW_HOME)/demo-logs/labelq_daily-$$day.log"; \
+	    echo "airflow dags test labelq_daily $$day  (log: $$log)"; \
+	    $(BIN)/airflow dags test labelq_daily $$day > "$$log" 2>&1 || { tail -n 60 "$$log"; exit 1; }; \
+	    grep -q "state=success" "$$log" || { echo "DAG run for $$day did not succeed:"; tail -n 60 "$$log"; exit 1; }; \
+	done
+	@echo
+	@$(BIN)/labelq summary --quiet
+	@echo
+	@echo "Read it:  $(BIN)/python -c \"import pipeline; print(pipeline.read_training_set('$(LABELQ_ROOT)', 'sentiment').head())\""
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/python benchmarks/bench_agreement.py
+	$(BIN)/python benchmarks/bench_consensus.py
+
+clean:
+	rm -rf $(VENV) .airflow data

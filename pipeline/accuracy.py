@@ -1,0 +1,68 @@
+"""Accuracy of vendors and annotators against gold items, with Wilson score intervals."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+
+
+def wilson_interval(correct: np.ndarray | int, total: np.ndarray | int, *, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    r"""Wilson score interval for a binomial proportion.
+
+    .. math::
+        \frac{\hat p + \frac{z^2}{2n} \pm z\sqrt{\frac{\hat p(1-\hat p)}{n} + \frac{z^2}{4n^2}}}{1 + \frac{z^2}{n}}
+
+    with :math:`\hat p = k/n` and :math:`z` the normal quantile for ``confidence``.
+    Wilson, E. B. (1927). Probable inference, the law of succession, and statistical
+    inference. JASA 22(158), 209-212. ``total == 0`` gives NaN bounds.
+    """
+    k = np.asarray(correct, dtype=float)
+    n = np.asarray(total, dtype=float)
+    z = norm.ppf(0.5 + confidence / 2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = k / n
+        denom = 1 + z**2 / n
+        centre = (p + z**2 / (2 * n)) / denom
+        half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
+    return centre - half, centre + half
+
+
+def gold_accuracy(
+    annotations: pd.DataFrame,
+    gold: pd.DataFrame,
+    *,
+    by: Sequence[str] = ("vendor",),
+    confidence: float = 0.95,
+) -> pd.DataFrame:
+    """Share of labels on gold items that equal the gold label, per group in ``by``.
+
+    Parameters
+    ----------
+    annotations : DataFrame
+        Canonical long frame; needs ``item_id``, ``label`` and the ``by`` columns.
+    gold : DataFrame
+        ``item_id``, ``gold_label``.
+
+    Returns
+    -------
+    DataFrame with the ``by`` columns and ``n_gold`` (labels on gold items), ``n_correct``,
+    ``accuracy``, ``ci_low``, ``ci_high`` (Wilson interval). Groups with no gold labels
+    appear with ``n_gold == 0`` and NaN accuracy.
+    """
+    by = list(by)
+    missing = [c for c in ["item_id", "label", *by] if c not in annotations.columns]
+    if missing:
+        raise ValueError(f"annotations lack column(s) {missing} needed for gold accuracy")
+    groups = annotations[by].drop_duplicates().sort_values(by, ignore_index=True)
+    on_gold = annotations.merge(gold[["item_id", "gold_label"]], on="item_id", how="inner")
+    on_gold = on_gold.assign(correct=(on_gold["label"] == on_gold["gold_label"]).astype("int64"))
+    counts = on_gold.groupby(by, as_index=False).agg(n_gold=("correct", "size"), n_correct=("correct", "sum"))
+    out = groups.merge(counts, on=by, how="left")
+    out[["n_gold", "n_correct"]] = out[["n_gold", "n_correct"]].fillna(0).astype("int64")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["accuracy"] = out["n_correct"] / out["n_gold"].where(out["n_gold"] > 0)
+    out["ci_low"], out["ci_high"] = wilson_interval(out["n_correct"].to_numpy(), out["n_gold"].to_numpy(), confidence=confidence)
+    return out

@@ -1,0 +1,159 @@
+"""Vendors and tasks, loaded from YAML into validated models.
+
+Errors name the file and the dotted key that is wrong, e.g.
+``config/labelq.yaml: vendors.acme.columns: maps no column to 'label'``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from pipeline.schema import OPTIONAL_VENDOR_COLUMNS, REQUIRED_VENDOR_COLUMNS
+
+Level = Literal["nominal", "ordinal", "interval", "ratio"]
+ConsensusMethod = Literal["majority_vote", "weighted_vote", "dawid_skene", "one_coin_dawid_skene"]
+
+DEFAULT_CONFIG = Path("config") / "labelq.yaml"
+
+
+class ConfigError(ValueError):
+    """The configuration file is missing or invalid; the message names the file and key."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TaskConfig(_Model):
+    """A labelling task: its label set and how labels are judged and merged."""
+
+    labels: list[str] = Field(min_length=2)
+    level: Level = "nominal"
+    min_labels_per_item: int = Field(default=2, ge=1)
+    consensus: ConsensusMethod = "majority_vote"
+
+    @field_validator("labels")
+    @classmethod
+    def _unique_labels(cls, labels: list[str]) -> list[str]:
+        dupes = sorted({x for x in labels if labels.count(x) > 1})
+        if dupes:
+            raise ValueError(f"labels must be unique; repeated: {dupes}")
+        return labels
+
+
+class VendorConfig(_Model):
+    """One annotation vendor: where it delivers and how its schema maps onto ours."""
+
+    task: str
+    landing: str
+    columns: dict[str, str]
+    labels: dict[str, str] = Field(default_factory=dict)
+    price_per_label: float = Field(default=0.0, ge=0)
+    timezone: str = "UTC"
+
+    @field_validator("columns")
+    @classmethod
+    def _columns_map_to_canonical(cls, columns: dict[str, str]) -> dict[str, str]:
+        allowed = set(REQUIRED_VENDOR_COLUMNS) | set(OPTIONAL_VENDOR_COLUMNS)
+        unknown = sorted(set(columns.values()) - allowed)
+        if unknown:
+            raise ValueError(f"maps onto unknown canonical columns {unknown}; allowed: {sorted(allowed)}")
+        missing = [c for c in REQUIRED_VENDOR_COLUMNS if c not in columns.values()]
+        if missing:
+            raise ValueError(f"maps no vendor column to {missing}")
+        targets = list(columns.values())
+        twice = sorted({t for t in targets if targets.count(t) > 1})
+        if twice:
+            raise ValueError(f"maps several vendor columns to {twice}")
+        return columns
+
+    @field_validator("landing")
+    @classmethod
+    def _landing_inside_root(cls, landing: str) -> str:
+        if Path(landing).is_absolute() or ".." in Path(landing).parts:
+            raise ValueError(f"landing {landing!r} must be a relative path inside the storage root")
+        return landing
+
+
+class StorageConfig(_Model):
+    root: str = "data"
+
+
+class LabelqConfig(_Model):
+    """The whole configuration: storage, tasks and vendors."""
+
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    tasks: dict[str, TaskConfig] = Field(min_length=1)
+    vendors: dict[str, VendorConfig] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _vendors_fit_tasks(self) -> "LabelqConfig":
+        for name, vendor in self.vendors.items():
+            if vendor.task not in self.tasks:
+                raise ValueError(
+                    f"vendors.{name}.task: unknown task {vendor.task!r}; known: {sorted(self.tasks)}"
+                )
+            label_set = set(self.tasks[vendor.task].labels)
+            bad = sorted(v for v in set(vendor.labels.values()) if v not in label_set)
+            if bad:
+                raise ValueError(
+                    f"vendors.{name}.labels: maps onto {bad}, not in task "
+                    f"{vendor.task!r} labels {self.tasks[vendor.task].labels}"
+                )
+        landings = [v.landing.rstrip("/") for v in self.vendors.values()]
+        shared = sorted({x for x in landings if landings.count(x) > 1})
+        if shared:
+            raise ValueError(f"vendors share a landing folder {shared}: each vendor needs its own")
+        return self
+
+    def vendors_for(self, task: str) -> dict[str, VendorConfig]:
+        """The vendors that deliver labels for ``task``."""
+        return {n: v for n, v in self.vendors.items() if v.task == task}
+
+    def digest(self) -> str:
+        """SHA-256 of the normalised configuration (recorded in manifests)."""
+        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()
+
+
+def config_path(path: str | os.PathLike[str] | None = None) -> Path:
+    """Where the config lives: ``path``, else ``$LABELQ_CONFIG``, else ``./config/labelq.yaml``."""
+    return Path(path or os.environ.get("LABELQ_CONFIG") or DEFAULT_CONFIG)
+
+
+def parse_config(data: object, *, source: str = "<config>") -> LabelqConfig:
+    """Validate a mapping (already parsed YAML) into :class:`LabelqConfig`."""
+    try:
+        return LabelqConfig.model_validate(data)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+            msg = err["msg"].removeprefix("Value error, ")
+            lines.append(f"{source}: {key}: {msg}")
+        raise ConfigError("invalid configuration\n  " + "\n  ".join(lines)) from None
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> LabelqConfig:
+    """Read and validate the YAML config (see :func:`config_path` for the lookup order)."""
+    p = config_path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: config file not found (set --config or LABELQ_CONFIG)")
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{p}: not valid YAML: {exc}") from None
+    return parse_config(data, source=str(p))
+
+
+def resolve_root(root: str | os.PathLike[str] | None, config: LabelqConfig | None = None) -> Path:
+    """Storage root: ``root`` (``--root``), else ``$LABELQ_ROOT``, else the config's, else ``./data``."""
+    chosen = root or os.environ.get("LABELQ_ROOT") or (config.storage.root if config else None) or "data"
+    return Path(chosen).absolute()

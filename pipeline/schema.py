@@ -1,0 +1,55 @@
+"""The canonical Arrow schemas, named once.
+
+Every stage reads and writes these; vendor-specific shapes exist only in landing files and
+are mapped onto :data:`ANNOTATIONS` by :mod:`pipeline.ingest`.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+#: One row per label an annotator gave an item (the long format every metric consumes).
+ANNOTATIONS = pa.schema(
+    [
+        pa.field("task", pa.string(), nullable=False),
+        pa.field("item_id", pa.string(), nullable=False),
+        pa.field("vendor", pa.string(), nullable=False),
+        pa.field("annotator_id", pa.string()),
+        pa.field("label", pa.string()),
+        pa.field("annotated_at", pa.timestamp("us", tz="UTC")),
+        pa.field("batch_id", pa.string(), nullable=False),
+        pa.field("source_file", pa.string(), nullable=False),
+    ]
+)
+
+#: Items whose true label is known; mixed into vendor deliveries to measure accuracy.
+GOLD = pa.schema(
+    [
+        pa.field("task", pa.string(), nullable=False),
+        pa.field("item_id", pa.string(), nullable=False),
+        pa.field("gold_label", pa.string(), nullable=False),
+    ]
+)
+
+#: The published training set: one row per item that passed the task's consensus rules.
+CURATED = pa.schema(
+    [
+        pa.field("item_id", pa.string(), nullable=False),
+        pa.field("label", pa.string(), nullable=False),
+        pa.field("confidence", pa.float64(), nullable=False),
+        pa.field("n_annotations", pa.int32(), nullable=False),
+        pa.field("agreement", pa.float64(), nullable=False),
+        pa.field("vendors", pa.string(), nullable=False),
+    ]
+)
+
+#: Columns a vendor must map onto (``annotated_at`` and ``batch_id`` are optional).
+REQUIRED_VENDOR_COLUMNS = ("item_id", "annotator_id", "label")
+OPTIONAL_VENDOR_COLUMNS = ("annotated_at", "batch_id")
+
+ANNOTATION_COLUMNS: tuple[str, ...] = tuple(ANNOTATIONS.names)
+
+
+def empty_annotations() -> pa.Table:
+    """An empty table with the :data:`ANNOTATIONS` schema."""
+    return ANNOTATIONS.empty_table()

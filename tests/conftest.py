@@ -1,0 +1,77 @@
+"""Shared fixtures. Airflow is pointed at a throw-away home before anything imports it."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="labelq-airflow-home-"))
+os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "dags")
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["LABELQ_CONFIG"] = str(REPO / "config" / "labelq.yaml")
+os.environ.pop("LABELQ_ROOT", None)
+
+START = date(2026, 11, 1)
+DAYS = 3
+
+
+@pytest.fixture(scope="session")
+def repo() -> Path:
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def airflow_home() -> Path:
+    return _AIRFLOW_HOME
+
+
+@pytest.fixture(scope="session")
+def config():
+    from pipeline.config import load_config
+
+    return load_config(REPO / "config" / "labelq.yaml")
+
+
+@pytest.fixture(scope="session")
+def days() -> list[date]:
+    return [START + timedelta(days=i) for i in range(DAYS)]
+
+
+@pytest.fixture(scope="session")
+def simulated(tmp_path_factory, config) -> Path:
+    """Three days of simulated deliveries (read-only: copy before running stages on it)."""
+    from pipeline.simulate import simulate
+
+    root = tmp_path_factory.mktemp("simulated")
+    simulate(config, root, seed=7, days=DAYS, start=START, items_per_day=200)
+    return root
+
+
+@pytest.fixture(scope="session")
+def processed(tmp_path_factory, simulated, config, days) -> Path:
+    """The simulated deliveries run through every stage for every day (read-only)."""
+    import shutil
+
+    from pipeline.steps import run_day
+
+    root = tmp_path_factory.mktemp("processed") / "data"
+    shutil.copytree(simulated, root)
+    for d in days:
+        run_day(config, root, d)
+    return root
+
+
+@pytest.fixture
+def fresh_copy(tmp_path, simulated) -> Path:
+    """A private, writable copy of the simulated deliveries."""
+    import shutil
+
+    root = tmp_path / "data"
+    shutil.copytree(simulated, root)
+    return root

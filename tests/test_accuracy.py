@@ -1,0 +1,51 @@
+import numpy as np
+import pandas as pd
+import pytest
+from statsmodels.stats.proportion import proportion_confint
+
+from pipeline.accuracy import gold_accuracy, wilson_interval
+
+
+@pytest.mark.parametrize("k, n", [(0, 10), (3, 10), (10, 10), (57, 83), (1, 1), (999, 1000)])
+def test_wilson_matches_statsmodels(k, n):
+    lo, hi = wilson_interval(k, n)
+    ref_lo, ref_hi = proportion_confint(k, n, alpha=0.05, method="wilson")
+    assert lo == pytest.approx(ref_lo, abs=1e-12) and hi == pytest.approx(ref_hi, abs=1e-12)
+
+
+def test_wilson_published_example():
+    # Newcombe (1998), Statistics in Medicine 17:857-872, Table I: 81/263 -> 0.2553 to 0.3662
+    lo, hi = wilson_interval(81, 263)
+    assert (round(float(lo), 4), round(float(hi), 4)) == (0.2553, 0.3662)
+
+
+def test_wilson_empty_is_nan():
+    lo, hi = wilson_interval(np.array([0]), np.array([0]))
+    assert np.isnan(lo[0]) and np.isnan(hi[0])
+
+
+def test_gold_accuracy_hand_computed():
+    ann = pd.DataFrame({
+        "item_id": ["g1", "g1", "g2", "g2", "x", "g1"],
+        "vendor": ["a", "b", "a", "b", "a", "c"],
+        "annotator_id": ["a1", "b1", "a2", "b1", "a1", "c1"],
+        "label": ["p", "p", "n", "p", "p", "n"],
+    })
+    gold = pd.DataFrame({"item_id": ["g1", "g2"], "gold_label": ["p", "n"]})
+    out = gold_accuracy(ann, gold, by=["vendor"]).set_index("vendor")
+    assert out.loc["a", ["n_gold", "n_correct"]].tolist() == [2, 2]
+    assert out.loc["b", ["n_gold", "n_correct"]].tolist() == [2, 1]
+    assert out.loc["c", "accuracy"] == 0.0
+    per_ann = gold_accuracy(ann, gold, by=["vendor", "annotator_id"]).set_index("annotator_id")
+    assert per_ann.loc["b1", "accuracy"] == 0.5 and per_ann.loc["a1", "n_gold"] == 1
+
+
+def test_gold_accuracy_group_without_gold_is_nan():
+    ann = pd.DataFrame({"item_id": ["x"], "vendor": ["a"], "label": ["p"]})
+    out = gold_accuracy(ann, pd.DataFrame({"item_id": ["g"], "gold_label": ["p"]}))
+    assert out["n_gold"].tolist() == [0] and np.isnan(out["accuracy"].iloc[0])
+
+
+def test_gold_accuracy_missing_column_is_named():
+    with pytest.raises(ValueError, match=r"\['vendor'\]"):
+        gold_accuracy(pd.DataFrame({"item_id": [], "label": []}), pd.DataFrame({"item_id": [], "gold_label": []}))

@@ -1,0 +1,89 @@
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline.config import ConfigError, load_config, parse_config, resolve_root
+
+
+def _raw(repo: Path) -> dict:
+    return yaml.safe_load((repo / "config" / "labelq.yaml").read_text())
+
+
+def test_repo_config_loads(config):
+    assert set(config.vendors) == {"acme", "bluepeak", "crowdly"}
+    assert config.tasks["sentiment"].labels == ["negative", "neutral", "positive"]
+    assert set(config.vendors_for("sentiment")) == {"acme", "bluepeak", "crowdly"}
+
+
+def test_vendors_have_distinct_schemas_and_vocabularies(config):
+    cols = [frozenset(v.columns) for v in config.vendors.values()]
+    vocab = [frozenset(v.labels) for v in config.vendors.values()]
+    assert len(set(cols)) == 3 and len(set(vocab)) == 3
+
+
+def test_unknown_key_is_named(repo):
+    raw = _raw(repo)
+    raw["vendors"]["acme"]["pricee"] = 1
+    with pytest.raises(ConfigError, match=r"vendors\.acme\.pricee"):
+        parse_config(raw, source="x.yaml")
+
+
+def test_unknown_task_reference_is_named(repo):
+    raw = _raw(repo)
+    raw["vendors"]["bluepeak"]["task"] = "toxicity"
+    with pytest.raises(ConfigError, match=r"vendors\.bluepeak\.task: unknown task 'toxicity'"):
+        parse_config(raw)
+
+
+def test_label_mapping_outside_label_set(repo):
+    raw = _raw(repo)
+    raw["vendors"]["acme"]["labels"]["POS"] = "very positive"
+    with pytest.raises(ConfigError, match=r"vendors\.acme\.labels.*very positive"):
+        parse_config(raw)
+
+
+def test_missing_required_column_mapping(repo):
+    raw = _raw(repo)
+    del raw["vendors"]["crowdly"]["columns"]["score"]
+    with pytest.raises(ConfigError, match=r"vendors\.crowdly\.columns: maps no vendor column to \['label'\]"):
+        parse_config(raw)
+
+
+def test_landing_must_stay_inside_root(repo):
+    raw = _raw(repo)
+    raw["vendors"]["acme"]["landing"] = "../elsewhere"
+    with pytest.raises(ConfigError, match=r"vendors\.acme\.landing"):
+        parse_config(raw)
+
+
+def test_shared_landing_folder_rejected(repo):
+    raw = _raw(repo)
+    raw["vendors"]["acme"]["landing"] = raw["vendors"]["bluepeak"]["landing"]
+    with pytest.raises(ConfigError, match="share a landing folder"):
+        parse_config(raw)
+
+
+def test_missing_file_and_bad_yaml(tmp_path):
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("tasks: [unclosed")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+
+
+def test_root_resolution_order(monkeypatch, config, tmp_path):
+    monkeypatch.delenv("LABELQ_ROOT", raising=False)
+    assert resolve_root(None, config) == Path(config.storage.root).absolute()
+    monkeypatch.setenv("LABELQ_ROOT", str(tmp_path / "env"))
+    assert resolve_root(None, config) == tmp_path / "env"
+    assert resolve_root(tmp_path / "flag", config) == tmp_path / "flag"
+
+
+def test_digest_changes_with_content(repo):
+    a = parse_config(_raw(repo))
+    raw = _raw(repo)
+    raw["vendors"]["acme"]["price_per_label"] = 0.5
+    assert a.digest() == parse_config(_raw(repo)).digest()
+    assert a.digest() != parse_config(raw).digest()

@@ -1,0 +1,65 @@
+import hashlib
+from datetime import date
+
+import pandas as pd
+
+from pipeline.simulate import simulate
+
+
+def _digest(root):
+    files = sorted(p for p in root.rglob("*.parquet"))
+    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+
+
+def test_deterministic_for_a_seed(tmp_path, config):
+    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    simulate(config, a, seed=3, days=2, start=date(2026, 11, 1), items_per_day=50)
+    simulate(config, b, seed=3, days=2, start=date(2026, 11, 1), items_per_day=50)
+    simulate(config, c, seed=4, days=2, start=date(2026, 11, 1), items_per_day=50)
+    assert _digest(a) == _digest(b)
+    assert _digest(a) != _digest(c)
+
+
+def test_each_vendor_delivers_in_its_own_schema(simulated, config):
+    for name, vendor in config.vendors.items():
+        files = sorted((simulated / vendor.landing).rglob("*.parquet"))
+        assert files, name
+        frame = pd.read_parquet(files[0])
+        assert set(frame.columns) == set(vendor.columns), name
+        label_col = next(c for c, canon in vendor.columns.items() if canon == "label")
+        assert set(frame[label_col].astype(str)) <= set(vendor.labels), name
+
+
+def _truth_accuracy(simulated, config, vendor_name):
+    vendor = config.vendors[vendor_name]
+    inv = {canon: col for col, canon in vendor.columns.items()}
+    frames = []
+    for f in sorted((simulated / vendor.landing).rglob("*.parquet")):
+        df = pd.read_parquet(f)
+        if inv["label"] in df and inv["annotator_id"] in df:
+            frames.append(df.rename(columns={inv["item_id"]: "item_id", inv["label"]: "label"}))
+    df = pd.concat(frames)
+    df["label"] = df["label"].astype(str).map(vendor.labels)
+    gold = pd.read_parquet(simulated / "gold" / "sentiment.parquet")
+    m = df.merge(gold, on="item_id")
+    return (m["label"] == m["gold_label"]).mean(), len(m)
+
+
+def test_vendors_differ_in_quality_and_gold_is_mixed_in(simulated, config):
+    acc = {v: _truth_accuracy(simulated, config, v) for v in config.vendors}
+    assert all(n > 20 for _, n in acc.values()), acc  # gold items appear in every vendor's work
+    assert acc["acme"][0] > acc["crowdly"][0] + 0.1, acc
+
+
+def test_bad_batches_now_and_then(tmp_path, config):
+    report = simulate(config, tmp_path, seed=7, days=6, start=date(2026, 11, 1), items_per_day=30)
+    assert 0 < len(report.bad_batches) < len(report.files) / 2
+    kinds = {b.split("(")[1].rstrip(")") for b in report.bad_batches}
+    assert len(kinds) >= 2
+
+
+def test_crowdly_sends_naive_local_times_and_integer_labels(simulated, config):
+    f = sorted((simulated / config.vendors["crowdly"].landing).rglob("*.parquet"))[0]
+    df = pd.read_parquet(f)
+    assert df["created"].dt.tz is None
+    assert pd.api.types.is_integer_dtype(df["score"])
