@@ -15,11 +15,12 @@ DEMO_DAYS  ?= 3
 SEED       ?= 7
 PYTEST_ARGS ?=
 
-.PHONY: install demo test bench clean help
+.PHONY: install demo test e2e bench clean help
 
 help:
 	@echo "make demo   install into $(VENV), simulate $(DEMO_DAYS) days of vendor deliveries and run the Airflow DAG on each"
 	@echo "make test   install into $(VENV) and run the test suite"
+	@echo "make e2e    only the end-to-end tests: Airflow on local PostgreSQL + Redis with Celery (docs/operations.md)"
 	@echo "make bench  run the benchmarks in benchmarks/"
 	@echo "make clean  remove $(VENV), .airflow and data/"
 
@@ -55,6 +56,9 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+e2e: install
+	$(BIN)/python -m pytest -m e2e $(PYTEST_ARGS)
 
 bench: install
 	$(BIN)/python benchmarks/bench_agreement.py

@@ -1,30 +1,69 @@
 """labelq daily pipeline: vendor deliveries -> validated -> measured -> merged -> published.
 
-Thin by design: every task calls one function of :mod:`pipeline.steps`; nothing heavy is
-imported at parse time. Per-vendor work fans out with dynamic task mapping. Each run works
-on one day (the data interval's start, or ``params.date``) and every stage overwrites its
-own partition for that day, so re-runs and backfills never append.
+Thin by design: every task calls one function of :mod:`pipeline.steps` (the same stages, in
+the same order, as ``labelq run``); nothing heavy is imported at parse time. One DAG for all labelling tasks: per-vendor work (ingest, validate)
+fans out over the configured vendors and per-task work (measure, merge, publish) over the
+configured tasks with dynamic task mapping, so both lists are read at run time and the DAG
+processor never reads the config (docs/operations.md, "Why one DAG").
+
+Each run works on one day (its logical date = the data interval start, or ``params.date``)
+and every stage replaces its own partition for that day, so re-runs and backfills
+(``airflow backfill create --dag-id labelq_daily --from-date ... --to-date ...``) overwrite,
+never append. ``merge`` builds the consensus over every day up to the run's day, so it waits
+for the previous run's ``merge`` (``depends_on_past``): backfill days run their per-vendor
+stages in parallel but merge and publish in date order.
+
+Failures: bad data or config (``ValueError`` and friends, see
+:func:`pipeline.runtime.is_permanent_error`) fail the task at once; anything else (I/O,
+lost workers) is retried with exponential backoff. Each ``publish`` emits an asset event
+for ``file://<root>/curated/<task>`` through the ``labelq-curated`` asset alias.
 """
 
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import pendulum
-from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk import AssetAlias, Param, dag, get_current_context, task
 from airflow.timetables.interval import CronDataIntervalTimetable
+
+from pipeline.runtime import CURATED_ALIAS
 
 PROJECT = Path(__file__).resolve().parent.parent
 
 
 def _run() -> tuple:
     """(config, root, day) for the current task's run."""
-    from pipeline.runtime import run_day, run_settings
+    from pipeline.runtime import prepare_worker_process, run_day, run_settings
 
+    prepare_worker_process()
     ctx = get_current_context()
-    config, root = run_settings(ctx["params"])
-    return config, root, run_day(ctx["params"], ctx.get("logical_date"), ctx.get("data_interval_start"))
+    config, root = _fail_fast(run_settings, ctx["params"])
+    day = _fail_fast(run_day, ctx["params"], ctx.get("logical_date"), ctx.get("data_interval_start"))
+    return config, root, day
+
+
+def _fail_fast(fn, *args):
+    """Call ``fn``; turn a data/config error into a failure Airflow does not retry."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from pipeline.runtime import is_permanent_error
+
+    try:
+        return fn(*args)
+    except Exception as exc:
+        if is_permanent_error(exc):
+            raise AirflowFailException(f"{type(exc).__name__}: {exc} (not retried: fix the data or config)") from exc
+        raise
+
+
+def _step(stage: str, key: str) -> dict:
+    from pipeline import steps
+
+    config, root, day = _run()
+    return _fail_fast(getattr(steps, stage), config, root, day, key)
 
 
 @dag(
@@ -33,9 +72,17 @@ def _run() -> tuple:
     start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
     catchup=False,
     max_active_runs=4,
-    default_args={"retries": 0},
+    max_active_tasks=32,
+    default_args={
+        "retries": 3,
+        "retry_delay": timedelta(seconds=30),
+        "retry_exponential_backoff": 2.0,
+        "max_retry_delay": timedelta(minutes=10),
+        "execution_timeout": timedelta(hours=2),
+    },
     params={
-        "date": Param(None, type=["null", "string"], description="Day to process (YYYY-MM-DD); default: the run's data interval"),
+        "date": Param(None, type=["null", "string"], format="date",
+                      description="Day to process (YYYY-MM-DD); default: the run's data interval"),
         "root": Param(os.environ.get("LABELQ_ROOT"), type=["null", "string"], description="Storage root"),
         "config": Param(os.environ.get("LABELQ_CONFIG", str(PROJECT / "config" / "labelq.yaml")), type="string",
                         description="labelq YAML config"),
@@ -51,17 +98,11 @@ def labelq_daily():
 
     @task(map_index_template="{{ vendor }}")
     def ingest(vendor: str) -> dict:
-        from pipeline import steps
-
-        config, root, day = _run()
-        return steps.ingest(config, root, day, vendor)
+        return _step("ingest", vendor)
 
     @task(map_index_template="{{ ingested['vendor'] }}")
     def validate(ingested: dict) -> dict:
-        from pipeline import steps
-
-        config, root, day = _run()
-        return steps.validate(config, root, day, ingested["vendor"])
+        return _step("validate", ingested["vendor"])
 
     @task
     def tasks(validated: list[dict]) -> list[str]:
@@ -70,27 +111,38 @@ def labelq_daily():
 
     @task(map_index_template="{{ task_name }}")
     def measure(task_name: str) -> dict:
-        from pipeline import steps
+        return _step("measure", task_name)
 
-        config, root, day = _run()
-        return steps.measure(config, root, day, task_name)
-
-    @task(map_index_template="{{ measured['task'] }}")
+    @task(map_index_template="{{ measured['task'] }}", depends_on_past=True)
     def merge(measured: dict) -> dict:
-        from pipeline import steps
+        return _step("merge", measured["task"])
 
-        config, root, day = _run()
-        return steps.merge(config, root, day, measured["task"])
-
-    @task(map_index_template="{{ merged['task'] }}")
+    @task(map_index_template="{{ merged['task'] }}", outlets=[AssetAlias(CURATED_ALIAS)])
     def publish(merged: dict) -> dict:
-        from pipeline import steps
+        from airflow.sdk import Asset
 
-        config, root, day = _run()
-        return steps.publish(config, root, day, merged["task"])
+        from pipeline.runtime import curated_asset_uri
+
+        result = _step("publish", merged["task"])
+        _, root, _ = _run()
+        uri = curated_asset_uri(root, result["task"])
+        get_current_context()["outlet_events"][AssetAlias(CURATED_ALIAS)].add(
+            Asset(uri),
+            extra={k: result[k] for k in ("task", "version", "date", "items", "held_out")},
+        )
+        return result
+
+    @task(map_index_template="{{ published['task'] }}")
+    def scorecard(published: dict) -> dict:
+        return _step("scorecard", published["task"])
+
+    @task(map_index_template="{{ scored['task'] }}")
+    def report(scored: dict) -> dict:
+        return _step("report", scored["task"])
 
     validated = validate.expand(ingested=ingest.expand(vendor=vendors()))
-    publish.expand(merged=merge.expand(measured=measure.expand(task_name=tasks(validated))))
+    published = publish.expand(merged=merge.expand(measured=measure.expand(task_name=tasks(validated))))
+    report.expand(scored=scorecard.expand(published=published))
 
 
 labelq_daily()

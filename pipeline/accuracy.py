@@ -27,7 +27,11 @@ def wilson_interval(correct: np.ndarray | int, total: np.ndarray | int, *, confi
         denom = 1 + z**2 / n
         centre = (p + z**2 / (2 * n)) / denom
         half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
-    return centre - half, centre + half
+    # exactly 0 at k = 0 and 1 at k = n (floating point would leave ~1e-16 off)
+    low = np.where(k == 0, 0.0, centre - half)
+    high = np.where(k == n, 1.0, centre + half)
+    low, high = np.where(n > 0, low, np.nan), np.where(n > 0, high, np.nan)
+    return (low, high) if low.ndim else (low[()], high[()])
 
 
 def gold_accuracy(

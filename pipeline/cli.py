@@ -19,6 +19,9 @@ examples:
   labelq simulate --root data --seed 7 --days 3 --start 2026-11-01
   labelq run --root data --date 2026-11-01 --days 3
   labelq summary --root data
+  labelq versions sentiment --root data
+  labelq tag sentiment 2026-11-03 paper-v1 --root data
+  labelq diff sentiment tag:paper-v1 latest --root data
   python -c "import pipeline; print(pipeline.read_training_set('data', 'sentiment').head())"
 """
 
@@ -63,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--items", type=_positive, default=300, help="items per task and day (default 300)")
 
     p = sub.add_parser("run", parents=[common], help="run every stage for one or more days, in-process",
-                       description="Run ingest, validate, measure, merge and publish for each day from "
+                       description="Run ingest, validate, measure, merge, publish, scorecard and report for each day from "
                        "--date on, without Airflow (the DAG runs the same functions).")
     p.add_argument("--date", type=_date, required=True, help="the (first) day to process, YYYY-MM-DD")
     p.add_argument("--days", type=_positive, default=1, help="process this many consecutive days (default 1)")
@@ -72,6 +75,43 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("summary", parents=[common], help="print what has been measured, quarantined and published",
                    description="Per task and day: batches accepted and quarantined, agreement, "
                    "per-vendor accuracy against gold, and where the training set was published.")
+
+    version_help = "a version: latest, YYYY-MM-DD (the last day it covers), tag:<name> or a tag name"
+    p = sub.add_parser("versions", parents=[common], help="list a task's published training-set versions",
+                       description="Per version: items per split, held out, data interval, content hash, "
+                       "tags and the folder (a plain Parquet dataset).")
+    p.add_argument("task")
+    p.add_argument("--json", action="store_true", help="print the summaries as JSON")
+    p = sub.add_parser("diff", parents=[common], help="items added, removed and relabelled between two versions",
+                       description=f"Compare version A with version B of TASK. A and B: {version_help}.")
+    p.add_argument("task")
+    p.add_argument("a", metavar="A")
+    p.add_argument("b", metavar="B")
+    p.add_argument("--limit", type=_positive, default=20, help="changed items to print (default 20)")
+    p.add_argument("--json", action="store_true", help="print every changed item as JSON")
+    p = sub.add_parser("tag", parents=[common], help="pin a version under a name (tagged versions are never pruned)",
+                       description=f"Pin the current build of VERSION ({version_help}) as NAME; read it back "
+                       "with read_training_set(root, task, version='tag:NAME').")
+    p.add_argument("task")
+    p.add_argument("version")
+    p.add_argument("name")
+    p.add_argument("--force", action="store_true", help="move the tag if it already pins another build")
+    p = sub.add_parser("untag", parents=[common], help="remove a tag (its version becomes prunable again)")
+    p.add_argument("task")
+    p.add_argument("name")
+
+    p = sub.add_parser("report", parents=[common], help="write the HTML quality report of a day (vendor scorecards, SLAs)",
+                       description="Write ROOT/reports/<task>/<date>.html (self-contained: no network needed "
+                       "to open it) and its JSON twin, and refresh ROOT/reports/index.html. Computes the "
+                       "day's scorecards first if they are missing (measure, merge and publish must have run).")
+    p.add_argument("--date", type=_date, required=True, help="the day to report on, YYYY-MM-DD")
+    p.add_argument("--task", help="one task (default: every configured task)")
+
+    p = sub.add_parser("docs", parents=[common], help="build Great Expectations Data Docs of every validated batch",
+                       description="Render the stored GX validation results (staged and quarantined batches) as "
+                       "GX Data Docs under ROOT/docs/gx (or --out). Unexpected values of personal-data columns "
+                       "(e.g. annotator ids) are never stored, so they never reach the site.")
+    p.add_argument("--out", help="site folder (default: ROOT/docs/gx)")
     return parser
 
 
@@ -110,6 +150,21 @@ def main(argv: list[str] | None = None) -> int:
             from pipeline.summary import render_summary
 
             print(render_summary(config, root))
+            for r in results:  # SLA verdicts of the run (check_sla is the step that fails on them)
+                for task, stages in r["tasks"].items():
+                    for line in stages.get("scorecard", {}).get("sla_breaches", []):
+                        print(f"  SLA BREACH {task} {r['date']}: {line}")
+                    if "report" in stages:
+                        print(f"  report {task} {r['date']}: {stages['report']['html']}")
+        return 0
+
+    if args.command == "report":
+        return _report_command(args, config, root)
+
+    if args.command == "docs":
+        from pipeline.intake import build_docs
+
+        print(f"GX Data Docs: {build_docs(root, args.out)}")
         return 0
 
     if args.command == "summary":
@@ -117,7 +172,59 @@ def main(argv: list[str] | None = None) -> int:
 
         print(render_summary(config, root))
         return 0
+
+    if args.command in ("versions", "diff", "tag", "untag"):
+        return _versions_command(args, root)
     raise AssertionError(f"unhandled command {args.command}")  # argparse guarantees a known command
+
+
+def _report_command(args: argparse.Namespace, config, root: Path) -> int:
+    """``labelq report``: scorecards (if missing) and the HTML report of one day, per task."""
+    from pipeline import steps
+    from pipeline.storage import Layout
+
+    tasks = [args.task] if args.task else list(config.tasks)
+    if args.task and args.task not in config.tasks:
+        print(f"labelq report: unknown task {args.task!r}; configured tasks: {sorted(config.tasks)}", file=sys.stderr)
+        return 2
+    for task in tasks:
+        try:
+            if not (Layout(root).metrics(task, args.date) / "scorecard_vendor.parquet").is_file():
+                steps.scorecard(config, root, args.date, task)
+            out = steps.report(config, root, args.date, task)
+        except (FileNotFoundError, ValueError) as exc:
+            print(f"labelq report: {task} {args.date}: {exc}", file=sys.stderr)
+            return 1
+        breaches = out["sla_breaches"]
+        print(f"{task} {args.date}: {out['html']}" + (f" (SLA breached by {', '.join(breaches)})" if breaches else ""))
+    print(f"index: {Layout(root).root / 'reports' / 'index.html'}")
+    return 0
+
+
+def _versions_command(args: argparse.Namespace, root: Path) -> int:
+    """``labelq versions | diff | tag | untag``: read and pin published training sets."""
+    from pipeline import publish, versions
+
+    try:
+        if args.command == "versions":
+            rows = versions.version_summaries(root, args.task)
+            print(json.dumps(rows, indent=2) if args.json else versions.render_versions(args.task, rows))
+        elif args.command == "diff":
+            diff = versions.diff_versions(root, args.task, args.a, args.b)
+            if args.json:
+                print(diff.astype(object).where(diff.notna(), None).to_json(orient="records", indent=2))
+            else:
+                print(versions.render_diff(root, args.task, args.a, args.b, diff, limit=args.limit))
+        elif args.command == "tag":
+            ref = publish.tag_version(root, args.task, args.version, args.name, force=args.force)
+            print(f"tagged {args.task} version {ref.version} (content sha256 {ref.content_sha256[:12]}) as {args.name}")
+        else:
+            ref = publish.untag(root, args.task, args.name)
+            print(f"removed tag {args.name} from {args.task} version {ref.version}")
+    except (publish.VersionNotFound, ValueError) as exc:
+        print(f"labelq {args.command}: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

@@ -31,13 +31,38 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class SplitRatios(_Model):
+    """Share of items in each split of the published training set (must sum to 1).
+
+    An item's split is fixed by a hash of its ``item_id`` (:mod:`pipeline.splits`), so it
+    never moves between versions as long as the ratios stay the same.
+    """
+
+    train: float = Field(default=0.8, ge=0, le=1)
+    validation: float = Field(default=0.1, ge=0, le=1)
+    test: float = Field(default=0.1, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _sum_to_one(self) -> "SplitRatios":
+        total = self.train + self.validation + self.test
+        if abs(total - 1.0) > 1e-9:
+            raise ValueError(
+                f"split ratios must sum to 1, got {total:g} "
+                f"(train={self.train:g}, validation={self.validation:g}, test={self.test:g})"
+            )
+        return self
+
+
 class TaskConfig(_Model):
-    """A labelling task: its label set and how labels are judged and merged."""
+    """A labelling task: its label set and how labels are judged, merged and published."""
 
     labels: list[str] = Field(min_length=2)
     level: Level = "nominal"
     min_labels_per_item: int = Field(default=2, ge=1)
     consensus: ConsensusMethod = "majority_vote"
+    splits: SplitRatios = Field(default_factory=SplitRatios)
+    #: published versions kept (newest first); tagged versions and the latest are never deleted.
+    keep_versions: int | None = Field(default=30, ge=1)
 
     @field_validator("labels")
     @classmethod
@@ -48,8 +73,34 @@ class TaskConfig(_Model):
         return labels
 
 
+class SLAConfig(_Model):
+    """A vendor's service-level thresholds, checked per task and day (:mod:`pipeline.sla`).
+
+    ``min_gold_accuracy``: lowest acceptable share of correct labels on gold items;
+    ``min_kappa_vs_consensus``: lowest acceptable Cohen's kappa against the consensus of the
+    other vendors; ``min_gold_labels``: fewer gold labels than this on a day give
+    ``insufficient_data`` instead of a verdict on gold accuracy.
+    """
+
+    min_gold_accuracy: float | None = Field(default=None, ge=0, le=1)
+    min_kappa_vs_consensus: float | None = Field(default=None, ge=-1, le=1)
+    min_gold_labels: int = Field(default=20, ge=1)
+
+    @model_validator(mode="after")
+    def _some_threshold(self) -> "SLAConfig":
+        if self.min_gold_accuracy is None and self.min_kappa_vs_consensus is None:
+            raise ValueError("sets no threshold: give min_gold_accuracy and/or min_kappa_vs_consensus, or drop sla")
+        return self
+
+
 class VendorConfig(_Model):
-    """One annotation vendor: where it delivers and how its schema maps onto ours."""
+    """One annotation vendor: where it delivers and how its schema maps onto ours.
+
+    ``columns`` keys may be dotted paths into struct columns (``meta.worker``); ``explode`` names
+    a list column whose elements become one row each (other columns repeat); ``vendor_column``
+    names a column in which rows claim a vendor (rows claiming another are quarantined);
+    ``max_bad_row_fraction`` is the share of bad rows above which the whole file is quarantined.
+    """
 
     task: str
     landing: str
@@ -57,6 +108,19 @@ class VendorConfig(_Model):
     labels: dict[str, str] = Field(default_factory=dict)
     price_per_label: float = Field(default=0.0, ge=0)
     timezone: str = "UTC"
+    explode: str | None = None
+    vendor_column: str | None = None
+    max_bad_row_fraction: float = Field(default=0.1, ge=0, le=1)
+    #: service-level thresholds (None: the vendor has no SLA); see :class:`SLAConfig`.
+    sla: SLAConfig | None = None
+
+    @model_validator(mode="after")
+    def _explode_is_mapped(self) -> "VendorConfig":
+        if self.explode is not None:
+            roots = {c.split(".", 1)[0] for c in self.columns} | {c for c in self.columns}
+            if self.explode not in roots:
+                raise ValueError(f"explode: {self.explode!r} is not a mapped column; mapped: {sorted(self.columns)}")
+        return self
 
     @field_validator("columns")
     @classmethod

@@ -1,17 +1,27 @@
 """Ingest: find a vendor's delivered files for a day and map them onto the canonical schema.
 
-Pure mapping (:func:`check_contract`, :func:`to_canonical`) takes and returns Arrow tables;
-:func:`read_delivery` is the edge that opens files. A file that cannot be read or does not
-match its vendor's column contract is rejected whole, with a reason, before any combining
-(pyarrow datasets would otherwise fill a renamed column with nulls).
+Pure mapping (:func:`check_contract`, :func:`flatten`, :func:`map_batch`, :func:`to_canonical`)
+takes and returns Arrow data; :func:`iter_delivery` is the edge that streams a file in record
+batches (``pq.ParquetFile.iter_batches``), so memory is bounded by the batch size, not the file.
+A file that cannot be read or does not match its vendor's column contract is rejected whole,
+with a reason, before any combining (pyarrow datasets would otherwise fill a renamed column
+with nulls). Values that cannot be mapped in a single row (invalid UTF-8) are marked in the
+row's ``_issue`` and quarantined by validation, not dropped.
+
+Vendor adapters are config (:class:`~pipeline.config.VendorConfig`): ``columns`` (vendor column
+or dotted struct path -> canonical column), ``labels`` (vocabulary, matched after NFC + trim),
+``timezone`` (for naive timestamps), ``explode`` (a list column: one row per element) and
+``vendor_column`` (the vendor each row claims).
 """
 
 from __future__ import annotations
 
 import zoneinfo
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -19,40 +29,89 @@ import pyarrow.parquet as pq
 from pipeline.config import VendorConfig
 from pipeline.schema import ANNOTATIONS
 
+#: Canonical columns plus the row's position in the delivered file and an ingest-time issue.
+INGESTED = pa.schema(
+    [f.with_nullable(True) for f in ANNOTATIONS]
+    + [pa.field("_source_row", pa.int64()), pa.field("_claimed_vendor", pa.string()), pa.field("_issue", pa.string())]
+)
+
+#: Rows per streamed record batch (memory is bounded by this, not by the file size). Each batch
+#: is one GX validation, whose fixed cost (~0.3 s) argues for large batches.
+DEFAULT_BATCH_ROWS = 1 << 20
+
 
 @dataclass
 class FileRecord:
-    """What happened to one delivered file (recorded in the ingest report)."""
+    """What happened to one delivered file (recorded in the ingest report and the ledger)."""
 
     file: str
-    sha256: str
+    sha256: str | None
     batch_id: str
     rows: int | None
-    status: str  # "ingested" | "rejected" | "duplicate"
+    status: str  # "ingested" | "rejected" | "duplicate" | "superseded"
     reason: str | None = None
     detail: str | None = None
     output: str | None = None
     extra_columns: list[str] = field(default_factory=list)
+    source_rows: int | None = None
+    duplicate_of: dict[str, Any] | None = None
+    supersedes: list[dict[str, Any]] = field(default_factory=list)
+    superseded_by: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
 
 
 class ContractError(ValueError):
-    """A delivered file does not match its vendor's column contract."""
+    """A delivered file does not match its vendor's column contract (``reason`` is a code)."""
 
     def __init__(self, reason: str, detail: str) -> None:
         super().__init__(detail)
         self.reason = reason
 
 
-_ID_TYPES = (pa.types.is_string, pa.types.is_large_string, pa.types.is_integer, pa.types.is_string_view)
+_ID_TYPES = (pa.types.is_string, pa.types.is_large_string, pa.types.is_integer, pa.types.is_string_view,
+             pa.types.is_binary, pa.types.is_large_binary)
 _LABEL_TYPES = _ID_TYPES + (pa.types.is_boolean, pa.types.is_floating)
 _TIME_TYPES = (pa.types.is_timestamp, pa.types.is_string, pa.types.is_large_string, pa.types.is_date)
+_EXPECTED = {"item_id": _ID_TYPES, "annotator_id": _ID_TYPES, "label": _LABEL_TYPES,
+             "annotated_at": _TIME_TYPES, "batch_id": _ID_TYPES, "vendor": _ID_TYPES}
 
 
 def _type_ok(t: pa.DataType, checks: tuple) -> bool:
+    if pa.types.is_dictionary(t):
+        t = t.value_type
     return any(check(t) for check in checks)
+
+
+def _is_list(t: pa.DataType) -> bool:
+    return pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t)
+
+
+def _field_type(schema: pa.Schema, path: str, explode: str | None) -> pa.DataType | None:
+    """Type of a column or dotted struct path (list elements if under ``explode``); None if absent."""
+    if path in schema.names:
+        t = schema.field(path).type
+        return t.value_type if path == explode and _is_list(t) else t
+    head, *rest = path.split(".")
+    if head not in schema.names:
+        return None
+    t = schema.field(head).type
+    if head == explode and _is_list(t):
+        t = t.value_type
+    for name in rest:
+        if not pa.types.is_struct(t) or t.get_field_index(name) < 0:
+            return None
+        t = t.field(name).type
+    return t
+
+
+def _source_columns(vendor: VendorConfig) -> dict[str, str]:
+    """Vendor column (or path) -> canonical column, including the claimed-vendor column."""
+    cols = dict(vendor.columns)
+    if vendor.vendor_column:
+        cols[vendor.vendor_column] = "vendor"
+    return cols
 
 
 def check_contract(schema: pa.Schema, vendor: VendorConfig, *, file: str) -> list[str]:
@@ -60,26 +119,97 @@ def check_contract(schema: pa.Schema, vendor: VendorConfig, *, file: str) -> lis
 
     Returns the names of extra (unmapped) columns, which are ignored.
     """
-    missing = [c for c in vendor.columns if c not in schema.names]
+    cols = _source_columns(vendor)
+    missing = [c for c in cols if _field_type(schema, c, vendor.explode) is None]
     if missing:
         raise ContractError(
             "schema_drift",
             f"{file}: missing column(s) {missing} required by the vendor contract; "
             f"file has {schema.names}. Fix the delivery or the vendor's `columns` mapping.",
         )
-    expected = {"item_id": _ID_TYPES, "annotator_id": _ID_TYPES, "label": _LABEL_TYPES,
-                "annotated_at": _TIME_TYPES, "batch_id": _ID_TYPES}
-    for col, canon in vendor.columns.items():
-        t = schema.field(col).type
-        if not _type_ok(t, expected[canon]):
+    if vendor.explode and not _is_list(schema.field(vendor.explode).type):
+        raise ContractError(
+            "schema_drift",
+            f"{file}: column {vendor.explode!r} has type {schema.field(vendor.explode).type}, but the vendor's "
+            "`explode` setting needs a list column.",
+        )
+    for col, canon in cols.items():
+        t = _field_type(schema, col, vendor.explode)
+        if not _type_ok(t, _EXPECTED[canon]):
             raise ContractError(
                 "schema_drift",
                 f"{file}: column {col!r} (-> {canon}) has type {t}, which cannot hold {canon}.",
             )
-    return [c for c in schema.names if c not in vendor.columns]
+    used = {c.split(".", 1)[0] if c not in schema.names else c for c in cols}
+    return [c for c in schema.names if c not in used and c != vendor.explode]
 
 
-def _as_string(arr: pa.ChunkedArray) -> pa.ChunkedArray:
+def _explode(col: pa.ChunkedArray | pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """One row per list element; null or empty lists keep one row with a null (never lost)."""
+    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    lengths = pc.fill_null(pc.list_value_length(arr), 0).to_numpy(zero_copy_only=False).astype(np.int64)
+    counts = np.maximum(lengths, 1)
+    parent = np.repeat(np.arange(len(arr), dtype=np.int64), counts)
+    has_value = np.repeat(lengths > 0, counts)
+    idx = np.full(len(parent), -1, dtype=np.int64)
+    idx[has_value] = np.arange(int(has_value.sum()), dtype=np.int64)
+    values = pc.take(pc.list_flatten(arr), pa.array(idx, mask=idx < 0))
+    return values, parent
+
+
+def _resolve(table: pa.Table, path: str) -> pa.ChunkedArray:
+    if path in table.column_names:
+        return table.column(path)
+    head, *rest = path.split(".")
+    out = table.column(head)
+    for name in rest:
+        out = pc.struct_field(out, name)
+    return out
+
+
+def flatten(table: pa.Table, vendor: VendorConfig) -> tuple[pa.Table, np.ndarray]:
+    """Explode the vendor's list column and pull dotted struct paths up into flat columns.
+
+    Returns the flat table (one column per mapped vendor column, named as in the config) and,
+    for each output row, the index of the input row it came from.
+    """
+    parent = np.arange(table.num_rows, dtype=np.int64)
+    if vendor.explode:
+        values, parent = _explode(table.column(vendor.explode))
+        others = table.drop_columns([vendor.explode]).take(pa.array(parent))
+        table = others.append_column(vendor.explode, values)
+    cols = _source_columns(vendor)
+    return pa.table({c: _resolve(table, c) for c in cols}), parent
+
+
+def _valid_utf8_mask(arr: pa.Array) -> np.ndarray:
+    """True where a binary value is valid UTF-8 (or null); error path only, checked per distinct value."""
+    enc = pc.dictionary_encode(arr).combine_chunks() if isinstance(arr, pa.ChunkedArray) else pc.dictionary_encode(arr)
+    ok_values = np.array([_decodes(v) for v in enc.dictionary.to_pylist()], dtype=bool)
+    codes = enc.indices.to_numpy(zero_copy_only=False)
+    valid = enc.indices.is_valid().to_numpy(zero_copy_only=False)
+    return np.where(valid, ok_values[np.where(valid, codes, 0).astype(np.int64)] if len(ok_values) else True, True)
+
+
+def _decodes(value: bytes) -> bool:
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _to_string(arr: pa.ChunkedArray, bad: np.ndarray) -> pa.ChunkedArray:
+    """Cast to string; invalid UTF-8 values become null and are flagged in ``bad`` (in place)."""
+    if pa.types.is_dictionary(arr.type):
+        arr = pc.cast(arr, arr.type.value_type)
+    if pa.types.is_binary(arr.type) or pa.types.is_large_binary(arr.type):
+        try:
+            return pc.cast(arr, pa.string())
+        except pa.ArrowInvalid:
+            ok = _valid_utf8_mask(arr)
+            bad |= ~ok
+            return pc.cast(pc.if_else(pa.array(ok), arr, pa.scalar(None, arr.type)), pa.string())
     if pa.types.is_floating(arr.type):
         # 1.0 -> "1" so numeric vocabularies map the same whether sent as int or float
         as_int = pc.cast(arr, pa.int64(), safe=False)
@@ -88,19 +218,41 @@ def _as_string(arr: pa.ChunkedArray) -> pa.ChunkedArray:
     return pc.cast(arr, pa.string())
 
 
+def _as_string(arr: pa.ChunkedArray) -> pa.ChunkedArray:
+    return _to_string(arr, np.zeros(len(arr), dtype=bool))
+
+
+def _on_dictionary(arr: pa.ChunkedArray, fn) -> pa.ChunkedArray:
+    """Apply ``fn`` (string array -> string array) to the distinct values only, then expand."""
+    enc = pc.dictionary_encode(arr)
+    enc = enc.combine_chunks() if isinstance(enc, pa.ChunkedArray) else enc
+    return pa.chunked_array([pc.take(fn(enc.dictionary), enc.indices)], pa.string())
+
+
+def _norm(arr: pa.Array) -> pa.Array:
+    return pc.utf8_trim_whitespace(pc.utf8_normalize(arr, "NFC"))
+
+
 def normalise_labels(arr: pa.ChunkedArray, mapping: dict[str, str]) -> pa.ChunkedArray:
     """Cast to string, NFC-normalise, trim, then map the vendor vocabulary onto canonical labels.
 
     Labels with no entry in ``mapping`` are kept as (normalised) so validation can name them.
+    Works on the distinct values, so the cost does not grow with repeated labels.
     """
-    s = pc.utf8_trim_whitespace(pc.utf8_normalize(_as_string(arr), "NFC"))
-    if not mapping:
-        return s
-    keys = pa.array([pc.utf8_normalize(pa.array([k]), "NFC")[0].as_py().strip() for k in mapping])
+    s = arr if pa.types.is_string(arr.type) else _as_string(arr)
+    if not isinstance(s, pa.ChunkedArray):
+        s = pa.chunked_array([s])
+    keys = _norm(pa.array(list(mapping), pa.string()))
     values = pa.array(list(mapping.values()), pa.string())
-    idx = pc.index_in(s, value_set=keys)
-    mapped = pc.take(values, idx)
-    return pc.if_else(pc.is_null(idx), s, mapped)
+
+    def relabel(distinct: pa.Array) -> pa.Array:
+        norm = _norm(distinct)
+        if not mapping:
+            return norm
+        idx = pc.index_in(norm, value_set=keys)
+        return pc.if_else(pc.is_null(idx), norm, pc.take(values, idx))
+
+    return _on_dictionary(s, relabel)
 
 
 def to_utc(arr: pa.ChunkedArray, tz: str) -> pa.ChunkedArray:
@@ -118,6 +270,48 @@ def to_utc(arr: pa.ChunkedArray, tz: str) -> pa.ChunkedArray:
     return pc.cast(arr, pa.timestamp("us", tz="UTC"))
 
 
+def _const(value: str, n: int) -> pa.ChunkedArray:
+    codes = pa.array(np.zeros(n, dtype=np.int32))
+    return pa.chunked_array([pc.cast(pa.DictionaryArray.from_arrays(codes, pa.array([value], pa.string())), pa.string())])
+
+
+def map_batch(
+    table: pa.Table,
+    *,
+    task: str,
+    vendor_name: str,
+    vendor: VendorConfig,
+    batch_id: str,
+    source_file: str,
+    source_rows: np.ndarray | None = None,
+) -> pa.Table:
+    """Map a flat vendor table (see :func:`flatten`) onto :data:`INGESTED` (canonical + row bookkeeping)."""
+    n = table.num_rows
+    bad_utf8 = np.zeros(n, dtype=bool)
+    by_canon = {canon: table.column(col) for col, canon in _source_columns(vendor).items()}
+    columns = {
+        "task": _const(task, n),
+        "item_id": _to_string(by_canon["item_id"], bad_utf8),
+        "vendor": _const(vendor_name, n),
+        "annotator_id": _on_dictionary(_to_string(by_canon["annotator_id"], bad_utf8), pc.utf8_trim_whitespace),
+        "label": normalise_labels(_to_string(by_canon["label"], bad_utf8), vendor.labels),
+        "annotated_at": (
+            to_utc(by_canon["annotated_at"], vendor.timezone)
+            if "annotated_at" in by_canon
+            else pa.chunked_array([pa.nulls(n, pa.timestamp("us", tz="UTC"))])
+        ),
+        "batch_id": _to_string(by_canon["batch_id"], bad_utf8) if "batch_id" in by_canon else _const(batch_id, n),
+        "source_file": _const(source_file, n),
+        "_source_row": pa.chunked_array([pa.array(np.arange(n, dtype=np.int64) if source_rows is None else source_rows)]),
+        "_claimed_vendor": (
+            _on_dictionary(_to_string(by_canon["vendor"], bad_utf8), _norm)
+            if "vendor" in by_canon else pa.chunked_array([pa.nulls(n, pa.string())])
+        ),
+        "_issue": pa.chunked_array([pa.array(np.where(bad_utf8, "invalid_utf8", None), pa.string())]),
+    }
+    return pa.table(columns, schema=INGESTED)
+
+
 def to_canonical(
     table: pa.Table,
     *,
@@ -128,32 +322,52 @@ def to_canonical(
     source_file: str,
 ) -> pa.Table:
     """Rename, cast and relabel a vendor table into the :data:`~pipeline.schema.ANNOTATIONS` schema."""
-    n = table.num_rows
-    by_canon = {canon: table.column(col) for col, canon in vendor.columns.items()}
-
-    def const(value: str) -> pa.ChunkedArray:
-        return pa.chunked_array([pa.array([value] * n, pa.string())]) if n else pa.chunked_array([], pa.string())
-
-    columns = {
-        "task": const(task),
-        "item_id": pc.cast(by_canon["item_id"], pa.string()),
-        "vendor": const(vendor_name),
-        "annotator_id": pc.utf8_trim_whitespace(pc.cast(by_canon["annotator_id"], pa.string())),
-        "label": normalise_labels(by_canon["label"], vendor.labels),
-        "annotated_at": (
-            to_utc(by_canon["annotated_at"], vendor.timezone)
-            if "annotated_at" in by_canon
-            else pa.chunked_array([pa.nulls(n, pa.timestamp("us", tz="UTC"))])
-        ),
-        "batch_id": pc.cast(by_canon["batch_id"], pa.string()) if "batch_id" in by_canon else const(batch_id),
-        "source_file": const(source_file),
-    }
-    return pa.table(columns, schema=ANNOTATIONS)
+    flat, parent = flatten(table, vendor)
+    mapped = map_batch(flat, task=task, vendor_name=vendor_name, vendor=vendor, batch_id=batch_id,
+                       source_file=source_file, source_rows=parent)
+    return mapped.select(ANNOTATIONS.names).cast(ANNOTATIONS)
 
 
-def read_delivery(path: Path) -> pa.Table:
-    """Open one delivered Parquet file (the I/O edge); raises ``ContractError('unreadable')``."""
+def open_delivery(source: Any, *, file: str) -> pq.ParquetFile:
+    """Open one delivered Parquet file (footer only); raises ``ContractError('unreadable')``."""
+    try:
+        return pq.ParquetFile(source)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise ContractError("unreadable", f"{file}: not a readable Parquet file: {exc}") from None
+
+
+def iter_delivery(
+    pf: pq.ParquetFile,
+    vendor: VendorConfig,
+    *,
+    file: str,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+) -> Iterator[tuple[pa.Table, np.ndarray]]:
+    """Stream ``pf`` as flat vendor tables with their source row numbers, ``batch_rows`` at a time.
+
+    Only the mapped columns are read. Raises ``ContractError('unreadable')`` if the file turns out
+    to be corrupt mid-way (the caller discards what it wrote for the file).
+    """
+    roots = sorted({c if c in pf.schema_arrow.names else c.split(".", 1)[0] for c in _source_columns(vendor)}
+                   | ({vendor.explode} if vendor.explode else set()))
+    offset = 0
+    it = pf.iter_batches(batch_size=batch_rows, columns=roots, use_threads=True)
+    while True:
+        try:
+            batch = next(it)
+        except StopIteration:
+            return
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise ContractError("unreadable", f"{file}: corrupt data after row {offset}: {exc}") from None
+        flat, parent = flatten(pa.Table.from_batches([batch]), vendor)
+        yield flat, parent + offset
+        offset += batch.num_rows
+
+
+def read_delivery(path: Any) -> pa.Table:
+    """Open one delivered Parquet file whole (small files, tests); raises ``ContractError('unreadable')``."""
     try:
         return pq.read_table(path)
     except (pa.ArrowInvalid, OSError) as exc:
-        raise ContractError("unreadable", f"{path.name}: not a readable Parquet file: {exc}") from None
+        name = getattr(path, "name", str(path))
+        raise ContractError("unreadable", f"{name}: not a readable Parquet file: {exc}") from None

@@ -1,16 +1,27 @@
-"""What a scheduled or triggered run works on: config, storage root and the day (partition).
+"""What a scheduled or triggered run works on: config, storage root, the day (partition), and
+how a failure is classified.
 
-Used by the Airflow DAG's tasks (the CLI resolves the same things from its flags).
+Used by the Airflow DAGs (the CLI resolves the same things from its flags). Importing this
+module is cheap (no pandas, pyarrow, pydantic or Great Expectations), so DAG files may use
+it at parse time: :func:`curated_asset_uri` and :func:`default_root` are parse-time helpers.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pipeline.config import LabelqConfig, load_config, resolve_root
+if TYPE_CHECKING:
+    from pipeline.config import LabelqConfig
+
+#: Name of the Airflow asset alias the publish task emits through: one event per curated
+#: training set it publishes (``file://<root>/curated/<task>``).
+CURATED_ALIAS = "labelq-curated"
+
+PROJECT = Path(__file__).resolve().parent.parent
 
 
 def run_day(params: Mapping[str, Any], logical_date: datetime | None, data_interval_start: datetime | None) -> date:
@@ -30,5 +41,90 @@ def run_day(params: Mapping[str, Any], logical_date: datetime | None, data_inter
 
 def run_settings(params: Mapping[str, Any]) -> tuple[LabelqConfig, Path]:
     """Config and storage root from the DAG params (``config``, ``root``) or the environment."""
+    from pipeline.config import load_config, resolve_root
+
     config = load_config(params.get("config") or None)
     return config, resolve_root(params.get("root") or None, config)
+
+
+def prepare_worker_process() -> None:
+    """Adjust the environment of a task process before a stage runs in it.
+
+    Celery's prefork pool runs tasks in daemonic processes, which may not start children:
+    there, GX validation runs in-process (``LABELQ_GX_PROCESS=0``) instead of in the GX
+    worker process :mod:`pipeline.intake` would spawn (the worker has preloaded GX anyway,
+    see :data:`WORKER_PRELOAD`). An explicit ``LABELQ_GX_PROCESS`` is left alone.
+    """
+    import multiprocessing
+
+    if multiprocessing.current_process().daemon:
+        os.environ.setdefault("LABELQ_GX_PROCESS", "0")
+
+
+def default_root() -> Path:
+    """The storage root a DAG file assumes at parse time: ``$LABELQ_ROOT``, else ``<project>/data``.
+
+    Parse time never reads the config (the run-time root may also come from the config's
+    ``storage.root`` or ``params.root``; deployments set ``LABELQ_ROOT`` so all agree).
+    """
+    return Path(os.environ.get("LABELQ_ROOT") or PROJECT / "data").absolute()
+
+
+def curated_asset_uri(root: str | os.PathLike[str], task: str) -> str:
+    """URI of the Airflow asset that stands for ``task``'s curated training sets under ``root``.
+
+    ``file:///<absolute root>/curated/<task>``: the folder :func:`pipeline.read_training_set`
+    reads. The publish task emits an event for it on every publish; consumers schedule on it.
+
+    >>> curated_asset_uri("/srv/labelq", "sentiment")
+    'file:///srv/labelq/curated/sentiment'
+    """
+    return f"{Path(root).absolute().as_uri()}/curated/{task}"
+
+
+# Errors that a retry cannot fix: bad data or configuration, a missing upstream partition,
+# a programming error. Anything else (OSError on a network mount, a lost worker, a timeout)
+# is taken as transient and retried.
+_PERMANENT: tuple[type[BaseException], ...] = (
+    ValueError,  # includes pipeline.config.ConfigError and data/contract errors
+    LookupError,  # KeyError, IndexError, publish.VersionNotFound
+    TypeError,
+    AttributeError,
+    NotImplementedError,
+    AssertionError,  # a broken invariant in the code
+    FileNotFoundError,  # an upstream stage's partition or the config is missing
+    NotADirectoryError,
+    IsADirectoryError,
+    PermissionError,
+)
+
+
+def is_permanent_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is a data, config or code error that retrying would only repeat.
+
+    The DAG fails such tasks at once (no retries); other errors are retried with backoff.
+
+    >>> is_permanent_error(ValueError("bad label"))
+    True
+    >>> is_permanent_error(TimeoutError("NFS stalled"))
+    False
+    """
+    return isinstance(exc, _PERMANENT)
+
+
+#: Modules a Celery worker imports once at start, before it forks its pool: every task
+#: process inherits them instead of paying seconds of imports (pandas, pyarrow, Great
+#: Expectations) per task. Enabled with
+#: ``AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS=pipeline.runtime.CELERY_CONFIG``.
+WORKER_PRELOAD = ("pipeline.steps", "pipeline.validate", "great_expectations")
+
+
+def __getattr__(name: str) -> Any:
+    # ``CELERY_CONFIG`` is built on first access so that importing this module (DAG parsing)
+    # never imports Celery: Airflow's default Celery config plus WORKER_PRELOAD as ``imports``.
+    if name == "CELERY_CONFIG":
+        from airflow.providers.celery.executors.default_celery import DEFAULT_CELERY_CONFIG
+
+        imports = (*DEFAULT_CELERY_CONFIG.get("imports", ()), *WORKER_PRELOAD)
+        return {**DEFAULT_CELERY_CONFIG, "imports": imports}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -31,7 +31,11 @@ GOLD = pa.schema(
     ]
 )
 
-#: The published training set: one row per item that passed the task's consensus rules.
+#: The published training set: one row per item that passed the task's consensus rules,
+#: sorted by ``item_id``. ``vendors``: comma-joined sorted vendors that labelled the item;
+#: ``split``: train / validation / test, fixed by a hash of ``item_id`` (:mod:`pipeline.splits`);
+#: ``source_batches``: sorted ``<vendor>/<batch_id>`` of every batch that labelled the item
+#: (each one is listed with its SHA-256 and validation result in the version's manifest).
 CURATED = pa.schema(
     [
         pa.field("item_id", pa.string(), nullable=False),
@@ -40,6 +44,8 @@ CURATED = pa.schema(
         pa.field("n_annotations", pa.int32(), nullable=False),
         pa.field("agreement", pa.float64(), nullable=False),
         pa.field("vendors", pa.string(), nullable=False),
+        pa.field("split", pa.string(), nullable=False),
+        pa.field("source_batches", pa.list_(pa.string()), nullable=False),
     ]
 )
 

@@ -7,8 +7,8 @@ Each vendor in the config delivers every day, in its own column names and label 
   confusion); wrong answers fall mostly on neighbouring classes;
 * one careless annotator (uniformly random answers) at the second vendor;
 * gold items (known true labels) mixed into every day's work and written to ``gold/``;
-* now and then a bad batch: a renamed column, labels outside the vocabulary, or missing
-  annotator ids.
+* now and then a bad batch (every ``bad_batch_every``-th vendor-day, so short demos have
+  some): a renamed column, labels outside the vocabulary, or missing annotator ids, in turn.
 
 The same ``seed`` always writes the same files.
 """
@@ -165,11 +165,14 @@ def simulate(
     start: date = date(2026, 11, 1),
     items_per_day: int = 300,
     gold_fraction: float = 0.1,
-    bad_batch_rate: float = 0.2,
+    bad_batch_every: int = 4,
 ) -> SimulationReport:
     """Write ``days`` days of deliveries for every vendor, plus the gold set, under ``root``."""
-    if days < 1 or items_per_day < 1:
-        raise ValueError(f"days and items_per_day must be >= 1 (got days={days}, items_per_day={items_per_day})")
+    if days < 1 or items_per_day < 1 or bad_batch_every < 1:
+        raise ValueError(
+            f"days, items_per_day and bad_batch_every must be >= 1 "
+            f"(got {days}, {items_per_day}, {bad_batch_every})"
+        )
     layout = Layout(root)
     files: list[Path] = []
     bad: list[str] = []
@@ -213,8 +216,9 @@ def simulate(
                         item_ids=item_ids[item_idx[sl]], annotators=ann[sl], answers=answer[sl],
                         times=times[sl], vendor_labels=_vendor_labels(vendor, task.labels), batch_id=batch_id,
                     )
-                    if b == 1 and vrng.random() < bad_batch_rate:
-                        kind = BAD_BATCH_KINDS[int(vrng.integers(0, len(BAD_BATCH_KINDS)))]
+                    vendor_day = d * len(vendors) + v_index
+                    if b == 1 and vendor_day % bad_batch_every == bad_batch_every - 1:
+                        kind = BAD_BATCH_KINDS[len(bad) % len(BAD_BATCH_KINDS)]
                         frame = _corrupt(frame, kind, vendor, vrng)
                         bad.append(f"{batch_id} ({kind})")
                     path = layout.landing(vendor, day) / f"{batch_id}.parquet"

@@ -8,30 +8,29 @@ never data) and each replaces its own output partition whole, so a re-run overwr
 from __future__ import annotations
 
 import logging
-import shutil
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from pipeline import __version__
 from pipeline.accuracy import gold_accuracy
 from pipeline.config import LabelqConfig
-from pipeline.ingest import ContractError, FileRecord, check_contract, read_delivery, to_canonical
-from pipeline.publish import write_version
+from pipeline.publish import MANIFEST, write_version
 from pipeline.schema import ANNOTATIONS, CURATED, GOLD
+from pipeline.splits import SPLITS, assign_splits
 from pipeline.storage import (
     Layout,
     atomic_write_json,
-    list_complete_files,
     partition_files,
     read_json,
     read_parquet_files,
     replace_dir,
-    sha256_file,
     write_parquet,
 )
 
@@ -54,122 +53,40 @@ def _task(config: LabelqConfig, task: str):
 
 
 # --------------------------------------------------------------------------- ingest
-def ingest(config: LabelqConfig, root: Path, day: date, vendor: str) -> dict[str, Any]:
-    """Map ``vendor``'s files delivered on ``day`` onto the canonical schema.
+def ingest(config: LabelqConfig, root: Path | str, day: date, vendor: str, *, batch_rows: int | None = None) -> dict[str, Any]:
+    """Map ``vendor``'s files delivered on ``day`` onto the canonical schema, streamed.
 
     Writes ``ingested/date=<day>/vendor=<vendor>/`` (one canonical Parquet per accepted file
-    plus ``_ingest.json`` recording every file: SHA-256, rows, status and reason).
+    plus ``_ingest.json`` recording every file: SHA-256, rows, status and reason) and the
+    ledger (``ledger/vendor=<vendor>/date=<day>.json``). Bytes already in the ledger are a
+    recorded no-op; a batch id re-delivered with new bytes supersedes the old delivery.
+    ``root`` may be a local folder or an ``s3://`` URI. See :mod:`pipeline.intake`.
     """
-    vcfg = _vendor(config, vendor)
-    layout = Layout(root)
-    files = list_complete_files(layout.landing(vcfg, day))
-    records: list[FileRecord] = []
-    seen: dict[str, str] = {}
-    with replace_dir(layout.ingested(day, vendor)) as out:
-        for path in files:
-            rel = layout.relative(path)
-            sha = sha256_file(path)
-            rec = FileRecord(file=rel, sha256=sha, batch_id=path.stem, rows=None, status="ingested")
-            if sha in seen:
-                rec.status, rec.reason = "duplicate", "duplicate_file"
-                rec.detail = f"{rel}: same bytes as {seen[sha]}; recorded as a no-op"
-                records.append(rec)
-                continue
-            seen[sha] = rel
-            try:
-                table = read_delivery(path)
-                rec.rows = table.num_rows
-                rec.extra_columns = check_contract(table.schema, vcfg, file=rel)
-                try:
-                    canon = to_canonical(table, task=vcfg.task, vendor_name=vendor, vendor=vcfg, batch_id=path.stem, source_file=rel)
-                except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as exc:
-                    raise ContractError("bad_values", f"{rel}: values cannot be mapped to the canonical schema: {exc}") from None
-            except ContractError as exc:
-                rec.status, rec.reason, rec.detail = "rejected", exc.reason, str(exc)
-                log.warning("ingest %s: rejected %s", vendor, exc)
-            else:
-                batch_ids = canon.column("batch_id").unique().to_pylist()
-                rec.batch_id = batch_ids[0] if len(batch_ids) == 1 else path.stem
-                target = out / f"{path.stem}.parquet"
-                write_parquet(canon, target)
-                rec.output = target.name
-            records.append(rec)
-        summary = {
-            "stage": "ingest", "vendor": vendor, "task": vcfg.task, "date": day.isoformat(),
-            "files": [r.to_dict() for r in records],
-            "files_ingested": sum(r.status == "ingested" for r in records),
-            "files_rejected": sum(r.status == "rejected" for r in records),
-            "files_duplicate": sum(r.status == "duplicate" for r in records),
-        }
-        atomic_write_json(out / INGEST_REPORT, summary)
-    log.info("ingest %s %s: %d file(s), %d ingested, %d rejected", vendor, day, len(records),
-             summary["files_ingested"], summary["files_rejected"])
-    return {k: v for k, v in summary.items() if k != "files"}
+    from pipeline.ingest import DEFAULT_BATCH_ROWS
+    from pipeline.intake import ingest_day
+
+    _vendor(config, vendor)
+    return ingest_day(config, root, day, vendor, batch_rows=batch_rows or DEFAULT_BATCH_ROWS)
 
 
 # --------------------------------------------------------------------------- validate
-def validate(config: LabelqConfig, root: Path, day: date, vendor: str) -> dict[str, Any]:
-    """Validate each ingested batch with the GX suite; stage good batches, quarantine the rest.
+def validate(config: LabelqConfig, root: Path | str, day: date, vendor: str, *, batch_rows: int | None = None) -> dict[str, Any]:
+    """Validate each ingested file with the GX suites; stage good rows, quarantine the rest.
 
-    Writes ``staged/<task>/date=<day>/vendor=<vendor>/`` (accepted batches + ``_validate.json``)
-    and ``quarantine/date=<day>/vendor=<vendor>/`` (the original file, byte for byte, and
-    ``<file>.reason.json`` with the reason and GX's result). Rows reconcile exactly:
-    ``rows_in == rows_staged + rows_quarantined``.
+    Row-level failures (unknown label, null/empty annotator, duplicate (item, annotator) in the
+    file or against rows staged from another batch, a row claiming another vendor, invalid
+    UTF-8) quarantine just those rows (``quarantine/.../<stem>.rows.parquet`` with a ``reason``
+    column); file-level failures (unreadable, schema drift, empty, too many bad rows) quarantine
+    the file byte for byte. Every quarantined file gets ``<file>.reason.json``. Writes
+    ``staged/<task>/date=<day>/vendor=<vendor>/`` (good rows, GX results, ``_validate.json``).
+    Rows reconcile exactly: ``rows_in == rows_staged + rows_quarantined``.
     """
-    from pipeline.validate import describe, validate_frame
+    from pipeline.ingest import DEFAULT_BATCH_ROWS
+    from pipeline.intake import validate_day
 
     vcfg = _vendor(config, vendor)
-    task = _task(config, vcfg.task)
-    layout = Layout(root)
-    ingested = layout.ingested(day, vendor)
-    report_path = ingested / INGEST_REPORT
-    if not report_path.is_file():
-        raise FileNotFoundError(f"{report_path}: no ingest report; run the ingest stage for {vendor} {day} first")
-    report = read_json(report_path)
-    params = {"label_set": task.labels, "vendor_set": [vendor], "task_set": [vcfg.task]}
-    batches: list[dict[str, Any]] = []
-    with replace_dir(layout.staged(vcfg.task, day, vendor)) as staged, replace_dir(layout.quarantine(day, vendor)) as quarantine:
-        for rec in report["files"]:
-            entry = {k: rec[k] for k in ("file", "sha256", "batch_id", "rows")}
-            if rec["status"] == "duplicate":
-                batches.append({**entry, "status": "duplicate", "reason": rec["reason"], "detail": rec["detail"]})
-                continue
-            if rec["status"] == "rejected":
-                reason, detail, failures, gx_result = rec["reason"], rec["detail"], [], None
-            else:
-                table = read_parquet_files([ingested / rec["output"]], ANNOTATIONS)
-                outcome = validate_frame(table.to_pandas(), parameters=params)
-                if outcome.success:
-                    write_parquet(table, staged / rec["output"])
-                    batches.append({**entry, "status": "staged", "reason": None, "detail": None})
-                    continue
-                reason, failures, gx_result = "validation_failed", outcome.failures, outcome.result
-                detail = describe(failures, file=rec["file"])
-            src = root / rec["file"]
-            shutil.copyfile(src, quarantine / src.name)
-            atomic_write_json(
-                quarantine / f"{src.name}.reason.json",
-                {"file": rec["file"], "sha256": rec["sha256"], "vendor": vendor, "task": vcfg.task,
-                 "date": day.isoformat(), "batch_id": rec["batch_id"], "rows": rec["rows"], "reason": reason,
-                 "detail": detail, "failures": failures, "gx_result": gx_result},
-            )
-            log.warning("validate %s: quarantined %s: %s", vendor, rec["file"], detail)
-            batches.append({**entry, "status": "quarantined", "reason": reason, "detail": detail})
-        counted = [b for b in batches if b["status"] != "duplicate"]
-        summary = {
-            "stage": "validate", "vendor": vendor, "task": vcfg.task, "date": day.isoformat(),
-            "batches_staged": sum(b["status"] == "staged" for b in batches),
-            "batches_quarantined": sum(b["status"] == "quarantined" for b in batches),
-            "batches_duplicate": sum(b["status"] == "duplicate" for b in batches),
-            "rows_in": sum(b["rows"] or 0 for b in counted),
-            "rows_staged": sum(b["rows"] or 0 for b in counted if b["status"] == "staged"),
-            "rows_quarantined": sum(b["rows"] or 0 for b in counted if b["status"] == "quarantined"),
-            "unreadable_files": sum(b["rows"] is None for b in counted),
-        }
-        atomic_write_json(staged / VALIDATE_REPORT, {**summary, "batches": batches})
-    log.info("validate %s %s: %d batch(es) staged, %d quarantined (%d of %d rows staged)", vendor, day,
-             summary["batches_staged"], summary["batches_quarantined"], summary["rows_staged"], summary["rows_in"])
-    return summary
+    _task(config, vcfg.task)
+    return validate_day(config, root, day, vendor, batch_rows=batch_rows or DEFAULT_BATCH_ROWS)
 
 
 # --------------------------------------------------------------------------- helpers for task-level stages
@@ -261,11 +178,30 @@ def contributing_vendors(annotations: pd.DataFrame, item_ids: pd.Series) -> pd.S
     return by_item.reindex(item_ids.to_numpy()).reset_index(drop=True)
 
 
+def source_batches(annotations: pd.DataFrame, item_ids: pd.Series) -> pa.ListArray:
+    """Sorted unique ``<vendor>/<batch_id>`` that labelled each item of ``item_ids`` (vectorised).
+
+    ``item_ids`` must be unique; an item without annotations gets an empty list.
+    """
+    keys = annotations["vendor"].astype(str) + "/" + annotations["batch_id"].astype(str)
+    pos = pd.Index(item_ids).get_indexer(annotations["item_id"])
+    pairs = pd.DataFrame({"pos": pos, "batch": keys.to_numpy(dtype=object)})
+    pairs = pairs[pairs["pos"] >= 0].drop_duplicates().sort_values(["pos", "batch"])
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(pairs["pos"].to_numpy(), minlength=len(item_ids)))])
+    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), pa.array(pairs["batch"].to_numpy(dtype=object), pa.string()))
+
+
+#: Canonical row order of annotations before merging, so results never depend on file order.
+_MERGE_ORDER = ["item_id", "vendor", "annotator_id", "batch_id", "source_file", "annotated_at", "label"]
+
+
 def merge(config: LabelqConfig, root: Path, day: date, task: str) -> dict[str, Any]:
     """Consensus over every staged label of ``task`` up to ``day``; hold out thin items.
 
     Writes ``consensus/<task>/date=<day>/consensus.parquet``: one row per item with the
-    consensus and ``held_out_reason`` (null for items that go into the training set).
+    consensus, ``vendors``, ``source_batches`` (lineage) and ``held_out_reason`` (null for
+    items that go into the training set). Rows are put in a canonical order first, so the
+    output is the same whatever order files arrived or were listed in.
     """
     from pipeline.consensus import aggregate
 
@@ -273,14 +209,17 @@ def merge(config: LabelqConfig, root: Path, day: date, task: str) -> dict[str, A
     ann = read_staged(root, task, until=day)
     if ann.empty:
         raise ValueError(f"task {task!r}: no staged annotations up to {day}; nothing to merge")
+    ann = ann.sort_values(_MERGE_ORDER, kind="stable", ignore_index=True)
     gold = read_gold(root, task)
     result = aggregate(ann, method=tcfg.consensus, gold=gold if len(gold) else None, labels=tcfg.labels)
     result["vendors"] = contributing_vendors(ann, result["item_id"])
     thin = result["n_annotations"] < tcfg.min_labels_per_item
     result["held_out_reason"] = pd.Series(pd.NA, index=result.index, dtype="string")
     result.loc[thin, "held_out_reason"] = f"fewer than {tcfg.min_labels_per_item} labels"
+    table = pa.Table.from_pandas(result, preserve_index=False)
+    table = table.append_column("source_batches", source_batches(ann, result["item_id"]))
     with replace_dir(Layout(root).consensus(task, day)) as out:
-        write_parquet(pa.Table.from_pandas(result, preserve_index=False), out / "consensus.parquet")
+        write_parquet(table, out / "consensus.parquet")
     summary = {"stage": "merge", "task": task, "date": day.isoformat(), "method": tcfg.consensus,
                "items": len(result), "held_out": int(thin.sum()), "labels_used": len(ann)}
     log.info("merge %s %s: %d items by %s, %d held out", task, day, len(result), tcfg.consensus, summary["held_out"])
@@ -288,48 +227,185 @@ def merge(config: LabelqConfig, root: Path, day: date, task: str) -> dict[str, A
 
 
 # --------------------------------------------------------------------------- publish
+def _rounded(obj: Any, digits: int = 12) -> Any:
+    """``obj`` with every float rounded to ``digits`` significant digits (last-bit noise of
+    order-dependent float sums must not change a version's manifest)."""
+    if isinstance(obj, float):
+        return float(f"{obj:.{digits}g}")
+    if isinstance(obj, dict):
+        return {k: _rounded(v, digits) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_rounded(v, digits) for v in obj]
+    return obj
+
+
+def curated_table(consensus: pa.Table, ratios: dict[str, float]) -> pa.Table:
+    """The training set (:data:`CURATED`) from a consensus table: kept items sorted by item_id, with splits."""
+    missing = [c for c in CURATED.names if c not in consensus.schema.names and c != "split"]
+    if missing:
+        raise ValueError(f"consensus has no column(s) {missing}; re-run the merge stage to rebuild it")
+    kept = consensus.filter(pc.is_null(consensus["held_out_reason"])).sort_by("item_id")
+    columns = {c: kept[c].cast(CURATED.field(c).type) for c in CURATED.names if c != "split"}
+    columns["split"] = pa.array(assign_splits(kept["item_id"].to_pylist(), ratios), pa.string())
+    table = pa.table({c: columns[c] for c in CURATED.names}, schema=CURATED)
+    nulls = [f.name for f in CURATED if not f.nullable and table[f.name].null_count]
+    if nulls:
+        raise ValueError(f"consensus has nulls in required column(s) {nulls}; check the merge stage output")
+    return table
+
+
 def publish(config: LabelqConfig, root: Path, day: date, task: str) -> dict[str, Any]:
-    """Publish the merged labels of ``day`` as training-set version ``<day>`` of ``task``."""
+    """Publish the merged labels of ``day`` as training-set version ``<day>`` of ``task``.
+
+    The version covers every staged day up to ``day`` (its data interval ends the day after).
+    Same inputs give byte-identical data files and the same content hash; see
+    :mod:`pipeline.publish` for the layout, the manifest and why a publish is atomic.
+    """
+    from pipeline.consensus import get_aggregator
+
     tcfg = _task(config, task)
     layout = Layout(root)
     cons_path = layout.consensus(task, day) / "consensus.parquet"
     if not cons_path.is_file():
         raise FileNotFoundError(f"{cons_path}: no consensus for {task} {day}; run the merge stage first")
-    cons = pd.read_parquet(cons_path)
-    kept = cons[cons["held_out_reason"].isna()].sort_values("item_id", ignore_index=True)
-    table = pa.Table.from_pandas(kept[CURATED.names].astype({"n_annotations": "int32"}), schema=CURATED, preserve_index=False)
+    cons = pq.read_table(cons_path)
+    table = curated_table(cons, tcfg.splits.model_dump())
+    labels = table.select(["label", "split"]).to_pandas()
+    by_split = pd.crosstab(labels["split"], labels["label"]).reindex(index=list(SPLITS), columns=tcfg.labels, fill_value=0)
     reports = validation_reports(root, task, until=day)
     metrics_path = layout.metrics(task, day) / "summary.json"
     dates = sorted({r["date"] for r in reports})
+    gold = read_gold(root, task)
     manifest = {
         "task": task,
         "data_interval": {"start": dates[0] if dates else day.isoformat(),
                           "end": (day + timedelta(days=1)).isoformat()},
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "labelq_version": __version__,
         "config_sha256": config.digest(),
-        "consensus": {"method": tcfg.consensus, "min_labels_per_item": tcfg.min_labels_per_item},
+        "consensus": {"method": tcfg.consensus, "min_labels_per_item": tcfg.min_labels_per_item,
+                      "settings": get_aggregator(tcfg.consensus, labels=tcfg.labels).get_params(),
+                      "gold_items": int(len(gold))},
+        "splits": {"ratios": tcfg.splits.model_dump(), "rule": "sha256(item_id) first 53 bits / 2**53 vs cumulative ratios",
+                   "items": {s: int(by_split.loc[s].sum()) for s in SPLITS}},
         "source_batches": sorted(
-            ({"vendor": r["vendor"], "date": r["date"], **b} for r in reports for b in r["batches"]),
+            ({"vendor": r["vendor"], "date": r["date"], "batch": f"{r['vendor']}/{b['batch_id']}", **b}
+             for r in reports for b in r["batches"]),
             key=lambda b: (b["date"], b["vendor"], b["file"]),
         ),
-        "counts": {"items": int(len(cons)), "published": int(len(kept)), "held_out": int(len(cons) - len(kept))},
-        "class_balance": {str(k): int(v) for k, v in kept["label"].value_counts().sort_index().items()},
-        "quality": read_json(metrics_path) if metrics_path.is_file() else None,
+        "validation": sorted(({k: v for k, v in r.items() if k != "batches"} for r in reports),
+                             key=lambda r: (r["date"], r["vendor"])),
+        "counts": {"items": cons.num_rows, "published": table.num_rows, "held_out": cons.num_rows - table.num_rows},
+        "class_balance": {label: int(n) for label, n in by_split.sum().items()},
+        "class_balance_by_split": {s: {label: int(n) for label, n in by_split.loc[s].items()} for s in SPLITS},
+        "quality": _rounded(read_json(metrics_path)) if metrics_path.is_file() else None,
     }
-    dest = write_version(root, task, day.isoformat(), table, manifest)
-    log.info("publish %s %s: %d items -> %s", task, day, len(kept), dest)
+    dest = write_version(root, task, day.isoformat(), table, manifest, keep_versions=tcfg.keep_versions)
+    written = read_json(dest / MANIFEST)
+    log.info("publish %s %s: %d items -> %s", task, day, table.num_rows, dest)
     return {"stage": "publish", "task": task, "date": day.isoformat(), "version": day.isoformat(),
-            "path": str(dest), "items": int(len(kept)), "held_out": manifest["counts"]["held_out"]}
+            "path": str(dest), "items": table.num_rows, "held_out": manifest["counts"]["held_out"],
+            "content_sha256": written["content_sha256"], "build": written["build"]}
+
+
+# --------------------------------------------------------------------------- scorecard, SLA, report
+def scorecard(config: LabelqConfig, root: Path, day: date, task: str) -> dict[str, Any]:
+    """Vendor and annotator scorecards of ``task`` for ``day``, with each vendor's SLA status.
+
+    Writes ``metrics/<task>/date=<day>/``: scorecard_vendor.parquet, scorecard_annotator.parquet,
+    confusion.parquet, vendor_kappa.parquet (definitions in :mod:`pipeline.scorecard`; read the
+    history with :func:`pipeline.scorecard.read_metrics_history`). An SLA breach is logged as a
+    warning and listed under ``sla_breaches``; it does not raise (that is :func:`check_sla`).
+    """
+    from pipeline.scorecard import build_scorecards, write_scorecards
+    from pipeline.sla import breaches, evaluate_sla, sla_status
+
+    tcfg = _task(config, task)
+    vendors = config.vendors_for(task)
+    cards = build_scorecards(
+        read_staged(root, task, day=day), read_gold(root, task), task=task, labels=tcfg.labels,
+        method=tcfg.consensus, prices={v: c.price_per_label for v, c in vendors.items()}, vendors=list(vendors),
+    )
+    checks = evaluate_sla(cards.vendor, {v: c.sla for v, c in vendors.items()})
+    cards = cards.with_sla(sla_status(checks))
+    paths = write_scorecards(root, task, day, cards)
+    failed = breaches(checks)
+    for b in failed:
+        log.warning("SLA breach %s %s: %s", task, day, b)
+    flagged = cards.annotator[cards.annotator["low_effort"]]
+    summary = {
+        "stage": "scorecard", "task": task, "date": day.isoformat(), "files": [str(p) for p in paths],
+        "sla": {r.vendor: {"status": r.sla_status, "detail": None if pd.isna(r.sla_detail) else r.sla_detail}
+                for r in cards.vendor.itertuples()},
+        "sla_breaches": [str(b) for b in failed],
+        "low_effort_annotators": [f"{r.vendor}/{r.annotator_id}" for r in flagged.itertuples()],
+    }
+    log.info("scorecard %s %s: %d vendor(s), %d annotator(s), %d flagged low-effort, %d SLA breach(es)", task, day,
+             len(cards.vendor), len(cards.annotator), len(flagged), len(failed))
+    return summary
+
+
+def check_sla(config: LabelqConfig, root: Path, day: date, task: str) -> dict[str, Any]:
+    """Check the day's vendor scorecard against the SLAs in config; raise on any breach.
+
+    Meant as its own DAG task downstream of ``scorecard`` (and not upstream of ``publish``), so
+    a breach fails visibly without blocking the training set or the other vendors' scoring.
+
+    Raises
+    ------
+    pipeline.sla.SLABreach
+        (a ``RuntimeError``) naming each breaching vendor, metric, value and threshold.
+    FileNotFoundError
+        The scorecard of ``task`` and ``day`` has not been written yet.
+    """
+    from pipeline.sla import SLABreach, breaches, evaluate_sla, sla_status
+
+    _task(config, task)
+    path = Layout(root).metrics(task, day) / "scorecard_vendor.parquet"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no vendor scorecard for {task} {day}; run the scorecard stage first")
+    checks = evaluate_sla(pd.read_parquet(path), {v: c.sla for v, c in config.vendors_for(task).items()})
+    status = sla_status(checks)
+    failed = breaches(checks)
+    if failed:
+        raise SLABreach(failed, task=task, date=day.isoformat())
+    log.info("check_sla %s %s: no breach (%s)", task, day, dict(zip(status["vendor"], status["sla_status"])))
+    return {"stage": "check_sla", "task": task, "date": day.isoformat(),
+            "status": {str(v): str(s) for v, s in zip(status["vendor"], status["sla_status"])}}
+
+
+def report(config: LabelqConfig, root: Path, day: date, task: str) -> dict[str, Any]:
+    """Static HTML quality report of ``task`` for ``day`` + JSON twin, and the reports index.
+
+    Writes ``reports/<task>/<day>.html``, ``reports/<task>/<day>.json`` and
+    ``reports/index.html`` (see :mod:`pipeline.report`); needs the day's scorecard.
+    """
+    from pipeline import report as rpt
+
+    tcfg = _task(config, task)
+    inputs = rpt.load_inputs(root, task, day)
+    data = rpt.build_report_data(
+        inputs, task=task, day=day, labels=tcfg.labels,
+        slas={v: c.sla for v, c in config.vendors_for(task).items()},
+        meta={"labelq": __version__, "consensus": tcfg.consensus, "config_sha256": config.digest()[:12]},
+    )
+    html_path, json_path = rpt.write_report(root, task, day, data, rpt.render_report(data, rpt.report_figures(inputs, labels=tcfg.labels, data=data)))
+    index = rpt.write_index(root)
+    log.info("report %s %s -> %s", task, day, html_path)
+    return {"stage": "report", "task": task, "date": day.isoformat(), "html": str(html_path), "json": str(json_path),
+            "index": str(index), "sla_breaches": [v["vendor"] for v in data["sla"]["breaches"]]}
 
 
 # --------------------------------------------------------------------------- the whole day
 def run_day(config: LabelqConfig, root: Path, day: date) -> dict[str, Any]:
-    """Every stage for ``day``, in-process, in DAG order: per vendor, then per task."""
+    """Every stage for ``day``, in-process, in DAG order: per vendor, then per task.
+
+    Per task: measure, merge, publish, then scorecard and report (SLA breaches are logged and
+    listed in the scorecard summary; :func:`check_sla` is the step that raises on them).
+    """
     results: dict[str, Any] = {"date": day.isoformat(), "vendors": {}, "tasks": {}}
     for vendor in config.vendors:
         results["vendors"][vendor] = {"ingest": ingest(config, root, day, vendor),
                                       "validate": validate(config, root, day, vendor)}
     for task in config.tasks:
-        results["tasks"][task] = {stage.__name__: stage(config, root, day, task) for stage in (measure, merge, publish)}
+        results["tasks"][task] = {stage.__name__: stage(config, root, day, task) for stage in (measure, merge, publish, scorecard, report)}
     return results

@@ -9,9 +9,32 @@ Layout under the storage root (``--root`` / ``$LABELQ_ROOT``, default ``./data``
     quarantine/date=<D>/vendor=<vendor>/             rejected files and rows + reasons (validate)
     metrics/<task>/date=<D>/                         agreement and accuracy (measure)
     consensus/<task>/date=<D>/                       merged labels and held-out items (merge)
-    curated/<task>/<version>/                        published training sets (publish)
+    ledger/vendor=<vendor>/date=<D>.json             which file produced which staged rows (ingest)
+    curated/<task>/<version>.<build>/                immutable published builds (publish; see publish.py
+    curated/<task>/<version> -> <version>.<build>     for the pointers and symlinks readers follow)
 
 Every stage owns its partitions and replaces them whole: a re-run overwrites, never appends.
+
+Object storage
+--------------
+:class:`Store` is the same layout on any ``pyarrow.fs`` filesystem: a local folder (the default,
+byte-for-byte what the ``Path`` helpers below do) or ``s3://bucket/prefix`` (``S3FileSystem``;
+the endpoint comes from ``?endpoint_override=host:port&scheme=http`` on the URI or from
+``$AWS_ENDPOINT_URL``, credentials from the usual ``AWS_*`` variables). Keys are relative POSIX
+paths built with ``Layout("")`` (e.g. ``store.layout.staged(task, day, vendor)``), so the layout
+is still named once. Writes are atomic per object: locally a temporary sibling renamed into
+place; on S3 a single PUT / completed multipart upload. :meth:`Store.replace_dir` builds a
+partition aside; locally it is swapped in with renames, on S3 its objects are copied over the
+old partition (data files first, ``_*.json`` reports last, as the commit marker) and stale
+objects are deleted, so a failed build never touches the previous partition.
+
+How another stage adopts it (e.g. publish): replace ``Layout(root).x(...)`` paths by
+``store = open_store(root)`` and ``key = store.layout.x(...).as_posix()``, then
+``replace_dir(path)`` -> ``store.replace_dir(key)``, ``write_parquet(t, path)`` ->
+``store.write_parquet(t, key)``, ``atomic_write_json`` -> ``store.write_json``, ``read_json`` ->
+``store.read_json``, ``sha256_file`` -> ``store.sha256``, ``pq.read_table(path)`` ->
+``store.read_parquet(key)``, ``path.is_file()`` -> ``store.is_file(key)``. Local roots keep
+working unchanged, because a local :class:`Store` is a thin shell over the same calls.
 """
 
 from __future__ import annotations
@@ -21,13 +44,15 @@ import hashlib
 import json
 import os
 import shutil
+import urllib.parse
 import uuid
 from collections.abc import Iterator
 from datetime import date
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from pipeline.config import VendorConfig
@@ -166,3 +191,243 @@ def partition_files(base: Path, pattern: str = "**/*.parquet") -> list[Path]:
     if not base.is_dir():
         return []
     return sorted(p for p in base.glob(pattern) if not any(part.startswith(".") for part in p.relative_to(base).parts))
+
+
+# --------------------------------------------------------------------------- object storage
+#: Names that mark a delivery as still being written (see :func:`list_complete_files`).
+INCOMPLETE_PREFIXES = (".", "_")
+INCOMPLETE_SUFFIXES = (".tmp", ".part", ".inprogress")
+
+
+class PathEscape(ValueError):
+    """A name in a landing folder points outside it (``..``, absolute, or a symlink out)."""
+
+
+def check_member_name(folder: str, name: str) -> None:
+    """Raise :class:`PathEscape` unless ``name`` is one plain path component inside ``folder``."""
+    bad = (
+        not name or name in (".", "..") or "/" in name or "\\" in name or "\x00" in name
+        or PurePosixPath(name).is_absolute() or ".." in PurePosixPath(name.replace("\\", "/")).parts
+    )
+    if bad:
+        raise PathEscape(f"{folder}/{name}: name escapes the landing folder {folder!r}; rejected")
+
+
+def _s3_filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
+    parts = urllib.parse.urlsplit(uri)
+    query = dict(urllib.parse.parse_qsl(parts.query))
+    endpoint = query.pop("endpoint_override", None) or os.environ.get("AWS_ENDPOINT_URL") or None
+    scheme = query.pop("scheme", None)
+    if endpoint and "://" in endpoint:
+        scheme, endpoint = endpoint.split("://", 1)
+    region = query.pop("region", None) or os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION")
+    if query:
+        raise ValueError(f"{uri}: unsupported S3 option(s) {sorted(query)}; use endpoint_override, scheme, region")
+    fs = pafs.S3FileSystem(endpoint_override=endpoint, scheme=scheme or "https", region=region,
+                           allow_bucket_creation=False)
+    return fs, f"{parts.netloc}{parts.path}".rstrip("/")
+
+
+class Store:
+    """A storage root on a local disk or an object store, addressed by relative POSIX keys.
+
+    ``Store("data")`` and ``Store("s3://bucket/prefix?endpoint_override=127.0.0.1:9000&scheme=http")``
+    expose the same operations; keys come from :attr:`layout` (``Layout("")``).
+    """
+
+    def __init__(self, root: str | os.PathLike[str], filesystem: pafs.FileSystem | None = None) -> None:
+        text = os.fspath(root)
+        self.root = text  # as given (with any ?endpoint_override=...)
+        if filesystem is not None:
+            self.fs, self.base = filesystem, text.rstrip("/")
+        elif text.startswith("s3://"):
+            self.fs, self.base = _s3_filesystem(text)
+        elif "://" in text and not text.startswith("file://"):
+            self.fs, self.base = pafs.FileSystem.from_uri(text)
+        else:
+            self.fs, self.base = pafs.LocalFileSystem(), Path(text.removeprefix("file://")).absolute().as_posix()
+        self.uri = text.split("?", 1)[0]
+        self.is_local = isinstance(self.fs, pafs.LocalFileSystem)
+        self.layout = Layout("")
+
+    def __repr__(self) -> str:
+        return f"Store({self.uri!r})"
+
+    # -- addressing
+    def path(self, key: str | os.PathLike[str]) -> str:
+        """The filesystem path of ``key`` (relative to the root)."""
+        k = PurePosixPath(os.fspath(key)).as_posix()
+        return self.base if k in ("", ".") else f"{self.base}/{k}"
+
+    def local_path(self, key: str | os.PathLike[str]) -> Path:
+        if not self.is_local:
+            raise ValueError(f"{self.uri}: {key} is on an object store, not a local path")
+        return Path(self.path(key))
+
+    def display(self, key: str | os.PathLike[str]) -> str:
+        """``key`` as recorded in data and messages: relative, forward slashes."""
+        return PurePosixPath(os.fspath(key)).as_posix()
+
+    # -- reading
+    def info(self, key: str) -> pafs.FileInfo:
+        return self.fs.get_file_info(self.path(key))
+
+    def is_file(self, key: str) -> bool:
+        return self.info(key).type == pafs.FileType.File
+
+    def is_dir(self, key: str) -> bool:
+        return self.info(key).type == pafs.FileType.Directory
+
+    def list_dir(self, key: str) -> list[pafs.FileInfo]:
+        """Direct children of ``key`` (files and folders), sorted by name; empty if it is absent."""
+        sel = pafs.FileSelector(self.path(key), recursive=False, allow_not_found=True)
+        return sorted(self.fs.get_file_info(sel), key=lambda i: i.base_name)
+
+    def list_files(self, key: str, suffix: str = "") -> list[str]:
+        """Keys of every file under ``key`` (recursively) ending in ``suffix``, sorted."""
+        sel = pafs.FileSelector(self.path(key), recursive=True, allow_not_found=True)
+        prefix = self.base + "/"
+        return sorted(i.path.removeprefix(prefix) for i in self.fs.get_file_info(sel)
+                      if i.type == pafs.FileType.File and i.path.endswith(suffix))
+
+    def open_input(self, key: str) -> pa.NativeFile:
+        """A random-access handle (what ``pq.ParquetFile`` needs to stream row groups)."""
+        return self.fs.open_input_file(self.path(key))
+
+    def read_bytes(self, key: str) -> bytes:
+        with self.fs.open_input_stream(self.path(key)) as fh:
+            return fh.read()
+
+    def read_json(self, key: str) -> Any:
+        return json.loads(self.read_bytes(key).decode("utf-8"))
+
+    def read_parquet(self, key: str, **kwargs: Any) -> pa.Table:
+        return pq.read_table(self.path(key), filesystem=self.fs, **kwargs)
+
+    def sha256(self, key: str, chunk: int = 1 << 22) -> str:
+        """SHA-256 of the file's bytes, streamed (memory bounded by ``chunk``)."""
+        h = hashlib.sha256()
+        with self.fs.open_input_stream(self.path(key)) as fh:
+            while block := fh.read(chunk):
+                h.update(block)
+        return h.hexdigest()
+
+    def realpath_inside(self, key: str, folder: str) -> bool:
+        """Whether ``key`` (after resolving symlinks) lies inside ``folder`` (always true on object stores)."""
+        if not self.is_local:
+            return True
+        real, inside = os.path.realpath(self.path(key)), os.path.realpath(self.path(folder))
+        return os.path.commonpath([real, inside]) == inside
+
+    # -- writing (atomic per object)
+    def _mkdir_parent(self, key: str) -> None:
+        if self.is_local:
+            Path(self.path(key)).parent.mkdir(parents=True, exist_ok=True)
+
+    def write_bytes(self, key: str, data: bytes) -> None:
+        if self.is_local:
+            atomic_write_bytes(Path(self.path(key)), data)
+            return
+        with self.fs.open_output_stream(self.path(key)) as fh:
+            fh.write(data)
+
+    def write_json(self, key: str, obj: Any) -> None:
+        """``obj`` as pretty, key-sorted JSON, atomically."""
+        self.write_bytes(key, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode())
+
+    def write_parquet(self, table: pa.Table, key: str) -> None:
+        """``table`` with the fixed :data:`PARQUET_OPTIONS`, atomically."""
+        with self.parquet_writer(key, table.schema) as writer:
+            writer.write_table(table)
+
+    @contextlib.contextmanager
+    def parquet_writer(self, key: str, schema: pa.Schema, **options: Any) -> Iterator[pq.ParquetWriter]:
+        """A streaming Parquet writer whose file appears at ``key`` only when the body succeeds."""
+        opts = {**PARQUET_OPTIONS, **options}
+        self._mkdir_parent(key)
+        target = self.path(key)
+        tmp = f"{PurePosixPath(target).parent}/.tmp-{PurePosixPath(target).name}-{uuid.uuid4().hex[:12]}"
+        writer = pq.ParquetWriter(tmp, schema, filesystem=self.fs, **opts)
+        try:
+            yield writer
+            writer.close()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                writer.close()
+            with contextlib.suppress(Exception):
+                self.fs.delete_file(tmp)
+            raise
+        self.fs.move(tmp, target)
+
+    def copy(self, src: str, dst: str) -> None:
+        """Copy ``src`` to ``dst`` byte for byte (server-side on object stores)."""
+        self._mkdir_parent(dst)
+        if self.is_local:
+            shutil.copyfile(self.path(src), self.path(dst))
+        else:
+            self.fs.copy_file(self.path(src), self.path(dst))
+
+    def delete(self, key: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.fs.delete_file(self.path(key))
+
+    @contextlib.contextmanager
+    def replace_dir(self, key: str) -> Iterator[str]:
+        """Build a partition under a temporary sibling key and put it in place of ``key`` on success.
+
+        Locally this is :func:`replace_dir` (atomic directory renames). On object stores the new
+        objects are copied over, reports (``_*``) last, and stale objects deleted; if the body
+        raises, ``key`` is untouched and the temporary objects are removed.
+        """
+        if self.is_local:
+            with replace_dir(Path(self.path(key))) as tmp:
+                yield PurePosixPath(tmp.relative_to(Path(self.base))).as_posix()
+            return
+        dest = PurePosixPath(key)
+        tmp = (dest.parent / f".tmp-{dest.name}-{uuid.uuid4().hex[:12]}").as_posix()
+        try:
+            yield tmp
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.fs.delete_dir(self.path(tmp))
+            raise
+        new = [k.removeprefix(tmp + "/") for k in self.list_files(tmp)]
+        old = [k.removeprefix(dest.as_posix() + "/") for k in self.list_files(dest.as_posix())]
+        for name in sorted(new, key=lambda n: (PurePosixPath(n).name.startswith("_"), n)):
+            self.fs.copy_file(self.path(f"{tmp}/{name}"), self.path(f"{dest.as_posix()}/{name}"))
+        for name in sorted(set(old) - set(new)):
+            self.delete(f"{dest.as_posix()}/{name}")
+        with contextlib.suppress(Exception):
+            self.fs.delete_dir(self.path(tmp))
+
+    def complete_files(self, folder: str, suffix: str = ".parquet") -> tuple[list[str], list[tuple[str, str]]]:
+        """Delivered files in ``folder``: (complete file keys, [(key, why rejected)]), sorted by name.
+
+        Names starting with ``.``/``_`` or ending ``.tmp``/``.part``/``.inprogress`` are still being
+        written and skipped silently; names or symlinks that escape ``folder`` are rejected.
+        """
+        files: list[str] = []
+        rejected: list[tuple[str, str]] = []
+        for info in self.list_dir(folder):
+            name = info.base_name
+            if name.startswith(INCOMPLETE_PREFIXES) or name.endswith(INCOMPLETE_SUFFIXES):
+                continue
+            key = f"{folder}/{name}"
+            try:
+                check_member_name(folder, name)
+            except PathEscape as exc:
+                rejected.append((key, str(exc)))
+                continue
+            if self.is_local and os.path.islink(self.path(key)) and not self.realpath_inside(key, folder):
+                rejected.append((key, f"{key}: symlink to {os.path.realpath(self.path(key))}, outside the "
+                                      f"landing folder {folder!r}; rejected (a vendor's files must be in its own folder)"))
+                continue
+            if info.type != pafs.FileType.File or not name.endswith(suffix):
+                continue
+            files.append(key)
+        return files, rejected
+
+
+def open_store(root: str | os.PathLike[str] | Store) -> Store:
+    """A :class:`Store` for ``root`` (a local folder or an ``s3://`` URI); a ``Store`` is returned as is."""
+    return root if isinstance(root, Store) else Store(root)

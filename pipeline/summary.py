@@ -45,7 +45,7 @@ def render_summary(config: LabelqConfig, root: Path) -> str:
             m = read_manifest(root, task, version)
             lines.append(
                 f"  published {task} version {version}: {m['counts']['published']} items "
-                f"({m['counts']['held_out']} held out) -> {layout.curated(task) / version}"
+                f"({m['counts']['held_out']} held out) -> {layout.curated(task) / m['version']}.{m['build']}"
             )
         except VersionNotFound:
             lines.append("  nothing published yet")

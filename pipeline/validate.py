@@ -36,7 +36,7 @@ def expectations_dir() -> Path:
 
 @functools.cache
 def load_suite(name: str = "annotations") -> Any:
-    """Load ``expectations/<name>.json`` into a GX ``ExpectationSuite``."""
+    """Load ``expectations/<name>.json`` into a GX ``ExpectationSuite`` (``name`` may be ``tasks/<task>``)."""
     import great_expectations as gx
 
     path = expectations_dir() / f"{name}.json"
@@ -46,6 +46,49 @@ def load_suite(name: str = "annotations") -> Any:
         return gx.ExpectationSuite(**json.loads(path.read_text(encoding="utf-8")))
     except Exception as exc:  # GX raises several types for malformed suites
         raise ValueError(f"{path}: not a valid GX expectation suite: {exc}") from exc
+
+
+def suite_names(task: str, vendor: str) -> list[str]:
+    """The suites a (task, vendor) batch must pass: canonical, then ``tasks/<task>``, then ``vendors/<vendor>``."""
+    names = ["annotations"]
+    for extra in (f"tasks/{task}", f"vendors/{vendor}"):
+        if (expectations_dir() / f"{extra}.json").is_file():
+            names.append(extra)
+    return names
+
+
+@functools.cache
+def suite_documents(task: str, vendor: str) -> tuple[dict[str, Any], ...]:
+    """The raw JSON of each suite for (task, vendor), each first checked by loading it with GX."""
+    docs = []
+    for name in suite_names(task, vendor):
+        load_suite(name)  # validates the file with GX, naming it on error
+        docs.append(json.loads((expectations_dir() / f"{name}.json").read_text(encoding="utf-8")))
+    return tuple(docs)
+
+
+@functools.cache
+def combined_suite(task: str, vendor: str) -> Any:
+    """One GX ``ExpectationSuite`` holding every expectation of :func:`suite_names` (one pass per batch)."""
+    import great_expectations as gx
+
+    docs = suite_documents(task, vendor)
+    expectations = [e for d in docs for e in d["expectations"]]
+    meta = {"sources": suite_names(task, vendor), "personal_data_columns": personal_columns(task, vendor)}
+    return gx.ExpectationSuite(name=f"labelq.{task}.{vendor}", expectations=expectations, meta=meta)
+
+
+def suite_expectations(task: str, vendor: str) -> list[dict[str, Any]]:
+    """Every expectation dict (as in the JSON files) for (task, vendor), in suite order."""
+    return [e for d in suite_documents(task, vendor) for e in d["expectations"]]
+
+
+def personal_columns(task: str, vendor: str) -> list[str]:
+    """Columns that may hold personal data (suite ``meta.personal_data_columns``): values never stored."""
+    cols: list[str] = []
+    for d in suite_documents(task, vendor):
+        cols += [c for c in (d.get("meta") or {}).get("personal_data_columns", []) if c not in cols]
+    return cols
 
 
 @functools.cache
@@ -102,3 +145,143 @@ def describe(failures: list[dict[str, Any]], *, file: str) -> str:
         observed = f": observed {f['observed_value']}" if f["observed_value"] is not None and not count else ""
         parts.append(f"{file}:{where} {f['reason'] or f['expectation']}{count}{observed}{rows}")
     return "; ".join(parts)
+
+
+_VALUE_KEYS = ("partial_unexpected_list", "partial_unexpected_counts", "unexpected_list", "unexpected_index_query",
+               "details")
+
+
+def scrub(result: dict[str, Any], personal: list[str], *, offset: int = 0) -> dict[str, Any]:
+    """Drop unexpected *values* of expectations on ``personal`` columns; shift row indices by ``offset``.
+
+    Counts and row numbers stay (they are not personal); the values never reach reports or Data Docs.
+    """
+    out = json.loads(json.dumps(result, default=str))
+    out.pop("id", None)  # volatile: a re-run must reproduce the stored result byte for byte
+    (out.get("meta") or {}).get("batch_markers", {}).pop("ge_load_time", None)
+    for r in out.get("results", []):
+        kwargs = (r.get("expectation_config") or {}).get("kwargs", {})
+        cols = [kwargs["column"]] if "column" in kwargs else list(kwargs.get("column_list") or [])
+        res = r.get("result") or {}
+        if offset and res.get("partial_unexpected_index_list"):
+            res["partial_unexpected_index_list"] = [i + offset if isinstance(i, int) else i
+                                                    for i in res["partial_unexpected_index_list"]]
+        if set(cols) & set(personal):
+            for k in _VALUE_KEYS:
+                res.pop(k, None)
+            r.setdefault("expectation_config", {}).setdefault("meta", {})["values_scrubbed"] = "personal data"
+    return out
+
+
+def frame_for_gx(table: Any) -> pd.DataFrame:
+    """An Arrow batch as the pandas frame GX sees: text as categoricals.
+
+    Same values and nulls, but GX's per-batch fingerprint and its column metrics work on the
+    codes, several times faster than on strings. Built from the Arrow dictionary directly
+    (codes + Arrow-backed categories), without converting each value to Python.
+    """
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    cols: dict[str, Any] = {}
+    for name in table.column_names:
+        col = table[name]
+        if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+            col = pc.dictionary_encode(col)
+        if pa.types.is_dictionary(col.type):
+            arr = col.unify_dictionaries().combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+            if isinstance(arr, pa.ChunkedArray):  # no chunks at all
+                arr = pa.DictionaryArray.from_arrays(pa.array([], pa.int32()), pa.array([], pa.string()))
+            codes = pc.fill_null(arr.indices, -1).to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
+            categories = pd.Index(pd.arrays.ArrowStringArray(pa.chunked_array([pc.cast(arr.dictionary, pa.string())])))
+            cols[name] = pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(categories))
+        else:
+            cols[name] = col.to_pandas()
+    return pd.DataFrame(cols, columns=table.column_names)
+
+
+def validate_batch(table: Any, *, task: str, vendor: str, parameters: dict[str, Any], offset: int = 0) -> ValidationOutcome:
+    """Validate one Arrow batch of canonical rows with the combined (task, vendor) suite.
+
+    Unexpected values of personal-data columns are scrubbed from the stored result; row
+    indices are reported relative to the file (``offset`` = the batch's first row).
+    """
+    frame = frame_for_gx(table)
+    batch = _batch_definition().get_batch(batch_parameters={"dataframe": frame})
+    result = batch.validate(combined_suite(task, vendor), expectation_parameters=parameters, result_format="SUMMARY")
+    as_dict = scrub(result.to_json_dict(), personal_columns(task, vendor), offset=offset)
+    return ValidationOutcome(success=bool(result.success), failures=_failures(as_dict), result=as_dict)
+
+
+def merge_outcomes(outcomes: list[ValidationOutcome]) -> ValidationOutcome:
+    """One verdict for a file validated in several batches: success only if every batch passed.
+
+    Per expectation, ``element_count`` and ``unexpected_count`` are summed and the first failing
+    batch's (scrubbed, capped) examples are kept.
+    """
+    if len(outcomes) == 1:
+        return outcomes[0]
+    merged = json.loads(json.dumps(outcomes[0].result))
+    for i, r in enumerate(merged["results"]):
+        parts = [o.result["results"][i] for o in outcomes]
+        r["success"] = all(p["success"] for p in parts)
+        res = r.setdefault("result", {}) or {}
+        for k in ("element_count", "unexpected_count", "missing_count"):
+            if any(k in (p.get("result") or {}) for p in parts):
+                res[k] = sum((p.get("result") or {}).get(k) or 0 for p in parts)
+        if res.get("element_count"):
+            res["unexpected_percent"] = 100.0 * (res.get("unexpected_count") or 0) / res["element_count"]
+        first_bad = next((p for p in parts if not p["success"]), None)
+        if first_bad is not None:
+            for k in ("partial_unexpected_list", "partial_unexpected_counts", "partial_unexpected_index_list", "observed_value"):
+                if k in (first_bad.get("result") or {}):
+                    res[k] = first_bad["result"][k]
+        r["result"] = res
+    ok = sum(r["success"] for r in merged["results"])
+    merged["success"] = all(o.success for o in outcomes)
+    merged["statistics"] = {"evaluated_expectations": len(merged["results"]), "successful_expectations": ok,
+                            "unsuccessful_expectations": len(merged["results"]) - ok,
+                            "success_percent": 100.0 * ok / max(len(merged["results"]), 1)}
+    merged.setdefault("meta", {})["labelq_batches"] = len(outcomes)
+    return ValidationOutcome(success=merged["success"], failures=_failures(merged), result=merged)
+
+
+def build_data_docs(results: list[tuple[str, dict[str, Any]]], site_dir: Path) -> Path:
+    """Render stored (already scrubbed) validation results as GX Data Docs under ``site_dir``.
+
+    ``results`` are (run name, ``ExpectationSuiteValidationResult`` JSON) pairs. Returns the
+    site's ``index.html``. The site is rebuilt whole (written aside, then swapped in).
+    """
+    import datetime as dt
+
+    import great_expectations as gx
+    from great_expectations.core import ExpectationSuiteValidationResult
+    from great_expectations.core.run_identifier import RunIdentifier
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+        ValidationResultIdentifier,
+    )
+
+    from pipeline.storage import replace_dir
+
+    with replace_dir(site_dir) as tmp:
+        context = gx.get_context(mode="ephemeral")
+        context.add_data_docs_site(
+            site_name="labelq",
+            site_config={"class_name": "SiteBuilder",
+                         "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(tmp)},
+                         "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"}},
+        )
+        for i, (run_name, doc) in enumerate(results):
+            doc = {k: v for k, v in doc.items() if k != "id"}
+            vr = ExpectationSuiteValidationResult(**doc)
+            key = ValidationResultIdentifier(
+                expectation_suite_identifier=ExpectationSuiteIdentifier(name=doc.get("suite_name") or "annotations"),
+                run_id=RunIdentifier(run_name=run_name.replace("/", "__").replace("\\", "__"), run_time=dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
+                                     + dt.timedelta(seconds=i)),
+                batch_identifier=f"batch-{i}",
+            )
+            context.validation_results_store.set(key, vr)
+        context.build_data_docs(site_names=["labelq"])
+    return site_dir / "index.html"

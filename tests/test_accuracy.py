@@ -49,3 +49,12 @@ def test_gold_accuracy_group_without_gold_is_nan():
 def test_gold_accuracy_missing_column_is_named():
     with pytest.raises(ValueError, match=r"\['vendor'\]"):
         gold_accuracy(pd.DataFrame({"item_id": [], "label": []}), pd.DataFrame({"item_id": [], "gold_label": []}))
+
+
+def test_wilson_bounds_contain_the_estimate_at_the_extremes():
+    k = np.array([0, 5, 17, 40])
+    n = np.array([5, 5, 17, 40])
+    lo, hi = wilson_interval(k, n)
+    p = k / n
+    assert (lo <= p).all() and (p <= hi).all()
+    assert lo[0] == 0.0 and (hi[1:] == 1.0).all()

@@ -30,7 +30,8 @@ def test_dagbag_has_no_import_errors(repo):
     bag = DagBag(dag_folder=str(repo / "dags"))
     assert bag.import_errors == {}
     dag = bag.dags["labelq_daily"]
-    assert {t.task_id for t in dag.tasks} == {"vendors", "ingest", "validate", "tasks", "measure", "merge", "publish"}
+    assert {t.task_id for t in dag.tasks} == {"vendors", "ingest", "validate", "tasks", "measure", "merge", "publish",
+                                              "scorecard", "report"}
     assert dag.max_active_runs >= 1
 
 
@@ -88,3 +89,123 @@ def test_dag_test_on_sqlite_publishes_a_training_set(repo, migrated_home, simula
     for d in days[:2]:
         assert (root / "metrics" / "sentiment" / f"date={d}" / "summary.json").is_file()
         assert not (root / "metrics" / "sentiment" / f"date={days[2]}").exists()
+
+
+# --------------------------------------------------------------------------- production shape (issue 7)
+@pytest.fixture(scope="module")
+def bag(repo):
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(repo / "dags"))
+    assert bag.import_errors == {}
+    return bag
+
+
+def test_daily_dag_is_time_scheduled_bounded_and_backfillable(bag):
+    from airflow.timetables.interval import CronDataIntervalTimetable
+
+    dag = bag.dags["labelq_daily"]
+    assert isinstance(dag.timetable, CronDataIntervalTimetable) and dag.timetable.periodic
+    assert dag.catchup is False  # history is loaded with `airflow backfill create`, not catchup
+    assert 1 <= dag.max_active_runs <= 8
+    assert {"date", "root", "config"} <= set(dag.params)
+
+
+def test_daily_dag_retries_transient_errors_and_orders_merges(bag):
+    dag = bag.dags["labelq_daily"]
+    for t in dag.tasks:
+        assert t.retries >= 1, f"{t.task_id}: transient errors (I/O, lost workers) must be retried"
+        assert t.retry_exponential_backoff
+    # merge is cumulative (consensus over every day up to the run's): it waits for the previous run's merge
+    assert dag.get_task("merge").depends_on_past
+    assert not any(dag.get_task(t).depends_on_past for t in ("ingest", "validate", "measure"))
+
+
+def test_publish_emits_the_curated_asset_through_its_alias(bag):
+    from airflow.sdk import AssetAlias
+
+    from pipeline.runtime import CURATED_ALIAS
+
+    assert bag.dags["labelq_daily"].get_task("publish").outlets == [AssetAlias(CURATED_ALIAS)]
+
+
+def test_consumer_dag_is_scheduled_on_the_curated_asset(bag):
+    from airflow.sdk import Asset
+
+    from pipeline.runtime import curated_asset_uri, default_root
+
+    consumer = bag.dags["labelq_training_set_consumer"]
+    assets = list(consumer.timetable.asset_condition.objects)
+    assert [a.uri for a in assets] == [curated_asset_uri(default_root(), "sentiment")]
+    assert isinstance(assets[0], Asset)
+
+
+@pytest.mark.parametrize(
+    ("exc", "retried"),
+    [(ValueError("bad label"), False), (KeyError("vendor"), False), (FileNotFoundError("no ingest report"), False),
+     (TimeoutError("NFS stalled"), True), (ConnectionResetError("broker"), True), (OSError("disk"), True)],
+)
+def test_data_errors_fail_fast_and_transient_errors_are_retried(repo, exc, retried):
+    import runpy
+
+    from airflow.sdk.exceptions import AirflowFailException
+
+    fail_fast = runpy.run_path(str(repo / "dags" / "labelq_daily.py"))["_fail_fast"]
+
+    def boom():
+        raise exc
+
+    expected = type(exc) if retried else AirflowFailException
+    with pytest.raises(expected) as info:
+        fail_fast(boom)
+    if not retried:
+        assert info.value.__cause__ is exc and type(exc).__name__ in str(info.value)
+    assert fail_fast(lambda x: x + 1, 1) == 2
+
+
+def test_curated_asset_uri_is_absolute_and_stable(tmp_path, monkeypatch):
+    from pipeline.runtime import curated_asset_uri, default_root
+
+    assert curated_asset_uri("/srv/labelq", "sentiment") == "file:///srv/labelq/curated/sentiment"
+    monkeypatch.chdir(tmp_path)
+    assert curated_asset_uri("data", "t") == f"file://{tmp_path}/data/curated/t"
+    monkeypatch.setenv("LABELQ_ROOT", str(tmp_path / "root"))
+    assert default_root() == tmp_path / "root"
+
+
+def test_celery_config_preloads_the_pipeline_into_workers():
+    pytest.importorskip("airflow.providers.celery", reason="the Celery provider is part of the celery extra")
+    from airflow.providers.celery.executors.default_celery import DEFAULT_CELERY_CONFIG
+
+    from pipeline import runtime
+
+    cfg = runtime.CELERY_CONFIG
+    assert {k: v for k, v in cfg.items() if k != "imports"} == {k: v for k, v in DEFAULT_CELERY_CONFIG.items() if k != "imports"}
+    assert set(runtime.WORKER_PRELOAD) <= set(cfg["imports"])
+
+
+def test_consumer_dag_parse_imports_nothing_heavy(repo, airflow_home, tmp_path):
+    out = _python(
+        f"""
+        import runpy, sys, json
+        runpy.run_path({str(repo / 'dags' / 'labelq_training_set_consumer.py')!r})
+        heavy = ['pandas', 'pyarrow', 'great_expectations', 'celery', 'pipeline.config', 'pipeline.publish']
+        print(json.dumps([m for m in heavy if m in sys.modules]))
+        """,
+        _env(airflow_home, tmp_path),
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+def test_task_processes_in_celery_pools_validate_in_process(monkeypatch):
+    import multiprocessing
+
+    from pipeline.runtime import prepare_worker_process
+
+    monkeypatch.delenv("LABELQ_GX_PROCESS", raising=False)
+    prepare_worker_process()  # not daemonic: leave the GX worker process on
+    assert "LABELQ_GX_PROCESS" not in os.environ
+    monkeypatch.setattr(multiprocessing.current_process(), "daemon", True, raising=False)
+    prepare_worker_process()  # a Celery prefork child: no child processes allowed
+    assert os.environ["LABELQ_GX_PROCESS"] == "0"

@@ -95,3 +95,32 @@ def test_ingest_rerun_overwrites_partition(fresh_copy, config):
 def test_unknown_vendor_is_a_clear_error(fresh_copy, config):
     with pytest.raises(ValueError, match="unknown vendor 'nope'; configured vendors"):
         steps.ingest(config, fresh_copy, DAY, "nope")
+
+
+def test_vendor_adapter_options_are_validated_config():
+    from pipeline.config import ConfigError, parse_config
+
+    base = {"tasks": {"t": {"labels": ["a", "b"]}},
+            "vendors": {"v": {"task": "t", "landing": "landing/v", "explode": "answers",
+                              "columns": {"id": "item_id", "w": "annotator_id", "answers.label": "label"}}}}
+    assert parse_config(base).vendors["v"].explode == "answers"
+    bad = {**base, "vendors": {"v": {**base["vendors"]["v"], "explode": "nope"}}}
+    with pytest.raises(ConfigError, match="vendors.v: explode: 'nope' is not a mapped column"):
+        parse_config(bad)
+    with pytest.raises(ConfigError, match="max_bad_row_fraction"):
+        parse_config({**base, "vendors": {"v": {**base["vendors"]["v"], "max_bad_row_fraction": 2}}})
+
+
+def test_check_contract_resolves_struct_paths_and_list_elements(config):
+    from pipeline.config import VendorConfig
+
+    vendor = VendorConfig(task="sentiment", landing="landing/n", explode="answers", vendor_column="shop",
+                          columns={"id": "item_id", "answers.worker": "annotator_id", "answers.label": "label",
+                                   "meta.at": "annotated_at"})
+    schema = pa.schema([("id", pa.string()), ("shop", pa.string()), ("note", pa.string()),
+                        ("meta", pa.struct([("at", pa.string())])),
+                        ("answers", pa.list_(pa.struct([("worker", pa.string()), ("label", pa.string())])))])
+    assert check_contract(schema, vendor, file="f") == ["note"]
+    with pytest.raises(ContractError, match=r"f: missing column\(s\) \['answers.worker'\]"):
+        check_contract(schema.remove(schema.get_field_index("answers")).append(
+            pa.field("answers", pa.list_(pa.struct([("label", pa.string())])))), vendor, file="f")

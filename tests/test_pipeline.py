@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline import read_training_set, steps
-from pipeline.publish import ChecksumMismatch, VersionNotFound, list_versions, read_manifest
+from pipeline.publish import ChecksumMismatch, VersionNotFound, list_versions, read_manifest, version_path
 from pipeline.storage import replace_dir
 
 
@@ -133,7 +133,8 @@ def test_reader_verifies_checksums_and_names_versions(processed, tmp_path, days)
         read_training_set(root, "toxicity")
     first = read_training_set(root, "sentiment", version=days[0].isoformat())
     assert len(first) < len(read_training_set(root, "sentiment"))
-    part = root / "curated" / "sentiment" / days[-1].isoformat() / "part-0.parquet"
+    # the version's immutable build folder (copytree turned the <version> symlink into a copy)
+    part = version_path(root, "sentiment", days[-1].isoformat()) / "part-00000.parquet"
     part.write_bytes(part.read_bytes()[:-10] + b"0123456789")
-    with pytest.raises(ChecksumMismatch, match="part-0.parquet"):
+    with pytest.raises(ChecksumMismatch, match="part-00000.parquet"):
         read_training_set(root, "sentiment")

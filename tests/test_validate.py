@@ -82,6 +82,11 @@ def test_validate_stage_quarantines_original_bytes_with_gx_result(fresh_copy, co
     assert reason["reason"] == "validation_failed" and reason["rows"] == len(bad)
     assert reason["failures"][0]["unexpected_count"] == 7
     assert reason["gx_result"]["success"] is False
+    # row-level policy: the 7 unknown labels are counted exactly; every other row repeats an
+    # (item, annotator) pair the first file already staged, so the file is over the bad-row
+    # threshold and is quarantined whole
+    assert reason["row_reasons"] == {"unknown_label": 7, "duplicate_staged": len(bad) - 7}
+    assert reason["policy"] == "file" and reason["cause"].startswith("too_many_bad_rows")
     staged = fresh_copy / "staged" / "sentiment" / f"date={DAY}" / "vendor=acme"
     assert "acme-bad.parquet" not in {p.name for p in staged.iterdir()}
 
@@ -99,3 +104,52 @@ def test_rejected_file_is_quarantined_and_others_continue(fresh_copy, config):
 def test_validate_needs_ingest_first(fresh_copy, config):
     with pytest.raises(FileNotFoundError, match="run the ingest stage"):
         steps.validate(config, fresh_copy, DAY, "crowdly")
+
+
+def test_each_task_suite_matches_its_config_labels(config, repo):
+    for name, task in config.tasks.items():
+        suite = json.loads((repo / "expectations" / "tasks" / f"{name}.json").read_text())
+        in_set = [e for e in suite["expectations"] if e["type"] == "expect_column_values_to_be_in_set"]
+        assert in_set and in_set[0]["kwargs"]["value_set"] == task.labels
+
+
+def test_canonical_task_and_vendor_suites_are_combined_from_json():
+    from pipeline.validate import combined_suite, suite_names
+
+    assert suite_names("sentiment", "crowdly") == ["annotations", "tasks/sentiment", "vendors/crowdly"]
+    assert suite_names("sentiment", "acme") == ["annotations", "tasks/sentiment"]
+    n = sum(len(load_suite(s).expectations) for s in suite_names("sentiment", "crowdly"))
+    assert len(combined_suite("sentiment", "crowdly").expectations) == n
+
+
+def test_personal_values_are_scrubbed_but_rows_and_counts_kept():
+    import pyarrow as pa
+
+    from pipeline.validate import validate_batch
+
+    frame = _frame(annotator_id=["secret-a", "secret-a", None], item_id=["i1", "i1", "i2"])
+    out = validate_batch(pa.Table.from_pandas(frame, preserve_index=False), task="sentiment", vendor="acme",
+                         parameters=PARAMS, offset=100)
+    assert "secret-a" not in json.dumps(out.result)
+    dup = {f["reason"]: f for f in out.failures}["duplicate_label"]
+    assert dup["unexpected_count"] == 2 and dup["example_rows"] == [100, 101] and dup["examples"] == []
+    assert "id" not in out.result and "ge_load_time" not in json.dumps(out.result)  # reproducible bytes
+
+
+def test_docs_builds_a_gx_site_without_personal_values(fresh_copy, config):
+    from pipeline.cli import main
+
+    folder = fresh_copy / config.vendors["acme"].landing / DAY.isoformat()
+    t = pa.table({"item": ["x1", "x1", "x2"], "worker": ["secret-w", "secret-w", "ok"], "answer": ["POS", "NEG", "??"],
+                  "ts": pa.array([pd.Timestamp("2026-11-01T10:00Z")] * 3), "batch": ["acme-x"] * 3})
+    pq.write_table(t, folder / "acme-x.parquet")
+    steps.ingest(config, fresh_copy, DAY, "acme")
+    steps.validate(config, fresh_copy, DAY, "acme")
+    staged = fresh_copy / "staged" / "sentiment" / f"date={DAY}" / "vendor=acme"
+    assert sorted(p.name for p in staged.glob("*.validation.json")) == [
+        "acme-20261101-01.validation.json", "acme-20261101-02.validation.json"]  # beside each staged batch
+    assert main(["docs", "--root", str(fresh_copy), "-q"]) == 0
+    site = fresh_copy / "docs" / "gx"
+    pages = list(site.rglob("*.html"))
+    assert (site / "index.html").is_file() and len(pages) >= 4
+    assert not any("secret-w" in p.read_text(errors="replace") for p in pages)

@@ -1,0 +1,515 @@
+"""The ingest and validate stages for one vendor and day (``steps.ingest`` / ``steps.validate``).
+
+Storage goes through :class:`~pipeline.storage.Store`, so the root may be a local folder or an
+``s3://`` URI. Files are streamed in record batches; memory is bounded by the batch size
+(plus an 8-byte key per row for the duplicate index).
+
+ingest
+    every complete file in ``landing/<vendor>/<day>/`` (names that escape the folder are
+    rejected): SHA-256; a no-op if the ledger already holds these bytes; contract check on the
+    footer; streamed through the vendor adapter into ``ingested/date=<D>/vendor=<v>/<stem>.parquet``
+    (canonical columns + ``_source_row``, ``_claimed_vendor``, ``_issue``, ``_key``) and recorded in
+    ``_ingest.json`` and the ledger. A re-delivery of a batch id with new bytes supersedes the older.
+validate
+    each ingested file, batch by batch: vectorised row checks compiled from the GX suites give
+    every row a reason or none; GX (the combined canonical + task + vendor suite) gives the
+    verdict. Good rows go to ``staged/<task>/date=<D>/vendor=<v>/<stem>.parquet`` (with
+    ``<stem>.validation.json``, GX's result with personal values scrubbed), bad rows to
+    ``quarantine/.../<stem>.rows.parquet`` with a ``reason`` column, and a ``<file>.reason.json``
+    plus the original file byte for byte. The whole file is quarantined when it is unreadable,
+    drifts from the contract, is empty, fails a table-level or verdict-only expectation, or has
+    more bad rows than ``max_bad_row_fraction``. ``rows_in = rows_staged + rows_quarantined``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import date
+from pathlib import PurePosixPath
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from pipeline.config import LabelqConfig, VendorConfig
+from pipeline.ingest import (
+    DEFAULT_BATCH_ROWS,
+    INGESTED,
+    ContractError,
+    FileRecord,
+    check_contract,
+    iter_delivery,
+    map_batch,
+    open_delivery,
+)
+from pipeline.ledger import duplicate_of, earlier_deliveries, later_delivery, read_ledger, write_ledger_day
+from pipeline.quarantine import compile_policy, duplicate_masks, pair_keys, reason_array, row_codes
+from pipeline.schema import ANNOTATIONS
+from pipeline.storage import Store, open_store
+
+log = logging.getLogger("labelq")
+
+INGEST_REPORT = "_ingest.json"
+VALIDATE_REPORT = "_validate.json"
+#: The ingested (intermediate) files favour speed; staged and quarantined files use PARQUET_OPTIONS.
+INTERMEDIATE_OPTIONS: dict[str, Any] = {"compression": "lz4", "write_statistics": False,
+                                        "use_dictionary": ["task", "vendor", "annotator_id", "label", "batch_id",
+                                                           "source_file", "_claimed_vendor", "_issue"]}
+INGESTED_WITH_KEY = INGESTED.append(pa.field("_key", pa.uint64()))
+QUARANTINE_ROWS = pa.schema([f.with_nullable(True) for f in ANNOTATIONS]
+                            + [pa.field("source_row", pa.int64()), pa.field("reason", pa.string())])
+#: Text columns read back as Arrow dictionaries (cheap checks on distinct values, categoricals for GX).
+DICTIONARY_COLUMNS = ["task", "vendor", "annotator_id", "label", "batch_id", "source_file", "_claimed_vendor", "_issue"]
+#: Examples kept per row reason in reports (row numbers always; values unless personal).
+EXAMPLES = 5
+
+
+@contextlib.contextmanager
+def _in_background() -> Iterator[Callable[..., None]]:
+    """``submit(fn, *args)`` runs ``fn`` on one writer thread, in order, at most one call pending.
+
+    Parquet encoding and Arrow filters release the GIL, so writing batch k overlaps mapping or
+    validating batch k + 1; memory grows by at most one batch. Errors surface on the next submit
+    or on leaving the block.
+    """
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="labelq-write")
+    last: list[Future] = []
+
+    def submit(fn: Callable[..., Any], *args: Any) -> None:
+        if last:
+            last.pop().result()
+        last.append(pool.submit(fn, *args))
+
+    try:
+        yield submit
+        if last:
+            last.pop().result()
+    finally:
+        pool.shutdown(wait=True)
+
+
+# --------------------------------------------------------------------------- ingest
+def _ingest_file(store: Store, key: str, out_key: str, *, vendor_name: str, vcfg: VendorConfig,
+                 batch_rows: int) -> tuple[int, int, str | None, list[str]]:
+    """Stream one delivery into ``out_key``; returns (rows, source rows, batch id if single, extra columns)."""
+    with store.open_input(key) as fh:
+        pf = open_delivery(fh, file=key)
+        try:
+            extra = check_contract(pf.schema_arrow, vcfg, file=key)
+        except ContractError as exc:
+            exc.rows = pf.metadata.num_rows  # type: ignore[attr-defined]
+            raise
+        stem = PurePosixPath(key).stem
+        rows, batch_ids = 0, set()
+        with store.parquet_writer(out_key, INGESTED_WITH_KEY, **INTERMEDIATE_OPTIONS) as writer, \
+                _in_background() as submit:
+            for flat, parent in iter_delivery(pf, vcfg, file=key, batch_rows=batch_rows):
+                try:
+                    canon = map_batch(flat, task=vcfg.task, vendor_name=vendor_name, vendor=vcfg, batch_id=stem,
+                                      source_file=key, source_rows=parent)
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as exc:
+                    first = int(parent[0]) if len(parent) else 0
+                    raise ContractError("bad_values", f"{key}: rows {first}..{first + len(parent) - 1}: values cannot be "
+                                        f"mapped to the canonical schema: {exc}") from None
+                submit(_write_with_key, writer, canon)
+                batch_ids.update(v for v in pc.unique(canon["batch_id"]).to_pylist() if v is not None)
+                rows += canon.num_rows
+        source_rows = pf.metadata.num_rows
+    return rows, source_rows, (batch_ids.pop() if len(batch_ids) == 1 else None), extra
+
+
+def ingest_day(config: LabelqConfig, root: Any, day: date, vendor: str, *,
+               batch_rows: int = DEFAULT_BATCH_ROWS) -> dict[str, Any]:
+    """See the module docstring; returns the JSON-able summary (no per-file list)."""
+    vcfg = config.vendors[vendor]
+    store = open_store(root)
+    lay = store.layout
+    files, escaped = store.complete_files(lay.landing(vcfg, day).as_posix())
+    prior = read_ledger(store, vendor, exclude=day)
+    records: list[FileRecord] = []
+    with store.replace_dir(lay.ingested(day, vendor).as_posix()) as out:
+        for key, why in escaped:
+            records.append(FileRecord(file=key, sha256=None, batch_id=PurePosixPath(key).stem, rows=None,
+                                      status="rejected", reason="path_escape", detail=why))
+            log.warning("ingest %s: %s", vendor, why)
+        for key in files:
+            stem = PurePosixPath(key).stem
+            sha = store.sha256(key)
+            rec = FileRecord(file=key, sha256=sha, batch_id=stem, rows=None, status="ingested")
+            records.append(rec)
+            today = [_entry(r, day) for r in records[:-1] if r.sha256]
+            dup = duplicate_of(sha, earlier=prior + today)
+            if dup is not None:
+                rec.status, rec.reason, rec.duplicate_of = "duplicate", "duplicate_file", dup
+                rec.detail = (f"{key}: same bytes (SHA-256 {sha[:12]}) as {dup['file']} delivered {dup['date']}; "
+                              "recorded as a no-op")
+                continue
+            out_key = f"{out}/{stem}.parquet"
+            try:
+                rec.rows, rec.source_rows, batch_id, rec.extra_columns = _ingest_file(
+                    store, key, out_key, vendor_name=vendor, vcfg=vcfg, batch_rows=batch_rows)
+                rec.batch_id = batch_id or stem
+                rec.output = f"{stem}.parquet"
+            except ContractError as exc:
+                rec.status, rec.reason, rec.detail = "rejected", exc.reason, str(exc)
+                rec.rows = getattr(exc, "rows", None)
+                log.warning("ingest %s: rejected %s", vendor, exc)
+            _settle_batch(store, rec, records[:-1], prior, day, out)
+        summary = {
+            "stage": "ingest", "vendor": vendor, "task": vcfg.task, "date": day.isoformat(),
+            "files": [r.to_dict() for r in records],
+            "files_ingested": sum(r.status == "ingested" for r in records),
+            "files_rejected": sum(r.status == "rejected" for r in records),
+            "files_duplicate": sum(r.status == "duplicate" for r in records),
+            "files_superseded": sum(r.status == "superseded" for r in records),
+        }
+        store.write_json(f"{out}/{INGEST_REPORT}", summary)
+    write_ledger_day(store, vendor, day, [_entry(r, day) for r in records])
+    log.info("ingest %s %s: %d file(s), %d ingested, %d rejected, %d duplicate", vendor, day, len(records),
+             summary["files_ingested"], summary["files_rejected"], summary["files_duplicate"])
+    return {k: v for k, v in summary.items() if k != "files"}
+
+
+def _settle_batch(store: Store, rec: FileRecord, earlier_today: list[FileRecord], prior: list[dict[str, Any]],
+                  day: date, out: str) -> None:
+    """Apply supersession for ``rec``'s batch id: a later delivery wins, explicitly in both records."""
+    later = later_delivery(rec.batch_id, rec.sha256 or "", day, rec.file, others=prior)
+    if later is not None:
+        rec.status, rec.reason, rec.superseded_by = "superseded", "superseded", later
+        rec.detail = superseded_detail(rec.file, rec.batch_id, later)
+        if rec.output:
+            store.delete(f"{out}/{rec.output}")
+        return
+    rec.supersedes = earlier_deliveries(rec.batch_id, rec.sha256 or "", day, rec.file, others=prior)
+    for old in earlier_today:
+        if old.batch_id == rec.batch_id and old.status in ("ingested", "rejected") and old.sha256 != rec.sha256:
+            old.status, old.reason = "superseded", "superseded"
+            old.superseded_by = {"file": rec.file, "sha256": rec.sha256, "date": day.isoformat(), "batch_id": rec.batch_id}
+            old.detail = superseded_detail(old.file, old.batch_id, old.superseded_by)
+            rec.supersedes.append({"file": old.file, "sha256": old.sha256, "date": day.isoformat(), "batch_id": old.batch_id})
+            if old.output:
+                store.delete(f"{out}/{old.output}")
+
+
+def superseded_detail(file: str, batch_id: str, later: dict[str, Any]) -> str:
+    return (f"{file}: batch {batch_id!r} was re-delivered as {later['file']} ({later['date']}); "
+            "this delivery's rows are withdrawn")
+
+
+def _entry(rec: FileRecord | dict[str, Any], day: date, **extra: Any) -> dict[str, Any]:
+    r = rec.to_dict() if isinstance(rec, FileRecord) else dict(rec)
+    keep = ("file", "sha256", "batch_id", "status", "reason", "duplicate_of", "supersedes", "superseded_by")
+    return {**{k: r.get(k) for k in keep}, "date": day.isoformat(), "rows_in": r.get("rows"), **extra}
+
+
+# --------------------------------------------------------------------------- validate
+def _staged_keys(store: Store, task: str, vendor: str, day: date, *, skip_files: set[str]) -> np.ndarray:
+    """Pair keys of rows staged for ``vendor`` on days before ``day`` (not from ``skip_files``)."""
+    base = store.layout.staged_task(task).as_posix()
+    keys = []
+    for key in store.list_files(base, ".parquet"):
+        parts = PurePosixPath(key).relative_to(base).parts
+        if len(parts) != 3 or parts[1] != f"vendor={vendor}" or not parts[0] < f"date={day.isoformat()}" \
+                or any(p.startswith(".") for p in parts):
+            continue
+        t = store.read_parquet(key, columns=["item_id", "annotator_id", "source_file"])
+        if skip_files:
+            t = t.filter(pc.invert(pc.is_in(t["source_file"], value_set=pa.array(sorted(skip_files)))))
+        keys.append(pair_keys(t["item_id"], t["annotator_id"]))
+    return np.concatenate(keys) if keys else np.zeros(0, dtype=np.uint64)
+
+
+def _describe_rows(file: str, counts: Counter, examples: dict[str, list[tuple[int, str | None]]],
+                   columns: dict[str, str]) -> str:
+    """``<file>: column 'label': 7 row(s) unknown_label (rows [3, 9], values ['MAYBE']); ...``."""
+    parts = []
+    for reason, n in sorted(counts.items(), key=lambda kv: -kv[1]):
+        ex = examples.get(reason, [])
+        rows = [r for r, _ in ex]
+        vals = [v for _, v in ex if v is not None]
+        shown = f", values [{', '.join(vals)}]" if vals else ""
+        parts.append(f"{file}: column {columns.get(reason, '?')!r}: {n} row(s) {reason} (rows {rows}{shown})")
+    return "; ".join(parts)
+
+
+def _reason_columns(policy) -> dict[str, str]:
+    cols = {c.reason: c.column for c in policy.checks}
+    return {**cols, "invalid_utf8": "(text)", "wrong_vendor": "vendor",
+            "duplicate_in_file": "item_id, annotator_id", "duplicate_staged": "item_id, annotator_id"}
+
+
+def validate_file(store: Store, rec: dict[str, Any], *, in_key: str, staged_dir: str, quarantine_dir: str,
+                  task: str, vendor: str, vcfg: VendorConfig, params: dict[str, Any],
+                  staged_keys: np.ndarray, batch_rows: int) -> dict[str, Any]:
+    """Split one ingested file into staged and quarantined rows; returns its batch entry."""
+    from pipeline.validate import merge_outcomes, personal_columns, suite_expectations, validate_batch
+
+    policy = compile_policy(suite_expectations(task, vendor))
+    personal = set(personal_columns(task, vendor))
+    stem = PurePosixPath(rec["output"]).stem
+    stage_key, rows_key = f"{staged_dir}/{stem}.parquet", f"{quarantine_dir}/{stem}.rows.parquet"
+    counts: Counter = Counter()
+    examples: dict[str, list[tuple[int, str | None]]] = {}
+    columns = _reason_columns(policy)
+    rows_in = rows_bad = 0
+    outcomes = []
+    with store.open_input(in_key) as fh:
+        pf = pq.ParquetFile(fh, read_dictionary=DICTIONARY_COLUMNS)
+        keys = pf.read(columns=["_key"])["_key"].to_numpy()
+        dup_in_file, dup_staged = duplicate_masks(keys, staged_keys)
+        good_all = np.zeros(len(keys), dtype=bool)
+        with store.parquet_writer(stage_key, ANNOTATIONS) as good_w, \
+                store.parquet_writer(rows_key, QUARANTINE_ROWS) as bad_w, _in_background() as submit:
+            for batch in pf.iter_batches(batch_size=batch_rows):
+                t = pa.Table.from_batches([batch])
+                n = t.num_rows
+                sl = slice(rows_in, rows_in + n)
+                codes = row_codes(t, policy, params=params, vendor=vendor, dup_in_file=dup_in_file[sl],
+                                  dup_staged=dup_staged[sl])
+                canon = t.select(ANNOTATIONS.names)
+                good = codes == 0
+                good_all[sl] = good
+                submit(_write_split, good_w, bad_w, t, codes, policy)  # while GX validates the batch
+                outcomes.append(validate_batch(canon, task=task, vendor=vendor, parameters=params, offset=rows_in))
+                if not good.all():
+                    _collect(codes, policy, t, counts, examples, columns, personal, vcfg)
+                    rows_bad += int((~good).sum())
+                rows_in += n
+    if not outcomes:  # an empty file still gets GX's verdict (empty_batch)
+        outcomes.append(validate_batch(_EMPTY, task=task, vendor=vendor, parameters=params))
+    verdict = merge_outcomes(outcomes)
+    failing = {f["reason"] or f["expectation"] for f in verdict.failures}
+    row_level = set(policy.reasons) | {"duplicate_label"}
+    cause = None
+    if rows_in == 0:
+        cause = "empty_batch"
+    elif failing - row_level:
+        cause = "failed " + ", ".join(sorted(failing - row_level))
+    elif not verdict.success and rows_bad == 0:
+        cause = "gx_verdict_without_bad_rows"
+    elif rows_in and rows_bad / rows_in > vcfg.max_bad_row_fraction:
+        cause = f"too_many_bad_rows ({rows_bad}/{rows_in} > {vcfg.max_bad_row_fraction:.0%})"
+    entry = {"file": rec["file"], "sha256": rec["sha256"], "batch_id": rec["batch_id"], "rows": rows_in,
+             "row_reasons": dict(counts)}
+    row_detail = _describe_rows(rec["file"], counts, examples, columns)
+    if cause is not None:  # the whole file
+        store.delete(stage_key)
+        store.delete(rows_key)
+        detail = "; ".join(x for x in (f"{rec['file']}: quarantined whole: {cause}", row_detail) if x)
+        _quarantine_file(store, rec, quarantine_dir, reason="validation_failed", detail=detail, policy="file",
+                         cause=cause, counts=counts, verdict=verdict, rows=rows_in, rows_quarantined=rows_in)
+        return {**entry, "status": "quarantined", "reason": "validation_failed", "detail": detail,
+                "rows_staged": 0, "rows_quarantined": rows_in, "gx_success": verdict.success,
+                "_keys": np.zeros(0, dtype=np.uint64)}
+    entry["_keys"] = keys[good_all]
+    store.write_json(f"{staged_dir}/{stem}.validation.json", verdict.result)
+    if rows_bad == 0:
+        store.delete(rows_key)
+        return {**entry, "status": "staged", "reason": None, "detail": None, "rows_staged": rows_in,
+                "rows_quarantined": 0, "gx_success": verdict.success, "staged_output": stage_key}
+    _quarantine_file(store, rec, quarantine_dir, reason="bad_rows", detail=row_detail, policy="rows", cause=None,
+                     counts=counts, verdict=verdict, rows=rows_in, rows_quarantined=rows_bad,
+                     rows_file=PurePosixPath(rows_key).name)
+    return {**entry, "status": "staged", "reason": "bad_rows", "detail": row_detail, "rows_staged": rows_in - rows_bad,
+            "rows_quarantined": rows_bad, "gx_success": verdict.success, "staged_output": stage_key,
+            "quarantined_rows": PurePosixPath(rows_key).name}
+
+
+def _write_with_key(writer: pq.ParquetWriter, canon: pa.Table) -> None:
+    """Append the (item_id, annotator_id) duplicate key and write the batch (on the writer thread)."""
+    keys = pair_keys(canon["item_id"], canon["annotator_id"])
+    writer.write_table(canon.append_column("_key", pa.array(keys, pa.uint64())))
+
+
+def _write_split(good_w: pq.ParquetWriter, bad_w: pq.ParquetWriter, t: pa.Table, codes: np.ndarray, policy) -> None:
+    """Good rows to the staged file; bad rows, with ``source_row`` and ``reason``, to the quarantine rows file."""
+    canon = t.select(ANNOTATIONS.names)
+    good = codes == 0
+    good_w.write_table(canon.filter(pa.array(good)).cast(ANNOTATIONS))
+    if not good.all():
+        bad = ~good
+        bad_rows = canon.filter(pa.array(bad)).cast(ANNOTATIONS.with_metadata(None))
+        reasons = reason_array(codes[bad], policy)
+        src = t["_source_row"].filter(pa.array(bad))
+        bad_w.write_table(pa.Table.from_arrays([*bad_rows.columns, src, reasons], schema=QUARANTINE_ROWS))
+
+
+_EMPTY = pa.Table.from_batches([], schema=INGESTED).select(ANNOTATIONS.names)
+
+
+def gx_validate_file(root: Any, in_key: str, *, task: str, vendor: str, params: dict[str, Any], batch_rows: int):
+    """GX's verdict alone on one ingested file, streamed batch by batch (what :func:`validate_file`
+    computes beside its row checks; used by the benchmark to time the GX step)."""
+    from pipeline.validate import merge_outcomes, validate_batch
+
+    store = open_store(root)
+    outcomes = []
+    offset = 0
+    with store.open_input(in_key) as fh:
+        pf = pq.ParquetFile(fh, read_dictionary=DICTIONARY_COLUMNS)
+        for batch in pf.iter_batches(batch_size=batch_rows, columns=ANNOTATIONS.names):
+            outcomes.append(validate_batch(pa.Table.from_batches([batch]), task=task, vendor=vendor,
+                                           parameters=params, offset=offset))
+            offset += batch.num_rows
+    if not outcomes:
+        outcomes.append(validate_batch(_EMPTY, task=task, vendor=vendor, parameters=params))
+    return merge_outcomes(outcomes)
+
+
+def _collect(codes: np.ndarray, policy, t: pa.Table, counts: Counter, examples: dict, columns: dict[str, str],
+             personal: set[str], vcfg: VendorConfig) -> None:
+    """Exact per-reason counts (bincount) and the first few example rows per reason."""
+    for code, n in enumerate(np.bincount(codes, minlength=len(policy.reasons) + 1)):
+        if code == 0 or n == 0:
+            continue
+        reason = policy.reasons[code - 1]
+        counts[reason] += int(n)
+        have = examples.setdefault(reason, [])
+        if len(have) >= EXAMPLES:
+            continue
+        idx = np.flatnonzero(codes == code)[: EXAMPLES - len(have)]
+        rows = t["_source_row"].take(pa.array(idx)).to_pylist()
+        col = "_claimed_vendor" if reason == "wrong_vendor" else columns.get(reason)
+        if col in t.column_names and col not in personal:
+            vals = [ascii(v) if isinstance(v, str) else repr(v) for v in t[col].take(pa.array(idx)).to_pylist()]
+        else:
+            vals = [None] * len(rows)
+        have.extend(zip(rows, vals))
+
+
+def _quarantine_file(store: Store, rec: dict[str, Any], quarantine_dir: str, *, reason: str, detail: str,
+                     policy: str, cause: str | None, counts: Counter, verdict, rows: int | None,
+                     rows_quarantined: int | None, rows_file: str | None = None) -> None:
+    """Copy the original bytes (when inside the landing folder) and write ``<file>.reason.json``."""
+    name = PurePosixPath(rec["file"]).name
+    copied = rec.get("reason") != "path_escape" and store.is_file(rec["file"])
+    if copied:
+        store.copy(rec["file"], f"{quarantine_dir}/{name}")
+    store.write_json(f"{quarantine_dir}/{name}.reason.json", {
+        "file": rec["file"], "sha256": rec["sha256"], "vendor": rec.get("vendor"), "task": rec.get("task"),
+        "date": rec.get("date"), "batch_id": rec["batch_id"], "rows": rows, "rows_quarantined": rows_quarantined,
+        "reason": reason, "policy": policy, "cause": cause, "detail": detail, "row_reasons": dict(counts),
+        "quarantined_rows": rows_file, "original_copied": copied,
+        "failures": verdict.failures if verdict else [], "gx_result": verdict.result if verdict else None,
+    })
+
+
+def validate_day(config: LabelqConfig, root: Any, day: date, vendor: str, *,
+                 batch_rows: int = DEFAULT_BATCH_ROWS, cascade: bool = True) -> dict[str, Any]:
+    """See the module docstring; returns the JSON-able summary (no per-batch list)."""
+    vcfg = config.vendors[vendor]
+    task = config.tasks[vcfg.task]
+    store = open_store(root)
+    lay = store.layout
+    ingested = lay.ingested(day, vendor).as_posix()
+    report_key = f"{ingested}/{INGEST_REPORT}"
+    if not store.is_file(report_key):
+        raise FileNotFoundError(f"{store.path(report_key)}: no ingest report; run the ingest stage for {vendor} {day} first")
+    report = store.read_json(report_key)
+    params = {"label_set": task.labels, "vendor_set": [vendor], "task_set": [vcfg.task]}
+    prior = read_ledger(store, vendor, exclude=day)
+    superseded_by_later = {}
+    for rec in report["files"]:
+        if rec["status"] in ("ingested", "rejected") and rec["sha256"]:
+            later = later_delivery(rec["batch_id"], rec["sha256"], day, rec["file"], others=prior)
+            if later is not None:
+                superseded_by_later[rec["file"]] = later
+    replaced = {s["file"] for r in report["files"] for s in (r.get("supersedes") or [])}
+    staged_keys = _staged_keys(store, vcfg.task, vendor, day, skip_files=replaced | {
+        e["file"] for e in prior if e["status"] == "superseded" or e.get("superseded_by")})
+    batches: list[dict[str, Any]] = []
+    with store.replace_dir(lay.staged(vcfg.task, day, vendor).as_posix()) as staged, \
+            store.replace_dir(lay.quarantine(day, vendor).as_posix()) as quarantine:
+        for rec in report["files"]:
+            rec = {**rec, "vendor": vendor, "task": vcfg.task, "date": day.isoformat()}
+            base = {k: rec[k] for k in ("file", "sha256", "batch_id", "rows")}
+            links = {k: rec.get(k) for k in ("duplicate_of", "supersedes", "superseded_by") if rec.get(k)}
+            if rec["file"] in superseded_by_later:
+                later = superseded_by_later[rec["file"]]
+                links["superseded_by"] = later
+                batches.append({**base, **links, "status": "superseded", "reason": "superseded",
+                                "detail": superseded_detail(rec["file"], rec["batch_id"], later)})
+                continue
+            if rec["status"] in ("duplicate", "superseded"):
+                batches.append({**base, **links, "status": rec["status"], "reason": rec["reason"], "detail": rec["detail"]})
+                continue
+            if rec["status"] == "rejected":
+                _quarantine_file(store, rec, quarantine, reason=rec["reason"], detail=rec["detail"], policy="file",
+                                 cause=rec["reason"], counts=Counter(), verdict=None, rows=rec["rows"],
+                                 rows_quarantined=rec["rows"])
+                log.warning("validate %s: quarantined %s: %s", vendor, rec["file"], rec["detail"])
+                batches.append({**base, **links, "status": "quarantined", "reason": rec["reason"], "detail": rec["detail"],
+                                "rows_staged": 0, "rows_quarantined": rec["rows"] or 0})
+                continue
+            entry = validate_file(store, rec, in_key=f"{ingested}/{rec['output']}", staged_dir=staged,
+                                  quarantine_dir=quarantine, task=vcfg.task, vendor=vendor, vcfg=vcfg, params=params,
+                                  staged_keys=staged_keys, batch_rows=batch_rows)
+            staged_keys = np.concatenate([staged_keys, entry.pop("_keys")])
+            if entry.get("staged_output"):
+                entry["staged_output"] = f"{lay.staged(vcfg.task, day, vendor).as_posix()}/{PurePosixPath(entry['staged_output']).name}"
+            if entry["detail"]:
+                log.warning("validate %s: %s %s: %s", vendor, entry["status"], rec["file"], entry["detail"][:300])
+            batches.append({**entry, **links})
+        counted = [b for b in batches if b["status"] in ("staged", "quarantined")]
+        summary = {
+            "stage": "validate", "vendor": vendor, "task": vcfg.task, "date": day.isoformat(),
+            "batches_staged": sum(b["status"] == "staged" for b in batches),
+            "batches_quarantined": sum(b["status"] == "quarantined" for b in batches),
+            "batches_partially_quarantined": sum(b["status"] == "staged" and b["rows_quarantined"] > 0 for b in batches),
+            "batches_duplicate": sum(b["status"] == "duplicate" for b in batches),
+            "batches_superseded": sum(b["status"] == "superseded" for b in batches),
+            "rows_in": sum(b["rows"] or 0 for b in counted),
+            "rows_staged": sum(b["rows_staged"] for b in counted),
+            "rows_quarantined": sum(b["rows_quarantined"] for b in counted),
+            "unreadable_files": sum(b["rows"] is None for b in counted),
+        }
+        if summary["rows_in"] != summary["rows_staged"] + summary["rows_quarantined"]:  # an invariant, never user input
+            raise RuntimeError(f"validate {vendor} {day}: rows do not reconcile: {summary}")
+        store.write_json(f"{staged}/{VALIDATE_REPORT}", {**summary, "batches": batches})
+    write_ledger_day(store, vendor, day, [_entry(b, day, **{k: b.get(k) for k in (
+        "rows_staged", "rows_quarantined", "staged_output", "quarantined_rows")}) for b in batches])
+    if cascade:  # withdraw rows of earlier deliveries this day's files supersede
+        for d in sorted({s["date"] for b in batches for s in (b.get("supersedes") or []) if s["date"] != day.isoformat()}):
+            old_day = date.fromisoformat(d)
+            if store.is_file(f"{lay.ingested(old_day, vendor).as_posix()}/{INGEST_REPORT}"):
+                # the old day is re-run whole, so its partitions equal what re-running it would give
+                ingest_day(config, store, old_day, vendor, batch_rows=batch_rows)
+                validate_day(config, store, old_day, vendor, batch_rows=batch_rows, cascade=False)
+    log.info("validate %s %s: %d batch(es) staged (%d with quarantined rows), %d quarantined; %d of %d rows staged",
+             vendor, day, summary["batches_staged"], summary["batches_partially_quarantined"],
+             summary["batches_quarantined"], summary["rows_staged"], summary["rows_in"])
+    return summary
+
+
+
+# --------------------------------------------------------------------------- data docs
+def build_docs(root: Any, site_dir: Any = None) -> Any:
+    """Render every stored validation result (staged ``*.validation.json`` and the GX result in
+    quarantine ``*.reason.json``) as GX Data Docs; returns the site's ``index.html``.
+
+    The site goes to ``site_dir`` or ``<root>/docs/gx`` (local roots). Stored results never hold
+    unexpected values of personal-data columns (see :func:`pipeline.validate.scrub`).
+    """
+    from pathlib import Path
+
+    from pipeline.validate import build_data_docs
+
+    store = open_store(root)
+    results: list[tuple[str, dict[str, Any]]] = []
+    for key in store.list_files("staged", ".validation.json"):
+        results.append((key.removeprefix("staged/").removesuffix(".validation.json"), store.read_json(key)))
+    for key in store.list_files("quarantine", ".reason.json"):
+        doc = store.read_json(key)
+        if doc.get("gx_result"):
+            results.append((key.removesuffix(".reason.json"), doc["gx_result"]))
+    if site_dir is None:
+        if not store.is_local:
+            raise ValueError(f"{store.uri}: give a local folder for the Data Docs site of an object-store root")
+        site_dir = store.local_path("docs/gx")
+    return build_data_docs(sorted(results, key=lambda r: r[0]), Path(site_dir))

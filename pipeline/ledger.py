@@ -1,0 +1,82 @@
+"""The ingestion ledger: which delivered file (by SHA-256) produced which staged rows.
+
+One JSON document per vendor and day, ``ledger/vendor=<v>/date=<D>.json``, written atomically
+by that day's ingest and validate stages (each run owns its own document, so concurrent runs
+of different days never write the same object). The ledger of a vendor is the union of its
+documents. Entries look like::
+
+    {"file": "landing/acme/2026-11-02/b7.parquet", "sha256": "...", "date": "2026-11-02",
+     "batch_id": "acme-20261101-02", "status": "staged", "rows_in": 120, "rows_staged": 118,
+     "rows_quarantined": 2, "staged_output": "staged/sentiment/date=2026-11-02/vendor=acme/b7.parquet",
+     "duplicate_of": null, "supersedes": [{"file": ..., "sha256": ..., "date": "2026-11-01"}],
+     "superseded_by": null}
+
+Rules (pure functions below; stable under re-runs of any day):
+
+* same bytes seen before (another name or day) -> ``duplicate``: a recorded no-op;
+* same batch id, different bytes -> the later delivery (by date, then file name) supersedes the
+  earlier one, which is withdrawn from staging and marked ``superseded`` with a pointer.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from pipeline.storage import Store
+
+LEDGER = "ledger"
+
+#: Statuses of entries that produced an outcome (everything but no-op duplicates).
+PRIMARY = frozenset({"ingested", "staged", "partially_quarantined", "quarantined", "rejected", "superseded"})
+
+Entry = dict[str, Any]
+
+
+def ledger_key(vendor: str, day: date | str) -> str:
+    d = day if isinstance(day, str) else day.isoformat()
+    return f"{LEDGER}/vendor={vendor}/date={d}.json"
+
+
+def read_ledger(store: Store, vendor: str, *, exclude: date | None = None) -> list[Entry]:
+    """Every entry of ``vendor`` over all days (but ``exclude``), oldest first."""
+    skip = ledger_key(vendor, exclude) if exclude else None
+    entries: list[Entry] = []
+    for key in store.list_files(f"{LEDGER}/vendor={vendor}", ".json"):
+        if key != skip and not key.rsplit("/", 1)[-1].startswith("."):
+            entries.extend(store.read_json(key)["entries"])
+    return sorted(entries, key=lambda e: (e["date"], e["file"]))
+
+
+def write_ledger_day(store: Store, vendor: str, day: date, entries: list[Entry]) -> str:
+    """Replace the ledger document of ``vendor`` and ``day`` atomically; returns its key."""
+    key = ledger_key(vendor, day)
+    store.write_json(key, {"vendor": vendor, "date": day.isoformat(), "entries": entries})
+    return key
+
+
+def _ref(e: Entry) -> dict[str, Any]:
+    return {"file": e["file"], "sha256": e["sha256"], "date": e["date"], "batch_id": e["batch_id"]}
+
+
+def duplicate_of(sha: str, *, earlier: list[Entry]) -> dict[str, Any] | None:
+    """The entry that first delivered these bytes, if any (``earlier``: other days + this day so far)."""
+    for e in earlier:
+        if e["sha256"] == sha and e["status"] in PRIMARY:
+            return _ref(e)
+    return None
+
+
+def later_delivery(batch_id: str, sha: str, day: date, file: str, *, others: list[Entry]) -> dict[str, Any] | None:
+    """A delivery of the same batch with other bytes that came after (``day``, ``file``), if any."""
+    mine = (day.isoformat(), file)
+    later = [e for e in others if e["batch_id"] == batch_id and e["sha256"] != sha and e["status"] in PRIMARY
+             and (e["date"], e["file"]) > mine]
+    return _ref(max(later, key=lambda e: (e["date"], e["file"]))) if later else None
+
+
+def earlier_deliveries(batch_id: str, sha: str, day: date, file: str, *, others: list[Entry]) -> list[dict[str, Any]]:
+    """Deliveries of the same batch with other bytes before (``day``, ``file``): superseded by this one."""
+    mine = (day.isoformat(), file)
+    return [_ref(e) for e in others if e["batch_id"] == batch_id and e["sha256"] != sha
+            and e["status"] in PRIMARY and (e["date"], e["file"]) < mine]

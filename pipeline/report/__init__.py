@@ -1,0 +1,296 @@
+"""Static HTML quality report per task and day, its JSON twin, and an index.
+
+Written by :func:`pipeline.steps.report` (and ``labelq report``) under the storage root::
+
+    reports/<task>/<YYYY-MM-DD>.html   self-contained page: inline CSS, PNG data URIs, no scripts
+    reports/<task>/<YYYY-MM-DD>.json   the same numbers for machines (NaN/inf -> null, times ISO 8601)
+    reports/index.html                 every report, newest first, with its SLA verdicts
+
+The page shows the vendor scorecard with SLA status, accuracy over time with Wilson bands (from
+the metrics history up to the report's day), per-vendor confusion heatmaps against gold, the
+vendor agreement (Cohen's kappa) matrix, flagged annotators, the published training set's class
+balance and the items held out of it. Opening it needs no network: nothing is loaded from a URL.
+
+Layers: :func:`load_inputs` reads (I/O edge), :func:`build_report_data` makes the JSON-able dict
+(pure), :func:`render_report` / :func:`render_index` turn dicts into HTML (pure, Jinja2 templates
+in ``templates/`` with autoescaping), :func:`write_report` / :func:`write_index` write atomically.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "HELD_OUT_SHOWN",
+    "ReportInputs",
+    "build_report_data",
+    "load_inputs",
+    "render_index",
+    "render_report",
+    "report_figures",
+    "report_paths",
+    "write_index",
+    "write_report",
+]
+
+#: Held-out items listed in a report (all are counted; the rest are in consensus.parquet).
+HELD_OUT_SHOWN = 200
+_TEMPLATES = Path(__file__).with_name("templates")
+
+
+@dataclass(frozen=True)
+class ReportInputs:
+    """Everything one report is made of (frames as read from storage)."""
+
+    vendor: pd.DataFrame
+    annotator: pd.DataFrame
+    confusion: pd.DataFrame
+    vendor_kappa: pd.DataFrame
+    history: pd.DataFrame
+    consensus: pd.DataFrame | None
+    manifest: dict[str, Any] | None
+    manifest_error: str | None
+
+
+# --------------------------------------------------------------------------- JSON-able values
+def _py(x: Any) -> Any:
+    """A plain JSON value: None for NaN/NA/inf, ISO strings for times, Python scalars."""
+    if x is None or x is pd.NA or x is pd.NaT:
+        return None
+    if isinstance(x, (pd.Timestamp, np.datetime64)):
+        return None if pd.isna(x) else pd.Timestamp(x).isoformat()
+    if isinstance(x, (bool, np.bool_)):
+        return bool(x)
+    if isinstance(x, (int, np.integer)):
+        return int(x)
+    if isinstance(x, (float, np.floating)):
+        return float(x) if math.isfinite(x) else None
+    if isinstance(x, (list, tuple, np.ndarray)):
+        return [_py(v) for v in x]
+    return x if isinstance(x, str) else str(x)
+
+
+def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """``frame`` as a list of JSON-able dicts (see :func:`_py`)."""
+    cols = list(frame.columns)
+    return [{c: _py(v) for c, v in zip(cols, row)} for row in frame.itertuples(index=False, name=None)]
+
+
+# --------------------------------------------------------------------------- I/O edge: read
+def load_inputs(root: str | Path, task: str, day: date) -> ReportInputs:
+    """Read a report's inputs: the day's scorecard tables, the history up to ``day``, the
+    consensus partition and the manifest of training-set version ``day``.
+
+    Raises ``FileNotFoundError`` (saying which stage to run) when the scorecard is missing.
+    """
+    from pipeline.publish import VersionNotFound, read_manifest
+    from pipeline.scorecard import METRIC_TABLES, read_metrics_history
+    from pipeline.storage import Layout
+
+    layout = Layout(root)
+    folder = layout.metrics(task, day)
+    tables = {}
+    for name in METRIC_TABLES:
+        path = folder / f"{name}.parquet"
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"{path}: no scorecard for {task} {day}; run the scorecard stage first "
+                f"(`labelq run --date {day}` or pipeline.steps.scorecard)"
+            )
+        tables[name] = pd.read_parquet(path)
+    history = read_metrics_history(root, task, "scorecard_vendor", until=day)
+    cons_path = layout.consensus(task, day) / "consensus.parquet"
+    consensus = pd.read_parquet(cons_path) if cons_path.is_file() else None
+    manifest, error = None, None
+    try:
+        manifest = read_manifest(root, task, day.isoformat())
+    except (VersionNotFound, FileNotFoundError) as exc:
+        error = str(exc)
+    return ReportInputs(tables["scorecard_vendor"], tables["scorecard_annotator"], tables["confusion"],
+                        tables["vendor_kappa"], history, consensus, manifest, error)
+
+
+# --------------------------------------------------------------------------- pure: data
+def _held_out(consensus: pd.DataFrame | None, shown: int) -> dict[str, Any]:
+    if consensus is None:
+        return {"available": False, "total": 0, "by_reason": {}, "items": [], "shown": 0}
+    held = consensus[consensus["held_out_reason"].notna()].sort_values("item_id", ignore_index=True)
+    cols = [c for c in ("item_id", "held_out_reason", "n_annotations", "label", "confidence", "agreement", "vendors") if c in held.columns]
+    by_reason = held["held_out_reason"].astype(str).value_counts().sort_index()
+    return {"available": True, "total": int(len(held)), "items_total": int(len(consensus)),
+            "by_reason": {str(k): int(v) for k, v in by_reason.items()},
+            "items": records(held[cols].head(shown)), "shown": int(min(shown, len(held)))}
+
+
+def _class_balance(manifest: Mapping[str, Any] | None, error: str | None) -> dict[str, Any]:
+    if manifest is None:
+        return {"available": False, "reason": error or "no published version"}
+    counts = {str(k): int(v) for k, v in (manifest.get("class_balance") or {}).items()}
+    total = sum(counts.values())
+    by_split = manifest.get("class_balance_by_split")
+    if by_split:  # train, validation, test first (the manifest's JSON keys are sorted)
+        order = [s for s in ("train", "validation", "test") if s in by_split] + sorted(set(by_split) - {"train", "validation", "test"})
+        by_split = {s: by_split[s] for s in order}
+    return {"available": True, "version": manifest.get("version"), "build": manifest.get("build"),
+            "published": (manifest.get("counts") or {}).get("published", total),
+            "held_out": (manifest.get("counts") or {}).get("held_out"),
+            "counts": counts, "shares": {k: (v / total if total else None) for k, v in counts.items()},
+            "by_split": {str(s): {str(k): int(v) for k, v in per.items()} for s, per in by_split.items()} if by_split else None}
+
+
+def build_report_data(
+    inputs: ReportInputs,
+    *,
+    task: str,
+    day: date,
+    labels: Sequence[str],
+    slas: Mapping[str, Any] | None = None,
+    meta: Mapping[str, Any] | None = None,
+    held_out_shown: int = HELD_OUT_SHOWN,
+) -> dict[str, Any]:
+    """The report as a JSON-able dict: the JSON twin, and what the HTML template renders.
+
+    Keys: ``task, date, meta, labels, vendors`` (scorecard rows), ``sla`` (``thresholds`` per
+    vendor, ``breaches``: vendor rows with status breach, ``counts`` per status),
+    ``annotators`` (all rows), ``low_effort`` (flagged rows), ``confusion``, ``vendor_kappa``,
+    ``history`` (vendor rows of every day up to ``date``), ``class_balance``, ``held_out``.
+    """
+    slas = slas or {}
+    thresholds = {
+        v: (None if s is None else {"min_gold_accuracy": s.min_gold_accuracy,
+                                    "min_kappa_vs_consensus": s.min_kappa_vs_consensus,
+                                    "min_gold_labels": s.min_gold_labels})
+        for v, s in sorted(slas.items())
+    }
+    vendors = records(inputs.vendor)
+    status = inputs.vendor["sla_status"].astype(str).value_counts()
+    hist_cols = [c for c in ("date", "vendor", "n_gold", "gold_accuracy", "gold_ci_low", "gold_ci_high", "n_loo",
+                             "loo_accuracy", "loo_ci_low", "loo_ci_high", "kappa_vs_consensus", "sla_status")
+                 if c in inputs.history.columns]
+    history = inputs.history[hist_cols].copy()
+    if "date" in history.columns:
+        history["date"] = pd.to_datetime(history["date"]).dt.strftime("%Y-%m-%d")
+    annot = inputs.annotator
+    return {
+        "task": task,
+        "date": day.isoformat(),
+        "meta": dict(meta or {}),
+        "labels": list(labels),
+        "vendors": vendors,
+        "sla": {
+            "thresholds": thresholds,
+            "counts": {str(k): int(v) for k, v in status.sort_index().items()},
+            "breaches": [v for v in vendors if v.get("sla_status") == "breach"],
+        },
+        "annotators": records(annot),
+        "low_effort": records(annot[annot["low_effort"].astype(bool)]),
+        "confusion": records(inputs.confusion),
+        "vendor_kappa": records(inputs.vendor_kappa),
+        "history": records(history),
+        "class_balance": _class_balance(inputs.manifest, inputs.manifest_error),
+        "held_out": _held_out(inputs.consensus, held_out_shown),
+    }
+
+
+def report_figures(inputs: ReportInputs, *, labels: Sequence[str], data: Mapping[str, Any]) -> dict[str, str | None]:
+    """The report's images as PNG data URIs (``None`` where there is nothing to plot)."""
+    from pipeline.report import figures
+
+    thresholds = {v: (t or {}).get("min_gold_accuracy") for v, t in data["sla"]["thresholds"].items()}
+    cb = data["class_balance"]
+    return {
+        "accuracy_over_time": figures.accuracy_over_time(inputs.history, thresholds),
+        "confusion": figures.confusion_heatmaps(inputs.confusion, labels),
+        "vendor_kappa": figures.kappa_heatmap(inputs.vendor_kappa),
+        "class_balance": figures.class_balance(cb.get("by_split"), cb.get("counts") or {}, labels) if cb["available"] else None,
+    }
+
+
+# --------------------------------------------------------------------------- pure: HTML
+def _fmt_num(x: Any, digits: int = 3) -> str:
+    if x is None:
+        return "n/a"
+    if isinstance(x, float) and math.isinf(x):
+        return "inf"
+    return f"{x:.{digits}f}"
+
+
+def _fmt_time(x: Any) -> str:
+    """ISO time -> ``MM-DD HH:MM UTC`` (compact enough for a table cell)."""
+    return "n/a" if not x else pd.Timestamp(x).tz_convert("UTC").strftime("%m-%d %H:%M UTC")
+
+
+def _environment() -> Any:
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(_TEMPLATES),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["num"] = _fmt_num
+    env.filters["time"] = _fmt_time
+    return env
+
+
+def render_report(data: Mapping[str, Any], images: Mapping[str, str | None]) -> str:
+    """The HTML page of one report (``data`` from :func:`build_report_data`)."""
+    kappa = {(r["vendor"], r["other_vendor"]): r for r in data["vendor_kappa"]}
+    names = sorted({r["vendor"] for r in data["vendor_kappa"]} | {r["other_vendor"] for r in data["vendor_kappa"]})
+    return _environment().get_template("report.html.j2").render(d=data, images=images, kappa=kappa, kappa_vendors=names)
+
+
+def render_index(entries: Sequence[Mapping[str, Any]]) -> str:
+    """The index page: ``entries`` have ``task, date, href, counts`` (SLA status counts) and
+    ``breaches`` (vendor names), newest first within each task."""
+    tasks: dict[str, list[Mapping[str, Any]]] = {}
+    for e in sorted(entries, key=lambda e: (e["task"], e["date"]), reverse=True):
+        tasks.setdefault(e["task"], []).append(e)
+    return _environment().get_template("index.html.j2").render(tasks=dict(sorted(tasks.items())))
+
+
+# --------------------------------------------------------------------------- I/O edge: write
+def report_paths(root: str | Path, task: str, day: date) -> tuple[Path, Path]:
+    """``(html, json)`` paths of the report of ``task`` and ``day``."""
+    folder = Path(root) / "reports" / task
+    return folder / f"{day.isoformat()}.html", folder / f"{day.isoformat()}.json"
+
+
+def write_report(root: str | Path, task: str, day: date, data: Mapping[str, Any], html: str) -> tuple[Path, Path]:
+    """Write the page and its JSON twin atomically (readers see the old or the new file)."""
+    from pipeline.storage import atomic_write_bytes, atomic_write_json
+
+    html_path, json_path = report_paths(root, task, day)
+    atomic_write_json(json_path, data)
+    atomic_write_bytes(html_path, html.encode("utf-8"))
+    return html_path, json_path
+
+
+def write_index(root: str | Path) -> Path:
+    """Rebuild ``reports/index.html`` from every report JSON under ``reports/`` (atomically)."""
+    from pipeline.storage import atomic_write_bytes, read_json
+
+    base = Path(root) / "reports"
+    entries = []
+    for path in sorted(base.glob("*/*.json")) if base.is_dir() else []:
+        if path.name.startswith("."):
+            continue
+        d = read_json(path)
+        entries.append({"task": d["task"], "date": d["date"], "href": f"{path.parent.name}/{path.stem}.html",
+                        "counts": d["sla"]["counts"], "breaches": [v["vendor"] for v in d["sla"]["breaches"]],
+                        "published": d["class_balance"].get("published") if d["class_balance"]["available"] else None,
+                        "held_out": d["held_out"]["total"]})
+    index = base / "index.html"
+    atomic_write_bytes(index, render_index(entries).encode("utf-8"))
+    return index

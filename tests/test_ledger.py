@@ -1,0 +1,120 @@
+"""Idempotence: content addressing by SHA-256, explicit supersession, re-runs change nothing."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date, timedelta
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from pipeline import steps
+from pipeline.config import parse_config
+from pipeline.ledger import read_ledger
+from pipeline.storage import Store
+from test_hostile import CONFIG, acme
+
+D1, D2 = date(2026, 11, 1), date(2026, 11, 2)
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    """The hostile-test config, with acme shipping its batch id in a ``batch`` column."""
+    vendors = {**CONFIG["vendors"], "acme": {**CONFIG["vendors"]["acme"],
+                                             "columns": {**CONFIG["vendors"]["acme"]["columns"], "batch": "batch_id"}}}
+    return parse_config({**CONFIG, "vendors": vendors})
+
+
+def deliver(root: Path, day: date, name: str, table) -> Path:
+    folder = root / "landing" / "acme" / day.isoformat()
+    folder.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, folder / name)
+    return folder / name
+
+
+def run(cfg, root: Path, day: date) -> dict:
+    steps.ingest(cfg, root, day, "acme")
+    steps.validate(cfg, root, day, "acme")
+    return report(root, day)
+
+
+def report(root: Path, day: date) -> dict:
+    return json.loads((root / "staged" / "sentiment" / f"date={day}" / "vendor=acme" / "_validate.json").read_text())
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file() and "landing" not in p.parts}
+
+
+def test_redelivery_under_another_name_on_another_day_is_a_recorded_noop(cfg, tmp_path):
+    root = tmp_path / "data"
+    first = deliver(root, D1, "b1.parquet", acme(10, batch="b1"))
+    run(cfg, root, D1)
+    (root / "landing" / "acme" / D2.isoformat()).mkdir(parents=True)
+    (root / "landing" / "acme" / D2.isoformat() / "renamed.parquet").write_bytes(first.read_bytes())
+    r2 = run(cfg, root, D2)
+    assert (r2["rows_in"], r2["batches_duplicate"], r2["batches_staged"]) == (0, 1, 0)
+    entry = read_ledger(Store(root), "acme")[-1]
+    assert entry["status"] == "duplicate" and entry["duplicate_of"]["file"] == f"landing/acme/{D1}/b1.parquet"
+    assert entry["sha256"] == hashlib.sha256(first.read_bytes()).hexdigest()
+
+
+def test_corrected_redelivery_supersedes_the_old_batch_explicitly(cfg, tmp_path):
+    root = tmp_path / "data"
+    deliver(root, D1, "b1.parquet", acme(10, answer=["POS"] * 10, batch="b1"))
+    deliver(root, D1, "b2.parquet", acme(6, start=100, batch="b2"))
+    assert run(cfg, root, D1)["rows_staged"] == 16
+    deliver(root, D2, "b1-fixed.parquet", acme(10, answer=["NEG"] * 10, batch="b1"))  # same batch id, new bytes
+    r2 = run(cfg, root, D2)
+    assert r2["rows_staged"] == 10 and r2["batches_staged"] == 1  # not duplicates of the rows it replaces
+    assert r2["batches"][0]["supersedes"][0]["file"] == f"landing/acme/{D1}/b1.parquet"
+    r1 = report(root, D1)  # the old day was re-validated: the old batch is withdrawn, explicitly
+    old = {b["batch_id"]: b for b in r1["batches"]}["b1"]
+    assert old["status"] == "superseded" and old["superseded_by"]["file"] == f"landing/acme/{D2}/b1-fixed.parquet"
+    assert r1["rows_staged"] == 6 and r1["rows_in"] == r1["rows_staged"] + r1["rows_quarantined"]
+    staged = steps.read_staged(root, "sentiment", until=D2)
+    assert len(staged) == 16 and set(staged.loc[staged["batch_id"] == "b1", "label"]) == {"negative"}
+    ledger = {(e["date"], e["file"].rsplit("/", 1)[-1]): e for e in read_ledger(Store(root), "acme")}
+    assert ledger[(D1.isoformat(), "b1.parquet")]["status"] == "superseded"
+    assert ledger[(D2.isoformat(), "b1-fixed.parquet")]["staged_output"] == \
+        f"staged/sentiment/date={D2}/vendor=acme/b1-fixed.parquet"
+    # re-running either day keeps the same outcome
+    before = tree_digest(root)
+    run(cfg, root, D1)
+    run(cfg, root, D2)
+    assert tree_digest(root) == before
+
+
+def test_rows_already_staged_from_another_batch_are_quarantined(cfg, tmp_path):
+    root = tmp_path / "data"
+    deliver(root, D1, "b1.parquet", acme(10, batch="b1"))
+    run(cfg, root, D1)
+    deliver(root, D2, "b9.parquet", acme(10, start=6, batch="b9"))  # rows 6..9 repeat (item, annotator) pairs
+    r2 = run(cfg, root, D2)
+    e = r2["batches"][0]
+    assert (e["rows_staged"], e["rows_quarantined"], e["row_reasons"]) == (6, 4, {"duplicate_staged": 4})
+    assert "4 row(s) duplicate_staged (rows [0, 1, 2, 3])" in e["detail"]
+
+
+def test_rerunning_a_day_changes_nothing(cfg, tmp_path):
+    root = tmp_path / "data"
+    deliver(root, D1, "a.parquet", acme(12, batch="a"))
+    deliver(root, D1, "b.parquet", acme(8, start=50, answer=["POS"] * 7 + ["??"], batch="b"))
+    (root / "landing" / "acme" / D1.isoformat() / "c.parquet").write_bytes(b"garbage")
+    run(cfg, root, D1)
+    before = tree_digest(root)
+    assert any(k.startswith("ledger/") for k in before) and any(k.endswith(".validation.json") for k in before)
+    run(cfg, root, D1)
+    assert tree_digest(root) == before
+
+
+def test_same_day_redelivery_of_a_batch_supersedes_the_earlier_file(cfg, tmp_path):
+    root = tmp_path / "data"
+    deliver(root, D1, "x-1.parquet", acme(4, answer=["POS"] * 4, batch="x"))
+    deliver(root, D1, "x-2.parquet", acme(4, answer=["NEU"] * 4, batch="x"))
+    r = run(cfg, root, D1 + timedelta(days=0))
+    status = {b["file"].rsplit("/", 1)[-1]: b["status"] for b in r["batches"]}
+    assert status == {"x-1.parquet": "superseded", "x-2.parquet": "staged"} and r["rows_staged"] == 4
