@@ -125,15 +125,27 @@ def validation_reports(root: Path, task: str, *, day: date | None = None, until:
 def measure(config: LabelqConfig, root: Path, day: date, task: str) -> dict[str, Any]:
     """Agreement (overall and per vendor) and gold accuracy (per vendor and annotator) for ``day``.
 
-    Writes ``metrics/<task>/date=<day>/``: agreement.parquet, accuracy_vendor.parquet,
-    accuracy_annotator.parquet and summary.json.
+    Writes ``metrics/<task>/date=<day>/``: agreement.parquet (every metric with bootstrap CIs,
+    overall and per vendor), agreement_per_category.parquet (one-vs-rest alpha),
+    kappa_annotators.parquet (Cohen's kappa for every annotator pair, long format),
+    accuracy_vendor.parquet, accuracy_annotator.parquet and summary.json. Vendor-by-vendor
+    kappa is in the scorecard stage's vendor_kappa.parquet.
     """
-    from pipeline.agreement import agreement_table
+    import warnings
+
+    from pipeline.agreement import UndefinedAgreementWarning, agreement_table, pairwise_kappa_matrix, per_category_agreement
 
     tcfg = _task(config, task)
     ann = read_staged(root, task, day=day)
     gold = read_gold(root, task)
     agreement = agreement_table(ann, level=tcfg.level, label_order=tcfg.labels, by="vendor")
+    with warnings.catch_warnings():  # pairs that share no item are NaN by design
+        warnings.simplefilter("ignore", UndefinedAgreementWarning)
+        per_category = per_category_agreement(ann)
+        matrix = pairwise_kappa_matrix(ann, by="annotator_id")
+    kappa_pairs = matrix.rename_axis(index="annotator_a", columns="annotator_b").stack()
+    kappa_pairs = kappa_pairs.rename("kappa").reset_index()
+    kappa_pairs = kappa_pairs[kappa_pairs["annotator_a"] < kappa_pairs["annotator_b"]].reset_index(drop=True)
     vendor_acc = gold_accuracy(ann, gold, by=["vendor"])
     annotator_acc = gold_accuracy(ann, gold, by=["vendor", "annotator_id"])
     reports = validation_reports(root, task, day=day)
@@ -156,6 +168,8 @@ def measure(config: LabelqConfig, root: Path, day: date, task: str) -> dict[str,
     }
     with replace_dir(Layout(root).metrics(task, day)) as out:
         write_parquet(pa.Table.from_pandas(agreement, preserve_index=False), out / "agreement.parquet")
+        write_parquet(pa.Table.from_pandas(per_category, preserve_index=False), out / "agreement_per_category.parquet")
+        write_parquet(pa.Table.from_pandas(kappa_pairs, preserve_index=False), out / "kappa_annotators.parquet")
         write_parquet(pa.Table.from_pandas(vendor_acc, preserve_index=False), out / "accuracy_vendor.parquet")
         write_parquet(pa.Table.from_pandas(annotator_acc, preserve_index=False), out / "accuracy_annotator.parquet")
         atomic_write_json(out / "summary.json", summary)

@@ -138,3 +138,20 @@ def test_reader_verifies_checksums_and_names_versions(processed, tmp_path, days)
     part.write_bytes(part.read_bytes()[:-10] + b"0123456789")
     with pytest.raises(ChecksumMismatch, match="part-00000.parquet"):
         read_training_set(root, "sentiment")
+
+
+def test_measure_writes_per_category_and_annotator_pair_agreement(processed, days):
+    from pipeline.agreement import cohen_kappa, per_category_agreement
+
+    part = processed / "metrics" / "sentiment" / f"date={days[0]}"
+    ann = steps.read_staged(processed, "sentiment", day=days[0])
+    per_cat = pd.read_parquet(part / "agreement_per_category.parquet")
+    expected = per_category_agreement(ann)
+    assert per_cat["category"].tolist() == expected["category"].tolist()
+    assert per_cat["value"].to_numpy() == pytest.approx(expected["value"].to_numpy(), nan_ok=True)
+    pairs = pd.read_parquet(part / "kappa_annotators.parquet")
+    assert (pairs["annotator_a"] < pairs["annotator_b"]).all()
+    n = ann["annotator_id"].nunique()
+    assert len(pairs) == n * (n - 1) // 2
+    row = pairs.dropna(subset=["kappa"]).iloc[0]
+    assert row["kappa"] == pytest.approx(cohen_kappa(ann, raters=(row["annotator_a"], row["annotator_b"])), abs=1e-12)
