@@ -362,12 +362,3 @@ def iter_delivery(
         flat, parent = flatten(pa.Table.from_batches([batch]), vendor)
         yield flat, parent + offset
         offset += batch.num_rows
-
-
-def read_delivery(path: Any) -> pa.Table:
-    """Open one delivered Parquet file whole (small files, tests); raises ``ContractError('unreadable')``."""
-    try:
-        return pq.read_table(path)
-    except (pa.ArrowInvalid, OSError) as exc:
-        name = getattr(path, "name", str(path))
-        raise ContractError("unreadable", f"{name}: not a readable Parquet file: {exc}") from None

@@ -54,8 +54,3 @@ REQUIRED_VENDOR_COLUMNS = ("item_id", "annotator_id", "label")
 OPTIONAL_VENDOR_COLUMNS = ("annotated_at", "batch_id")
 
 ANNOTATION_COLUMNS: tuple[str, ...] = tuple(ANNOTATIONS.names)
-
-
-def empty_annotations() -> pa.Table:
-    """An empty table with the :data:`ANNOTATIONS` schema."""
-    return ANNOTATIONS.empty_table()
