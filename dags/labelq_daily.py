@@ -1,7 +1,7 @@
 """labelq daily pipeline: vendor deliveries -> validated -> measured -> merged -> published.
 
 Thin by design: every task calls one function of :mod:`pipeline.steps` (the same stages, in
-the same order, as ``labelq run``); nothing heavy is imported at parse time. One DAG for all labelling tasks: per-vendor work (ingest, validate)
+the same order, as ``labelq run``; ``sla_summary`` calls :mod:`pipeline.summary`); nothing heavy is imported at parse time. One DAG for all labelling tasks: per-vendor work (ingest, validate)
 fans out over the configured vendors and per-task work (measure, merge, publish) over the
 configured tasks with dynamic task mapping, so both lists are read at run time and the DAG
 processor never reads the config (docs/operations.md, "Why one DAG").
@@ -10,13 +10,22 @@ Each run works on one day (its logical date = the data interval start, or ``para
 and every stage replaces its own partition for that day, so re-runs and backfills
 (``airflow backfill create --dag-id labelq_daily --from-date ... --to-date ...``) overwrite,
 never append. ``merge`` builds the consensus over every day up to the run's day, so it waits
-for the previous run's ``merge`` (``depends_on_past``): backfill days run their per-vendor
-stages in parallel but merge and publish in date order.
+for the previous run's ``merge`` (``depends_on_past``), and so does ``publish`` (one publisher
+per labelling task at a time, in date order: the object-store publishing assumes it): backfill
+days run their per-vendor stages in parallel but merge and publish in date order.
 
 Failures: bad data or config (``ValueError`` and friends, see
 :func:`pipeline.runtime.is_permanent_error`) fail the task at once; anything else (I/O,
 lost workers) is retried with exponential backoff. Each ``publish`` emits an asset event
 for ``file://<root>/curated/<task>`` through the ``labelq-curated`` asset alias.
+
+SLAs: after ``scorecard``, ``check_sla`` runs once per (labelling task, vendor) pair
+(map index ``<task>/<vendor>``). A breach fails that instance at once (``AirflowFailException``,
+no retries; the message names metric, value, threshold and the scorecard) and its
+``on_failure_callback`` (:func:`pipeline.runtime.sla_alert`) logs it and POSTs it to
+``$LABELQ_ALERT_WEBHOOK`` if set. ``report`` does not wait for the checks, and the leaf
+``sla_summary`` (trigger rule ``all_done``) runs whatever they end in: the run succeeds once the
+data is published and reported, with the breaching vendor's check failed in it.
 """
 
 from __future__ import annotations
@@ -26,10 +35,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import pendulum
-from airflow.sdk import AssetAlias, Param, dag, get_current_context, task
+from airflow.sdk import AssetAlias, Param, TriggerRule, dag, get_current_context, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
-from pipeline.runtime import CURATED_ALIAS
+from pipeline.runtime import CURATED_ALIAS, sla_alert
 
 PROJECT = Path(__file__).resolve().parent.parent
 
@@ -117,7 +126,7 @@ def labelq_daily():
     def merge(measured: dict) -> dict:
         return _step("merge", measured["task"])
 
-    @task(map_index_template="{{ merged['task'] }}", outlets=[AssetAlias(CURATED_ALIAS)])
+    @task(map_index_template="{{ merged['task'] }}", outlets=[AssetAlias(CURATED_ALIAS)], depends_on_past=True)
     def publish(merged: dict) -> dict:
         from airflow.sdk import Asset
 
@@ -140,9 +149,37 @@ def labelq_daily():
     def report(scored: dict) -> dict:
         return _step("report", scored["task"])
 
+    @task
+    def sla_checks(scored: list[dict]) -> list[dict]:
+        """One ``{task_name, vendor}`` per configured vendor of every scored labelling task."""
+        config, _, _ = _run()
+        return [{"task_name": s["task"], "vendor": v} for s in scored for v in config.vendors_for(s["task"])]
+
+    @task(map_index_template="{{ task_name }}/{{ vendor }}", on_failure_callback=sla_alert)
+    def check_sla(task_name: str, vendor: str) -> dict:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from pipeline import steps
+        from pipeline.sla import SLABreach
+
+        config, root, day = _run()
+        try:
+            return _fail_fast(steps.check_vendor_sla, config, root, day, task_name, vendor)
+        except SLABreach as exc:  # a verdict on the vendor's data: retrying cannot change it
+            raise AirflowFailException(f"{exc} (storage root {root}; not retried)") from exc
+
+    @task(trigger_rule=TriggerRule.ALL_DONE)
+    def sla_summary() -> dict:
+        from pipeline.summary import sla_summary as summarise
+
+        config, root, day = _run()
+        return _fail_fast(summarise, config, root, day)
+
     validated = validate.expand(ingested=ingest.expand(vendor=vendors()))
     published = publish.expand(merged=merge.expand(measured=measure.expand(task_name=tasks(validated))))
-    report.expand(scored=scorecard.expand(published=published))
+    scored = scorecard.expand(published=published)
+    report.expand(scored=scored)
+    check_sla.expand_kwargs(sla_checks(scored)) >> sla_summary()
 
 
 labelq_daily()

@@ -43,7 +43,7 @@ def _positive(s: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", help="YAML config (default: $LABELQ_CONFIG or config/labelq.yaml)")
-    common.add_argument("--root", help="storage root (default: $LABELQ_ROOT, the config's, or ./data)")
+    common.add_argument("--root", help="storage root: a folder or s3://bucket/prefix[?endpoint_override=host:port&scheme=http] (default: $LABELQ_ROOT, the config's, or ./data)")
     common.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors on stderr")
 
     parser = argparse.ArgumentParser(
@@ -150,10 +150,8 @@ def main(argv: list[str] | None = None) -> int:
             from pipeline.summary import render_summary
 
             print(render_summary(config, root))
-            for r in results:  # SLA verdicts of the run (check_sla is the step that fails on them)
+            for r in results:  # SLA verdicts are in the summary (check_sla is the step that fails on them)
                 for task, stages in r["tasks"].items():
-                    for line in stages.get("scorecard", {}).get("sla_breaches", []):
-                        print(f"  SLA BREACH {task} {r['date']}: {line}")
                     if "report" in stages:
                         print(f"  report {task} {r['date']}: {stages['report']['html']}")
         return 0
@@ -178,18 +176,19 @@ def main(argv: list[str] | None = None) -> int:
     raise AssertionError(f"unhandled command {args.command}")  # argparse guarantees a known command
 
 
-def _report_command(args: argparse.Namespace, config, root: Path) -> int:
+def _report_command(args: argparse.Namespace, config, root: Path | str) -> int:
     """``labelq report``: scorecards (if missing) and the HTML report of one day, per task."""
     from pipeline import steps
-    from pipeline.storage import Layout
+    from pipeline.storage import open_store
 
+    store = open_store(root)
     tasks = [args.task] if args.task else list(config.tasks)
     if args.task and args.task not in config.tasks:
         print(f"labelq report: unknown task {args.task!r}; configured tasks: {sorted(config.tasks)}", file=sys.stderr)
         return 2
     for task in tasks:
         try:
-            if not (Layout(root).metrics(task, args.date) / "scorecard_vendor.parquet").is_file():
+            if not store.is_file(f"{store.layout.metrics(task, args.date).as_posix()}/scorecard_vendor.parquet"):
                 steps.scorecard(config, root, args.date, task)
             out = steps.report(config, root, args.date, task)
         except (FileNotFoundError, ValueError) as exc:
@@ -197,11 +196,11 @@ def _report_command(args: argparse.Namespace, config, root: Path) -> int:
             return 1
         breaches = out["sla_breaches"]
         print(f"{task} {args.date}: {out['html']}" + (f" (SLA breached by {', '.join(breaches)})" if breaches else ""))
-    print(f"index: {Layout(root).root / 'reports' / 'index.html'}")
+    print(f"index: {store.location('reports/index.html')}")
     return 0
 
 
-def _versions_command(args: argparse.Namespace, root: Path) -> int:
+def _versions_command(args: argparse.Namespace, root: Path | str) -> int:
     """``labelq versions | diff | tag | untag``: read and pin published training sets."""
     from pipeline import publish, versions
 

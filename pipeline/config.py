@@ -217,7 +217,15 @@ def load_config(path: str | os.PathLike[str] | None = None) -> LabelqConfig:
     return parse_config(data, source=str(p))
 
 
-def resolve_root(root: str | os.PathLike[str] | None, config: LabelqConfig | None = None) -> Path:
-    """Storage root: ``root`` (``--root``), else ``$LABELQ_ROOT``, else the config's, else ``./data``."""
+def resolve_root(root: str | os.PathLike[str] | None, config: LabelqConfig | None = None) -> Path | str:
+    """Storage root: ``root`` (``--root``), else ``$LABELQ_ROOT``, else the config's, else ``./data``.
+
+    A local folder comes back as an absolute :class:`~pathlib.Path`; an object-store URI
+    (``s3://bucket/prefix?endpoint_override=...``) as the string itself (see
+    :class:`pipeline.storage.Store`).
+    """
     chosen = root or os.environ.get("LABELQ_ROOT") or (config.storage.root if config else None) or "data"
-    return Path(chosen).absolute()
+    text = os.fspath(chosen)
+    if "://" in text and not text.startswith("file://"):
+        return text
+    return Path(text.removeprefix("file://")).absolute()

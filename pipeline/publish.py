@@ -1,39 +1,65 @@
 """Publish: immutable, checksummed, versioned training sets, and the reader ML teams use.
 
-Layout of one task under the storage root::
+Layout of one task under the storage root (a local folder or an object store)::
 
     curated/<task>/
       <version>.<build>/           one immutable build: part-00000.parquet ... + _manifest.json
-      <version> -> <version>.<build>/   symlink (local disk): the version's current build
-      latest -> <version>.<build>/      symlink (local disk): the latest version's build
+      <version> -> <version>.<build>/   symlink (local disk only): the version's current build
+      latest -> <version>.<build>/      symlink (local disk only): the latest version's build
       _versions/<version>.json     which build is version <version>   (pointer, replaced atomically)
       _tags/<name>.json            a build pinned by name             (never pruned)
       _latest.json                 the newest version (highest id; a backfill never moves it back)
-      .lock                        serialises the publishers of the task
+      .lock                        serialises the publishers of the task (local disk only)
+
+Every function taking ``root`` accepts a local folder, an ``s3://bucket/prefix`` URI (with
+``?endpoint_override=host:port&scheme=http`` if needed) or a :class:`~pipeline.storage.Store`.
+:func:`write_version` and :func:`version_path` return a build folder as a :class:`~pathlib.Path`
+for a local root and as a URI string (``s3://bucket/prefix/curated/<task>/<version>.<build>``)
+on an object store.
 
 A version id is the last day of the data interval it covers (``YYYY-MM-DD``); a re-run of
 that day replaces the version. ``<build>`` is 12 hex digits of the SHA-256 of the manifest
-without ``created_at``: the same inputs give the same build, byte for byte, so a re-run with
-identical inputs changes nothing. Each build folder is a plain Parquet dataset that pandas,
-pyarrow, Polars and DuckDB read directly (``_``-prefixed files are ignored by all of them).
+without ``created_at``: the same inputs give the same build, byte for byte and on any storage,
+so a re-run with identical inputs changes nothing. Each build folder is a plain Parquet dataset
+that pandas, pyarrow, Polars and DuckDB read directly (``_``-prefixed files are ignored by all
+of them).
 
-Commit protocol (what makes a publish atomic):
+Commit protocol (what makes a publish atomic). Readers trust only a build that a pointer names
+and that has its ``_manifest.json``; a build's manifest is written last and deleted first.
+
+On local disk, under the task's ``.lock`` (``fcntl``; released by the OS if the process dies):
 
 1. write the data files into a hidden ``.tmp-*`` folder, hash them, write ``_manifest.json``
    last, fsync, then rename the folder to ``<version>.<build>`` (kept as is if that identical
    build is already there and intact);
-2. replace ``_versions/<version>.json`` and then ``_latest.json`` (write aside + rename);
+2. replace ``_versions/<version>.json`` and then ``_latest.json`` (write aside + rename, fsync);
 3. prune: drop versions beyond ``keep_versions`` (never the latest nor a tagged build), point
    the symlinks at what the pointers name, then delete every build and leftover no pointer
    names (renamed away first).
 
-Readers only follow pointers to manifested builds, so a publisher killed at any point leaves
-them on the previous build or the complete new one, and a re-run completes the job and clears
-what the killed one left. On an object store (no rename) the same protocol holds: data files
-first, the manifest last, pointers as single-object writes; readers trust only pointed-to,
-manifested builds. The symlinks are a convenience for tools without labelq (each swap is
-atomic, but only :func:`read_training_set` checks the checksums and retries if a version is
-replaced while it reads).
+On an object store (no rename, no lock; every PUT is atomic per object):
+
+1. serialise the data files in memory (the same Parquet bytes as on disk), hash them and
+   compute the build id; if ``<version>.<build>/`` is already there and intact keep it, else
+   delete whatever is under that name (a damaged copy or a killed publisher's data files:
+   manifest first), PUT the data files, then ``_manifest.json`` last;
+2. PUT ``_versions/<version>.json``, then ``_latest.json``;
+3. prune: delete the pointers of dropped versions, then every build no pointer names: its
+   manifest first, then its data files. This also clears what a killed publisher left (data
+   files without a manifest, or a manifested build no pointer names yet).
+
+(Step 1 holds the build's Parquet bytes in memory until the build id is known: about the
+compressed size of the training set.)
+
+So a publisher killed at any point leaves readers on the previous build or the complete new
+one, and a re-run completes the job and clears what the killed one left. On an object store
+that needs **one publisher per task at a time** (nothing locks, and a prune deletes every
+unnamed build, including one another publisher of the task is still writing): the Airflow DAG
+runs ``publish`` per task with ``depends_on_past``, so days publish one after the other; run
+manual publishes, ``labelq tag`` and ``labelq untag`` when no publish of that task is running.
+The symlinks are a convenience for tools without labelq (each swap is atomic, but only
+:func:`read_training_set` checks the checksums and retries if a version is replaced while it
+reads); on an object store such tools read ``_latest.json`` and the build folder it names.
 """
 
 from __future__ import annotations
@@ -49,16 +75,20 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import pyarrow as pa
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from pipeline.splits import SPLITS
-from pipeline.storage import PARQUET_OPTIONS, Layout, atomic_write_json, read_json, sha256_file
+from pipeline.storage import PARQUET_OPTIONS, Layout, Store, atomic_write_json, open_store, sha256_file
 
 if TYPE_CHECKING:
     import pandas as pd
+
+#: A storage root: a local folder, an ``s3://`` URI or a :class:`~pipeline.storage.Store`.
+Root: TypeAlias = str | os.PathLike[str] | Store
 
 MANIFEST = "_manifest.json"
 LATEST = "_latest.json"
@@ -96,11 +126,40 @@ class Ref:
     content_sha256: str
 
 
+@dataclass(frozen=True)
+class _Task:
+    """One task's ``curated/<task>`` folder: its store, its key there, and the local folder.
+
+    ``local`` (as the caller spelled the root) is None on an object store; every local-only
+    step (lock, rename, fsync, symlinks) is guarded by it.
+    """
+
+    store: Store
+    key: str
+    local: Path | None
+
+    def k(self, *names: str) -> str:
+        """The store key of ``names`` under the task folder."""
+        return "/".join((self.key, *names))
+
+    def where(self, *names: str) -> Path | str:
+        """``names`` for callers and messages: a local Path, or the object store URI."""
+        if self.local is not None:
+            return self.local.joinpath(*names)
+        return "/".join((self.store.uri.rstrip("/"), self.key, *names))
+
+
+def _task(root: Root, task: str) -> _Task:
+    store = open_store(root)
+    key = store.layout.curated(task).as_posix()
+    if not store.is_local:
+        return _Task(store, key, None)
+    if isinstance(root, Store):
+        return _Task(store, key, Path(store.base) / key)
+    return _Task(store, key, Layout(os.fspath(root).removeprefix("file://")).curated(task))
+
+
 # --------------------------------------------------------------------------- small helpers
-def _task_dir(root: str | os.PathLike[str], task: str) -> Path:
-    return Layout(root).curated(task)
-
-
 def _fsync(path: Path) -> None:
     """Flush a file or folder entry to disk (best effort on platforms that cannot)."""
     try:
@@ -140,14 +199,23 @@ def _check_tag(name: str) -> None:
         )
 
 
-def _write_pointer(path: Path, ref: Ref, **extra: Any) -> None:
-    atomic_write_json(path, {**asdict(ref), **extra})
-    _fsync(path.parent)
+def _write_pointer(t: _Task, name: str, ref: Ref, **extra: Any) -> None:
+    """Replace pointer ``name`` (atomic: rename locally, one PUT on an object store)."""
+    t.store.write_json(t.k(name), {**asdict(ref), **extra})
+    if t.local is not None:
+        _fsync((t.local / name).parent)
 
 
-def _read_pointer(path: Path) -> Ref | None:
+def _remove_pointer(t: _Task, name: str) -> None:
+    if t.local is not None:
+        (t.local / name).unlink()
+    else:
+        t.store.delete(t.k(name))
+
+
+def _read_pointer(t: _Task, name: str) -> Ref | None:
     try:
-        data = read_json(path)
+        data = t.store.read_json(t.k(name))
     except FileNotFoundError:
         return None
     if not {"version", "path", "content_sha256"} <= set(data):
@@ -155,20 +223,33 @@ def _read_pointer(path: Path) -> Ref | None:
     return Ref(data["version"], data["path"], data["content_sha256"])
 
 
-def _pointers(folder: Path, base: Path) -> dict[str, Ref]:
+def _manifested(t: _Task, ref: Ref) -> bool:
+    return t.store.is_file(t.k(ref.path, MANIFEST))
+
+
+def _pointers(t: _Task, folder: str) -> dict[str, Ref]:
     """``{file stem: Ref}`` for the pointers in ``folder`` whose build is manifested."""
-    if not folder.is_dir():
-        return {}
     out = {}
-    for p in sorted(folder.glob("*.json")):
-        if p.name.startswith("."):
+    for info in t.store.list_dir(t.k(folder)):
+        name = info.base_name
+        if info.type != pafs.FileType.File or name.startswith(".") or not name.endswith(".json"):
             continue
-        ref = _read_pointer(p)
-        if ref is not None and (base / ref.path / MANIFEST).is_file():
-            out[p.stem] = ref
+        ref = _read_pointer(t, f"{folder}/{name}")
+        if ref is not None and _manifested(t, ref):
+            out[name.removesuffix(".json")] = ref
     return out
 
 
+def _intact(t: _Task, folder: str) -> bool:
+    """Whether build ``folder`` has its manifest and every data file matches it."""
+    try:
+        manifest = t.store.read_json(t.k(folder, MANIFEST))
+        return all(t.store.sha256(t.k(folder, f["path"])) == f["sha256"] for f in manifest["files"])
+    except (OSError, ValueError, KeyError):
+        return False
+
+
+# --------------------------------------------------------------------------- local-disk extras
 def _discard(path: Path) -> None:
     """Remove ``path`` so that it vanishes at once under its name (renamed away, then deleted)."""
     if path.is_symlink():
@@ -213,10 +294,16 @@ def _sync_links(base: Path, refs: dict[str, Ref], latest: Ref | None) -> None:
 
 
 @contextlib.contextmanager
-def _locked(base: Path) -> Iterator[None]:
-    """Hold the task's publish lock (released by the OS if the process dies)."""
-    base.mkdir(parents=True, exist_ok=True)
-    with open(base / LOCK, "a+b") as fh:
+def _locked(t: _Task) -> Iterator[None]:
+    """Hold the task's publish lock on local disk (released by the OS if the process dies).
+
+    Object stores have no lock: one publisher per task at a time is assumed (module docstring).
+    """
+    if t.local is None:
+        yield
+        return
+    t.local.mkdir(parents=True, exist_ok=True)
+    with open(t.local / LOCK, "a+b") as fh:
         try:
             import fcntl
         except ImportError:  # pragma: no cover - not POSIX: single publisher per task assumed
@@ -229,41 +316,63 @@ def _locked(base: Path) -> Iterator[None]:
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
-def _intact(folder: Path) -> bool:
-    try:
-        manifest = read_json(folder / MANIFEST)
-        return all(sha256_file(folder / f["path"]) == f["sha256"] for f in manifest["files"])
-    except (OSError, ValueError, KeyError):
-        return False
+def _sweep_local(base: Path, refs: dict[str, Ref], latest: Ref | None, live: set[str]) -> None:
+    """Symlinks follow the pointers; builds no pointer names and ``.tmp-``/``.trash-`` leftovers go."""
+    _sync_links(base, refs, latest)
+    for folder in (base / VERSIONS, base / TAGS):
+        if folder.is_dir():
+            for p in folder.iterdir():
+                if p.name.startswith(_LEFTOVERS):
+                    _discard(p)
+    for p in base.iterdir():
+        if p.name.startswith(_LEFTOVERS) or (p.is_dir() and _BUILD_RE.match(p.name) and p.name not in live):
+            _discard(p)
 
 
 # --------------------------------------------------------------------------- writing
-def _commit_build(base: Path, version: str, table: pa.Table, manifest: dict[str, Any], max_rows: int) -> Ref:
-    """Step 1 of the protocol: the immutable build folder (returns its pointer)."""
+def _slices(table: pa.Table, max_rows: int) -> Iterator[tuple[str, pa.Table]]:
+    """``(file name, rows)`` of each data file (one, possibly empty, for an empty table)."""
+    for i, start in enumerate(range(0, max(table.num_rows, 1), max_rows)):
+        yield f"part-{i:05d}.parquet", table.slice(start, max_rows)
+
+
+def _build_body(
+    version: str, table: pa.Table, manifest: dict[str, Any], files: list[dict[str, Any]]
+) -> tuple[dict[str, Any], str]:
+    """The manifest without ``build``/``created_at``, and the build id (12 hex digits of its SHA-256)."""
+    body = {k: v for k, v in manifest.items() if k not in _UNSTABLE_KEYS}
+    body.update(
+        format=FORMAT, version=version, files=files, rows=table.num_rows, content_sha256=content_hash(files),
+        schema=[{"name": f.name, "type": str(f.type), "nullable": f.nullable} for f in table.schema],
+    )
+    return body, _digest(body)[:12]
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _commit_build_local(t: _Task, version: str, table: pa.Table, manifest: dict[str, Any], max_rows: int) -> Ref:
+    """Step 1 on local disk: build in a ``.tmp-*`` folder, manifest last, fsync, rename into place."""
+    base = t.local
+    assert base is not None
     tmp = base / f".tmp-{version}-{uuid.uuid4().hex[:12]}"
     tmp.mkdir()
     try:
         files = []
-        for i, start in enumerate(range(0, max(table.num_rows, 1), max_rows)):
-            chunk = table.slice(start, max_rows)
-            part = tmp / f"part-{i:05d}.parquet"
+        for name, chunk in _slices(table, max_rows):
+            part = tmp / name
             pq.write_table(chunk, part, **PARQUET_OPTIONS)
             _fsync(part)
-            files.append({"path": part.name, "sha256": sha256_file(part), "rows": chunk.num_rows,
+            files.append({"path": name, "sha256": sha256_file(part), "rows": chunk.num_rows,
                           "bytes": part.stat().st_size})
-        body = {k: v for k, v in manifest.items() if k not in _UNSTABLE_KEYS}
-        body.update(
-            format=FORMAT, version=version, files=files, rows=table.num_rows, content_sha256=content_hash(files),
-            schema=[{"name": f.name, "type": str(f.type), "nullable": f.nullable} for f in table.schema],
-        )
-        build = _digest(body)[:12]
+        body, build = _build_body(version, table, manifest, files)
         final = base / f"{version}.{build}"
-        if final.is_dir() and _intact(final):
+        if final.is_dir() and _intact(t, final.name):
             _discard(tmp)  # this exact build is already published: keep it (and its created_at)
         else:
             _discard(final)  # a damaged copy of this build, if any
-            created = datetime.now(timezone.utc).isoformat(timespec="seconds")
-            atomic_write_json(tmp / MANIFEST, {**body, "build": build, "created_at": created})
+            atomic_write_json(tmp / MANIFEST, {**body, "build": build, "created_at": _now()})
             _fsync(tmp)
             os.rename(tmp, final)
             _fsync(base)
@@ -273,44 +382,68 @@ def _commit_build(base: Path, version: str, table: pa.Table, manifest: dict[str,
     return Ref(version, final.name, body["content_sha256"])
 
 
-def _update_latest(base: Path) -> None:
-    refs = _pointers(base / VERSIONS, base)
+def _commit_build_object(t: _Task, version: str, table: pa.Table, manifest: dict[str, Any], max_rows: int) -> Ref:
+    """Step 1 on an object store: data files serialised in memory, PUT, then the manifest last."""
+    parts: dict[str, bytes] = {}
+    files = []
+    for name, chunk in _slices(table, max_rows):
+        sink = pa.BufferOutputStream()
+        pq.write_table(chunk, sink, **PARQUET_OPTIONS)  # the bytes pq.write_table puts in a local file
+        parts[name] = sink.getvalue().to_pybytes()
+        files.append({"path": name, "sha256": hashlib.sha256(parts[name]).hexdigest(), "rows": chunk.num_rows,
+                      "bytes": len(parts[name])})
+    body, build = _build_body(version, table, manifest, files)
+    folder = f"{version}.{build}"
+    if not _intact(t, folder):  # else this exact build is already published: keep it (and its created_at)
+        if t.store.is_dir(t.k(folder)):  # a damaged copy, or the data files of a killed publisher
+            _delete_build_object(t, folder)  # replaced whole, as on local disk
+        for name, data in parts.items():
+            t.store.write_bytes(t.k(folder, name), data)
+        t.store.write_json(t.k(folder, MANIFEST), {**body, "build": build, "created_at": _now()})
+    return Ref(version, folder, body["content_sha256"])
+
+
+def _delete_build_object(t: _Task, folder: str) -> None:
+    """Delete build ``folder`` from an object store: its manifest first (readers stop trusting it), then the rest."""
+    t.store.delete(t.k(folder, MANIFEST))
+    t.store.delete_tree(t.k(folder))
+
+
+def _update_latest(t: _Task) -> None:
+    refs = _pointers(t, VERSIONS)
     if not refs:
         return
     newest = refs[max(refs)]
-    if _read_pointer(base / LATEST) != newest:
-        _write_pointer(base / LATEST, newest)
+    if _read_pointer(t, LATEST) != newest:
+        _write_pointer(t, LATEST, newest)
 
 
-def _prune(base: Path, keep_versions: int | None) -> list[str]:
+def _prune(t: _Task, keep_versions: int | None) -> list[str]:
     """Step 3 of the protocol; call with the lock held. Returns the pruned version ids."""
-    refs = _pointers(base / VERSIONS, base)
-    pinned = {r.path for r in _pointers(base / TAGS, base).values()}
-    latest = _read_pointer(base / LATEST)
+    refs = _pointers(t, VERSIONS)
+    pinned = {r.path for r in _pointers(t, TAGS).values()}
+    latest = _read_pointer(t, LATEST)
     pruned = []
     if keep_versions is not None:
         for v in sorted(refs)[:-keep_versions]:
             if (latest is None or v != latest.version) and refs[v].path not in pinned:
-                (base / VERSIONS / f"{v}.json").unlink()
+                _remove_pointer(t, f"{VERSIONS}/{v}.json")
                 pruned.append(v)
-        if pruned:
-            _fsync(base / VERSIONS)
-    refs = _pointers(base / VERSIONS, base)
-    _sync_links(base, refs, latest)
+        if pruned and t.local is not None:
+            _fsync(t.local / VERSIONS)
+    refs = _pointers(t, VERSIONS)
     live = {r.path for r in refs.values()} | pinned | ({latest.path} if latest else set())
-    for folder in (base / VERSIONS, base / TAGS):
-        if folder.is_dir():
-            for p in folder.iterdir():
-                if p.name.startswith(_LEFTOVERS):
-                    _discard(p)
-    for p in base.iterdir():
-        if p.name.startswith(_LEFTOVERS) or (p.is_dir() and _BUILD_RE.match(p.name) and p.name not in live):
-            _discard(p)
+    if t.local is not None:
+        _sweep_local(t.local, refs, latest, live)
+    else:
+        for info in t.store.list_dir(t.key):
+            if info.type == pafs.FileType.Directory and _BUILD_RE.match(info.base_name) and info.base_name not in live:
+                _delete_build_object(t, info.base_name)
     return pruned
 
 
 def write_version(
-    root: str | os.PathLike[str],
+    root: Root,
     task: str,
     version: str,
     table: pa.Table,
@@ -318,9 +451,11 @@ def write_version(
     *,
     keep_versions: int | None = None,
     max_rows_per_file: int = MAX_ROWS_PER_FILE,
-) -> Path:
+) -> Path | str:
     """Publish ``table`` as version ``version`` of ``task`` with ``manifest``; returns its build folder.
 
+    The build folder is a :class:`~pathlib.Path` for a local root and a URI string
+    (``s3://bucket/prefix/curated/<task>/<version>.<build>``) on an object store.
     ``table`` must already be in its final row order (schema metadata is dropped, so the
     bytes depend on the data only). The manifest gains ``format``, ``version``, ``files``
     (path, SHA-256, rows, bytes), ``rows``, ``content_sha256``, ``schema``, ``build`` and
@@ -331,122 +466,143 @@ def write_version(
     _check_version_id(version)
     if max_rows_per_file < 1:
         raise ValueError(f"max_rows_per_file must be >= 1, got {max_rows_per_file}")
-    base = _task_dir(root, task)
-    with _locked(base):
-        ref = _commit_build(base, version, table.replace_schema_metadata(None), manifest, max_rows_per_file)
-        (base / VERSIONS).mkdir(exist_ok=True)
-        _write_pointer(base / VERSIONS / f"{version}.json", ref)
-        _update_latest(base)
-        _prune(base, keep_versions)
-    return base / ref.path
+    t = _task(root, task)
+    commit = _commit_build_local if t.local is not None else _commit_build_object
+    with _locked(t):
+        ref = commit(t, version, table.replace_schema_metadata(None), manifest, max_rows_per_file)
+        if t.local is not None:
+            (t.local / VERSIONS).mkdir(exist_ok=True)
+        _write_pointer(t, f"{VERSIONS}/{version}.json", ref)
+        _update_latest(t)
+        _prune(t, keep_versions)
+    return t.where(ref.path)
 
 
-def prune(root: str | os.PathLike[str], task: str, keep_versions: int | None) -> list[str]:
+def _exists(t: _Task) -> bool:
+    return t.local.is_dir() if t.local is not None else t.store.is_dir(t.key)
+
+
+def prune(root: Root, task: str, keep_versions: int | None) -> list[str]:
     """Keep the newest ``keep_versions`` versions (plus the latest and tagged ones); returns the pruned ids."""
-    base = _task_dir(root, task)
-    if not base.is_dir():
+    t = _task(root, task)
+    if not _exists(t):
         return []
-    with _locked(base):
-        return _prune(base, keep_versions)
+    with _locked(t):
+        return _prune(t, keep_versions)
 
 
 # --------------------------------------------------------------------------- tags
-def list_tags(root: str | os.PathLike[str], task: str) -> dict[str, Ref]:
+def list_tags(root: Root, task: str) -> dict[str, Ref]:
     """``{tag name: Ref}`` of ``task``, sorted by name."""
-    base = _task_dir(root, task)
-    return _pointers(base / TAGS, base)
+    return _pointers(_task(root, task), TAGS)
 
 
-def tag_version(root: str | os.PathLike[str], task: str, version: str, name: str, *, force: bool = False) -> Ref:
+def tag_version(root: Root, task: str, version: str, name: str, *, force: bool = False) -> Ref:
     """Pin the current build of ``version`` (or ``"latest"``, or another tag) under ``name``.
 
     A tagged build is never pruned and stays readable as ``version="tag:<name>"`` (or just
     ``name``) even after its version id is re-published. Moving an existing tag needs ``force``.
     """
     _check_tag(name)
-    base = _task_dir(root, task)
-    with _locked(base):
-        ref = _resolve(root, task, version)
-        path = base / TAGS / f"{name}.json"
-        current = _read_pointer(path)
+    t = _task(root, task)
+    with _locked(t):
+        ref = _resolve(t, task, version)
+        key = f"{TAGS}/{name}.json"
+        current = _read_pointer(t, key)
         if current is not None and current.path != ref.path and not force:
             raise ValueError(
                 f"tag {name!r} of task {task!r} already pins version {current.version} (build {current.path}); "
                 f"use force=True (labelq tag --force) to move it, or untag it first"
             )
-        path.parent.mkdir(exist_ok=True)
-        _write_pointer(path, ref, tag=name)
+        if t.local is not None:
+            (t.local / TAGS).mkdir(exist_ok=True)
+        _write_pointer(t, key, ref, tag=name)
     return ref
 
 
-def untag(root: str | os.PathLike[str], task: str, name: str) -> Ref:
+def untag(root: Root, task: str, name: str) -> Ref:
     """Remove tag ``name``; its build becomes prunable again. Returns what it pinned."""
-    base = _task_dir(root, task)
-    with _locked(base):
-        path = base / TAGS / f"{name}.json"
-        ref = _read_pointer(path)
+    t = _task(root, task)
+    with _locked(t):
+        key = f"{TAGS}/{name}.json"
+        ref = _read_pointer(t, key)
         if ref is None:
-            raise VersionNotFound(f"task {task!r} has no tag {name!r}; tags: {sorted(list_tags(root, task)) or 'none'}")
-        path.unlink()
-        _fsync(path.parent)
+            raise VersionNotFound(f"task {task!r} has no tag {name!r}; tags: {sorted(_pointers(t, TAGS)) or 'none'}")
+        _remove_pointer(t, key)
+        if t.local is not None:
+            _fsync(t.local / TAGS)
     return ref
 
 
 # --------------------------------------------------------------------------- reading
-def version_refs(root: str | os.PathLike[str], task: str) -> dict[str, Ref]:
+def version_refs(root: Root, task: str) -> dict[str, Ref]:
     """``{version id: Ref}`` of ``task``'s published (pointed-to, manifested) versions, oldest first."""
-    base = _task_dir(root, task)
-    return dict(sorted(_pointers(base / VERSIONS, base).items()))
+    return dict(sorted(_pointers(_task(root, task), VERSIONS).items()))
 
 
-def latest_ref(root: str | os.PathLike[str], task: str) -> Ref | None:
+def latest_ref(root: Root, task: str) -> Ref | None:
     """What ``_latest.json`` names, or None before the first publish."""
-    return _read_pointer(_task_dir(root, task) / LATEST)
+    return _read_pointer(_task(root, task), LATEST)
 
 
-def list_versions(root: str | os.PathLike[str], task: str) -> list[str]:
+def list_versions(root: Root, task: str) -> list[str]:
     """Published (pointed-to, manifested) version ids of ``task``, oldest first."""
     return list(version_refs(root, task))
 
 
-def _resolve(root: str | os.PathLike[str], task: str, version: str = "latest") -> Ref:
-    base = _task_dir(root, task)
+def _named(t: _Task, folder: str, name: str) -> Ref | None:
+    """The manifested build that pointer ``folder/<name>.json`` names (read directly, not listed), or None."""
+    if not (_VERSION_RE.fullmatch(name) or _TAG_RE.fullmatch(name)):
+        return None  # not a name a pointer can have (and never a path)
+    ref = _read_pointer(t, f"{folder}/{name}.json")
+    return ref if ref is not None and _manifested(t, ref) else None
+
+
+def _resolve(t: _Task, task: str, version: str | Ref = "latest") -> Ref:
+    if isinstance(version, Ref):
+        if _manifested(t, version):
+            return version
+        raise VersionNotFound(f"task {task!r} has no build {version.path!r} any more (under {t.where()})")
     if version == "latest":
-        ref = _read_pointer(base / LATEST)
-        if ref is not None and (base / ref.path / MANIFEST).is_file():
+        ref = _read_pointer(t, LATEST)
+        if ref is not None and _manifested(t, ref):
             return ref
-        refs = _pointers(base / VERSIONS, base)
+        refs = _pointers(t, VERSIONS)
         if refs:
             return refs[max(refs)]
-        raise VersionNotFound(f"task {task!r} has no published training set under {base}")
-    tags = _pointers(base / TAGS, base)
+        raise VersionNotFound(f"task {task!r} has no published training set under {t.where()}")
     if version.startswith("tag:"):
-        if version[4:] in tags:
-            return tags[version[4:]]
-        raise VersionNotFound(f"task {task!r} has no tag {version[4:]!r}; tags: {sorted(tags) or 'none'}")
-    refs = _pointers(base / VERSIONS, base)
-    if version in refs:
-        return refs[version]
-    if version in tags:
-        return tags[version]
+        if ref := _named(t, TAGS, version[4:]):
+            return ref
+        raise VersionNotFound(f"task {task!r} has no tag {version[4:]!r}; tags: {sorted(_pointers(t, TAGS)) or 'none'}")
+    if ref := _named(t, VERSIONS, version) or _named(t, TAGS, version):
+        return ref
+    refs, tags = _pointers(t, VERSIONS), _pointers(t, TAGS)
     raise VersionNotFound(
         f"task {task!r} has no version {version!r}; published: {sorted(refs) or 'none'}; tags: {sorted(tags) or 'none'}"
     )
 
 
-def resolve_version(root: str | os.PathLike[str], task: str, version: str = "latest") -> str:
+def resolve_version(root: Root, task: str, version: str | Ref = "latest") -> str:
     """The version id that ``version`` (``"latest"``, an id, ``"tag:<name>"`` or a tag name) names."""
-    return _resolve(root, task, version).version
+    return _resolve(_task(root, task), task, version).version
 
 
-def version_path(root: str | os.PathLike[str], task: str, version: str = "latest") -> Path:
-    """The build folder of ``version``: a plain Parquet dataset (``part-*.parquet``)."""
-    return _task_dir(root, task) / _resolve(root, task, version).path
+def version_path(root: Root, task: str, version: str | Ref = "latest") -> Path | str:
+    """The build folder of ``version``: a plain Parquet dataset (``part-*.parquet``).
+
+    A :class:`~pathlib.Path` for a local root; on an object store the URI string
+    ``s3://bucket/prefix/curated/<task>/<version>.<build>`` (without ``?endpoint_override``).
+    ``version`` is what :func:`resolve_version` accepts, or a :class:`Ref` (e.g. from :func:`list_tags`).
+    """
+    t = _task(root, task)
+    return t.where(_resolve(t, task, version).path)
 
 
-def read_manifest(root: str | os.PathLike[str], task: str, version: str = "latest") -> dict[str, Any]:
-    """The ``_manifest.json`` of ``version`` (see :func:`resolve_version` for what it accepts)."""
-    return read_json(version_path(root, task, version) / MANIFEST)
+def read_manifest(root: Root, task: str, version: str | Ref = "latest") -> dict[str, Any]:
+    """The ``_manifest.json`` of ``version`` (see :func:`version_path` for what it accepts)."""
+    t = _task(root, task)
+    return t.store.read_json(t.k(_resolve(t, task, version).path, MANIFEST))
 
 
 def _check_splits(split: str | Sequence[str] | None) -> list[str] | None:
@@ -459,30 +615,37 @@ def _check_splits(split: str | Sequence[str] | None) -> list[str] | None:
     return wanted
 
 
-def _read_build(folder: Path, ref: Ref, columns: list[str] | None, splits: list[str] | None, verify: bool) -> pa.Table:
-    manifest = read_json(folder / MANIFEST)
+def _read_build(t: _Task, ref: Ref, columns: list[str] | None, splits: list[str] | None, verify: bool) -> pa.Table:
+    """Read build ``ref.path``; with ``verify`` each file's bytes are hashed, then parsed from the same bytes."""
+    where = t.where(ref.path, MANIFEST)
+    manifest = t.store.read_json(t.k(ref.path, MANIFEST))
     if manifest.get("content_sha256") != ref.content_sha256:
-        raise ChecksumMismatch(f"{folder / MANIFEST}: content hash differs from its pointer; the version was modified after publishing")
+        raise ChecksumMismatch(f"{where}: content hash differs from its pointer; the version was modified after publishing")
     names = [f["name"] for f in manifest["schema"]]
     if columns is not None and (unknown := [c for c in columns if c not in names]):
         raise ValueError(f"unknown column(s) {unknown}; the training set has {names}")
-    paths = []
-    for f in manifest["files"]:
-        path = folder / f["path"]
-        if verify and sha256_file(path) != f["sha256"]:
-            raise ChecksumMismatch(
-                f"{path}: SHA-256 differs from {folder / MANIFEST}; the version was modified after publishing "
-                f"(re-run `labelq run --date {ref.version}` to republish it)"
-            )
-        paths.append(path)
     if verify and content_hash(manifest["files"]) != manifest["content_sha256"]:
-        raise ChecksumMismatch(f"{folder / MANIFEST}: files do not add up to content_sha256")
+        raise ChecksumMismatch(f"{where}: files do not add up to content_sha256")
     filters = [("split", "in", splits)] if splits else None
-    return pa.concat_tables([pq.read_table(p, columns=columns, filters=filters) for p in paths])
+    tables = []
+    for f in manifest["files"]:
+        key = t.k(ref.path, f["path"])
+        if not verify:
+            with t.store.open_input(key) as fh:
+                tables.append(pq.read_table(fh, columns=columns, filters=filters))
+            continue
+        data = t.store.read_bytes(key)
+        if hashlib.sha256(data).hexdigest() != f["sha256"]:
+            raise ChecksumMismatch(
+                f"{t.where(ref.path, f['path'])}: SHA-256 differs from {where}; the version was modified after "
+                f"publishing (re-run `labelq run --date {ref.version}` to republish it)"
+            )
+        tables.append(pq.read_table(pa.BufferReader(data), columns=columns, filters=filters))
+    return pa.concat_tables(tables)
 
 
 def read_training_table(
-    root: str | os.PathLike[str],
+    root: Root,
     task: str,
     version: str = "latest",
     *,
@@ -492,10 +655,11 @@ def read_training_table(
 ) -> pa.Table:
     """Like :func:`read_training_set`, as a :class:`pyarrow.Table` (e.g. for ``polars.from_arrow``)."""
     splits = _check_splits(split)
+    t = _task(root, task)
     for attempt in range(2):
-        ref = _resolve(root, task, version)
+        ref = _resolve(t, task, version)
         try:
-            return _read_build(_task_dir(root, task) / ref.path, ref, columns, splits, verify)
+            return _read_build(t, ref, columns, splits, verify)
         except FileNotFoundError:
             if attempt:  # replaced and pruned while we read it: resolve once more, then give up
                 raise
@@ -503,7 +667,7 @@ def read_training_table(
 
 
 def read_training_set(
-    root: str | os.PathLike[str],
+    root: Root,
     task: str,
     version: str = "latest",
     *,
@@ -513,6 +677,7 @@ def read_training_set(
 ) -> pd.DataFrame:
     """The published training set of ``task`` as a DataFrame, one row per item, sorted by item_id.
 
+    ``root``: a local folder, an ``s3://bucket/prefix`` URI or a :class:`~pipeline.storage.Store`.
     Columns (:data:`pipeline.schema.CURATED`): item_id, label, confidence, n_annotations,
     agreement, vendors, split, source_batches. ``version``: ``"latest"`` (default), a version
     id (``YYYY-MM-DD``, the last day it covers), ``"tag:<name>"`` or a bare tag name.
@@ -524,19 +689,18 @@ def read_training_set(
 
 
 # --------------------------------------------------------------------------- downstream
-def asset_uri(root: str | os.PathLike[str], task: str) -> str:
+def asset_uri(root: Root, task: str) -> str:
     """URI of the Airflow Asset for ``task``'s curated training sets (stable across versions).
 
     ``file:///<absolute root>/curated/<task>`` for a local root, ``<root>/curated/<task>`` for
-    an object-store root such as ``s3://bucket/labelq``. Consumers resolve the version with
-    :func:`read_training_set` (or ``_latest.json`` in that folder).
+    an object-store root such as ``s3://bucket/labelq`` (any ``?endpoint_override=...`` dropped).
+    Consumers resolve the version with :func:`read_training_set` (or ``_latest.json`` in that folder).
 
     >>> asset_uri("/srv/labelq", "sentiment")
     'file:///srv/labelq/curated/sentiment'
-    >>> asset_uri("s3://bucket/labelq/", "sentiment")
+    >>> asset_uri("s3://bucket/labelq/?endpoint_override=127.0.0.1:9000", "sentiment")
     's3://bucket/labelq/curated/sentiment'
     """
-    s = os.fspath(root)
-    if "://" in s:
-        return f"{s.rstrip('/')}/curated/{task}"
-    return f"{Path(s).absolute().as_uri()}/curated/{task}"
+    from pipeline.runtime import curated_asset_uri  # the one definition (cheap to import for DAG files)
+
+    return curated_asset_uri((root.base if root.is_local else root.uri) if isinstance(root, Store) else root, task)

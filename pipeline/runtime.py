@@ -3,11 +3,13 @@ how a failure is classified.
 
 Used by the Airflow DAGs (the CLI resolves the same things from its flags). Importing this
 module is cheap (no pandas, pyarrow, pydantic or Great Expectations), so DAG files may use
-it at parse time: :func:`curated_asset_uri` and :func:`default_root` are parse-time helpers.
+it at parse time: :func:`curated_asset_uri` and :func:`default_root` are parse-time helpers,
+and :func:`sla_alert` is the SLA check tasks' failure callback.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from datetime import date, datetime
@@ -73,13 +75,20 @@ def default_root() -> Path:
 def curated_asset_uri(root: str | os.PathLike[str], task: str) -> str:
     """URI of the Airflow asset that stands for ``task``'s curated training sets under ``root``.
 
-    ``file:///<absolute root>/curated/<task>``: the folder :func:`pipeline.read_training_set`
-    reads. The publish task emits an event for it on every publish; consumers schedule on it.
+    ``file:///<absolute root>/curated/<task>`` for a local root, ``s3://bucket/prefix/curated/<task>``
+    for an object-store root (connection options such as ``?endpoint_override=`` are not part of
+    an asset's identity and are dropped): the folder :func:`pipeline.read_training_set` reads.
+    The publish task emits an event for it on every publish; consumers schedule on it.
 
     >>> curated_asset_uri("/srv/labelq", "sentiment")
     'file:///srv/labelq/curated/sentiment'
+    >>> curated_asset_uri("s3://bucket/labelq/?endpoint_override=127.0.0.1:9000&scheme=http", "sentiment")
+    's3://bucket/labelq/curated/sentiment'
     """
-    return f"{Path(root).absolute().as_uri()}/curated/{task}"
+    text = os.fspath(root)
+    if "://" in text and not text.startswith("file://"):
+        return f"{text.split('?', 1)[0].rstrip('/')}/curated/{task}"
+    return f"{Path(text.removeprefix('file://')).absolute().as_uri()}/curated/{task}"
 
 
 # Errors that a retry cannot fix: bad data or configuration, a missing upstream partition,
@@ -110,6 +119,69 @@ def is_permanent_error(exc: BaseException) -> bool:
     False
     """
     return isinstance(exc, _PERMANENT)
+
+
+#: Environment variable naming the webhook :func:`sla_alert` POSTs to (unset: log only).
+ALERT_WEBHOOK_ENV = "LABELQ_ALERT_WEBHOOK"
+
+
+def sla_alert(context: Mapping[str, Any]) -> None:
+    """``on_failure_callback`` of the DAG's ``check_sla`` tasks: log an ERROR line and POST it.
+
+    Airflow calls it in the process that ran the task (the Celery worker; the ``airflow dags
+    test`` / ``dag.test()`` process) once the task has failed for good: an SLA breach (failed at
+    once, no retries) or an error its retries did not fix. If ``$LABELQ_ALERT_WEBHOOK`` is set,
+    POSTs JSON ``{"text", "task", "vendor", "date", "dag_id", "run_id", "map_index"}`` to it
+    (Slack-compatible ``text``; 10 s timeout). Never raises: a webhook error is logged.
+    """
+    log = logging.getLogger("labelq.alert")
+    try:
+        ti = context.get("ti")
+        # rendered map index "<task>/<vendor>" (the check task's map_index_template)
+        label = str(getattr(ti, "rendered_map_index", None) or "")
+        task, _, vendor = label.partition("/")
+        try:
+            day: str | None = run_day(context.get("params") or {}, context.get("logical_date"),
+                                      context.get("data_interval_start")).isoformat()
+        except ValueError:
+            day = None
+        exc = context.get("exception")
+        payload = {
+            "text": f"labelq SLA check failed: task {task or '?'}, vendor {vendor or '?'}, {day or '?'}: "
+                    f"{exc or 'no exception recorded (see the task log)'}",
+            "task": task or None, "vendor": vendor or None, "date": day,
+            "dag_id": getattr(ti, "dag_id", None), "run_id": getattr(ti, "run_id", None),
+            "map_index": getattr(ti, "map_index", None),
+        }
+        log.error("%s (dag %s, run %s, map index %s)", payload["text"], payload["dag_id"], payload["run_id"],
+                  payload["map_index"])
+    except Exception:  # a callback must not mask the task's own failure
+        log.exception("sla_alert: could not build the alert")
+        return
+    url = os.environ.get(ALERT_WEBHOOK_ENV)
+    if url:
+        post_alert(url, payload)
+
+
+def post_alert(url: str, payload: Mapping[str, Any], *, timeout: float = 10) -> bool:
+    """POST ``payload`` as JSON to ``url`` (http/https only); log and return False on any error."""
+    import json
+    import urllib.request
+    from urllib.parse import urlsplit
+
+    log = logging.getLogger("labelq.alert")
+    if urlsplit(url).scheme not in ("http", "https"):
+        log.error("%s=%r is not an http(s) URL; alert not sent", ALERT_WEBHOOK_ENV, url)
+        return False
+    req = urllib.request.Request(url, data=json.dumps(payload, default=str).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            resp.read()
+        return True
+    except Exception as exc:  # urllib.error.URLError, HTTPError, TimeoutError, ...
+        log.error("alert webhook %s failed: %s: %s", urlsplit(url).netloc, type(exc).__name__, exc)
+        return False
 
 
 #: Modules a Celery worker imports once at start, before it forks its pool: every task

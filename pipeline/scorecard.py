@@ -63,13 +63,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from pipeline.accuracy import gold_accuracy, wilson_interval
+
+if TYPE_CHECKING:
+    from pipeline.storage import Store
 
 __all__ = [
     "METRIC_TABLES",
@@ -529,29 +532,32 @@ def build_scorecards(
 
 
 # --------------------------------------------------------------------------- I/O edges
-def write_scorecards(root: str | Path, task: str, day: date, cards: Scorecards) -> list[Path]:
+def write_scorecards(root: str | Path | Store, task: str, day: date, cards: Scorecards) -> list[str]:
     """Write the tables to ``metrics/<task>/date=<day>/<name>.parquet``, each atomically.
 
     The folder belongs to the measure stage (which replaces it whole); the scorecard files are
     added to it, each replaced atomically, so a re-run overwrites them. Re-running measure
     alone removes them until the scorecard stage runs again (``run_day`` runs both).
+    ``root`` may be a local folder, an ``s3://`` URI or a :class:`~pipeline.storage.Store`;
+    returns the written files' paths (local paths or object-store keys with the bucket).
     """
-    from pipeline.storage import Layout, write_parquet
+    from pipeline.storage import open_store
 
-    folder = Layout(root).metrics(task, day)
+    store = open_store(root)
+    folder = store.layout.metrics(task, day).as_posix()
     tables = {name: pa.Table.from_pandas(frame, preserve_index=False) for name, frame in cards.tables().items()}
     paths = []
     for name, table in tables.items():  # everything converted first: a bad frame writes nothing
-        path = folder / f"{name}.parquet"
-        write_parquet(table, path)
-        paths.append(path)
+        key = f"{folder}/{name}.parquet"
+        store.write_parquet(table, key)
+        paths.append(store.location(key))
     return paths
 
 
 _NAME = re.compile(r"^[A-Za-z0-9_]+$")
 
 
-def read_metrics_history(root: str | Path, task: str, name: str, *, until: date | None = None) -> pd.DataFrame:
+def read_metrics_history(root: str | Path | Store, task: str, name: str, *, until: date | None = None) -> pd.DataFrame:
     """One metrics table of ``task`` across every measured day, with a ``date`` column first.
 
     Parameters
@@ -581,24 +587,28 @@ def read_metrics_history(root: str | Path, task: str, name: str, *, until: date 
     >>> hist = read_metrics_history("data", "sentiment", "scorecard_vendor")  # doctest: +SKIP
     >>> hist.pivot(index="date", columns="vendor", values="gold_accuracy")    # doctest: +SKIP
     """
-    from pipeline.storage import Layout, partition_files
+    from pipeline.storage import open_store
 
     if not _NAME.match(name):
         raise ValueError(f"metrics table name {name!r} must be a file stem such as 'scorecard_vendor'")
-    base = Layout(root).root / "metrics" / task
-    files = [f for f in partition_files(base, "date=*/*.parquet")]
+    store = open_store(root)
+    base = f"metrics/{task}"
+    # (partition "date=<D>", file stem) of every committed metrics table
+    files = [(parts[0], parts[1].removesuffix(".parquet")) for parts in
+             (k.removeprefix(base + "/").split("/") for k in store.committed_files(base, ".parquet"))
+             if len(parts) == 2 and parts[0].startswith("date=")]
     if until is not None:
-        files = [f for f in files if f.parent.name <= f"date={until.isoformat()}"]
-    wanted = [f for f in files if f.stem == name]
+        files = [f for f in files if f[0] <= f"date={until.isoformat()}"]
+    wanted = [f for f in files if f[1] == name]
     if not wanted:
         if files:
-            known = sorted({f.stem for f in files})
-            raise ValueError(f"no metrics table {name!r} under {base}; available: {known}")
+            known = sorted({f[1] for f in files})
+            raise ValueError(f"no metrics table {name!r} under {store.location(base)}; available: {known}")
         return pd.DataFrame({"date": pd.Series(dtype="datetime64[us]")})
     frames = []
-    for f in wanted:
-        df = pd.read_parquet(f)
-        df.insert(0, "date", pd.Timestamp(f.parent.name.removeprefix("date=")))
+    for part, stem in wanted:
+        df = store.read_parquet(f"{base}/{part}/{stem}.parquet").to_pandas()
+        df.insert(0, "date", pd.Timestamp(part.removeprefix("date=")))
         frames.append(df)
     out = pd.concat(frames, ignore_index=True)
     out["date"] = out["date"].astype("datetime64[us]")

@@ -26,7 +26,7 @@ import pyarrow as pa
 
 from pipeline.config import LabelqConfig, VendorConfig
 from pipeline.schema import GOLD
-from pipeline.storage import Layout, read_parquet_files, write_parquet
+from pipeline.storage import Store, open_store
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ BAD_BATCH_KINDS = ("renamed_column", "unknown_labels", "null_annotators")
 
 @dataclass(frozen=True)
 class SimulationReport:
-    files: list[Path]
+    files: list[str]
     gold_items: int
     rows: int
     bad_batches: list[str]
@@ -158,7 +158,7 @@ def _corrupt(frame: pd.DataFrame, kind: str, vendor: VendorConfig, rng: np.rando
 
 def simulate(
     config: LabelqConfig,
-    root: Path,
+    root: Path | str | Store,
     *,
     seed: int = 0,
     days: int = 3,
@@ -167,14 +167,19 @@ def simulate(
     gold_fraction: float = 0.1,
     bad_batch_every: int = 4,
 ) -> SimulationReport:
-    """Write ``days`` days of deliveries for every vendor, plus the gold set, under ``root``."""
+    """Write ``days`` days of deliveries for every vendor, plus the gold set, under ``root``.
+
+    ``root`` may be a local folder, an ``s3://`` URI or a :class:`~pipeline.storage.Store`;
+    ``files`` of the report are the delivered files' locations.
+    """
     if days < 1 or items_per_day < 1 or bad_batch_every < 1:
         raise ValueError(
             f"days, items_per_day and bad_batch_every must be >= 1 "
             f"(got {days}, {items_per_day}, {bad_batch_every})"
         )
-    layout = Layout(root)
-    files: list[Path] = []
+    store = open_store(root)
+    layout = store.layout
+    files: list[str] = []
     bad: list[str] = []
     rows = 0
     gold_rows: dict[str, list[pd.DataFrame]] = {t: [] for t in config.tasks}
@@ -221,16 +226,16 @@ def simulate(
                         kind = BAD_BATCH_KINDS[len(bad) % len(BAD_BATCH_KINDS)]
                         frame = _corrupt(frame, kind, vendor, vrng)
                         bad.append(f"{batch_id} ({kind})")
-                    path = layout.landing(vendor, day) / f"{batch_id}.parquet"
-                    write_parquet(pa.Table.from_pandas(frame, preserve_index=False), path)
-                    files.append(path)
+                    key = (layout.landing(vendor, day) / f"{batch_id}.parquet").as_posix()
+                    store.write_parquet(pa.Table.from_pandas(frame, preserve_index=False), key)
+                    files.append(store.location(key))
                     rows += len(frame)
     n_gold = 0
     for task_name, parts in gold_rows.items():
-        path = layout.gold(task_name)
-        existing = read_parquet_files([path], GOLD).to_pandas() if path.exists() else None
+        key = layout.gold(task_name).as_posix()
+        existing = store.read_parquet(key, schema=GOLD).to_pandas() if store.is_file(key) else None
         gold = pd.concat(([existing] if existing is not None else []) + parts, ignore_index=True)
         gold = gold.drop_duplicates("item_id", keep="last").sort_values("item_id", ignore_index=True)
-        write_parquet(pa.Table.from_pandas(gold, schema=GOLD, preserve_index=False), path)
+        store.write_parquet(pa.Table.from_pandas(gold, schema=GOLD, preserve_index=False), key)
         n_gold += len(gold)
     return SimulationReport(files=files, gold_items=n_gold, rows=rows, bad_batches=bad)

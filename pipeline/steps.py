@@ -16,23 +16,17 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from pipeline import __version__
 from pipeline.accuracy import gold_accuracy
 from pipeline.config import LabelqConfig
-from pipeline.publish import MANIFEST, write_version
+from pipeline.publish import read_manifest, write_version
 from pipeline.schema import ANNOTATIONS, CURATED, GOLD
 from pipeline.splits import SPLITS, assign_splits
-from pipeline.storage import (
-    Layout,
-    atomic_write_json,
-    partition_files,
-    read_json,
-    read_parquet_files,
-    replace_dir,
-    write_parquet,
-)
+from pipeline.storage import Store, open_store
+
+#: A storage root: a local folder, an ``s3://`` URI (see :class:`pipeline.storage.Store`) or a Store.
+Root = Path | str | Store
 
 log = logging.getLogger("labelq")
 
@@ -53,7 +47,7 @@ def _task(config: LabelqConfig, task: str):
 
 
 # --------------------------------------------------------------------------- ingest
-def ingest(config: LabelqConfig, root: Path | str, day: date, vendor: str, *, batch_rows: int | None = None) -> dict[str, Any]:
+def ingest(config: LabelqConfig, root: Root, day: date, vendor: str, *, batch_rows: int | None = None) -> dict[str, Any]:
     """Map ``vendor``'s files delivered on ``day`` onto the canonical schema, streamed.
 
     Writes ``ingested/date=<day>/vendor=<vendor>/`` (one canonical Parquet per accepted file
@@ -70,7 +64,7 @@ def ingest(config: LabelqConfig, root: Path | str, day: date, vendor: str, *, ba
 
 
 # --------------------------------------------------------------------------- validate
-def validate(config: LabelqConfig, root: Path | str, day: date, vendor: str, *, batch_rows: int | None = None) -> dict[str, Any]:
+def validate(config: LabelqConfig, root: Root, day: date, vendor: str, *, batch_rows: int | None = None) -> dict[str, Any]:
     """Validate each ingested file with the GX suites; stage good rows, quarantine the rest.
 
     Row-level failures (unknown label, null/empty annotator, duplicate (item, annotator) in the
@@ -90,39 +84,46 @@ def validate(config: LabelqConfig, root: Path | str, day: date, vendor: str, *, 
 
 
 # --------------------------------------------------------------------------- helpers for task-level stages
-def read_staged(root: Path, task: str, *, day: date | None = None, until: date | None = None) -> pd.DataFrame:
+def _staged_keys(store: Store, task: str, suffix: str, day: date | None, until: date | None) -> list[str]:
+    """Committed files of ``task``'s staged partitions ending in ``suffix``, for ``day`` / up to ``until``."""
+    base = store.layout.staged_task(task).as_posix()
+    keys = []
+    for key in store.committed_files(base, suffix):
+        part = key.removeprefix(base + "/").split("/", 1)[0]  # date=YYYY-MM-DD
+        d = part.removeprefix("date=")
+        if part.startswith("date=") and (day is None or d == day.isoformat()) and (until is None or d <= until.isoformat()):
+            keys.append(key)
+    return keys
+
+
+def read_staged(root: Root, task: str, *, day: date | None = None, until: date | None = None) -> pd.DataFrame:
     """Staged annotations of ``task``: for one ``day``, or for every day up to ``until``."""
-    base = Layout(root).staged_task(task)
-    files = partition_files(base)
-    if day is not None:
-        files = [f for f in files if f.relative_to(base).parts[0] == f"date={day.isoformat()}"]
-    if until is not None:
-        files = [f for f in files if f.relative_to(base).parts[0] <= f"date={until.isoformat()}"]
-    return read_parquet_files(files, ANNOTATIONS).to_pandas()
+    store = open_store(root)
+    keys = _staged_keys(store, task, ".parquet", day, until)
+    if not keys:
+        return ANNOTATIONS.empty_table().to_pandas()
+    return pa.concat_tables([store.read_parquet(k, schema=ANNOTATIONS) for k in keys]).to_pandas()
 
 
-def read_gold(root: Path, task: str) -> pd.DataFrame:
-    path = Layout(root).gold(task)
-    if not path.is_file():
+def read_gold(root: Root, task: str) -> pd.DataFrame:
+    """Gold items of ``task`` (``gold/<task>.parquet``; empty if there is none)."""
+    store = open_store(root)
+    key = store.layout.gold(task).as_posix()
+    if not store.is_file(key):
         return GOLD.empty_table().to_pandas()
-    gold = read_parquet_files([path], GOLD).to_pandas()
+    gold = store.read_parquet(key, schema=GOLD).to_pandas()
     return gold[gold["task"] == task].reset_index(drop=True)
 
 
-def validation_reports(root: Path, task: str, *, day: date | None = None, until: date | None = None) -> list[dict[str, Any]]:
-    base = Layout(root).staged_task(task)
-    if not base.is_dir():
-        return []
-    reports = []
-    for p in sorted(base.glob(f"date=*/vendor=*/{VALIDATE_REPORT}")):
-        d = p.parent.parent.name.removeprefix("date=")
-        if (day is None or d == day.isoformat()) and (until is None or d <= until.isoformat()):
-            reports.append(read_json(p))
-    return reports
+def validation_reports(root: Root, task: str, *, day: date | None = None, until: date | None = None) -> list[dict[str, Any]]:
+    """The ``_validate.json`` of every vendor's staged partition of ``task`` (for ``day`` / up to ``until``)."""
+    store = open_store(root)
+    keys = [k for k in _staged_keys(store, task, "/" + VALIDATE_REPORT, day, until) if k.count("/") == 4]
+    return [store.read_json(k) for k in keys]
 
 
 # --------------------------------------------------------------------------- measure
-def measure(config: LabelqConfig, root: Path, day: date, task: str) -> dict[str, Any]:
+def measure(config: LabelqConfig, root: Root, day: date, task: str) -> dict[str, Any]:
     """Agreement (overall and per vendor) and gold accuracy (per vendor and annotator) for ``day``.
 
     Writes ``metrics/<task>/date=<day>/``: agreement.parquet (every metric with bootstrap CIs,
@@ -166,13 +167,13 @@ def measure(config: LabelqConfig, root: Path, day: date, task: str) -> dict[str,
             for r in vendor_acc.itertuples()
         },
     }
-    with replace_dir(Layout(root).metrics(task, day)) as out:
-        write_parquet(pa.Table.from_pandas(agreement, preserve_index=False), out / "agreement.parquet")
-        write_parquet(pa.Table.from_pandas(per_category, preserve_index=False), out / "agreement_per_category.parquet")
-        write_parquet(pa.Table.from_pandas(kappa_pairs, preserve_index=False), out / "kappa_annotators.parquet")
-        write_parquet(pa.Table.from_pandas(vendor_acc, preserve_index=False), out / "accuracy_vendor.parquet")
-        write_parquet(pa.Table.from_pandas(annotator_acc, preserve_index=False), out / "accuracy_annotator.parquet")
-        atomic_write_json(out / "summary.json", summary)
+    tables = {"agreement": agreement, "agreement_per_category": per_category, "kappa_annotators": kappa_pairs,
+              "accuracy_vendor": vendor_acc, "accuracy_annotator": annotator_acc}
+    store = open_store(root)
+    with store.replace_dir(store.layout.metrics(task, day).as_posix()) as out:
+        for name, frame in tables.items():
+            store.write_parquet(pa.Table.from_pandas(frame, preserve_index=False), f"{out}/{name}.parquet")
+        store.write_json(f"{out}/summary.json", summary)
     log.info("measure %s %s: %d labels on %d items, alpha=%s", task, day, summary["labels"], summary["items"],
              summary["agreement"].get("krippendorff_alpha"))
     return summary
@@ -209,7 +210,7 @@ def source_batches(annotations: pd.DataFrame, item_ids: pd.Series) -> pa.ListArr
 _MERGE_ORDER = ["item_id", "vendor", "annotator_id", "batch_id", "source_file", "annotated_at", "label"]
 
 
-def merge(config: LabelqConfig, root: Path, day: date, task: str) -> dict[str, Any]:
+def merge(config: LabelqConfig, root: Root, day: date, task: str) -> dict[str, Any]:
     """Consensus over every staged label of ``task`` up to ``day``; hold out thin items.
 
     Writes ``consensus/<task>/date=<day>/consensus.parquet``: one row per item with the
@@ -232,8 +233,9 @@ def merge(config: LabelqConfig, root: Path, day: date, task: str) -> dict[str, A
     result.loc[thin, "held_out_reason"] = f"fewer than {tcfg.min_labels_per_item} labels"
     table = pa.Table.from_pandas(result, preserve_index=False)
     table = table.append_column("source_batches", source_batches(ann, result["item_id"]))
-    with replace_dir(Layout(root).consensus(task, day)) as out:
-        write_parquet(table, out / "consensus.parquet")
+    store = open_store(root)
+    with store.replace_dir(store.layout.consensus(task, day).as_posix()) as out:
+        store.write_parquet(table, f"{out}/consensus.parquet")
     summary = {"stage": "merge", "task": task, "date": day.isoformat(), "method": tcfg.consensus,
                "items": len(result), "held_out": int(thin.sum()), "labels_used": len(ann)}
     log.info("merge %s %s: %d items by %s, %d held out", task, day, len(result), tcfg.consensus, summary["held_out"])
@@ -268,7 +270,7 @@ def curated_table(consensus: pa.Table, ratios: dict[str, float]) -> pa.Table:
     return table
 
 
-def publish(config: LabelqConfig, root: Path, day: date, task: str) -> dict[str, Any]:
+def publish(config: LabelqConfig, root: Root, day: date, task: str) -> dict[str, Any]:
     """Publish the merged labels of ``day`` as training-set version ``<day>`` of ``task``.
 
     The version covers every staged day up to ``day`` (its data interval ends the day after).
@@ -278,16 +280,16 @@ def publish(config: LabelqConfig, root: Path, day: date, task: str) -> dict[str,
     from pipeline.consensus import get_aggregator
 
     tcfg = _task(config, task)
-    layout = Layout(root)
-    cons_path = layout.consensus(task, day) / "consensus.parquet"
-    if not cons_path.is_file():
-        raise FileNotFoundError(f"{cons_path}: no consensus for {task} {day}; run the merge stage first")
-    cons = pq.read_table(cons_path)
+    store = open_store(root)
+    cons_key = f"{store.layout.consensus(task, day).as_posix()}/consensus.parquet"
+    if not store.is_file(cons_key):
+        raise FileNotFoundError(f"{store.location(cons_key)}: no consensus for {task} {day}; run the merge stage first")
+    cons = store.read_parquet(cons_key)
     table = curated_table(cons, tcfg.splits.model_dump())
     labels = table.select(["label", "split"]).to_pandas()
     by_split = pd.crosstab(labels["split"], labels["label"]).reindex(index=list(SPLITS), columns=tcfg.labels, fill_value=0)
     reports = validation_reports(root, task, until=day)
-    metrics_path = layout.metrics(task, day) / "summary.json"
+    metrics_key = f"{store.layout.metrics(task, day).as_posix()}/summary.json"
     dates = sorted({r["date"] for r in reports})
     gold = read_gold(root, task)
     manifest = {
@@ -311,10 +313,10 @@ def publish(config: LabelqConfig, root: Path, day: date, task: str) -> dict[str,
         "counts": {"items": cons.num_rows, "published": table.num_rows, "held_out": cons.num_rows - table.num_rows},
         "class_balance": {label: int(n) for label, n in by_split.sum().items()},
         "class_balance_by_split": {s: {label: int(n) for label, n in by_split.loc[s].items()} for s in SPLITS},
-        "quality": _rounded(read_json(metrics_path)) if metrics_path.is_file() else None,
+        "quality": _rounded(store.read_json(metrics_key)) if store.is_file(metrics_key) else None,
     }
     dest = write_version(root, task, day.isoformat(), table, manifest, keep_versions=tcfg.keep_versions)
-    written = read_json(dest / MANIFEST)
+    written = read_manifest(root, task, day.isoformat())
     log.info("publish %s %s: %d items -> %s", task, day, table.num_rows, dest)
     return {"stage": "publish", "task": task, "date": day.isoformat(), "version": day.isoformat(),
             "path": str(dest), "items": table.num_rows, "held_out": manifest["counts"]["held_out"],
@@ -322,7 +324,7 @@ def publish(config: LabelqConfig, root: Path, day: date, task: str) -> dict[str,
 
 
 # --------------------------------------------------------------------------- scorecard, SLA, report
-def scorecard(config: LabelqConfig, root: Path, day: date, task: str) -> dict[str, Any]:
+def scorecard(config: LabelqConfig, root: Root, day: date, task: str) -> dict[str, Any]:
     """Vendor and annotator scorecards of ``task`` for ``day``, with each vendor's SLA status.
 
     Writes ``metrics/<task>/date=<day>/``: scorecard_vendor.parquet, scorecard_annotator.parquet,
@@ -358,7 +360,7 @@ def scorecard(config: LabelqConfig, root: Path, day: date, task: str) -> dict[st
     return summary
 
 
-def check_sla(config: LabelqConfig, root: Path, day: date, task: str) -> dict[str, Any]:
+def check_sla(config: LabelqConfig, root: Root, day: date, task: str) -> dict[str, Any]:
     """Check the day's vendor scorecard against the SLAs in config; raise on any breach.
 
     Meant as its own DAG task downstream of ``scorecard`` (and not upstream of ``publish``), so
@@ -374,10 +376,11 @@ def check_sla(config: LabelqConfig, root: Path, day: date, task: str) -> dict[st
     from pipeline.sla import SLABreach, breaches, evaluate_sla, sla_status
 
     _task(config, task)
-    path = Layout(root).metrics(task, day) / "scorecard_vendor.parquet"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no vendor scorecard for {task} {day}; run the scorecard stage first")
-    checks = evaluate_sla(pd.read_parquet(path), {v: c.sla for v, c in config.vendors_for(task).items()})
+    store = open_store(root)
+    key = f"{store.layout.metrics(task, day).as_posix()}/scorecard_vendor.parquet"
+    if not store.is_file(key):
+        raise FileNotFoundError(f"{store.location(key)}: no vendor scorecard for {task} {day}; run the scorecard stage first")
+    checks = evaluate_sla(store.read_parquet(key).to_pandas(), {v: c.sla for v, c in config.vendors_for(task).items()})
     status = sla_status(checks)
     failed = breaches(checks)
     if failed:
@@ -387,7 +390,46 @@ def check_sla(config: LabelqConfig, root: Path, day: date, task: str) -> dict[st
             "status": {str(v): str(s) for v, s in zip(status["vendor"], status["sla_status"])}}
 
 
-def report(config: LabelqConfig, root: Path, day: date, task: str) -> dict[str, Any]:
+def check_vendor_sla(config: LabelqConfig, root: Root, day: date, task: str, vendor: str) -> dict[str, Any]:
+    """:func:`check_sla` for one vendor of ``task`` (one DAG task instance per vendor).
+
+    Returns ``stage, task, vendor, date, status, detail`` with status ``ok``,
+    ``insufficient_data`` or ``no_sla`` (none of them raises).
+
+    Raises
+    ------
+    pipeline.sla.SLABreach
+        ``vendor`` breached its SLA (names metric, value, threshold and the scorecard).
+    FileNotFoundError
+        The scorecard of ``task`` and ``day`` has not been written yet.
+    ValueError, LookupError
+        ``vendor`` is unknown or labels another task; the scorecard has no row for it.
+    """
+    from pipeline.sla import SLABreach, breaches, evaluate_sla, sla_status
+
+    _task(config, task)
+    vcfg = _vendor(config, vendor)
+    if vcfg.task != task:
+        raise ValueError(f"vendor {vendor!r} labels task {vcfg.task!r}, not {task!r}")
+    store = open_store(root)
+    key = f"{store.layout.metrics(task, day).as_posix()}/scorecard_vendor.parquet"
+    if not store.is_file(key):
+        raise FileNotFoundError(f"{store.location(key)}: no vendor scorecard for {task} {day}; run the scorecard stage first")
+    card = store.read_parquet(key).to_pandas()
+    card = card[card["vendor"] == vendor]
+    if card.empty:
+        raise LookupError(f"{store.location(key)} has no row for vendor {vendor!r}; re-run the scorecard stage for {task} {day}")
+    checks = evaluate_sla(card, {vendor: vcfg.sla})
+    failed = breaches(checks)
+    if failed:
+        raise SLABreach(failed, task=task, date=day.isoformat())
+    status = sla_status(checks)
+    verdict, detail = ("no_sla", None) if status.empty else (str(status["sla_status"].iloc[0]), str(status["sla_detail"].iloc[0]))
+    log.info("check_sla %s %s %s: %s (%s)", task, day, vendor, verdict, detail)
+    return {"stage": "check_sla", "task": task, "vendor": vendor, "date": day.isoformat(), "status": verdict, "detail": detail}
+
+
+def report(config: LabelqConfig, root: Root, day: date, task: str) -> dict[str, Any]:
     """Static HTML quality report of ``task`` for ``day`` + JSON twin, and the reports index.
 
     Writes ``reports/<task>/<day>.html``, ``reports/<task>/<day>.json`` and
@@ -410,7 +452,7 @@ def report(config: LabelqConfig, root: Path, day: date, task: str) -> dict[str, 
 
 
 # --------------------------------------------------------------------------- the whole day
-def run_day(config: LabelqConfig, root: Path, day: date) -> dict[str, Any]:
+def run_day(config: LabelqConfig, root: Root, day: date) -> dict[str, Any]:
     """Every stage for ``day``, in-process, in DAG order: per vendor, then per task.
 
     Per task: measure, merge, publish, then scorecard and report (SLA breaches are logged and

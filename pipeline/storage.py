@@ -290,6 +290,23 @@ class Store:
         return sorted(i.path.removeprefix(prefix) for i in self.fs.get_file_info(sel)
                       if i.type == pafs.FileType.File and i.path.endswith(suffix))
 
+    def committed_files(self, key: str, suffix: str = ".parquet") -> list[str]:
+        """Keys of the committed files under ``key`` ending in ``suffix``, sorted.
+
+        Like :func:`partition_files`: anything under a ``.``-prefixed name (a partition or file
+        still being built by :meth:`replace_dir` or a writer) is skipped.
+        """
+        base = PurePosixPath(key).as_posix().rstrip("/") + "/"
+        return [k for k in self.list_files(key, suffix)
+                if not any(part.startswith(".") for part in k.removeprefix(base).split("/"))]
+
+    def location(self, key: str | os.PathLike[str]) -> str:
+        """Where ``key`` is, for people and summaries: a local absolute path or ``s3://bucket/.../key``."""
+        if self.is_local:
+            return self.path(key)
+        k = PurePosixPath(os.fspath(key)).as_posix()
+        return self.uri.rstrip("/") if k in ("", ".") else f"{self.uri.rstrip('/')}/{k}"
+
     def open_input(self, key: str) -> pa.NativeFile:
         """A random-access handle (what ``pq.ParquetFile`` needs to stream row groups)."""
         return self.fs.open_input_file(self.path(key))
@@ -426,6 +443,14 @@ class Store:
                 continue
             files.append(key)
         return files, rejected
+
+    def delete_tree(self, key: str) -> None:
+        """Delete ``key`` and everything under it (a folder, or every object under the prefix); nothing if absent."""
+        if self.is_local:
+            shutil.rmtree(self.path(key), ignore_errors=True)
+            return
+        with contextlib.suppress(FileNotFoundError):
+            self.fs.delete_dir(self.path(key))
 
 
 def open_store(root: str | os.PathLike[str] | Store) -> Store:

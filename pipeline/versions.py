@@ -2,40 +2,55 @@
 
 :func:`version_summaries` backs ``labelq versions <task>`` and :func:`diff_versions` backs
 ``labelq diff <task> A B``; both accept anything :func:`pipeline.publish.read_training_set`
-does as a version (``latest``, ``YYYY-MM-DD``, ``tag:<name>`` or a tag name).
+does as a version (``latest``, ``YYYY-MM-DD``, ``tag:<name>`` or a tag name), and any root it
+does (a local folder, an ``s3://`` URI or a :class:`~pipeline.storage.Store`).
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from pipeline.publish import MANIFEST, latest_ref, list_tags, read_training_set, resolve_version, version_refs
-from pipeline.storage import Layout, read_json
+from pipeline.publish import (
+    Root,
+    latest_ref,
+    list_tags,
+    read_manifest,
+    read_training_set,
+    resolve_version,
+    version_path,
+    version_refs,
+)
+from pipeline.storage import open_store
 
 #: Kinds of change between two versions, in the order they are reported.
 CHANGES = ("added", "removed", "relabelled")
 
 
-def version_summaries(root: str | os.PathLike[str], task: str) -> list[dict[str, Any]]:
+def _opened(root: Root) -> Root:
+    """An object-store root opened once (one client for all the calls); a local root as given."""
+    store = open_store(root)
+    return root if store.is_local else store
+
+
+def version_summaries(root: Root, task: str) -> list[dict[str, Any]]:
     """One dict per published version, oldest first, then tagged builds no version points to any more.
 
-    Keys: version, build, path, latest, tags, superseded, data_interval, created_at, items,
-    held_out, splits, class_balance, content_sha256.
+    Keys: version, build, path (a local folder or an ``s3://`` URI), latest, tags, superseded,
+    data_interval, created_at, items, held_out, splits, class_balance, content_sha256.
     """
-    base = Layout(root).curated(task)
+    root = _opened(root)
     refs, tags, latest = version_refs(root, task), list_tags(root, task), latest_ref(root, task)
     current = {r.path for r in refs.values()}
     entries = [(r, False) for _, r in sorted(refs.items())]
     entries += [(r, True) for r in sorted({r for r in tags.values() if r.path not in current}, key=lambda r: r.path)]
     out = []
     for ref, superseded in entries:
-        m = read_json(base / ref.path / MANIFEST)
+        m = read_manifest(root, task, ref)
         out.append({
-            "version": ref.version, "build": m["build"], "path": str(base / ref.path),
+            "version": ref.version, "build": m["build"], "path": str(version_path(root, task, ref)),
             "latest": latest is not None and latest.path == ref.path,
             "tags": sorted(n for n, t in tags.items() if t.path == ref.path), "superseded": superseded,
             "data_interval": m["data_interval"], "created_at": m["created_at"],
@@ -66,13 +81,14 @@ def render_versions(task: str, rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def diff_versions(root: str | os.PathLike[str], task: str, a: str, b: str) -> pd.DataFrame:
+def diff_versions(root: Root, task: str, a: str, b: str) -> pd.DataFrame:
     """Items added, removed and relabelled from version ``a`` to version ``b``.
 
     Returns one row per changed item, ordered by change (see :data:`CHANGES`) then item_id,
     with columns item_id, change, label_a, label_b (null where the item is absent).
     """
     cols = ["item_id", "label"]
+    root = _opened(root)
     m = read_training_set(root, task, a, columns=cols).merge(
         read_training_set(root, task, b, columns=cols), on="item_id", how="outer", suffixes=("_a", "_b"), indicator=True
     )
@@ -85,8 +101,9 @@ def diff_versions(root: str | os.PathLike[str], task: str, a: str, b: str) -> pd
     return out[["item_id", "change", "label_a", "label_b"]].astype({"change": str})
 
 
-def render_diff(root: str | os.PathLike[str], task: str, a: str, b: str, diff: pd.DataFrame, *, limit: int = 20) -> str:
+def render_diff(root: Root, task: str, a: str, b: str, diff: pd.DataFrame, *, limit: int = 20) -> str:
     """The human report printed by ``labelq diff``: counts, relabel transitions, first ``limit`` rows."""
+    root = _opened(root)
     va, vb = resolve_version(root, task, a), resolve_version(root, task, b)
     counts = diff["change"].value_counts()
     lines = [f"task {task}: {a} ({va}) -> {b} ({vb}): " + ", ".join(f"{int(counts.get(c, 0))} {c}" for c in CHANGES)]

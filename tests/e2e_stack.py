@@ -17,12 +17,16 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import SimpleNamespace
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +76,33 @@ def missing_services() -> list[str]:
     return missing
 
 
+class _Hook(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.server.received.append((self.path, self.headers.get("Content-Type"), json.loads(body)))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def webhook() -> Iterator[SimpleNamespace]:
+    """A JSON webhook on 127.0.0.1 (a server thread): ``.url``, and ``.received``, every POST as
+    (path, content type, parsed body). For ``LABELQ_ALERT_WEBHOOK`` (``pipeline.runtime.sla_alert``)."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Hook)
+    server.received = []
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+    thread.start()
+    try:
+        yield SimpleNamespace(url=f"http://127.0.0.1:{server.server_port}/hooks/labelq", received=server.received)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
 class StackError(RuntimeError):
     """The stack failed to start or a run did not finish; the message carries the logs' tails."""
 
@@ -81,11 +112,13 @@ class AirflowStack:
     """A throw-away Airflow 3 CeleryExecutor deployment for one test session.
 
     ``home`` is AIRFLOW_HOME (logs of every process in ``home/proc-logs``), ``root`` the
-    labelq storage root the DAGs work on.
+    labelq storage root the DAGs work on, ``extra_env`` more environment for every process
+    (e.g. ``LABELQ_ALERT_WEBHOOK``).
     """
 
     home: Path
     root: Path
+    extra_env: dict[str, str] = field(default_factory=dict)
     worker_concurrency: int = 3
     name: str = field(default_factory=lambda: f"labelq_e2e_{uuid.uuid4().hex[:10]}")
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
@@ -148,6 +181,7 @@ class AirflowStack:
             "LABELQ_ROOT": str(self.root),
             "LABELQ_CONFIG": str(REPO / "config" / "labelq.yaml"),
         })
+        env.update(self.extra_env)
         return env
 
     # ------------------------------------------------------------------ lifecycle

@@ -31,7 +31,7 @@ def test_dagbag_has_no_import_errors(repo):
     assert bag.import_errors == {}
     dag = bag.dags["labelq_daily"]
     assert {t.task_id for t in dag.tasks} == {"vendors", "ingest", "validate", "tasks", "measure", "merge", "publish",
-                                              "scorecard", "report"}
+                                              "scorecard", "report", "sla_checks", "check_sla", "sla_summary"}
     assert dag.max_active_runs >= 1
 
 
@@ -116,8 +116,10 @@ def test_daily_dag_retries_transient_errors_and_orders_merges(bag):
     for t in dag.tasks:
         assert t.retries >= 1, f"{t.task_id}: transient errors (I/O, lost workers) must be retried"
         assert t.retry_exponential_backoff
-    # merge is cumulative (consensus over every day up to the run's): it waits for the previous run's merge
+    # merge is cumulative (consensus over every day up to the run's): it waits for the previous run's merge;
+    # publish too (one publisher per labelling task at a time, in date order)
     assert dag.get_task("merge").depends_on_past
+    assert dag.get_task("publish").depends_on_past
     assert not any(dag.get_task(t).depends_on_past for t in ("ingest", "validate", "measure"))
 
 

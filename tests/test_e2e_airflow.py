@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from e2e_stack import BACKFILL, BIN, SIMULATE, UNPAUSE, AirflowStack, StackError, missing_services
+from e2e_stack import BACKFILL, BIN, SIMULATE, UNPAUSE, AirflowStack, StackError, missing_services, webhook
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -91,8 +91,16 @@ def _finish(reference) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def stack(deliveries, reference):
-    s = AirflowStack(home=deliveries.parent / "airflow-home", root=deliveries)
+def alerts():
+    """The webhook the workers' SLA failure callbacks POST to (``LABELQ_ALERT_WEBHOOK``)."""
+    with webhook() as hook:
+        yield hook
+
+
+@pytest.fixture(scope="module")
+def stack(deliveries, reference, alerts):
+    s = AirflowStack(home=deliveries.parent / "airflow-home", root=deliveries,
+                     extra_env={"LABELQ_ALERT_WEBHOOK": alerts.url})
     try:
         s.start()
         yield s
@@ -100,7 +108,7 @@ def stack(deliveries, reference):
         s.close()
 
 
-def test_e2e_triggered_run_publishes_and_backfill_is_idempotent(stack, reference):
+def test_e2e_triggered_run_publishes_and_backfill_is_idempotent(stack, reference, alerts):
     import time
 
     import pipeline
@@ -124,8 +132,21 @@ def test_e2e_triggered_run_publishes_and_backfill_is_idempotent(stack, reference
     phase("manual run succeeded")
     states = stack.task_states(DAG, "e2e-manual")
     assert {t for t, _, _ in states} == {"vendors", "ingest", "validate", "tasks", "measure", "merge", "publish",
-                                         "scorecard", "report"}
+                                         "scorecard", "report", "sla_checks", "check_sla", "sla_summary"}
     assert sum(t == "ingest" for t, _, _ in states) == 3  # one mapped instance per vendor
+    # the simulated crowdly breaches its SLA: its check failed (at once), the others' passed, the run succeeded
+    checks = stack.api("GET", f"/dags/{DAG}/dagRuns/e2e-manual/taskInstances/check_sla/listMapped")["task_instances"]
+    assert {(t["rendered_map_index"], t["state"], t["try_number"]) for t in checks} == {
+        ("sentiment/acme", "success", 1), ("sentiment/bluepeak", "success", 1), ("sentiment/crowdly", "failed", 1)}
+    assert [s for t, _, s in states if t in ("report", "sla_summary")] == ["success", "success"]
+    # ... and its on_failure_callback, run on the Celery worker, POSTed the alert (after reporting
+    # the task's state, so it may land a moment after the run ended)
+    deadline = time.monotonic() + 30
+    while not [a for a in alerts.received if a[2]["run_id"] == "e2e-manual"] and time.monotonic() < deadline:
+        time.sleep(0.5)
+    sent = [a[2] for a in alerts.received if a[2]["run_id"] == "e2e-manual"]
+    assert [(a["task"], a["vendor"], a["date"], a["dag_id"]) for a in sent] == [("sentiment", "crowdly", START.isoformat(), DAG)]
+    phase("SLA breach failed crowdly's check and alerted")
     assert list_versions(stack.root, "sentiment") == [START.isoformat()]
     first = pipeline.read_training_set(stack.root, "sentiment")
     assert len(first) > 0 and first["item_id"].is_unique

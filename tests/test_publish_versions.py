@@ -39,7 +39,7 @@ from pipeline.publish import (
 )
 from pipeline.schema import CURATED
 from pipeline.splits import SPLITS, assign_splits
-from pipeline.storage import Layout, sha256_file
+from pipeline.storage import Layout, Store, sha256_file
 from pipeline.versions import diff_versions, version_summaries
 
 TASK = "sentiment"
@@ -56,6 +56,12 @@ def _builds(root, *, manifests: bool = True) -> dict[str, dict[str, str]]:
     base = Layout(root).curated(TASK)
     return {p.name: {f.name: sha256_file(f) for f in sorted(p.iterdir()) if manifests or f.suffix == ".parquet"}
             for p in sorted(base.iterdir()) if p.is_dir() and not p.is_symlink() and "." in p.name[1:]}
+
+
+def _reorder_listings(monkeypatch, reorder) -> None:
+    """The stages see every listing of committed partition files in ``reorder(files)`` order."""
+    listed = Store.committed_files
+    monkeypatch.setattr(Store, "committed_files", lambda self, *a, **k: reorder(listed(self, *a, **k)))
 
 
 def _with_task(config, **changes):
@@ -225,8 +231,7 @@ def test_same_versions_whatever_order_files_arrived_or_are_listed(simulated, pro
         dst.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src, dst)
         os.utime(dst, (1_800_000_000 - i * 60, 1_800_000_000 - i * 60))
-    listed = steps.partition_files
-    monkeypatch.setattr(steps, "partition_files", lambda *a, **k: rng.sample(listed(*a, **k), len(listed(*a, **k))))
+    _reorder_listings(monkeypatch, lambda files: rng.sample(files, len(files)))
     for d in days[:2]:
         steps.run_day(config, root, d)
     for d in days[:2]:
@@ -240,8 +245,7 @@ def test_backfill_in_any_order_reproduces_past_versions(processed, config, days,
     root = _copy(processed, tmp_path)
     shutil.rmtree(root / "curated")
     shutil.rmtree(root / "consensus")
-    listed = steps.partition_files
-    monkeypatch.setattr(steps, "partition_files", lambda *a, **k: list(reversed(listed(*a, **k))))
+    _reorder_listings(monkeypatch, lambda files: list(reversed(files)))
     for d in reversed(days):  # newest first: _latest.json must still end on the newest
         steps.merge(config, root, d, TASK)
         steps.publish(config, root, d, TASK)

@@ -116,3 +116,94 @@ def test_run_day_reports_breaches_without_failing(processed, days, config, tmp_p
     assert out["sla"]["crowdly"]["status"] == "breach"
     assert any("crowdly" in b for b in out["sla_breaches"])
     assert any("SLA breach" in r.getMessage() and "crowdly" in r.getMessage() for r in caplog.records)
+
+
+# --------------------------------------------------------------------------- one vendor at a time (the DAG's check_sla)
+def _write_card(root, day, card: pd.DataFrame, task: str = "sentiment"):
+    path = root / "metrics" / task / f"date={day}" / "scorecard_vendor.parquet"
+    path.parent.mkdir(parents=True)
+    card.to_parquet(path)
+    return path
+
+
+@pytest.fixture
+def three_vendor_card(tmp_path, days):
+    """acme fine, bluepeak too few gold labels, crowdly below its 0.75 gold accuracy."""
+    card = pd.concat([_card(vendor=["acme"]), _card(vendor=["bluepeak"], n_gold=[5], gold_accuracy=[0.2]),
+                      _card(vendor=["crowdly"], gold_accuracy=[0.6], gold_ci_low=[0.45], gold_ci_high=[0.73])])
+    _write_card(tmp_path, days[0], card)
+    return tmp_path
+
+
+def test_check_vendor_sla_raises_for_the_breaching_vendor_only(three_vendor_card, config, days):
+    with pytest.raises(SLABreach) as info:
+        steps.check_vendor_sla(config, three_vendor_card, days[0], "sentiment", "crowdly")
+    assert [(b.vendor, b.metric, b.value, b.threshold) for b in info.value.breaches] == [("crowdly", "gold_accuracy", 0.6, 0.75)]
+    assert "vendor 'crowdly': gold_accuracy 0.600 < min_gold_accuracy 0.75" in str(info.value)
+    assert f"metrics/sentiment/date={days[0]}/scorecard_vendor.parquet" in str(info.value)
+
+    ok = steps.check_vendor_sla(config, three_vendor_card, days[0], "sentiment", "acme")
+    assert ok == {"stage": "check_sla", "task": "sentiment", "vendor": "acme", "date": days[0].isoformat(), "status": "ok",
+                  "detail": ok["detail"]}
+    assert ok["detail"].startswith("gold accuracy 0.900")
+    thin = steps.check_vendor_sla(config, three_vendor_card, days[0], "sentiment", "bluepeak")
+    assert thin["status"] == "insufficient_data" and "5 gold labels < min_gold_labels 20" in thin["detail"]
+
+
+def test_check_vendor_sla_without_thresholds_is_no_sla(three_vendor_card, config, days):
+    data = _config_dict(config)
+    data["vendors"]["crowdly"]["sla"] = None
+    out = steps.check_vendor_sla(parse_config(data), three_vendor_card, days[0], "sentiment", "crowdly")
+    assert (out["status"], out["detail"]) == ("no_sla", None)
+
+
+def test_check_vendor_sla_rejects_unknown_or_missing_vendors(three_vendor_card, config, days, tmp_path):
+    with pytest.raises(ValueError, match="unknown vendor 'nobody'"):
+        steps.check_vendor_sla(config, three_vendor_card, days[0], "sentiment", "nobody")
+    data = _config_dict(config)
+    data["tasks"]["topic"] = {**data["tasks"]["sentiment"]}
+    data["vendors"]["acme"]["task"] = "topic"
+    with pytest.raises(ValueError, match="vendor 'acme' labels task 'topic', not 'sentiment'"):
+        steps.check_vendor_sla(parse_config(data), three_vendor_card, days[0], "sentiment", "acme")
+    other = tmp_path / "other"
+    _write_card(other, days[0], _card(vendor=["acme"]))
+    with pytest.raises(LookupError, match="no row for vendor 'crowdly'; re-run the scorecard stage"):
+        steps.check_vendor_sla(config, other, days[0], "sentiment", "crowdly")
+    with pytest.raises(FileNotFoundError, match="run the scorecard stage first"):
+        steps.check_vendor_sla(config, other, days[1], "sentiment", "crowdly")
+
+
+def test_check_vendor_sla_agrees_with_check_sla_on_pipeline_output(processed, days, config):
+    for day in days:
+        card = pd.read_parquet(processed / "metrics" / "sentiment" / f"date={day}" / "scorecard_vendor.parquet")
+        breached = set()
+        for vendor in config.vendors_for("sentiment"):
+            try:
+                out = steps.check_vendor_sla(config, processed, day, "sentiment", vendor)
+                assert out["status"] == card.set_index("vendor").loc[vendor, "sla_status"]
+            except SLABreach as exc:
+                assert {b.vendor for b in exc.breaches} == {vendor}
+                breached.add(vendor)
+        assert "crowdly" in breached
+        with pytest.raises(SLABreach) as info:
+            steps.check_sla(config, processed, day, "sentiment")
+        assert {b.vendor for b in info.value.breaches} == breached
+
+
+def test_summary_shows_sla_status_and_breaches(processed, days, config):
+    from pipeline.summary import render_summary, sla_summary
+
+    text = render_summary(config, processed)
+    for day in days:
+        card = pd.read_parquet(processed / "metrics" / "sentiment" / f"date={day}" / "scorecard_vendor.parquet")
+        status = dict(zip(card["vendor"], card["sla_status"]))
+        expected = ", ".join(f"{v} {'BREACH' if s == 'breach' else s}" for v, s in sorted(status.items()))
+        day_text = text.split(f"  {day}: ", 1)[1].split("\n  20", 1)[0]
+        assert f"      SLA: {expected}\n" in day_text
+        breached = sorted(v for v, s in status.items() if s == "breach")
+        assert "crowdly" in breached
+        assert [line.split(":")[0].split()[-1] for line in day_text.splitlines() if "SLA BREACH" in line] == breached
+        out = sla_summary(config, processed, day)
+        assert out["status"] == {"sentiment": status}
+        assert [b.split(":")[0] for b in out["breaches"]] == [f"sentiment/{v}" for v in breached]
+    assert sla_summary(config, processed, days[-1].replace(year=2030))["status"] == {"sentiment": None}

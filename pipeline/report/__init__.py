@@ -23,10 +23,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from pipeline.storage import Store
 
 __all__ = [
     "HELD_OUT_SHOWN",
@@ -36,6 +39,7 @@ __all__ = [
     "render_index",
     "render_report",
     "report_figures",
+    "report_keys",
     "report_paths",
     "write_index",
     "write_report",
@@ -85,7 +89,7 @@ def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 # --------------------------------------------------------------------------- I/O edge: read
-def load_inputs(root: str | Path, task: str, day: date) -> ReportInputs:
+def load_inputs(root: str | Path | Store, task: str, day: date) -> ReportInputs:
     """Read a report's inputs: the day's scorecard tables, the history up to ``day``, the
     consensus partition and the manifest of training-set version ``day``.
 
@@ -93,22 +97,22 @@ def load_inputs(root: str | Path, task: str, day: date) -> ReportInputs:
     """
     from pipeline.publish import VersionNotFound, read_manifest
     from pipeline.scorecard import METRIC_TABLES, read_metrics_history
-    from pipeline.storage import Layout
+    from pipeline.storage import open_store
 
-    layout = Layout(root)
-    folder = layout.metrics(task, day)
+    store = open_store(root)
+    folder = store.layout.metrics(task, day).as_posix()
     tables = {}
     for name in METRIC_TABLES:
-        path = folder / f"{name}.parquet"
-        if not path.is_file():
+        key = f"{folder}/{name}.parquet"
+        if not store.is_file(key):
             raise FileNotFoundError(
-                f"{path}: no scorecard for {task} {day}; run the scorecard stage first "
+                f"{store.location(key)}: no scorecard for {task} {day}; run the scorecard stage first "
                 f"(`labelq run --date {day}` or pipeline.steps.scorecard)"
             )
-        tables[name] = pd.read_parquet(path)
-    history = read_metrics_history(root, task, "scorecard_vendor", until=day)
-    cons_path = layout.consensus(task, day) / "consensus.parquet"
-    consensus = pd.read_parquet(cons_path) if cons_path.is_file() else None
+        tables[name] = store.read_parquet(key).to_pandas()
+    history = read_metrics_history(store, task, "scorecard_vendor", until=day)
+    cons_key = f"{store.layout.consensus(task, day).as_posix()}/consensus.parquet"
+    consensus = store.read_parquet(cons_key).to_pandas() if store.is_file(cons_key) else None
     manifest, error = None, None
     try:
         manifest = read_manifest(root, task, day.isoformat())
@@ -261,36 +265,44 @@ def render_index(entries: Sequence[Mapping[str, Any]]) -> str:
 
 
 # --------------------------------------------------------------------------- I/O edge: write
-def report_paths(root: str | Path, task: str, day: date) -> tuple[Path, Path]:
-    """``(html, json)`` paths of the report of ``task`` and ``day``."""
-    folder = Path(root) / "reports" / task
-    return folder / f"{day.isoformat()}.html", folder / f"{day.isoformat()}.json"
+def report_keys(task: str, day: date) -> tuple[str, str]:
+    """``(html, json)`` keys (relative to the storage root) of the report of ``task`` and ``day``."""
+    return f"reports/{task}/{day.isoformat()}.html", f"reports/{task}/{day.isoformat()}.json"
 
 
-def write_report(root: str | Path, task: str, day: date, data: Mapping[str, Any], html: str) -> tuple[Path, Path]:
+def report_paths(root: str | Path | Store, task: str, day: date) -> tuple[str, str]:
+    """``(html, json)`` paths of the report of ``task`` and ``day`` (local paths or object keys)."""
+    from pipeline.storage import open_store
+
+    store = open_store(root)
+    return tuple(store.location(k) for k in report_keys(task, day))  # type: ignore[return-value]
+
+
+def write_report(root: str | Path | Store, task: str, day: date, data: Mapping[str, Any], html: str) -> tuple[str, str]:
     """Write the page and its JSON twin atomically (readers see the old or the new file)."""
-    from pipeline.storage import atomic_write_bytes, atomic_write_json
+    from pipeline.storage import open_store
 
-    html_path, json_path = report_paths(root, task, day)
-    atomic_write_json(json_path, data)
-    atomic_write_bytes(html_path, html.encode("utf-8"))
-    return html_path, json_path
+    store = open_store(root)
+    html_key, json_key = report_keys(task, day)
+    store.write_json(json_key, data)
+    store.write_bytes(html_key, html.encode("utf-8"))
+    return store.location(html_key), store.location(json_key)
 
 
-def write_index(root: str | Path) -> Path:
+def write_index(root: str | Path | Store) -> str:
     """Rebuild ``reports/index.html`` from every report JSON under ``reports/`` (atomically)."""
-    from pipeline.storage import atomic_write_bytes, read_json
+    from pipeline.storage import open_store
 
-    base = Path(root) / "reports"
+    store = open_store(root)
     entries = []
-    for path in sorted(base.glob("*/*.json")) if base.is_dir() else []:
-        if path.name.startswith("."):
+    for key in store.committed_files("reports", ".json"):
+        parts = key.split("/")
+        if len(parts) != 3:
             continue
-        d = read_json(path)
-        entries.append({"task": d["task"], "date": d["date"], "href": f"{path.parent.name}/{path.stem}.html",
+        d = store.read_json(key)
+        entries.append({"task": d["task"], "date": d["date"], "href": f"{parts[1]}/{parts[2].removesuffix('.json')}.html",
                         "counts": d["sla"]["counts"], "breaches": [v["vendor"] for v in d["sla"]["breaches"]],
                         "published": d["class_balance"].get("published") if d["class_balance"]["available"] else None,
                         "held_out": d["held_out"]["total"]})
-    index = base / "index.html"
-    atomic_write_bytes(index, render_index(entries).encode("utf-8"))
-    return index
+    store.write_bytes("reports/index.html", render_index(entries).encode("utf-8"))
+    return store.location("reports/index.html")
