@@ -13,6 +13,8 @@ from pipeline.config import ConfigError, load_config, resolve_root
 
 EPILOG = """\
 storage root: --root, else $LABELQ_ROOT, else the config's storage.root, else ./data
+              (a folder, or s3://bucket/prefix with AWS_* credentials; add
+              ?endpoint_override=host:port&scheme=http for a non-AWS endpoint)
 config file:  --config, else $LABELQ_CONFIG, else ./config/labelq.yaml
 
 examples:
@@ -22,6 +24,8 @@ examples:
   labelq versions sentiment --root data
   labelq tag sentiment 2026-11-03 paper-v1 --root data
   labelq diff sentiment tag:paper-v1 latest --root data
+  labelq relabel sentiment --date 2026-11-03 --csv relabel.csv
+  labelq report --date 2026-11-03
   python -c "import pipeline; print(pipeline.read_training_set('data', 'sentiment').head())"
 """
 
@@ -75,6 +79,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("summary", parents=[common], help="print what has been measured, quarantined and published",
                    description="Per task and day: batches accepted and quarantined, agreement, "
                    "per-vendor accuracy against gold, and where the training set was published.")
+
+    p = sub.add_parser("relabel", parents=[common], help="list the items held out of a day's training set, for relabelling",
+                       description="Print the items the merge of DATE held out of TASK's training set (too few labels, "
+                       "or consensus confidence / agreement below the task's min_confidence / min_agreement) with "
+                       "the reason, the current consensus and the vendors that labelled them; --csv writes them all "
+                       "to a file to send back to the vendors. Read from ROOT/consensus/<task>/date=<date>/relabel.parquet.")
+    p.add_argument("task")
+    p.add_argument("--date", type=_date, required=True, help="the merged day, YYYY-MM-DD")
+    p.add_argument("--csv", metavar="FILE", help="write every held-out item to FILE as CSV")
+    p.add_argument("--limit", type=_positive, default=20, help="items to print (default 20)")
 
     version_help = "a version: latest, YYYY-MM-DD (the last day it covers), tag:<name> or a tag name"
     p = sub.add_parser("versions", parents=[common], help="list a task's published training-set versions",
@@ -159,6 +173,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "report":
         return _report_command(args, config, root)
 
+    if args.command == "relabel":
+        return _relabel_command(args, config, root)
+
     if args.command == "docs":
         from pipeline.intake import build_docs
 
@@ -197,6 +214,33 @@ def _report_command(args: argparse.Namespace, config, root: Path | str) -> int:
         breaches = out["sla_breaches"]
         print(f"{task} {args.date}: {out['html']}" + (f" (SLA breached by {', '.join(breaches)})" if breaches else ""))
     print(f"index: {store.location('reports/index.html')}")
+    return 0
+
+
+def _relabel_command(args: argparse.Namespace, config, root: Path | str) -> int:
+    """``labelq relabel``: the held-out items of one merged day."""
+    from pipeline.storage import open_store
+
+    if args.task not in config.tasks:
+        print(f"labelq relabel: unknown task {args.task!r}; configured tasks: {sorted(config.tasks)}", file=sys.stderr)
+        return 2
+    store = open_store(root)
+    key = f"{store.layout.consensus(args.task, args.date).as_posix()}/relabel.parquet"
+    if not store.is_file(key):
+        print(f"labelq relabel: {store.location(key)}: not found; run the merge stage for {args.task} {args.date} "
+              f"first (`labelq run --date {args.date}`)", file=sys.stderr)
+        return 1
+    items = store.read_parquet(key).to_pandas()
+    counts = items["held_out_reason"].value_counts().sort_index()
+    print(f"{args.task} {args.date}: {len(items)} item(s) held out for relabelling"
+          + "".join(f"\n  {n:>6}  {reason}" for reason, n in counts.items()))
+    if len(items):
+        print(items.head(args.limit).to_string(index=False))
+        if len(items) > args.limit:
+            print(f"... {len(items) - args.limit} more (--csv FILE writes all)")
+    if args.csv:
+        items.to_csv(args.csv, index=False)
+        print(f"wrote {len(items)} item(s) to {args.csv}")
     return 0
 
 

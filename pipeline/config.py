@@ -59,6 +59,9 @@ class TaskConfig(_Model):
     labels: list[str] = Field(min_length=2)
     level: Level = "nominal"
     min_labels_per_item: int = Field(default=2, ge=1)
+    #: items whose consensus confidence / agreement is below these are held out (pipeline.holdout)
+    min_confidence: float | None = Field(default=None, ge=0, le=1)
+    min_agreement: float | None = Field(default=None, ge=0, le=1)
     consensus: ConsensusMethod = "majority_vote"
     splits: SplitRatios = Field(default_factory=SplitRatios)
     #: published versions kept (newest first); tagged versions and the latest are never deleted.

@@ -211,14 +211,17 @@ _MERGE_ORDER = ["item_id", "vendor", "annotator_id", "batch_id", "source_file", 
 
 
 def merge(config: LabelqConfig, root: Root, day: date, task: str) -> dict[str, Any]:
-    """Consensus over every staged label of ``task`` up to ``day``; hold out thin items.
+    """Consensus over every staged label of ``task`` up to ``day``; hold out thin or uncertain items.
 
-    Writes ``consensus/<task>/date=<day>/consensus.parquet``: one row per item with the
+    Writes ``consensus/<task>/date=<day>/``: ``consensus.parquet``, one row per item with the
     consensus, ``vendors``, ``source_batches`` (lineage) and ``held_out_reason`` (null for
-    items that go into the training set). Rows are put in a canonical order first, so the
-    output is the same whatever order files arrived or were listed in.
+    items that go into the training set; rules in :mod:`pipeline.holdout`), and
+    ``relabel.parquet``, the held-out items to send back for more labels (``labelq relabel``).
+    Rows are put in a canonical order first, so the output is the same whatever order files
+    arrived or were listed in.
     """
     from pipeline.consensus import aggregate
+    from pipeline.holdout import held_out_reasons, relabel_list
 
     tcfg = _task(config, task)
     ann = read_staged(root, task, until=day)
@@ -228,16 +231,19 @@ def merge(config: LabelqConfig, root: Root, day: date, task: str) -> dict[str, A
     gold = read_gold(root, task)
     result = aggregate(ann, method=tcfg.consensus, gold=gold if len(gold) else None, labels=tcfg.labels)
     result["vendors"] = contributing_vendors(ann, result["item_id"])
-    thin = result["n_annotations"] < tcfg.min_labels_per_item
-    result["held_out_reason"] = pd.Series(pd.NA, index=result.index, dtype="string")
-    result.loc[thin, "held_out_reason"] = f"fewer than {tcfg.min_labels_per_item} labels"
+    result["held_out_reason"] = held_out_reasons(result, min_labels=tcfg.min_labels_per_item,
+                                                 min_confidence=tcfg.min_confidence, min_agreement=tcfg.min_agreement)
+    relabel = relabel_list(result)
     table = pa.Table.from_pandas(result, preserve_index=False)
     table = table.append_column("source_batches", source_batches(ann, result["item_id"]))
     store = open_store(root)
     with store.replace_dir(store.layout.consensus(task, day).as_posix()) as out:
         store.write_parquet(table, f"{out}/consensus.parquet")
+        store.write_parquet(pa.Table.from_pandas(relabel, preserve_index=False), f"{out}/relabel.parquet")
+    by_reason = relabel["held_out_reason"].value_counts().sort_index()
     summary = {"stage": "merge", "task": task, "date": day.isoformat(), "method": tcfg.consensus,
-               "items": len(result), "held_out": int(thin.sum()), "labels_used": len(ann)}
+               "items": len(result), "held_out": len(relabel), "labels_used": len(ann),
+               "held_out_by_reason": {str(k): int(v) for k, v in by_reason.items()}}
     log.info("merge %s %s: %d items by %s, %d held out", task, day, len(result), tcfg.consensus, summary["held_out"])
     return summary
 
@@ -253,6 +259,12 @@ def _rounded(obj: Any, digits: int = 12) -> Any:
     if isinstance(obj, list):
         return [_rounded(v, digits) for v in obj]
     return obj
+
+
+def _count_values(column: pa.ChunkedArray) -> dict[str, int]:
+    """``{value: count}`` of the non-null values of ``column``, sorted by value."""
+    counts = pc.value_counts(column.drop_null()).to_pylist()
+    return {str(c["values"]): int(c["counts"]) for c in sorted(counts, key=lambda c: c["values"])}
 
 
 def curated_table(consensus: pa.Table, ratios: dict[str, float]) -> pa.Table:
@@ -310,7 +322,8 @@ def publish(config: LabelqConfig, root: Root, day: date, task: str) -> dict[str,
         ),
         "validation": sorted(({k: v for k, v in r.items() if k != "batches"} for r in reports),
                              key=lambda r: (r["date"], r["vendor"])),
-        "counts": {"items": cons.num_rows, "published": table.num_rows, "held_out": cons.num_rows - table.num_rows},
+        "counts": {"items": cons.num_rows, "published": table.num_rows, "held_out": cons.num_rows - table.num_rows,
+                   "held_out_by_reason": _count_values(cons["held_out_reason"])},
         "class_balance": {label: int(n) for label, n in by_split.sum().items()},
         "class_balance_by_split": {s: {label: int(n) for label, n in by_split.loc[s].items()} for s in SPLITS},
         "quality": _rounded(store.read_json(metrics_key)) if store.is_file(metrics_key) else None,

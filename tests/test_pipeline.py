@@ -59,7 +59,11 @@ def test_published_set_one_row_per_item_with_min_labels(processed, config, days)
     assert (df["n_annotations"] >= task.min_labels_per_item).all()
     staged = steps.read_staged(processed, "sentiment", until=days[-1])
     counts = staged.groupby("item_id").size()
-    eligible = counts[counts >= task.min_labels_per_item]
+    # majority vote's confidence is the winning label's vote share, computed here from the staged rows
+    assert task.consensus == "majority_vote" and task.min_confidence is not None
+    share = staged.groupby(["item_id", "label"]).size().groupby(level="item_id").max() / counts
+    eligible = counts[(counts >= task.min_labels_per_item) & (share >= task.min_confidence)]
+    assert 0 < len(eligible) < (counts >= task.min_labels_per_item).sum()  # both rules hold items out
     assert set(df["item_id"]) == set(eligible.index)
     assert (df.set_index("item_id")["n_annotations"] == counts.reindex(df["item_id"]).to_numpy()).all()
     m = read_manifest(processed, "sentiment")
