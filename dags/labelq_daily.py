@@ -130,10 +130,11 @@ def labelq_daily():
     def publish(merged: dict) -> dict:
         from airflow.sdk import Asset
 
+        from pipeline import steps
         from pipeline.runtime import curated_asset_uri
 
-        result = _step("publish", merged["task"])
-        _, root, _ = _run()
+        config, root, day = _run()
+        result = _fail_fast(steps.publish, config, root, day, merged["task"])
         uri = curated_asset_uri(root, result["task"])
         get_current_context()["outlet_events"][AssetAlias(CURATED_ALIAS)].add(
             Asset(uri),
