@@ -133,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(levelname)s %(message)s", stream=sys.stderr)
+    for handler in logging.getLogger().handlers:  # GX pins some of its loggers at INFO on import: keep its chatter out
+        handler.addFilter(lambda r: r.levelno >= logging.WARNING or not r.name.startswith("great_expectations"))
     try:
         config = load_config(args.config)
     except ConfigError as exc:
