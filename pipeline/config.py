@@ -227,8 +227,6 @@ def resolve_root(root: str | os.PathLike[str] | None, config: LabelqConfig | Non
     (``s3://bucket/prefix?endpoint_override=...``) as the string itself (see
     :class:`pipeline.storage.Store`).
     """
-    chosen = root or os.environ.get("LABELQ_ROOT") or (config.storage.root if config else None) or "data"
-    text = os.fspath(chosen)
-    if "://" in text and not text.startswith("file://"):
-        return text
-    return Path(text.removeprefix("file://")).absolute()
+    from pipeline.runtime import storage_root
+
+    return storage_root(root or os.environ.get("LABELQ_ROOT") or (config.storage.root if config else None) or "data")

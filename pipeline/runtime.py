@@ -63,13 +63,28 @@ def prepare_worker_process() -> None:
         os.environ.setdefault("LABELQ_GX_PROCESS", "0")
 
 
-def default_root() -> Path:
+def default_root() -> Path | str:
     """The storage root a DAG file assumes at parse time: ``$LABELQ_ROOT``, else ``<project>/data``.
 
+    A local folder comes back as an absolute Path, an object-store URI (``s3://...``) as is.
     Parse time never reads the config (the run-time root may also come from the config's
     ``storage.root`` or ``params.root``; deployments set ``LABELQ_ROOT`` so all agree).
     """
-    return Path(os.environ.get("LABELQ_ROOT") or PROJECT / "data").absolute()
+    return storage_root(os.environ.get("LABELQ_ROOT") or PROJECT / "data")
+
+
+def storage_root(root: str | os.PathLike[str]) -> Path | str:
+    """``root`` as the stages take it: an object-store URI (``s3://...``) as is, else an absolute Path.
+
+    >>> storage_root("s3://bucket/labelq?endpoint_override=127.0.0.1:9000")
+    's3://bucket/labelq?endpoint_override=127.0.0.1:9000'
+    >>> storage_root("file:///srv/labelq")
+    PosixPath('/srv/labelq')
+    """
+    text = os.fspath(root)
+    if "://" in text and not text.startswith("file://"):
+        return text
+    return Path(text.removeprefix("file://")).absolute()
 
 
 def curated_asset_uri(root: str | os.PathLike[str], task: str) -> str:

@@ -173,6 +173,11 @@ def test_curated_asset_uri_is_absolute_and_stable(tmp_path, monkeypatch):
     assert curated_asset_uri("data", "t") == f"file://{tmp_path}/data/curated/t"
     monkeypatch.setenv("LABELQ_ROOT", str(tmp_path / "root"))
     assert default_root() == tmp_path / "root"
+    # an object-store root: kept as a URI, and its connection options are not part of the asset
+    remote = "s3://bucket/labelq?endpoint_override=127.0.0.1:9000&scheme=http"
+    monkeypatch.setenv("LABELQ_ROOT", remote)
+    assert default_root() == remote
+    assert curated_asset_uri(default_root(), "t") == "s3://bucket/labelq/curated/t"
 
 
 def test_celery_config_preloads_the_pipeline_into_workers():
