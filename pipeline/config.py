@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pipeline.schema import OPTIONAL_VENDOR_COLUMNS, REQUIRED_VENDOR_COLUMNS
 
 Level = Literal["nominal", "ordinal", "interval", "ratio"]
-ConsensusMethod = Literal["majority_vote", "weighted_vote", "dawid_skene", "one_coin_dawid_skene"]
+ConsensusMethod = Literal["majority_vote", "weighted_vote", "dawid_skene", "one_coin_dawid_skene", "mace"]
 
 DEFAULT_CONFIG = Path("config") / "labelq.yaml"
 

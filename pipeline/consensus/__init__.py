@@ -16,7 +16,7 @@ estimator so that its fitted parameters (confusion matrices, skills, ...) can be
 
 Estimators (crowd-kit style: settings in ``__init__``, ``fit(annotations, gold=None)`` returns
 ``self``, fitted results end in ``_``): :class:`MajorityVote`, :class:`WeightedVote`,
-:class:`DawidSkene`, :class:`OneCoinDawidSkene`.
+:class:`DawidSkene`, :class:`OneCoinDawidSkene`, :class:`MACE`.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from ._utils import RESULT_COLUMNS, BaseAggregator
 from .majority_vote import MajorityVote
 
 __all__ = [
+    "MACE",
     "METHODS",
     "RESULT_COLUMNS",
     "BaseAggregator",
@@ -42,7 +43,7 @@ __all__ = [
     "get_aggregator",
 ]
 
-Method = Literal["majority_vote", "weighted_vote", "dawid_skene", "one_coin_dawid_skene"]
+Method = Literal["majority_vote", "weighted_vote", "dawid_skene", "one_coin_dawid_skene", "mace"]
 METHODS: tuple[str, ...] = get_args(Method)
 
 
@@ -59,6 +60,10 @@ def __getattr__(name: str) -> Any:  # lazy: keep `import pipeline.consensus` che
         from .one_coin_dawid_skene import OneCoinDawidSkene
 
         return OneCoinDawidSkene
+    if name == "MACE":
+        from .mace import MACE
+
+        return MACE
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -71,6 +76,8 @@ def _estimator_class(method: str) -> type[BaseAggregator]:
         return __getattr__("DawidSkene")
     if method == "one_coin_dawid_skene":
         return __getattr__("OneCoinDawidSkene")
+    if method == "mace":
+        return __getattr__("MACE")
     raise ValueError(f"unknown consensus method {method!r}; choose one of {list(METHODS)}")
 
 
@@ -79,7 +86,7 @@ def get_aggregator(method: Method = "majority_vote", **settings: Any) -> BaseAgg
 
     Parameters
     ----------
-    method : {"majority_vote", "weighted_vote", "dawid_skene", "one_coin_dawid_skene"}
+    method : {"majority_vote", "weighted_vote", "dawid_skene", "one_coin_dawid_skene", "mace"}
     **settings
         Keyword arguments of the estimator's ``__init__`` (e.g. ``labels``, ``tol``,
         ``max_iter``, ``by``). Unknown settings raise ``ValueError`` naming the valid ones.
@@ -118,14 +125,16 @@ def aggregate(
         Canonical long format: at least ``item_id``, ``annotator_id``, ``label`` (one row per
         label an annotator gave an item; string or numeric labels). Other columns are ignored
         except ``vendor`` for ``method="weighted_vote", by="vendor"``.
-    method : {"majority_vote", "weighted_vote", "dawid_skene", "one_coin_dawid_skene"}
+    method : {"majority_vote", "weighted_vote", "dawid_skene", "one_coin_dawid_skene", "mace"}
         ``majority_vote`` (default, deterministic tie rule, see :class:`MajorityVote`),
         ``weighted_vote`` (votes weighted by smoothed gold accuracy, see :class:`WeightedVote`),
         ``dawid_skene`` (confusion-matrix EM, :class:`DawidSkene`), ``one_coin_dawid_skene``
-        (one skill per annotator, :class:`OneCoinDawidSkene`).
+        (one skill per annotator, :class:`OneCoinDawidSkene`), ``mace`` (competence and
+        spamming distribution per annotator, :class:`MACE`).
     gold : pandas.DataFrame or pyarrow.Table, optional
         ``item_id``, ``gold_label``. Used by ``weighted_vote`` (annotator weights) and the
-        Dawid-Skene models (gold items clamped to their gold label); ignored by majority vote.
+        Dawid-Skene models and MACE (gold items clamped to their gold label); ignored by
+        majority vote.
     labels : sequence, optional
         The task's full ordered label set: classes nobody used still exist, and the order is the
         tie-breaking order. Labels outside it raise ``ValueError``. Without it the class set is

@@ -564,3 +564,28 @@ def softmax_columns(
     total = logits.sum(axis=0)
     logits /= total
     return logits, np.log(total) + top
+
+
+def posterior_step(
+    logits: np.ndarray, log_prior: np.ndarray, gold: np.ndarray, gold_rows: np.ndarray
+) -> tuple[np.ndarray, float]:
+    """E-step tail shared by the EM estimators: posteriors and the data log-likelihood.
+
+    ``logits`` (classes, items) holds each item's log-likelihood under each true class;
+    returns ``(Tt, log_likelihood)`` with ``Tt`` the column-softmax of ``logits + log_prior``
+    and ``log_likelihood = sum_i log sum_k p_k L_ik``. Gold items (``gold_rows``) are clamped
+    to their gold label and contribute the joint term ``log p_g + log L_ig`` instead.
+    """
+    joint_gold = logits[gold[gold_rows], gold_rows] + log_prior[gold[gold_rows]]
+    Tt, lse = softmax_columns(logits, log_prior)
+    lse[gold_rows] = joint_gold
+    clamp_to_gold(Tt, gold, transposed=True)
+    return Tt, float(lse.sum())
+
+
+def record_em_fit(estimator: Any, n_iter: int, converged: bool, history: list[float]) -> None:
+    """Set ``n_iter_``, ``converged_``, ``log_likelihood_`` and ``log_likelihood_history_``."""
+    estimator.n_iter_ = n_iter
+    estimator.converged_ = converged
+    estimator.log_likelihood_ = history[-1] if history else 0.0
+    estimator.log_likelihood_history_ = history

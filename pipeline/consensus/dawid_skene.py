@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._utils import BaseAggregator, Encoded, clamp_to_gold, design_matrix, softmax_columns
+from ._utils import BaseAggregator, Encoded, clamp_to_gold, design_matrix, posterior_step, record_em_fit
 
 __all__ = ["DawidSkene"]
 
@@ -161,21 +161,13 @@ class DawidSkene(BaseAggregator):
             logits = np.empty((n_cls, n_items))
             for k in range(n_cls):
                 logits[k] = X @ log_pi_t[k]
-            if gold_rows.size:
-                gold_logit = logits[gold[gold_rows], gold_rows] + log_prior[gold[gold_rows]]
-            Tt, lse = softmax_columns(logits, log_prior)
-            if gold_rows.size:  # clamp; their likelihood term is the joint with the gold label
-                lse[gold_rows] = gold_logit
-                clamp_to_gold(Tt, gold, transposed=True)
-            history.append(float(lse.sum()))
+            Tt, log_likelihood = posterior_step(logits, log_prior, gold, gold_rows)
+            history.append(log_likelihood)
             if len(history) > 1 and abs(history[-1] - history[-2]) <= self.tol * enc.n_rows:
                 converged = True
                 break
 
-        self.n_iter_ = n_iter
-        self.converged_ = converged
-        self.log_likelihood_ = history[-1] if history else 0.0
-        self.log_likelihood_history_ = history
+        record_em_fit(self, n_iter, converged, history)
         self._set_parameters(enc, log_pi, log_prior)
         return np.ascontiguousarray(Tt.T)
 
