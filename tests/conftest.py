@@ -75,3 +75,29 @@ def fresh_copy(tmp_path, simulated) -> Path:
     root = tmp_path / "data"
     shutil.copytree(simulated, root)
     return root
+
+
+@pytest.fixture(scope="module")
+def s3_server():
+    """A real S3 protocol server (moto in server mode) on a free loopback port, with test credentials
+    in ``AWS_*``; yields ``"127.0.0.1:<port>"`` (use it as ``?endpoint_override=...&scheme=http``)."""
+    import logging
+    import socket
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access-log line per request otherwise
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    mp = pytest.MonkeyPatch()
+    for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+                 "AWS_EC2_METADATA_DISABLED": "true"}.items():
+        mp.setenv(k, v)
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        mp.undo()
+        server.stop()

@@ -40,6 +40,7 @@ from pipeline.publish import (
     tag_version,
     write_version,
 )
+from zygote import concurrent_reader
 
 TASK = "t"
 
@@ -76,47 +77,14 @@ _PUBLISHER = textwrap.dedent(
 
 #: The zygote: one JSON job per stdin line -> fork a publisher, maybe kill it, report one JSON line.
 _ZYGOTE = _PUBLISHER + textwrap.dedent(
-    """
+    f"""
     import pipeline.publish, pyarrow.dataset  # imported once, before any fork (read_table imports the latter)
-    for line in sys.stdin:
-        job = json.loads(line)
-        r, w = os.pipe()
-        started = time.monotonic()
-        pid = os.fork()
-        if pid == 0:
-            os.close(r)
-            try:
-                out = publish_one(job)
-                os.write(w, json.dumps(out).encode())
-                os._exit(0)
-            except BaseException as exc:
-                os.write(w, json.dumps({"error": repr(exc)}).encode())
-                os._exit(1)
-        os.close(w)
-        if job.get("kill_after") is not None:
-            time.sleep(job["kill_after"])
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        deadline = time.monotonic() + 20
-        while True:
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                break
-            if time.monotonic() > deadline:
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-                status = -1
-                break
-            time.sleep(0.001)
-        with os.fdopen(r) as fh:
-            result = json.loads(fh.read() or "{}")
-        wall = time.monotonic() - started
-        killed = os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
-        print(json.dumps({"killed": killed, "status": status, "wall": wall, **result}), flush=True)
+    sys.path.insert(0, {str(Path(__file__).parent)!r})
+    from zygote import serve
+    serve(publish_one, timeout=20)
     """
 )
+
 
 #: A plain subprocess publisher: says "ready" and waits for a go, so the kill lands inside the publish.
 _SPAWNED = _PUBLISHER + textwrap.dedent(
@@ -321,32 +289,11 @@ def test_readers_during_republishing_see_only_complete_versions(zygote, inputs, 
     root = tmp_path / "data"
     spec = _build_template(root, inputs, "replace")
     expected = {name: pq.read_table(inputs[name]) for name in ("v2", "v2new")}
-    seen: list[str] = []
-    errors: list[BaseException] = []
-    stop = threading.Event()
-
-    def reader() -> None:
-        while not stop.is_set():
-            try:
-                t = read_training_table(root, TASK, "latest")
-                match = [n for n, e in expected.items() if t.equals(e)]
-                assert match, "a reader saw rows of no complete version"
-                seen.append(match[0])
-            except BaseException as exc:  # noqa: BLE001 - reported below
-                errors.append(exc)
-                return
-
-    th = threading.Thread(target=reader)
-    th.start()
-    try:
+    with concurrent_reader(lambda: read_training_table(root, TASK, "latest"), expected) as seen:
         for i in range(16):
             name = ("v2new", "v2")[i % 2]
             res = zygote.run(root=str(root), **{**spec["job"], "input": str(inputs[name]), "manifest": _manifest(name)})
             assert not res["killed"] and "error" not in res, res
-    finally:
-        stop.set()
-        th.join(timeout=30)
-    assert not errors, errors[0]
     assert set(seen) == {"v2", "v2new"}, "the reader should have seen both contents"
     assert list_tags(root, TASK) == {}
 

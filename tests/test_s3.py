@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import socket
 from datetime import date
 
 import pyarrow.parquet as pq
@@ -18,30 +17,6 @@ from test_hostile import CONFIG, acme
 
 DAY = date(2026, 11, 1)
 BUCKET = "labelq-test"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def s3_server():
-    from moto.server import ThreadedMotoServer
-
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
-    mp = pytest.MonkeyPatch()
-    for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-                 "AWS_EC2_METADATA_DISABLED": "true"}.items():
-        mp.setenv(k, v)
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        mp.undo()
-        server.stop()
 
 
 @pytest.fixture

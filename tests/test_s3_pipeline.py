@@ -15,14 +15,14 @@ import pipeline
 from pipeline.cli import main
 from pipeline.publish import list_versions, read_manifest
 from pipeline.scorecard import read_metrics_history
-from test_s3 import BUCKET, _keys, s3, s3_server  # noqa: F401  (fixtures)
+from test_s3 import BUCKET, _keys, s3  # noqa: F401  (fixture)
 
 DAYS = ["2026-11-01", "2026-11-02"]
 SIM = ["--seed", "3", "--days", "2", "--items", "80", "--start", DAYS[0], "-q"]
 
 
 @pytest.fixture
-def roots(s3, s3_server, tmp_path, monkeypatch):  # noqa: F811
+def roots(s3, s3_server, tmp_path, monkeypatch):  # noqa: F811  (s3_server: conftest)
     """The same simulation and two-day run on an s3:// root and on a local root (run from
     ``tmp_path``, so anything an object-store root wrongly wrote as local files lands there)."""
     monkeypatch.chdir(tmp_path)

@@ -14,15 +14,12 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import os
 import random
 import re
-import socket
 import subprocess
 import sys
 import textwrap
-import threading
 from pathlib import Path
 
 import pyarrow as pa
@@ -53,35 +50,11 @@ from pipeline.publish import (
 )
 from pipeline.storage import Store
 from pipeline.versions import diff_versions, render_diff, version_summaries
+from zygote import concurrent_reader
 
 BUCKET = "labelq-publish"
 TASK = "t"
 _BUILD = r"\d{4}-\d{2}-\d{2}\.[0-9a-f]{12}"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def s3_server():
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access-log line per request otherwise
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    mp = pytest.MonkeyPatch()
-    for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-                 "AWS_EC2_METADATA_DISABLED": "true"}.items():
-        mp.setenv(k, v)
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        mp.undo()
-        server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -349,7 +322,7 @@ def test_leftovers_of_a_killed_publisher_are_invisible_and_cleared_by_the_next_p
 
 
 # --------------------------------------------------------------------------- SIGKILL at every object-store mutation
-_ZYGOTE = textwrap.dedent(
+_ZYGOTE = f"TESTS = {str(Path(__file__).parent)!r}\n" + textwrap.dedent(
     """
     import json, os, signal, sys, time
     import pyarrow.fs as pafs
@@ -402,43 +375,9 @@ _ZYGOTE = textwrap.dedent(
             os.kill(os.getpid(), signal.SIGKILL)
         return {"ops": counting.ops, "seconds": time.perf_counter() - t0}
 
-    for line in sys.stdin:
-        job = json.loads(line)
-        r, w = os.pipe()
-        started = time.monotonic()
-        pid = os.fork()
-        if pid == 0:
-            os.close(r)
-            try:
-                out = publish_one(job)
-                os.write(w, json.dumps(out).encode())
-                os._exit(0)
-            except BaseException as exc:
-                os.write(w, json.dumps({"error": repr(exc)}).encode())
-                os._exit(1)
-        os.close(w)
-        if job.get("kill_after") is not None:
-            time.sleep(job["kill_after"])
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        deadline = time.monotonic() + 30
-        while True:
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                break
-            if time.monotonic() > deadline:
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-                status = -1
-                break
-            time.sleep(0.001)
-        with os.fdopen(r) as fh:
-            result = json.loads(fh.read() or "{}")
-        wall = time.monotonic() - started
-        killed = status != -1 and os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
-        print(json.dumps({"killed": killed, "status": status, "wall": wall, **result}), flush=True)
+    sys.path.insert(0, TESTS)
+    from zygote import serve
+    serve(publish_one, timeout=30)
     """
 )
 
@@ -582,32 +521,12 @@ def test_sigkill_after_random_delays_on_s3(s3_server, client, zygote, inputs):
 def test_readers_during_republishing_on_s3_see_only_complete_versions(s3_server, client, zygote, inputs):
     spec = _template(s3_server, "replace", inputs)
     root = _root(s3_server, spec["prefix"])
-    seen: list[str] = []
-    errors: list[BaseException] = []
-    stop = threading.Event()
-
-    def reader() -> None:
-        while not stop.is_set():
-            try:
-                t = read_training_table(root, TASK, "latest")
-                match = [n for n in ("v2", "v2new") if t.equals(TABLES[n])]
-                assert match, "a reader saw rows of no complete version"
-                seen.append(match[0])
-            except BaseException as exc:  # noqa: BLE001 - reported below
-                errors.append(exc)
-                return
-
-    th = threading.Thread(target=reader)
-    th.start()
-    try:
+    expected = {n: TABLES[n] for n in ("v2", "v2new")}
+    with concurrent_reader(lambda: read_training_table(root, TASK, "latest"), expected) as seen:
         for i in range(6):
             name = ("v2new", "v2")[i % 2]
             job = {**spec["job"], "input": inputs[name], "manifest": _manifest(name, TABLES[name], "2026-11-02")}
             res = zygote(root=root, **job)
             assert not res["killed"] and "error" not in res, res
-    finally:
-        stop.set()
-        th.join(timeout=30)
-    assert not errors, errors[0]
     assert set(seen) == {"v2", "v2new"}, "the reader should have seen both contents"
     assert _layout_problems(_objects(client, spec["prefix"])) == []

@@ -1,0 +1,95 @@
+"""The fork-and-kill loop of the SIGKILL publishing tests (test_atomic_publish, test_s3_publish).
+
+A "zygote" subprocess imports the publisher once, then serves one JSON job per stdin line: it
+forks a publishing process (``publish_one(job)`` in the child), SIGKILLs it after
+``job["kill_after"]`` seconds if asked (the child may also kill itself at a failpoint), and
+prints one JSON line: ``killed``, ``status``, ``wall`` and what the child returned (or
+``error``). A child still running after ``timeout`` seconds is killed and reported with
+``status`` -1. The test scripts run it with ``serve(publish_one, timeout=...)``.
+
+:func:`concurrent_reader` is the reader side: a thread that keeps reading while a test republishes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+
+def serve(publish_one: Callable[[dict[str, Any]], dict[str, Any]], *, timeout: float) -> None:
+    """Serve jobs from stdin until it closes (see the module docstring)."""
+    for line in sys.stdin:
+        job = json.loads(line)
+        r, w = os.pipe()
+        started = time.monotonic()
+        pid = os.fork()
+        if pid == 0:
+            os.close(r)
+            try:
+                out = publish_one(job)
+                os.write(w, json.dumps(out).encode())
+                os._exit(0)
+            except BaseException as exc:
+                os.write(w, json.dumps({"error": repr(exc)}).encode())
+                os._exit(1)
+        os.close(w)
+        if job.get("kill_after") is not None:
+            time.sleep(job["kill_after"])
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + timeout
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            if time.monotonic() > deadline:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                status = -1
+                break
+            time.sleep(0.001)
+        with os.fdopen(r) as fh:
+            result = json.loads(fh.read() or "{}")
+        wall = time.monotonic() - started
+        killed = status != -1 and os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+        print(json.dumps({"killed": killed, "status": status, "wall": wall, **result}), flush=True)
+
+
+@contextlib.contextmanager
+def concurrent_reader(read: Callable[[], Any], expected: Mapping[str, Any]) -> Iterator[list[str]]:
+    """Call ``read()`` in a loop on a thread while the body runs; yields the names of ``expected``
+    each read equalled (``.equals``), in order. On exit the thread is stopped and the first failure
+    is raised: a read that matched no expected table, or any exception a read raised."""
+    seen: list[str] = []
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.is_set():
+            try:
+                table = read()
+                match = [name for name, want in expected.items() if table.equals(want)]
+                assert match, "a reader saw rows of no complete version"
+                seen.append(match[0])
+            except BaseException as exc:  # noqa: BLE001 - re-raised below
+                errors.append(exc)
+                return
+
+    thread = threading.Thread(target=loop)
+    thread.start()
+    try:
+        yield seen
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    if errors:
+        raise errors[0]
