@@ -83,6 +83,11 @@ class SLABreach(RuntimeError):
         )
 
 
+def _verdict(value: float, threshold: float) -> tuple[str, str]:
+    """``("breach", "<")`` when ``value`` is below ``threshold``, else ``("ok", ">=")``."""
+    return ("breach", "<") if value < threshold else ("ok", ">=")
+
+
 def evaluate_sla(scorecard: pd.DataFrame, slas: Mapping[str, SLAConfig | None]) -> pd.DataFrame:
     """Every SLA check of every vendor, one row per (vendor, metric) with a threshold.
 
@@ -115,8 +120,7 @@ def evaluate_sla(scorecard: pd.DataFrame, slas: Mapping[str, SLAConfig | None]) 
                 rows.append((r.vendor, "gold_accuracy", v, t, n, "insufficient_data",
                              f"gold accuracy: {n} gold labels < min_gold_labels {sla.min_gold_labels}"))
             else:
-                status = "breach" if v < t else "ok"
-                rel = "<" if v < t else ">="
+                status, rel = _verdict(v, t)
                 rows.append((r.vendor, "gold_accuracy", v, t, n, status,
                              f"gold accuracy {v:.3f} [{r.gold_ci_low:.3f}, {r.gold_ci_high:.3f}] {rel} {t:g} on {n} gold labels"))
         if sla.min_kappa_vs_consensus is not None:
@@ -125,8 +129,7 @@ def evaluate_sla(scorecard: pd.DataFrame, slas: Mapping[str, SLAConfig | None]) 
                 rows.append((r.vendor, "kappa_vs_consensus", v, t, n, "insufficient_data",
                              f"kappa vs consensus undefined on {n} shared items"))
             else:
-                status = "breach" if v < t else "ok"
-                rel = "<" if v < t else ">="
+                status, rel = _verdict(v, t)
                 rows.append((r.vendor, "kappa_vs_consensus", v, t, n, status,
                              f"kappa vs leave-one-out consensus {v:.3f} {rel} {t:g} on {n} items"))
     out = pd.DataFrame(rows, columns=list(CHECK_COLUMNS))

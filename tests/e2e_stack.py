@@ -107,6 +107,19 @@ class StackError(RuntimeError):
     """The stack failed to start or a run did not finish; the message carries the logs' tails."""
 
 
+def _admin_sql(statement: str) -> None:
+    """Run one statement outside a transaction (CREATE/DROP DATABASE) as ``postgres`` on the local server."""
+    import psycopg2
+
+    conn = psycopg2.connect(host=PG_HOST, port=PG_PORT, user="postgres", dbname="postgres")
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(statement)
+    finally:
+        conn.close()
+
+
 @dataclass
 class AirflowStack:
     """A throw-away Airflow 3 CeleryExecutor deployment for one test session.
@@ -206,13 +219,7 @@ class AirflowStack:
             _stop_group(proc)
         self.procs.clear()
         if self.db_created:
-            import psycopg2
-
-            conn = psycopg2.connect(host=PG_HOST, port=PG_PORT, user="postgres", dbname="postgres")
-            conn.autocommit = True
-            with conn.cursor() as cur:
-                cur.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
-            conn.close()
+            _admin_sql(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
             self.db_created = False
         if self.redis_db is not None:
             import redis
@@ -240,13 +247,7 @@ class AirflowStack:
         raise StackError(f"every Redis db in {list(REDIS_DBS)} is claimed by another e2e stack ({REDIS_LOCK})")
 
     def _create_database(self) -> None:
-        import psycopg2
-
-        conn = psycopg2.connect(host=PG_HOST, port=PG_PORT, user="postgres", dbname="postgres")
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute(f'CREATE DATABASE "{self.name}"')
-        conn.close()
+        _admin_sql(f'CREATE DATABASE "{self.name}"')
         self.db_created = True
 
     # ------------------------------------------------------------------ processes

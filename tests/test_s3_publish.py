@@ -50,7 +50,7 @@ from pipeline.publish import (
 )
 from pipeline.storage import Store
 from pipeline.versions import diff_versions, render_diff, version_summaries
-from zygote import concurrent_reader
+from zygote import check_completed, check_reader_view, concurrent_reader
 
 BUCKET = "labelq-publish"
 TASK = "t"
@@ -440,26 +440,11 @@ def _content(root: Store, version: str) -> str | None:
 
 
 def _check_reader_view(root: Store, spec: dict) -> None:
-    before, after = spec["before"], spec["after"]
-    assert _content(root, "latest") in {before[max(before)], after[max(after)]}
-    for v in set(before) | set(after):
-        allowed = {before.get(v), after.get(v)}
-        if spec["keep"] is not None and v not in sorted(after)[-spec["keep"]:] and v != "2026-11-01":  # 01 is tagged
-            allowed.add(None)  # being pruned: whole or gone, never partial
-        assert _content(root, v) in allowed, (v, allowed)
-    if spec["keep"] is not None:
-        assert _content(root, "tag:keep") == "v1"
+    check_reader_view(lambda v: _content(root, v), spec)
 
 
 def _check_completed(client, root: Store, prefix: str, spec: dict) -> None:
-    after = spec["after"]
-    expected = dict(sorted(after.items()))
-    if spec["keep"] is not None:
-        newest = sorted(after)[-spec["keep"]:]
-        expected = {v: n for v, n in expected.items() if v in newest or v == "2026-11-01"}
-    assert list_versions(root, TASK) == sorted(expected)
-    assert {v: _content(root, v) for v in expected} == expected
-    assert _content(root, "latest") == after[max(after)]
+    check_completed(lambda v: _content(root, v), list_versions(root, TASK), spec)
     assert _layout_problems(_objects(client, prefix, bodies=False)) == []
 
 

@@ -93,3 +93,39 @@ def concurrent_reader(read: Callable[[], Any], expected: Mapping[str, Any]) -> I
         thread.join(timeout=30)
     if errors:
         raise errors[0]
+
+
+# --------------------------------------------------------------------------- what readers may see
+#: The kill scenarios tag this version ``keep`` before publishing, so retention never prunes it.
+TAGGED = "2026-11-01"
+
+
+def check_reader_view(content: Callable[[str], str | None], spec: Mapping[str, Any]) -> None:
+    """After a killed publish: every version reads as before or after it (or, if being pruned, gone).
+
+    ``content(version)`` names the input a reader sees as ``version`` (None: not published);
+    ``spec`` has ``before`` / ``after`` (version -> input) and ``keep`` (retention or None).
+    """
+    before, after, keep = spec["before"], spec["after"], spec["keep"]
+    assert content("latest") in {before[max(before)], after[max(after)]}
+    for v in set(before) | set(after):
+        allowed = {before.get(v), after.get(v)}
+        if keep is not None and v not in sorted(after)[-keep:] and v != TAGGED:
+            allowed.add(None)  # being pruned: whole or gone, never partial
+        assert content(v) in allowed, (v, allowed)
+    if keep is not None:
+        assert content("tag:keep") == "v1"
+
+
+def check_completed(content: Callable[[str], str | None], versions: list[str], spec: Mapping[str, Any]) -> dict[str, str]:
+    """After a completed publish: exactly the retained versions (``versions``), each with its new
+    content, and latest on the newest. Returns the expected ``{version: input}``."""
+    after = spec["after"]
+    expected = dict(sorted(after.items()))
+    if spec["keep"] is not None:
+        newest = sorted(after)[-spec["keep"]:]
+        expected = {v: n for v, n in expected.items() if v in newest or v == TAGGED}
+    assert versions == sorted(expected)
+    assert {v: content(v) for v in expected} == expected
+    assert content("latest") == after[max(after)]
+    return expected
