@@ -9,7 +9,10 @@ processor never reads the config (docs/operations.md, "Why one DAG").
 Each run works on one day (its logical date = the data interval start, or ``params.date``)
 and every stage replaces its own partition for that day, so re-runs and backfills
 (``airflow backfill create --dag-id labelq_daily --from-date ... --to-date ...``) overwrite,
-never append. ``merge`` builds the consensus over every day up to the run's day, so it waits
+never append. A day no vendor delivered anything on skips measure .. report (nothing new is
+published; ``params.allow_empty`` publishes anyway), so unpausing the DAG never publishes an
+empty version for today. Ingest and validate are day-local (days may run them in any order);
+``merge`` refuses a history with unprocessed deliveries on earlier days, naming them. ``merge`` builds the consensus over every day up to the run's day, so it waits
 for the previous run's ``merge`` (``depends_on_past``), and so does ``publish`` (one publisher
 per labelling task at a time, in date order: the object-store publishing assumes it): backfill
 days run their per-vendor stages in parallel but merge and publish in date order.
@@ -54,25 +57,44 @@ def _run() -> tuple:
     return config, root, day
 
 
-def _fail_fast(fn, *args):
+def _fail_fast(fn, *args, **kwargs):
     """Call ``fn``; turn a data/config error into a failure Airflow does not retry."""
     from airflow.sdk.exceptions import AirflowFailException
 
     from pipeline.runtime import is_permanent_error
 
     try:
-        return fn(*args)
+        return fn(*args, **kwargs)
     except Exception as exc:
         if is_permanent_error(exc):
             raise AirflowFailException(f"{type(exc).__name__}: {exc} (not retried: fix the data or config)") from exc
         raise
 
 
-def _step(stage: str, key: str) -> dict:
+def _skip_if_empty(result: dict) -> dict:
+    """A stage that found no deliveries for the day skips (so do the stages after it)."""
+    if result.get("skipped"):
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        raise AirflowSkipException(result["skipped"])
+    return result
+
+
+def _vendor_step(stage: str, vendor: str) -> dict:
     from pipeline import steps
 
     config, root, day = _run()
-    return _fail_fast(getattr(steps, stage), config, root, day, key)
+    params = get_current_context()["params"]
+    kwargs = {"strict": bool(params.get("strict"))} if stage == "ingest" else {}
+    return _fail_fast(getattr(steps, stage), config, root, day, vendor, **kwargs)
+
+
+def _task_step(stage: str, task_name: str) -> dict:
+    from pipeline import steps
+
+    config, root, day = _run()
+    allow_empty = bool(get_current_context()["params"].get("allow_empty"))
+    return _skip_if_empty(_fail_fast(getattr(steps, stage), config, root, day, task_name, allow_empty=allow_empty))
 
 
 @dag(
@@ -95,6 +117,9 @@ def _step(stage: str, key: str) -> dict:
         "root": Param(os.environ.get("LABELQ_ROOT"), type=["null", "string"], description="Storage root"),
         "config": Param(os.environ.get("LABELQ_CONFIG", str(PROJECT / "config" / "labelq.yaml")), type="string",
                         description="labelq YAML config"),
+        "allow_empty": Param(False, type="boolean",
+                             description="Publish a version even if no vendor delivered anything that day"),
+        "strict": Param(False, type="boolean", description="Fail ingest when a vendor's landing folder is missing"),
     },
     tags=["labelq"],
     doc_md=__doc__,
@@ -107,11 +132,11 @@ def labelq_daily():
 
     @task(map_index_template="{{ vendor }}")
     def ingest(vendor: str) -> dict:
-        return _step("ingest", vendor)
+        return _vendor_step("ingest", vendor)
 
     @task(map_index_template="{{ ingested['vendor'] }}")
     def validate(ingested: dict) -> dict:
-        return _step("validate", ingested["vendor"])
+        return _vendor_step("validate", ingested["vendor"])
 
     @task
     def tasks(validated: list[dict]) -> list[str]:
@@ -120,11 +145,11 @@ def labelq_daily():
 
     @task(map_index_template="{{ task_name }}")
     def measure(task_name: str) -> dict:
-        return _step("measure", task_name)
+        return _task_step("measure", task_name)
 
     @task(map_index_template="{{ measured['task'] }}", depends_on_past=True)
     def merge(measured: dict) -> dict:
-        return _step("merge", measured["task"])
+        return _task_step("merge", measured["task"])
 
     @task(map_index_template="{{ merged['task'] }}", outlets=[AssetAlias(CURATED_ALIAS)], depends_on_past=True)
     def publish(merged: dict) -> dict:
@@ -134,7 +159,8 @@ def labelq_daily():
         from pipeline.runtime import curated_asset_uri
 
         config, root, day = _run()
-        result = _fail_fast(steps.publish, config, root, day, merged["task"])
+        allow_empty = bool(get_current_context()["params"].get("allow_empty"))
+        result = _skip_if_empty(_fail_fast(steps.publish, config, root, day, merged["task"], allow_empty=allow_empty))
         uri = curated_asset_uri(root, result["task"])
         get_current_context()["outlet_events"][AssetAlias(CURATED_ALIAS)].add(
             Asset(uri),
@@ -144,11 +170,11 @@ def labelq_daily():
 
     @task(map_index_template="{{ published['task'] }}")
     def scorecard(published: dict) -> dict:
-        return _step("scorecard", published["task"])
+        return _task_step("scorecard", published["task"])
 
     @task(map_index_template="{{ scored['task'] }}")
     def report(scored: dict) -> dict:
-        return _step("report", scored["task"])
+        return _task_step("report", scored["task"])
 
     @task
     def sla_checks(scored: list[dict]) -> list[dict]:

@@ -21,6 +21,7 @@ examples:
   labelq simulate --root data --seed 7 --days 3 --start 2026-11-01
   labelq run --root data --date 2026-11-01 --days 3
   labelq summary --root data
+  labelq status --root data
   labelq versions sentiment --root data
   labelq tag sentiment 2026-11-03 paper-v1 --root data
   labelq diff sentiment tag:paper-v1 latest --root data
@@ -71,14 +72,37 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", parents=[common], help="run every stage for one or more days, in-process",
                        description="Run ingest, validate, measure, merge, publish, scorecard and report for each day from "
-                       "--date on, without Airflow (the DAG runs the same functions).")
+                       "--date on, without Airflow (the DAG runs the same functions). A day no vendor delivered "
+                       "anything on publishes nothing new (--allow-empty publishes a version anyway). Days before "
+                       "--date whose deliveries were never processed are refused, naming the days to run first. "
+                       "Afterwards, later versions that the processed days made stale (built without their current "
+                       "data, e.g. when days ran out of order) are re-published in date order (--no-refresh: only "
+                       "list them; `labelq status` shows them).")
     p.add_argument("--date", type=_date, required=True, help="the (first) day to process, YYYY-MM-DD")
     p.add_argument("--days", type=_positive, default=1, help="process this many consecutive days (default 1)")
     p.add_argument("--json", action="store_true", help="print the stage summaries as JSON")
+    p.add_argument("--allow-empty", action="store_true",
+                   help="publish a version even for a day without any delivery (default: skip it and say so)")
+    p.add_argument("--strict", action="store_true",
+                   help="fail when a configured vendor has no landing folder (default: warn and go on)")
+    p.add_argument("--no-refresh", action="store_true",
+                   help="do not re-publish later versions made stale by the processed days (exit 1 listing them)")
 
-    sub.add_parser("summary", parents=[common], help="print what has been measured, quarantined and published",
-                   description="Per task and day: batches accepted and quarantined, agreement, "
-                   "per-vendor accuracy against gold, and where the training set was published.")
+    p = sub.add_parser("status", parents=[common], help="per task and day: what was ingested, validated, merged, "
+                       "published, and which versions are stale",
+                       description="Read-only. Per task and day: vendors ingested and validated, whether the day was "
+                       "merged and published, deliveries in landing that were never processed, and versions that "
+                       "are stale (an earlier day's staged data changed after they were built). Works from the "
+                       "storage root alone; with a config the landing folders are checked too.")
+    p.add_argument("--task", help="one task (default: every task)")
+    p.add_argument("--json", action="store_true", help="print the status as JSON")
+
+    p = sub.add_parser("summary", parents=[common], help="print what has been measured, quarantined and published",
+                       description="Per task and day: batches accepted and quarantined, agreement, "
+                       "per-vendor accuracy against gold, SLA status, every quarantined file with its reason, "
+                       "and where the training set was published.")
+    p.add_argument("--json", action="store_true",
+                   help="print it as JSON (full quarantine reasons, agreement intervals, published counts)")
 
     p = sub.add_parser("relabel", parents=[common], help="list the items held out of a day's training set, for relabelling",
                        description="Print the items the merge of DATE held out of TASK's training set (too few labels, "
@@ -138,9 +162,20 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config(args.config)
     except ConfigError as exc:
-        print(f"labelq: {exc}", file=sys.stderr)
-        return 2
+        if args.command not in READ_ONLY or not str(exc).endswith(NOT_FOUND):
+            print(f"labelq: {exc}", file=sys.stderr)
+            return 2
+        config = None  # read-only commands work from the storage root alone
     root = resolve_root(args.root, config)
+    if args.command != "simulate":
+        from pipeline.status import NotARoot, check_root
+        from pipeline.storage import open_store
+
+        try:
+            check_root(open_store(root), config)
+        except NotARoot as exc:
+            print(f"labelq {args.command}: {exc}", file=sys.stderr)
+            return 2
 
     if args.command == "simulate":
         from pipeline.simulate import simulate
@@ -153,24 +188,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     if args.command == "run":
-        from pipeline.steps import run_day
+        return _run_command(args, config, root)
 
-        results = []
-        for i in range(args.days):
-            day = args.date + timedelta(days=i)
-            print(f"[{i + 1}/{args.days}] {day}", file=sys.stderr)
-            results.append(run_day(config, root, day))
-        if args.json:
-            print(json.dumps(results, indent=2, default=str))
-        else:
-            from pipeline.summary import render_summary
-
-            print(render_summary(config, root))
-            for r in results:  # SLA verdicts are in the summary (check_sla is the step that fails on them)
-                for task, stages in r["tasks"].items():
-                    if "report" in stages:
-                        print(f"  report {task} {r['date']}: {stages['report']['html']}")
-        return 0
+    if args.command == "status":
+        return _status_command(args, config, root)
 
     if args.command == "report":
         return _report_command(args, config, root)
@@ -185,18 +206,90 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     if args.command == "summary":
-        from pipeline.summary import render_summary
+        from pipeline.summary import render_summary, summary_data
 
-        print(render_summary(config, root))
+        print(json.dumps(summary_data(config, root), indent=2, allow_nan=False) if args.json else render_summary(config, root))
         return 0
 
     if args.command in ("versions", "diff", "tag", "untag"):
-        return _versions_command(args, root)
+        return _versions_command(args, config, root)
     raise AssertionError(f"unhandled command {args.command}")  # argparse guarantees a known command
 
 
+#: Commands that only read published or staged data: they work without a config file.
+READ_ONLY = ("versions", "diff", "tag", "untag", "status")
+NOT_FOUND = "config file not found (set --config or LABELQ_CONFIG)"
+
+
+def _run_command(args: argparse.Namespace, config, root: Path | str) -> int:
+    """``labelq run``: every stage per day, then re-publish the later versions those days made stale."""
+    from pipeline.history import stale_versions
+    from pipeline.publish import VersionNotFound
+    from pipeline.steps import refresh_stale, run_day
+    from pipeline.storage import open_store
+
+    results, refreshed = [], []
+    last = args.date + timedelta(days=args.days - 1)
+    try:
+        for i in range(args.days):
+            day = args.date + timedelta(days=i)
+            print(f"[{i + 1}/{args.days}] {day}", file=sys.stderr)
+            results.append(run_day(config, root, day, allow_empty=args.allow_empty, strict=args.strict))
+        for task in config.tasks:
+            if args.no_refresh:
+                later = [s["version"] for s in stale_versions(open_store(root), task) if s["version"] > last.isoformat()]
+                if later:
+                    print(f"labelq run: {task}: later version(s) {', '.join(later)} are stale (built without the current "
+                          f"data of the days just run); re-run them: `labelq run --date {later[0]} --days "
+                          f"{(date.fromisoformat(later[-1]) - date.fromisoformat(later[0])).days + 1}`", file=sys.stderr)
+                    return 1
+                continue
+            for r in refresh_stale(config, root, task, after=last):
+                print(f"re-published {task} version {r['date']}: it was built before {args.date}"
+                      f"{'..' + last.isoformat() if args.days > 1 else ''} was processed", file=sys.stderr)
+                refreshed.append(r)
+    except (ValueError, FileNotFoundError, VersionNotFound) as exc:
+        print(f"labelq run: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps({"days": results, "refreshed": refreshed} if refreshed else results, indent=2, default=str))
+        return 0
+    from pipeline.summary import render_summary
+
+    print(render_summary(config, root))
+    for r in results:  # SLA verdicts are in the summary (check_sla is the step that fails on them)
+        for task, stages in r["tasks"].items():
+            skipped = [st["skipped"] for st in stages.values() if st.get("skipped")]
+            if skipped:
+                print(f"  {task} {r['date']}: skipped: {skipped[0]}")
+            elif "report" in stages:
+                print(f"  report {task} {r['date']}: {stages['report']['html']}")
+    return 0
+
+
+def _status_command(args: argparse.Namespace, config, root: Path | str) -> int:
+    """``labelq status``: per task and day, how far each stage got; stale versions."""
+    from pipeline.status import known_tasks, render_status, task_status
+    from pipeline.storage import open_store
+
+    store = open_store(root)
+    tasks = known_tasks(store, config)
+    if args.task:
+        if args.task not in tasks:
+            print(f"labelq status: unknown task {args.task!r}; known tasks: {tasks or 'none'}", file=sys.stderr)
+            return 1
+        tasks = [args.task]
+    statuses = [task_status(store, t, config) for t in tasks]
+    print(json.dumps(statuses, indent=2) if args.json else render_status(statuses))
+    return 0
+
+
 def _report_command(args: argparse.Namespace, config, root: Path | str) -> int:
-    """``labelq report``: scorecards (if missing) and the HTML report of one day, per task."""
+    """``labelq report``: scorecards (if missing) and the HTML report of one day, per task.
+
+    Refuses (exit 1, nothing written) when a task's day was never measured: a report of a day
+    that was not processed would be a page of empty tables and a phantom row in the index.
+    """
     from pipeline import steps
     from pipeline.storage import open_store
 
@@ -205,14 +298,25 @@ def _report_command(args: argparse.Namespace, config, root: Path | str) -> int:
     if args.task and args.task not in config.tasks:
         print(f"labelq report: unknown task {args.task!r}; configured tasks: {sorted(config.tasks)}", file=sys.stderr)
         return 2
+    metrics = {task: store.layout.metrics(task, args.date).as_posix() for task in tasks}
+    missing = [task for task in tasks if not store.is_file(f"{metrics[task]}/summary.json")]
+    if missing:  # checked for every task before anything is written
+        for task in missing:
+            print(f"labelq report: {task} {args.date}: this day has not been processed "
+                  f"({store.location(metrics[task] + '/summary.json')} not found, so there is nothing to report); "
+                  f"run it first: `labelq run --date {args.date}`", file=sys.stderr)
+        return 1
     for task in tasks:
         try:
-            if not store.is_file(f"{store.layout.metrics(task, args.date).as_posix()}/scorecard_vendor.parquet"):
+            if not store.is_file(f"{metrics[task]}/scorecard_vendor.parquet"):
                 steps.scorecard(config, root, args.date, task)
             out = steps.report(config, root, args.date, task)
         except (FileNotFoundError, ValueError) as exc:
             print(f"labelq report: {task} {args.date}: {exc}", file=sys.stderr)
             return 1
+        if out.get("skipped"):
+            print(f"{task} {args.date}: skipped: {out['skipped']}")
+            continue
         breaches = out["sla_breaches"]
         print(f"{task} {args.date}: {out['html']}" + (f" (SLA breached by {', '.join(breaches)})" if breaches else ""))
     print(f"index: {store.location('reports/index.html')}")
@@ -246,10 +350,19 @@ def _relabel_command(args: argparse.Namespace, config, root: Path | str) -> int:
     return 0
 
 
-def _versions_command(args: argparse.Namespace, root: Path | str) -> int:
-    """``labelq versions | diff | tag | untag``: read and pin published training sets."""
+def _versions_command(args: argparse.Namespace, config, root: Path | str) -> int:
+    """``labelq versions | diff | tag | untag``: read and pin published training sets (no config needed)."""
     from pipeline import publish, versions
+    from pipeline.status import known_tasks
+    from pipeline.storage import open_store
 
+    store = open_store(root)
+    if not store.is_dir(store.layout.curated(args.task).as_posix()):
+        tasks = known_tasks(store, config)
+        known = f"unknown task {args.task!r}; known tasks: {tasks or 'none'}" if args.task not in tasks else \
+            f"task {args.task!r} has no published training set under {store.location(store.layout.curated(args.task))} yet"
+        print(f"labelq {args.command}: {known}", file=sys.stderr)
+        return 1
     try:
         if args.command == "versions":
             rows = versions.version_summaries(root, args.task)

@@ -14,7 +14,7 @@ validate
     each ingested file, batch by batch: vectorised row checks compiled from the GX suites give
     every row a reason or none; GX (the combined canonical + task + vendor suite) gives the
     verdict. Good rows go to ``staged/<task>/date=<D>/vendor=<v>/<stem>.parquet`` (with
-    ``<stem>.validation.json``, GX's result with personal values scrubbed), bad rows to
+    ``.<stem>.validation.json``, GX's result with personal values scrubbed), bad rows to
     ``quarantine/.../<stem>.rows.parquet`` with a ``reason`` column, and a ``<file>.reason.json``
     plus the original file byte for byte. The whole file is quarantined when it is unreadable,
     drifts from the contract, is empty, fails a table-level or verdict-only expectation, or has
@@ -48,10 +48,10 @@ from pipeline.ingest import (
     map_batch,
     open_delivery,
 )
-from pipeline.ledger import duplicate_of, earlier_deliveries, later_delivery, read_ledger, write_ledger_day
+from pipeline.ledger import duplicate_of, read_ledger, write_ledger_day
 from pipeline.quarantine import compile_policy, duplicate_masks, pair_keys, reason_array, row_codes
 from pipeline.schema import ANNOTATIONS
-from pipeline.storage import Store, open_store
+from pipeline.storage import VALIDATION_SUFFIX, Store, open_store, validation_sidecar
 
 log = logging.getLogger("labelq")
 
@@ -125,13 +125,26 @@ def _ingest_file(store: Store, key: str, out_key: str, *, vendor_name: str, vcfg
 
 
 def ingest_day(config: LabelqConfig, root: Any, day: date, vendor: str, *,
-               batch_rows: int = DEFAULT_BATCH_ROWS) -> dict[str, Any]:
-    """See the module docstring; returns the JSON-able summary (no per-file list)."""
+               batch_rows: int = DEFAULT_BATCH_ROWS, strict: bool = False) -> dict[str, Any]:
+    """See the module docstring; returns the JSON-able summary (no per-file list).
+
+    Day-local: what is written for ``day`` depends only on ``landing/<vendor>/<day>/`` (and the
+    config), never on other days, so days can be ingested in any order or at once. Bytes
+    delivered twice the same day are a recorded no-op here; repeats across days, and
+    re-deliveries of a batch id, are settled when the history is read (:mod:`pipeline.history`).
+    A vendor whose landing folder does not exist is warned about (``strict``: ``ValueError``).
+    """
     vcfg = config.vendors[vendor]
     store = open_store(root)
     lay = store.layout
+    vendor_folder = lay.vendor_landing(vcfg).as_posix()
+    if not store.is_dir(vendor_folder):
+        msg = (f"vendor {vendor!r}: landing folder {store.location(vendor_folder)} does not exist, so it delivered "
+               f"nothing on {day}; check vendors.{vendor}.landing in the config and the storage root")
+        if strict:
+            raise ValueError(msg + " (--strict)")
+        log.warning("ingest %s", msg)
     files, escaped = store.complete_files(lay.landing(vcfg, day).as_posix())
-    prior = read_ledger(store, vendor, exclude=day)
     records: list[FileRecord] = []
     with store.replace_dir(lay.ingested(day, vendor).as_posix()) as out:
         for key, why in escaped:
@@ -143,8 +156,7 @@ def ingest_day(config: LabelqConfig, root: Any, day: date, vendor: str, *,
             sha = store.sha256(key)
             rec = FileRecord(file=key, sha256=sha, batch_id=stem, rows=None, status="ingested")
             records.append(rec)
-            today = [_entry(r, day) for r in records[:-1] if r.sha256]
-            dup = duplicate_of(sha, earlier=prior + today)
+            dup = duplicate_of(sha, earlier=[_entry(r, day) for r in records[:-1] if r.sha256])
             if dup is not None:
                 rec.status, rec.reason, rec.duplicate_of = "duplicate", "duplicate_file", dup
                 rec.detail = (f"{key}: same bytes (SHA-256 {sha[:12]}) as {dup['file']} delivered {dup['date']}; "
@@ -160,41 +172,19 @@ def ingest_day(config: LabelqConfig, root: Any, day: date, vendor: str, *,
                 rec.status, rec.reason, rec.detail = "rejected", exc.reason, str(exc)
                 rec.rows = getattr(exc, "rows", None)
                 log.warning("ingest %s: rejected %s", vendor, exc)
-            _settle_batch(store, rec, records[:-1], prior, day, out)
         summary = {
             "stage": "ingest", "vendor": vendor, "task": vcfg.task, "date": day.isoformat(),
+            "landing_folder_exists": store.is_dir(vendor_folder),
             "files": [r.to_dict() for r in records],
             "files_ingested": sum(r.status == "ingested" for r in records),
             "files_rejected": sum(r.status == "rejected" for r in records),
             "files_duplicate": sum(r.status == "duplicate" for r in records),
-            "files_superseded": sum(r.status == "superseded" for r in records),
         }
         store.write_json(f"{out}/{INGEST_REPORT}", summary)
     write_ledger_day(store, vendor, day, [_entry(r, day) for r in records])
     log.info("ingest %s %s: %d file(s), %d ingested, %d rejected, %d duplicate", vendor, day, len(records),
              summary["files_ingested"], summary["files_rejected"], summary["files_duplicate"])
     return {k: v for k, v in summary.items() if k != "files"}
-
-
-def _settle_batch(store: Store, rec: FileRecord, earlier_today: list[FileRecord], prior: list[dict[str, Any]],
-                  day: date, out: str) -> None:
-    """Apply supersession for ``rec``'s batch id: a later delivery wins, explicitly in both records."""
-    later = later_delivery(rec.batch_id, rec.sha256 or "", day, rec.file, others=prior)
-    if later is not None:
-        rec.status, rec.reason, rec.superseded_by = "superseded", "superseded", later
-        rec.detail = superseded_detail(rec.file, rec.batch_id, later)
-        if rec.output:
-            store.delete(f"{out}/{rec.output}")
-        return
-    rec.supersedes = earlier_deliveries(rec.batch_id, rec.sha256 or "", day, rec.file, others=prior)
-    for old in earlier_today:
-        if old.batch_id == rec.batch_id and old.status in ("ingested", "rejected") and old.sha256 != rec.sha256:
-            old.status, old.reason = "superseded", "superseded"
-            old.superseded_by = {"file": rec.file, "sha256": rec.sha256, "date": day.isoformat(), "batch_id": rec.batch_id}
-            old.detail = superseded_detail(old.file, old.batch_id, old.superseded_by)
-            rec.supersedes.append({"file": old.file, "sha256": old.sha256, "date": day.isoformat(), "batch_id": old.batch_id})
-            if old.output:
-                store.delete(f"{out}/{old.output}")
 
 
 def superseded_detail(file: str, batch_id: str, later: dict[str, Any]) -> str:
@@ -209,22 +199,6 @@ def _entry(rec: FileRecord | dict[str, Any], day: date, **extra: Any) -> dict[st
 
 
 # --------------------------------------------------------------------------- validate
-def _staged_keys(store: Store, task: str, vendor: str, day: date, *, skip_files: set[str]) -> np.ndarray:
-    """Pair keys of rows staged for ``vendor`` on days before ``day`` (not from ``skip_files``)."""
-    base = store.layout.staged_task(task).as_posix()
-    keys = []
-    for key in store.list_files(base, ".parquet"):
-        parts = PurePosixPath(key).relative_to(base).parts
-        if len(parts) != 3 or parts[1] != f"vendor={vendor}" or not parts[0] < f"date={day.isoformat()}" \
-                or any(p.startswith(".") for p in parts):
-            continue
-        t = store.read_parquet(key, columns=["item_id", "annotator_id", "source_file"])
-        if skip_files:
-            t = t.filter(pc.invert(pc.is_in(t["source_file"], value_set=pa.array(sorted(skip_files)))))
-        keys.append(pair_keys(t["item_id"], t["annotator_id"]))
-    return np.concatenate(keys) if keys else np.zeros(0, dtype=np.uint64)
-
-
 def _describe_rows(file: str, counts: Counter, examples: dict[str, list[tuple[int, str | None]]],
                    columns: dict[str, str]) -> str:
     """``<file>: column 'label': 7 row(s) unknown_label (rows [3, 9], values ['MAYBE']); ...``."""
@@ -308,7 +282,7 @@ def validate_file(store: Store, rec: dict[str, Any], *, in_key: str, staged_dir:
                 "rows_staged": 0, "rows_quarantined": rows_in, "gx_success": verdict.success,
                 "_keys": np.zeros(0, dtype=np.uint64)}
     entry["_keys"] = keys[good_all]
-    store.write_json(f"{staged_dir}/{stem}.validation.json", verdict.result)
+    store.write_json(f"{staged_dir}/{validation_sidecar(stem)}", verdict.result)
     if rows_bad == 0:
         store.delete(rows_key)
         return {**entry, "status": "staged", "reason": None, "detail": None, "rows_staged": rows_in,
@@ -397,12 +371,80 @@ def _quarantine_file(store: Store, rec: dict[str, Any], quarantine_dir: str, *, 
         "reason": reason, "policy": policy, "cause": cause, "detail": detail, "row_reasons": dict(counts),
         "quarantined_rows": rows_file, "original_copied": copied,
         "failures": verdict.failures if verdict else [], "gx_result": verdict.result if verdict else None,
+        "tried_to_supersede": [],  # filled in by _note_failed_redeliveries
     })
 
 
+def _ref(entry: dict[str, Any], day: date) -> dict[str, Any]:
+    return {"file": entry["file"], "sha256": entry["sha256"], "date": day.isoformat(), "batch_id": entry["batch_id"]}
+
+
+def _earlier_accepted(store: Store, vendor: str, day: date) -> dict[str, list[dict[str, Any]]]:
+    """``{batch_id: [ref]}`` of deliveries of ``vendor`` accepted on days before ``day`` (as recorded so far).
+
+    Only for the ``tried_to_supersede`` note of a quarantined re-delivery; nothing staged depends on it.
+    """
+    out: dict[str, list[dict[str, Any]]] = {}
+    for e in read_ledger(store, vendor):
+        if e["date"] < day.isoformat() and e["status"] == "staged":
+            out.setdefault(e["batch_id"], []).append({k: e[k] for k in ("file", "sha256", "date", "batch_id")})
+    return out
+
+
+def _settle_supersessions(store: Store, batches: list[dict[str, Any]], day: date, staged_dir: str) -> None:
+    """Within the day: of the *accepted* deliveries of one batch id, the last file (by name) wins.
+
+    The earlier ones become ``superseded`` (their staged rows withdrawn, pointers both ways). A
+    delivery that failed validation never supersedes anything: it is quarantined, and the
+    accepted delivery stays (its ``tried_to_supersede`` names which).
+    """
+    by_batch: dict[str, list[dict[str, Any]]] = {}
+    for b in batches:
+        if b["status"] == "staged":
+            by_batch.setdefault(b["batch_id"], []).append(b)
+    for group in by_batch.values():
+        *older, winner = group  # batches are in file-name order
+        for old in older:
+            ref = _ref(winner, day)
+            old.update(status="superseded", reason="superseded", superseded_by=ref,
+                       detail=superseded_detail(old["file"], old["batch_id"], ref))
+            winner.setdefault("supersedes", []).append(_ref(old, day))
+            stem = PurePosixPath(old["staged_output"]).stem
+            store.delete(f"{staged_dir}/{stem}.parquet")
+            store.delete(f"{staged_dir}/{validation_sidecar(stem)}")
+            old["rows_superseded"] = old.pop("rows_staged")
+            old.pop("staged_output", None)
+
+
+def _note_failed_redeliveries(store: Store, batches: list[dict[str, Any]], day: date, quarantine_dir: str,
+                               earlier: dict[str, list[dict[str, Any]]], vendor: str) -> None:
+    """A re-delivery quarantined whole replaces nothing: its ``<file>.reason.json`` names the accepted
+    deliveries of its batch id that stay (this day's, and earlier days' as recorded so far)."""
+    for b in batches:
+        if b["status"] != "quarantined":
+            continue
+        tried = earlier.get(b["batch_id"], []) + [_ref(o, day) for o in batches
+                                                  if o["batch_id"] == b["batch_id"] and o["status"] == "staged"]
+        if not tried:
+            continue
+        key = f"{quarantine_dir}/{PurePosixPath(b['file']).name}.reason.json"
+        doc = store.read_json(key)
+        store.write_json(key, {**doc, "tried_to_supersede": tried})
+        log.warning("validate %s: %s re-delivers batch %r but failed validation, so it replaces nothing: %s stays",
+                    vendor, b["file"], b["batch_id"], ", ".join(f"{r['file']} ({r['date']})" for r in tried))
+
+
 def validate_day(config: LabelqConfig, root: Any, day: date, vendor: str, *,
-                 batch_rows: int = DEFAULT_BATCH_ROWS, cascade: bool = True) -> dict[str, Any]:
-    """See the module docstring; returns the JSON-able summary (no per-batch list)."""
+                 batch_rows: int = DEFAULT_BATCH_ROWS) -> dict[str, Any]:
+    """See the module docstring; returns the JSON-able summary (no per-batch list).
+
+    Day-local, like :func:`ingest_day`: every file is validated on its own, repeats of an
+    (item, annotator) pair already staged from another batch *of the same day* are quarantined
+    (``duplicate_staged``), and the day's re-deliveries of a batch id are settled after
+    validation (:func:`_settle_supersessions`). Nothing of another day is read or rewritten:
+    repeats and re-deliveries across days are settled when the history is read
+    (:func:`pipeline.history.resolve`).
+    """
     vcfg = config.vendors[vendor]
     task = config.tasks[vcfg.task]
     store = open_store(root)
@@ -410,33 +452,19 @@ def validate_day(config: LabelqConfig, root: Any, day: date, vendor: str, *,
     ingested = lay.ingested(day, vendor).as_posix()
     report_key = f"{ingested}/{INGEST_REPORT}"
     if not store.is_file(report_key):
-        raise FileNotFoundError(f"{store.path(report_key)}: no ingest report; run the ingest stage for {vendor} {day} first")
+        raise FileNotFoundError(f"{store.location(report_key)}: no ingest report; run the ingest stage for {vendor} {day} first")
     report = store.read_json(report_key)
     params = {"label_set": task.labels, "vendor_set": [vendor], "task_set": [vcfg.task]}
-    prior = read_ledger(store, vendor, exclude=day)
-    superseded_by_later = {}
-    for rec in report["files"]:
-        if rec["status"] in ("ingested", "rejected") and rec["sha256"]:
-            later = later_delivery(rec["batch_id"], rec["sha256"], day, rec["file"], others=prior)
-            if later is not None:
-                superseded_by_later[rec["file"]] = later
-    replaced = {s["file"] for r in report["files"] for s in (r.get("supersedes") or [])}
-    staged_keys = _staged_keys(store, vcfg.task, vendor, day, skip_files=replaced | {
-        e["file"] for e in prior if e["status"] == "superseded" or e.get("superseded_by")})
+    earlier = _earlier_accepted(store, vendor, day)
+    keys_by_batch: dict[str, list[np.ndarray]] = {}
     batches: list[dict[str, Any]] = []
     with store.replace_dir(lay.staged(vcfg.task, day, vendor).as_posix()) as staged, \
             store.replace_dir(lay.quarantine(day, vendor).as_posix()) as quarantine:
         for rec in report["files"]:
             rec = {**rec, "vendor": vendor, "task": vcfg.task, "date": day.isoformat()}
             base = {k: rec[k] for k in ("file", "sha256", "batch_id", "rows")}
-            links = {k: rec.get(k) for k in ("duplicate_of", "supersedes", "superseded_by") if rec.get(k)}
-            if rec["file"] in superseded_by_later:
-                later = superseded_by_later[rec["file"]]
-                links["superseded_by"] = later
-                batches.append({**base, **links, "status": "superseded", "reason": "superseded",
-                                "detail": superseded_detail(rec["file"], rec["batch_id"], later)})
-                continue
-            if rec["status"] in ("duplicate", "superseded"):
+            links = {k: rec.get(k) for k in ("duplicate_of",) if rec.get(k)}
+            if rec["status"] == "duplicate":
                 batches.append({**base, **links, "status": rec["status"], "reason": rec["reason"], "detail": rec["detail"]})
                 continue
             if rec["status"] == "rejected":
@@ -447,15 +475,19 @@ def validate_day(config: LabelqConfig, root: Any, day: date, vendor: str, *,
                 batches.append({**base, **links, "status": "quarantined", "reason": rec["reason"], "detail": rec["detail"],
                                 "rows_staged": 0, "rows_quarantined": rec["rows"] or 0})
                 continue
+            others = [k for b, ks in keys_by_batch.items() if b != rec["batch_id"] for k in ks]
             entry = validate_file(store, rec, in_key=f"{ingested}/{rec['output']}", staged_dir=staged,
                                   quarantine_dir=quarantine, task=vcfg.task, vendor=vendor, vcfg=vcfg, params=params,
-                                  staged_keys=staged_keys, batch_rows=batch_rows)
-            staged_keys = np.concatenate([staged_keys, entry.pop("_keys")])
+                                  staged_keys=np.concatenate(others) if others else np.zeros(0, dtype=np.uint64),
+                                  batch_rows=batch_rows)
+            keys_by_batch.setdefault(rec["batch_id"], []).append(entry.pop("_keys"))
             if entry.get("staged_output"):
                 entry["staged_output"] = f"{lay.staged(vcfg.task, day, vendor).as_posix()}/{PurePosixPath(entry['staged_output']).name}"
             if entry["detail"]:
-                log.warning("validate %s: %s %s: %s", vendor, entry["status"], rec["file"], entry["detail"][:300])
+                log.warning("validate %s: %s %s: %s", vendor, entry["status"], rec["file"], entry["detail"])
             batches.append({**entry, **links})
+        _settle_supersessions(store, batches, day, staged)
+        _note_failed_redeliveries(store, batches, day, quarantine, earlier, vendor)
         counted = [b for b in batches if b["status"] in ("staged", "quarantined")]
         summary = {
             "stage": "validate", "vendor": vendor, "task": vcfg.task, "date": day.isoformat(),
@@ -467,6 +499,7 @@ def validate_day(config: LabelqConfig, root: Any, day: date, vendor: str, *,
             "rows_in": sum(b["rows"] or 0 for b in counted),
             "rows_staged": sum(b["rows_staged"] for b in counted),
             "rows_quarantined": sum(b["rows_quarantined"] for b in counted),
+            "rows_superseded": sum(b.get("rows_superseded", 0) for b in batches),
             "unreadable_files": sum(b["rows"] is None for b in counted),
         }
         if summary["rows_in"] != summary["rows_staged"] + summary["rows_quarantined"]:  # an invariant, never user input
@@ -474,18 +507,10 @@ def validate_day(config: LabelqConfig, root: Any, day: date, vendor: str, *,
         store.write_json(f"{staged}/{VALIDATE_REPORT}", {**summary, "batches": batches})
     write_ledger_day(store, vendor, day, [_entry(b, day, **{k: b.get(k) for k in (
         "rows_staged", "rows_quarantined", "staged_output", "quarantined_rows")}) for b in batches])
-    if cascade:  # withdraw rows of earlier deliveries this day's files supersede
-        for d in sorted({s["date"] for b in batches for s in (b.get("supersedes") or []) if s["date"] != day.isoformat()}):
-            old_day = date.fromisoformat(d)
-            if store.is_file(f"{lay.ingested(old_day, vendor).as_posix()}/{INGEST_REPORT}"):
-                # the old day is re-run whole, so its partitions equal what re-running it would give
-                ingest_day(config, store, old_day, vendor, batch_rows=batch_rows)
-                validate_day(config, store, old_day, vendor, batch_rows=batch_rows, cascade=False)
     log.info("validate %s %s: %d batch(es) staged (%d with quarantined rows), %d quarantined; %d of %d rows staged",
              vendor, day, summary["batches_staged"], summary["batches_partially_quarantined"],
              summary["batches_quarantined"], summary["rows_staged"], summary["rows_in"])
     return summary
-
 
 
 # --------------------------------------------------------------------------- data docs
@@ -502,8 +527,10 @@ def build_docs(root: Any, site_dir: Any = None) -> Any:
 
     store = open_store(root)
     results: list[tuple[str, dict[str, Any]]] = []
-    for key in store.list_files("staged", ".validation.json"):
-        results.append((key.removeprefix("staged/").removesuffix(".validation.json"), store.read_json(key)))
+    for key in store.list_files("staged", VALIDATION_SUFFIX):
+        name = PurePosixPath(key)
+        results.append(((name.parent / name.name.removeprefix(".").removesuffix(VALIDATION_SUFFIX)).as_posix()
+                        .removeprefix("staged/"), store.read_json(key)))
     for key in store.list_files("quarantine", ".reason.json"):
         doc = store.read_json(key)
         if doc.get("gx_result"):

@@ -11,11 +11,12 @@ documents. Entries look like::
      "duplicate_of": null, "supersedes": [{"file": ..., "sha256": ..., "date": "2026-11-01"}],
      "superseded_by": null}
 
-Rules (pure functions below; stable under re-runs of any day):
-
-* same bytes seen before (another name or day) -> ``duplicate``: a recorded no-op;
-* same batch id, different bytes -> the later delivery (by date, then file name) supersedes the
-  earlier one, which is withdrawn from staging and marked ``superseded`` with a pointer.
+Each document records its own day only (ingest and validate are day-local): the same bytes
+delivered twice that day -> ``duplicate`` (a recorded no-op); of the day's accepted deliveries
+of one batch id the last file wins and the others are ``superseded`` (pointers both ways).
+Across days the same rules (and repeated (item, annotator) pairs) are applied when the
+history is read, by :mod:`pipeline.history`, so processing one day never rewrites another's
+documents or partitions.
 """
 
 from __future__ import annotations
@@ -65,18 +66,3 @@ def duplicate_of(sha: str, *, earlier: list[Entry]) -> dict[str, Any] | None:
         if e["sha256"] == sha and e["status"] in PRIMARY:
             return _ref(e)
     return None
-
-
-def later_delivery(batch_id: str, sha: str, day: date, file: str, *, others: list[Entry]) -> dict[str, Any] | None:
-    """A delivery of the same batch with other bytes that came after (``day``, ``file``), if any."""
-    mine = (day.isoformat(), file)
-    later = [e for e in others if e["batch_id"] == batch_id and e["sha256"] != sha and e["status"] in PRIMARY
-             and (e["date"], e["file"]) > mine]
-    return _ref(max(later, key=lambda e: (e["date"], e["file"]))) if later else None
-
-
-def earlier_deliveries(batch_id: str, sha: str, day: date, file: str, *, others: list[Entry]) -> list[dict[str, Any]]:
-    """Deliveries of the same batch with other bytes before (``day``, ``file``): superseded by this one."""
-    mine = (day.isoformat(), file)
-    return [_ref(e) for e in others if e["batch_id"] == batch_id and e["sha256"] != sha
-            and e["status"] in PRIMARY and (e["date"], e["file"]) < mine]

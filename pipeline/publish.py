@@ -39,11 +39,14 @@ On local disk, under the task's ``.lock`` (``fcntl``; released by the OS if the 
 
 On an object store (no rename, no lock; every PUT is atomic per object):
 
+0. PUT a lease ``.lease-<version>.<build>.json`` on the build about to be written (a concurrent
+   publisher's prune skips leased builds; a lease expires after :data:`LEASE_SECONDS`);
 1. serialise the data files in memory (the same Parquet bytes as on disk), hash them and
    compute the build id; if ``<version>.<build>/`` is already there and intact keep it, else
    delete whatever is under that name (a damaged copy or a killed publisher's data files:
    manifest first), PUT the data files, then ``_manifest.json`` last;
-2. PUT ``_versions/<version>.json``, then ``_latest.json``;
+2. PUT ``_versions/<version>.json``, then ``_latest.json`` (re-listed after writing, so a concurrent
+   publisher of another version cannot leave it on the older one), then delete the lease;
 3. prune: delete the pointers of dropped versions, then every build no pointer names: its
    manifest first, then its data files. This also clears what a killed publisher left (data
    files without a manifest, or a manifested build no pointer names yet).
@@ -106,6 +109,11 @@ _VERSION_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _TAG_RE = re.compile(r"^[A-Za-z][A-Za-z0-9._-]{0,63}$")
 _BUILD_RE = re.compile(r"^(?P<version>\d{4}-\d{2}-\d{2})\.(?P<build>[0-9a-f]{12})$")
 _LEFTOVERS = (".tmp-", ".trash-")
+#: On an object store a publisher leases the build it writes (``.lease-<version>.<build>.json``)
+#: until its pointers are written, so that a concurrent publisher's prune leaves it alone; a
+#: killed publisher's lease expires after this many seconds and its leftovers are pruned then.
+LEASE_PREFIX = ".lease-"
+LEASE_SECONDS = 3600
 _UNSTABLE_KEYS = ("created_at",)  # manifest keys left out of the build id
 
 
@@ -394,6 +402,7 @@ def _commit_build_object(t: _Task, version: str, table: pa.Table, manifest: dict
                       "bytes": len(parts[name])})
     body, build = _build_body(version, table, manifest, files)
     folder = f"{version}.{build}"
+    t.store.write_json(t.k(f"{LEASE_PREFIX}{folder}.json"), {"build": folder, "leased_at": _now()})
     if not _intact(t, folder):  # else this exact build is already published: keep it (and its created_at)
         if t.store.is_dir(t.k(folder)):  # a damaged copy, or the data files of a killed publisher
             _delete_build_object(t, folder)  # replaced whole, as on local disk
@@ -410,12 +419,33 @@ def _delete_build_object(t: _Task, folder: str) -> None:
 
 
 def _update_latest(t: _Task) -> None:
-    refs = _pointers(t, VERSIONS)
-    if not refs:
-        return
-    newest = refs[max(refs)]
-    if _read_pointer(t, LATEST) != newest:
+    """Point ``_latest.json`` at the highest version id. On an object store (no lock) a concurrent
+    publisher may write it from an older listing: re-list after writing until it holds."""
+    for _ in range(5 if t.local is None else 1):
+        refs = _pointers(t, VERSIONS)
+        if not refs:
+            return
+        newest = refs[max(refs)]
+        if _read_pointer(t, LATEST) == newest:
+            return
         _write_pointer(t, LATEST, newest)
+
+
+def _leased(t: _Task) -> set[str]:
+    """Builds a live publisher is writing on an object store (a lease younger than LEASE_SECONDS)."""
+    now = datetime.now(timezone.utc)
+    out = set()
+    for info in t.store.list_dir(t.key):
+        name = info.base_name
+        if info.type == pafs.FileType.File and name.startswith(LEASE_PREFIX) and name.endswith(".json"):
+            mtime = info.mtime if info.mtime is not None else now
+            if mtime.tzinfo is None:
+                mtime = mtime.replace(tzinfo=timezone.utc)
+            if (now - mtime).total_seconds() < LEASE_SECONDS:
+                out.add(name.removeprefix(LEASE_PREFIX).removesuffix(".json"))
+            else:
+                t.store.delete(t.k(name))
+    return out
 
 
 def _prune(t: _Task, keep_versions: int | None) -> list[str]:
@@ -436,6 +466,7 @@ def _prune(t: _Task, keep_versions: int | None) -> list[str]:
     if t.local is not None:
         _sweep_local(t.local, refs, latest, live)
     else:
+        live |= _leased(t)
         for info in t.store.list_dir(t.key):
             if info.type == pafs.FileType.Directory and _BUILD_RE.match(info.base_name) and info.base_name not in live:
                 _delete_build_object(t, info.base_name)
@@ -474,6 +505,8 @@ def write_version(
             (t.local / VERSIONS).mkdir(exist_ok=True)
         _write_pointer(t, f"{VERSIONS}/{version}.json", ref)
         _update_latest(t)
+        if t.local is None:
+            t.store.delete(t.k(f"{LEASE_PREFIX}{ref.path}.json"))
         _prune(t, keep_versions)
     return t.where(ref.path)
 

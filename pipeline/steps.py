@@ -47,29 +47,31 @@ def _task(config: LabelqConfig, task: str):
 
 
 # --------------------------------------------------------------------------- ingest
-def ingest(config: LabelqConfig, root: Root, day: date, vendor: str, *, batch_rows: int | None = None) -> dict[str, Any]:
+def ingest(config: LabelqConfig, root: Root, day: date, vendor: str, *, batch_rows: int | None = None,
+           strict: bool = False) -> dict[str, Any]:
     """Map ``vendor``'s files delivered on ``day`` onto the canonical schema, streamed.
 
     Writes ``ingested/date=<day>/vendor=<vendor>/`` (one canonical Parquet per accepted file
     plus ``_ingest.json`` recording every file: SHA-256, rows, status and reason) and the
-    ledger (``ledger/vendor=<vendor>/date=<day>.json``). Bytes already in the ledger are a
-    recorded no-op; a batch id re-delivered with new bytes supersedes the old delivery.
-    ``root`` may be a local folder or an ``s3://`` URI. See :mod:`pipeline.intake`.
+    ledger (``ledger/vendor=<vendor>/date=<day>.json``). Day-local: reads ``landing/<vendor>/<day>/``
+    only (repeats and re-deliveries across days are settled when the history is read,
+    :mod:`pipeline.history`). A vendor without a landing folder is warned about, or with
+    ``strict`` raises ``ValueError``. ``root`` may be a local folder or an ``s3://`` URI.
     """
     from pipeline.ingest import DEFAULT_BATCH_ROWS
     from pipeline.intake import ingest_day
 
     _vendor(config, vendor)
-    return ingest_day(config, root, day, vendor, batch_rows=batch_rows or DEFAULT_BATCH_ROWS)
+    return ingest_day(config, root, day, vendor, batch_rows=batch_rows or DEFAULT_BATCH_ROWS, strict=strict)
 
 
 # --------------------------------------------------------------------------- validate
 def validate(config: LabelqConfig, root: Root, day: date, vendor: str, *, batch_rows: int | None = None) -> dict[str, Any]:
     """Validate each ingested file with the GX suites; stage good rows, quarantine the rest.
 
-    Row-level failures (unknown label, null/empty annotator, duplicate (item, annotator) in the
-    file or against rows staged from another batch, a row claiming another vendor, invalid
-    UTF-8) quarantine just those rows (``quarantine/.../<stem>.rows.parquet`` with a ``reason``
+    Day-local. Row-level failures (unknown label, null/empty annotator, duplicate (item,
+    annotator) in the file or against rows staged from another batch of the day, a row claiming
+    another vendor, invalid UTF-8) quarantine just those rows (``quarantine/.../<stem>.rows.parquet`` with a ``reason``
     column); file-level failures (unreadable, schema drift, empty, too many bad rows) quarantine
     the file byte for byte. Every quarantined file gets ``<file>.reason.json``. Writes
     ``staged/<task>/date=<day>/vendor=<vendor>/`` (good rows, GX results, ``_validate.json``).
@@ -84,25 +86,16 @@ def validate(config: LabelqConfig, root: Root, day: date, vendor: str, *, batch_
 
 
 # --------------------------------------------------------------------------- helpers for task-level stages
-def _staged_keys(store: Store, task: str, suffix: str, day: date | None, until: date | None) -> list[str]:
-    """Committed files of ``task``'s staged partitions ending in ``suffix``, for ``day`` / up to ``until``."""
-    base = store.layout.staged_task(task).as_posix()
-    keys = []
-    for key in store.committed_files(base, suffix):
-        part = key.removeprefix(base + "/").split("/", 1)[0]  # date=YYYY-MM-DD
-        d = part.removeprefix("date=")
-        if part.startswith("date=") and (day is None or d == day.isoformat()) and (until is None or d <= until.isoformat()):
-            keys.append(key)
-    return keys
-
-
 def read_staged(root: Root, task: str, *, day: date | None = None, until: date | None = None) -> pd.DataFrame:
-    """Staged annotations of ``task``: for one ``day``, or for every day up to ``until``."""
-    store = open_store(root)
-    keys = _staged_keys(store, task, ".parquet", day, until)
-    if not keys:
-        return ANNOTATIONS.empty_table().to_pandas()
-    return pa.concat_tables([store.read_parquet(k, schema=ANNOTATIONS) for k in keys]).to_pandas()
+    """Staged annotations of ``task`` that count: up to ``until``, or those staged on ``day``
+    (as of that day). Duplicate files, superseded batches and repeated pairs across days are
+    withdrawn (:func:`pipeline.history.resolve`)."""
+    from pipeline.history import resolve
+
+    if (day is None) == (until is None):
+        raise ValueError("read_staged: give exactly one of day= or until=")
+    hist = resolve(open_store(root), task, until or day)  # type: ignore[arg-type]
+    return hist.annotations if day is None else hist.day(day)
 
 
 def read_gold(root: Root, task: str) -> pd.DataFrame:
@@ -117,27 +110,46 @@ def read_gold(root: Root, task: str) -> pd.DataFrame:
 
 def validation_reports(root: Root, task: str, *, day: date | None = None, until: date | None = None) -> list[dict[str, Any]]:
     """The ``_validate.json`` of every vendor's staged partition of ``task`` (for ``day`` / up to ``until``)."""
-    store = open_store(root)
-    keys = [k for k in _staged_keys(store, task, "/" + VALIDATE_REPORT, day, until) if k.count("/") == 4]
-    return [store.read_json(k) for k in keys]
+    from pipeline.history import validation_reports as reports
+
+    return reports(open_store(root), task, day=day, until=until)
+
+
+def _skip_empty(config: LabelqConfig, store: Store, stage: str, task: str, day: date, allow_empty: bool) -> dict[str, Any] | None:
+    """The summary of a skipped stage when no vendor of ``task`` delivered anything on ``day``."""
+    from pipeline.history import delivered_on
+
+    if allow_empty or delivered_on(config, store, task, day):
+        return None
+    why = (f"no vendor of task {task!r} delivered anything on {day}: nothing new to {stage} "
+           f"(the latest version stays; pass --allow-empty / params.allow_empty to publish one anyway)")
+    log.warning("%s %s %s: skipped: %s", stage, task, day, why)
+    return {"stage": stage, "task": task, "date": day.isoformat(), "skipped": why}
 
 
 # --------------------------------------------------------------------------- measure
-def measure(config: LabelqConfig, root: Root, day: date, task: str) -> dict[str, Any]:
+def measure(config: LabelqConfig, root: Root, day: date, task: str, *, allow_empty: bool = False) -> dict[str, Any]:
     """Agreement (overall and per vendor) and gold accuracy (per vendor and annotator) for ``day``.
 
     Writes ``metrics/<task>/date=<day>/``: agreement.parquet (every metric with bootstrap CIs,
     overall and per vendor), agreement_per_category.parquet (one-vs-rest alpha),
     kappa_annotators.parquet (Cohen's kappa for every annotator pair, long format),
     accuracy_vendor.parquet, accuracy_annotator.parquet and summary.json. Vendor-by-vendor
-    kappa is in the scorecard stage's vendor_kappa.parquet.
+    kappa is in the scorecard stage's vendor_kappa.parquet. Skipped (nothing written) on a day
+    without deliveries unless ``allow_empty``; refuses a history with holes
+    (:class:`pipeline.history.HistoryGap`).
     """
     import warnings
 
     from pipeline.agreement import UndefinedAgreementWarning, agreement_table, pairwise_kappa_matrix, per_category_agreement
+    from pipeline.history import check_complete, resolve
 
     tcfg = _task(config, task)
-    ann = read_staged(root, task, day=day)
+    store = open_store(root)
+    if skipped := _skip_empty(config, store, "measure", task, day, allow_empty):
+        return skipped
+    check_complete(config, store, task, day)
+    ann = resolve(store, task, day).day(day)
     gold = read_gold(root, task)
     agreement = agreement_table(ann, level=tcfg.level, label_order=tcfg.labels, by="vendor")
     with warnings.catch_warnings():  # pairs that share no item are NaN by design
@@ -169,7 +181,6 @@ def measure(config: LabelqConfig, root: Root, day: date, task: str) -> dict[str,
     }
     tables = {"agreement": agreement, "agreement_per_category": per_category, "kappa_annotators": kappa_pairs,
               "accuracy_vendor": vendor_acc, "accuracy_annotator": annotator_acc}
-    store = open_store(root)
     with store.replace_dir(store.layout.metrics(task, day).as_posix()) as out:
         for name, frame in tables.items():
             store.write_parquet(pa.Table.from_pandas(frame, preserve_index=False), f"{out}/{name}.parquet")
@@ -210,41 +221,59 @@ def source_batches(annotations: pd.DataFrame, item_ids: pd.Series) -> pa.ListArr
 _MERGE_ORDER = ["item_id", "vendor", "annotator_id", "batch_id", "source_file", "annotated_at", "label"]
 
 
-def merge(config: LabelqConfig, root: Root, day: date, task: str) -> dict[str, Any]:
-    """Consensus over every staged label of ``task`` up to ``day``; hold out thin or uncertain items.
+MERGE_REPORT = "_merge.json"
+
+
+def merge(config: LabelqConfig, root: Root, day: date, task: str, *, allow_empty: bool = False) -> dict[str, Any]:
+    """Consensus over every staged label of ``task`` that counts up to ``day``; hold out thin or uncertain items.
 
     Writes ``consensus/<task>/date=<day>/``: ``consensus.parquet``, one row per item with the
     consensus, ``vendors``, ``source_batches`` (lineage) and ``held_out_reason`` (null for
-    items that go into the training set; rules in :mod:`pipeline.holdout`), and
-    ``relabel.parquet``, the held-out items to send back for more labels (``labelq relabel``).
-    Rows are put in a canonical order first, so the output is the same whatever order files
-    arrived or were listed in.
+    items that go into the training set; rules in :mod:`pipeline.holdout`),
+    ``relabel.parquet``, the held-out items to send back for more labels (``labelq relabel``),
+    and ``_merge.json``: the days and deliveries it read (:func:`pipeline.history.resolve`:
+    what was withdrawn as a duplicate or superseded, and why) and the digest of those inputs,
+    which publish checks. Rows are put in a canonical order first, so the output is the same
+    whatever order files arrived, were listed or days were processed in. Skipped on a day
+    without deliveries unless ``allow_empty``; refuses a history with holes
+    (:class:`pipeline.history.HistoryGap`).
     """
     from pipeline.consensus import aggregate
+    from pipeline.history import check_complete, resolve
     from pipeline.holdout import held_out_reasons, relabel_list
 
     tcfg = _task(config, task)
-    ann = read_staged(root, task, until=day)
-    if ann.empty:
-        raise ValueError(f"task {task!r}: no staged annotations up to {day}; nothing to merge")
-    ann = ann.sort_values(_MERGE_ORDER, kind="stable", ignore_index=True)
-    gold = read_gold(root, task)
-    result = aggregate(ann, method=tcfg.consensus, gold=gold if len(gold) else None, labels=tcfg.labels)
-    result["vendors"] = contributing_vendors(ann, result["item_id"])
-    result["held_out_reason"] = held_out_reasons(result, min_labels=tcfg.min_labels_per_item,
-                                                 min_confidence=tcfg.min_confidence, min_agreement=tcfg.min_agreement)
-    relabel = relabel_list(result)
-    table = pa.Table.from_pandas(result, preserve_index=False)
-    table = table.append_column("source_batches", source_batches(ann, result["item_id"]))
     store = open_store(root)
-    with store.replace_dir(store.layout.consensus(task, day).as_posix()) as out:
-        store.write_parquet(table, f"{out}/consensus.parquet")
-        store.write_parquet(pa.Table.from_pandas(relabel, preserve_index=False), f"{out}/relabel.parquet")
-    by_reason = relabel["held_out_reason"].value_counts().sort_index()
-    summary = {"stage": "merge", "task": task, "date": day.isoformat(), "method": tcfg.consensus,
-               "items": len(result), "held_out": len(relabel), "labels_used": len(ann),
-               "held_out_by_reason": {str(k): int(v) for k, v in by_reason.items()}}
-    log.info("merge %s %s: %d items by %s, %d held out", task, day, len(result), tcfg.consensus, summary["held_out"])
+    if skipped := _skip_empty(config, store, "merge", task, day, allow_empty):
+        return skipped
+    with store.lock(store.layout.task_lock(task).as_posix()):
+        check_complete(config, store, task, day)
+        hist = resolve(store, task, day)
+        ann = hist.annotations
+        if ann.empty:
+            raise ValueError(f"task {task!r}: no staged annotations up to {day}; nothing to merge")
+        ann = ann.sort_values(_MERGE_ORDER, kind="stable", ignore_index=True)
+        gold = read_gold(root, task)
+        result = aggregate(ann, method=tcfg.consensus, gold=gold if len(gold) else None, labels=tcfg.labels)
+        result["vendors"] = contributing_vendors(ann, result["item_id"])
+        result["held_out_reason"] = held_out_reasons(result, min_labels=tcfg.min_labels_per_item,
+                                                     min_confidence=tcfg.min_confidence, min_agreement=tcfg.min_agreement)
+        relabel = relabel_list(result)
+        table = pa.Table.from_pandas(result, preserve_index=False)
+        table = table.append_column("source_batches", source_batches(ann, result["item_id"]))
+        by_reason = relabel["held_out_reason"].value_counts().sort_index()
+        summary = {"stage": "merge", "task": task, "date": day.isoformat(), "method": tcfg.consensus,
+                   "items": len(result), "held_out": len(relabel), "labels_used": len(ann),
+                   "held_out_by_reason": {str(k): int(v) for k, v in by_reason.items()},
+                   "days": hist.days, "withdrawn": hist.withdrawn}
+        with store.replace_dir(store.layout.consensus(task, day).as_posix()) as out:
+            store.write_parquet(table, f"{out}/consensus.parquet")
+            store.write_parquet(pa.Table.from_pandas(relabel, preserve_index=False), f"{out}/relabel.parquet")
+            store.write_json(f"{out}/{MERGE_REPORT}", {**summary, "inputs_sha256": hist.inputs_sha256,
+                                                       "deliveries": hist.deliveries})
+    withdrawn = ", ".join(f"{n} {k}" for k, n in hist.withdrawn.items() if n)
+    log.info("merge %s %s: %d items by %s, %d held out%s", task, day, len(result), tcfg.consensus, summary["held_out"],
+             f"; rows withdrawn: {withdrawn}" if withdrawn else "")
     return summary
 
 
@@ -282,76 +311,113 @@ def curated_table(consensus: pa.Table, ratios: dict[str, float]) -> pa.Table:
     return table
 
 
-def publish(config: LabelqConfig, root: Root, day: date, task: str) -> dict[str, Any]:
+def publish(config: LabelqConfig, root: Root, day: date, task: str, *, allow_empty: bool = False) -> dict[str, Any]:
     """Publish the merged labels of ``day`` as training-set version ``<day>`` of ``task``.
 
-    The version covers every staged day up to ``day`` (its data interval ends the day after).
-    Same inputs give byte-identical data files and the same content hash; see
-    :mod:`pipeline.publish` for the layout, the manifest and why a publish is atomic.
+    The version holds every staged label that counts up to ``day``; its manifest lists exactly
+    the days it read (``days``; ``data_interval`` is ``[first day, day + 1)``), every delivery
+    with its validation status and how the history resolved it, and the digest of those inputs
+    (``inputs_sha256``). Refuses (``ValueError``) when the staged data changed since the merge
+    (e.g. an earlier day was processed meanwhile): re-run the merge. Skipped on a day without
+    deliveries unless ``allow_empty``. Same inputs give byte-identical data files and the same
+    content hash; see :mod:`pipeline.publish` for the layout, the manifest and why a publish is
+    atomic. Later versions made stale by this day are listed under ``stale_later_versions``
+    (``labelq run`` re-publishes them; the DAG logs a warning naming the command).
     """
     from pipeline.consensus import get_aggregator
+    from pipeline.history import inputs_sha256, stale_versions
 
     tcfg = _task(config, task)
     store = open_store(root)
-    cons_key = f"{store.layout.consensus(task, day).as_posix()}/consensus.parquet"
-    if not store.is_file(cons_key):
-        raise FileNotFoundError(f"{store.location(cons_key)}: no consensus for {task} {day}; run the merge stage first")
-    cons = store.read_parquet(cons_key)
-    table = curated_table(cons, tcfg.splits.model_dump())
-    labels = table.select(["label", "split"]).to_pandas()
-    by_split = pd.crosstab(labels["split"], labels["label"]).reindex(index=list(SPLITS), columns=tcfg.labels, fill_value=0)
-    reports = validation_reports(root, task, until=day)
-    metrics_key = f"{store.layout.metrics(task, day).as_posix()}/summary.json"
-    dates = sorted({r["date"] for r in reports})
-    gold = read_gold(root, task)
-    manifest = {
-        "task": task,
-        "data_interval": {"start": dates[0] if dates else day.isoformat(),
-                          "end": (day + timedelta(days=1)).isoformat()},
-        "labelq_version": __version__,
-        "config_sha256": config.digest(),
-        "consensus": {"method": tcfg.consensus, "min_labels_per_item": tcfg.min_labels_per_item,
-                      "settings": get_aggregator(tcfg.consensus, labels=tcfg.labels).get_params(),
-                      "gold_items": int(len(gold))},
-        "splits": {"ratios": tcfg.splits.model_dump(), "rule": "sha256(item_id) first 53 bits / 2**53 vs cumulative ratios",
-                   "items": {s: int(by_split.loc[s].sum()) for s in SPLITS}},
-        "source_batches": sorted(
-            ({"vendor": r["vendor"], "date": r["date"], "batch": f"{r['vendor']}/{b['batch_id']}", **b}
-             for r in reports for b in r["batches"]),
-            key=lambda b: (b["date"], b["vendor"], b["file"]),
-        ),
-        "validation": sorted(({k: v for k, v in r.items() if k != "batches"} for r in reports),
-                             key=lambda r: (r["date"], r["vendor"])),
-        "counts": {"items": cons.num_rows, "published": table.num_rows, "held_out": cons.num_rows - table.num_rows,
-                   "held_out_by_reason": _count_values(cons["held_out_reason"])},
-        "class_balance": {label: int(n) for label, n in by_split.sum().items()},
-        "class_balance_by_split": {s: {label: int(n) for label, n in by_split.loc[s].items()} for s in SPLITS},
-        "quality": _rounded(store.read_json(metrics_key)) if store.is_file(metrics_key) else None,
-    }
-    dest = write_version(root, task, day.isoformat(), table, manifest, keep_versions=tcfg.keep_versions)
-    written = read_manifest(root, task, day.isoformat())
+    if skipped := _skip_empty(config, store, "publish", task, day, allow_empty):
+        return skipped
+    cons_dir = store.layout.consensus(task, day).as_posix()
+    cons_key, merge_key = f"{cons_dir}/consensus.parquet", f"{cons_dir}/{MERGE_REPORT}"
+    with store.lock(store.layout.task_lock(task).as_posix()):
+        if not store.is_file(cons_key) or not store.is_file(merge_key):
+            raise FileNotFoundError(f"{store.location(cons_dir)}: no consensus for {task} {day}; run the merge stage first")
+        merged = store.read_json(merge_key)
+        current = inputs_sha256(store, task, day)
+        if merged["inputs_sha256"] != current:
+            raise ValueError(
+                f"task {task!r} {day}: the staged data up to {day} changed since it was merged (another day was "
+                f"processed meanwhile?); re-run the merge first: `labelq run --date {day}` (nothing was published)")
+        cons = store.read_parquet(cons_key)
+        table = curated_table(cons, tcfg.splits.model_dump())
+        labels = table.select(["label", "split"]).to_pandas()
+        by_split = pd.crosstab(labels["split"], labels["label"]).reindex(index=list(SPLITS), columns=tcfg.labels, fill_value=0)
+        reports = validation_reports(store, task, until=day)
+        resolution = {(d["date"], d["vendor"], d["file"]): d for d in merged["deliveries"]}
+        metrics_key = f"{store.layout.metrics(task, day).as_posix()}/summary.json"
+        gold = read_gold(store, task)
+        days = merged["days"]
+        manifest = {
+            "task": task,
+            "data_interval": {"start": days[0] if days else day.isoformat(),
+                              "end": (day + timedelta(days=1)).isoformat()},
+            "days": days,
+            "inputs_sha256": current,
+            "labelq_version": __version__,
+            "config_sha256": config.digest(),
+            "consensus": {"method": tcfg.consensus, "min_labels_per_item": tcfg.min_labels_per_item,
+                          "settings": get_aggregator(tcfg.consensus, labels=tcfg.labels).get_params(),
+                          "gold_items": int(len(gold))},
+            "splits": {"ratios": tcfg.splits.model_dump(), "rule": "sha256(item_id) first 53 bits / 2**53 vs cumulative ratios",
+                       "items": {s: int(by_split.loc[s].sum()) for s in SPLITS}},
+            "source_batches": sorted(
+                ({"vendor": r["vendor"], "date": r["date"], "batch": f"{r['vendor']}/{b['batch_id']}", **b,
+                  **{k: resolution.get((r["date"], r["vendor"], b["file"]), {}).get(k)
+                     for k in ("resolution", "resolved_by", "rows_used")}}
+                 for r in reports for b in r["batches"]),
+                key=lambda b: (b["date"], b["vendor"], b["file"]),
+            ),
+            "validation": sorted(({k: v for k, v in r.items() if k != "batches"} for r in reports),
+                                 key=lambda r: (r["date"], r["vendor"])),
+            "counts": {"items": cons.num_rows, "published": table.num_rows, "held_out": cons.num_rows - table.num_rows,
+                       "held_out_by_reason": _count_values(cons["held_out_reason"]),
+                       "labels_used": merged["labels_used"], "rows_withdrawn": merged["withdrawn"]},
+            "class_balance": {label: int(n) for label, n in by_split.sum().items()},
+            "class_balance_by_split": {s: {label: int(n) for label, n in by_split.loc[s].items()} for s in SPLITS},
+            "quality": _rounded(store.read_json(metrics_key)) if store.is_file(metrics_key) else None,
+        }
+        dest = write_version(root, task, day.isoformat(), table, manifest,
+                             keep_versions=tcfg.keep_versions)
+        written = read_manifest(store, task, day.isoformat())
+        later = [s["version"] for s in stale_versions(store, task) if s["version"] > day.isoformat()]
     log.info("publish %s %s: %d items -> %s", task, day, table.num_rows, dest)
+    if later:
+        log.warning("publish %s %s: later version(s) %s were built without this day's current data and are now stale; "
+                    "re-run them in date order: `labelq run --date %s --days %d` (or `airflow backfill create --dag-id "
+                    "labelq_daily --from-date %s --to-date %s --reprocess-behavior completed`); `labelq status` lists "
+                    "stale versions", task, day, ", ".join(later), later[0],
+                    (date.fromisoformat(later[-1]) - date.fromisoformat(later[0])).days + 1, later[0], later[-1])
     return {"stage": "publish", "task": task, "date": day.isoformat(), "version": day.isoformat(),
             "path": str(dest), "items": table.num_rows, "held_out": manifest["counts"]["held_out"],
-            "content_sha256": written["content_sha256"], "build": written["build"]}
+            "content_sha256": written["content_sha256"], "build": written["build"], "days": days,
+            "stale_later_versions": later}
 
 
 # --------------------------------------------------------------------------- scorecard, SLA, report
-def scorecard(config: LabelqConfig, root: Root, day: date, task: str) -> dict[str, Any]:
+def scorecard(config: LabelqConfig, root: Root, day: date, task: str, *, allow_empty: bool = False) -> dict[str, Any]:
     """Vendor and annotator scorecards of ``task`` for ``day``, with each vendor's SLA status.
 
     Writes ``metrics/<task>/date=<day>/``: scorecard_vendor.parquet, scorecard_annotator.parquet,
     confusion.parquet, vendor_kappa.parquet (definitions in :mod:`pipeline.scorecard`; read the
     history with :func:`pipeline.scorecard.read_metrics_history`). An SLA breach is logged as a
     warning and listed under ``sla_breaches``; it does not raise (that is :func:`check_sla`).
+    Skipped on a day without deliveries unless ``allow_empty``.
     """
+    from pipeline.history import resolve
     from pipeline.scorecard import build_scorecards, write_scorecards
     from pipeline.sla import breaches, evaluate_sla, sla_status
 
     tcfg = _task(config, task)
+    store = open_store(root)
+    if skipped := _skip_empty(config, store, "scorecard", task, day, allow_empty):
+        return skipped
     vendors = config.vendors_for(task)
     cards = build_scorecards(
-        read_staged(root, task, day=day), read_gold(root, task), task=task, labels=tcfg.labels,
+        resolve(store, task, day).day(day), read_gold(root, task), task=task, labels=tcfg.labels,
         method=tcfg.consensus, prices={v: c.price_per_label for v, c in vendors.items()}, vendors=list(vendors),
     )
     checks = evaluate_sla(cards.vendor, {v: c.sla for v, c in vendors.items()})
@@ -442,15 +508,18 @@ def check_vendor_sla(config: LabelqConfig, root: Root, day: date, task: str, ven
     return {"stage": "check_sla", "task": task, "vendor": vendor, "date": day.isoformat(), "status": verdict, "detail": detail}
 
 
-def report(config: LabelqConfig, root: Root, day: date, task: str) -> dict[str, Any]:
+def report(config: LabelqConfig, root: Root, day: date, task: str, *, allow_empty: bool = False) -> dict[str, Any]:
     """Static HTML quality report of ``task`` for ``day`` + JSON twin, and the reports index.
 
     Writes ``reports/<task>/<day>.html``, ``reports/<task>/<day>.json`` and
-    ``reports/index.html`` (see :mod:`pipeline.report`); needs the day's scorecard.
+    ``reports/index.html`` (see :mod:`pipeline.report`); needs the day's scorecard. Skipped on
+    a day without deliveries unless ``allow_empty``.
     """
     from pipeline import report as rpt
 
     tcfg = _task(config, task)
+    if skipped := _skip_empty(config, open_store(root), "report", task, day, allow_empty):
+        return skipped
     inputs = rpt.load_inputs(root, task, day)
     data = rpt.build_report_data(
         inputs, task=task, day=day, labels=tcfg.labels,
@@ -465,16 +534,52 @@ def report(config: LabelqConfig, root: Root, day: date, task: str) -> dict[str, 
 
 
 # --------------------------------------------------------------------------- the whole day
-def run_day(config: LabelqConfig, root: Root, day: date) -> dict[str, Any]:
+#: The per-task stages of a day, in DAG order (measure .. report).
+TASK_STAGES = ("measure", "merge", "publish", "scorecard", "report")
+
+
+def run_task_stages(config: LabelqConfig, root: Root, day: date, task: str, *, allow_empty: bool = False) -> dict[str, Any]:
+    """measure, merge, publish, scorecard and report of ``task`` for ``day``; a skipped stage skips the rest."""
+    out: dict[str, Any] = {}
+    for name in TASK_STAGES:
+        out[name] = globals()[name](config, root, day, task, allow_empty=allow_empty)
+        if out[name].get("skipped"):
+            break
+    return out
+
+
+def run_day(config: LabelqConfig, root: Root, day: date, *, allow_empty: bool = False, strict: bool = False) -> dict[str, Any]:
     """Every stage for ``day``, in-process, in DAG order: per vendor, then per task.
 
     Per task: measure, merge, publish, then scorecard and report (SLA breaches are logged and
-    listed in the scorecard summary; :func:`check_sla` is the step that raises on them).
+    listed in the scorecard summary; :func:`check_sla` is the step that raises on them). On a
+    day without deliveries the task stages are skipped (``skipped`` in their summary) unless
+    ``allow_empty``; ``strict`` makes a vendor without a landing folder an error.
     """
     results: dict[str, Any] = {"date": day.isoformat(), "vendors": {}, "tasks": {}}
     for vendor in config.vendors:
-        results["vendors"][vendor] = {"ingest": ingest(config, root, day, vendor),
+        results["vendors"][vendor] = {"ingest": ingest(config, root, day, vendor, strict=strict),
                                       "validate": validate(config, root, day, vendor)}
     for task in config.tasks:
-        results["tasks"][task] = {stage.__name__: stage(config, root, day, task) for stage in (measure, merge, publish, scorecard, report)}
+        results["tasks"][task] = run_task_stages(config, root, day, task, allow_empty=allow_empty)
     return results
+
+
+def refresh_stale(config: LabelqConfig, root: Root, task: str, *, after: date | None = None) -> list[dict[str, Any]]:
+    """Re-run the task stages of every stale version of ``task`` (later than ``after``), in date order.
+
+    A version is stale when an earlier day's staged data changed after it was built
+    (:func:`pipeline.history.stale_versions`); re-running its task stages rebuilds it from the
+    current history, so it equals what running the days in order gives. Returns the stage
+    summaries per refreshed day.
+    """
+    from pipeline.history import stale_versions
+
+    done = []
+    for s in stale_versions(open_store(root), task):
+        day = date.fromisoformat(s["version"])
+        if after is not None and day <= after:
+            continue
+        log.warning("refresh %s %s: the version is stale (an earlier day changed); re-running measure .. report", task, day)
+        done.append({"date": day.isoformat(), **run_task_stages(config, root, day, task, allow_empty=True)})
+    return done

@@ -61,14 +61,35 @@ from pipeline.config import VendorConfig
 PARQUET_OPTIONS: dict[str, Any] = {"compression": "zstd", "write_statistics": True, "use_dictionary": True}
 
 
+#: Suffix of the GX result stored beside each staged batch (see :func:`validation_sidecar`).
+VALIDATION_SUFFIX = ".validation.json"
+
+
+def validation_sidecar(stem: str) -> str:
+    """File name of the GX result beside staged batch ``<stem>.parquet``: ``.<stem>.validation.json``.
+
+    Sidecars are hidden (``.``) so that readers of a partition folder skip them and see Parquet
+    (and the ``_validate.json`` report) only: ``pyarrow.dataset`` ignores ``.`` and ``_`` names,
+    Hugging Face ``datasets`` ignores hidden files and picks its reader by the most common
+    extension.
+
+    >>> validation_sidecar("acme-20261101-01")
+    '.acme-20261101-01.validation.json'
+    """
+    return f".{stem}{VALIDATION_SUFFIX}"
+
+
 class Layout:
     """Paths of every partition under one storage root."""
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
 
+    def vendor_landing(self, vendor: VendorConfig) -> Path:
+        return self.root / vendor.landing
+
     def landing(self, vendor: VendorConfig, day: date) -> Path:
-        return self.root / vendor.landing / day.isoformat()
+        return self.vendor_landing(vendor) / day.isoformat()
 
     def gold(self, task: str) -> Path:
         return self.root / "gold" / f"{task}.parquet"
@@ -93,6 +114,10 @@ class Layout:
 
     def curated(self, task: str) -> Path:
         return self.root / "curated" / task
+
+    def task_lock(self, task: str) -> Path:
+        """Lock file serialising the cumulative stages (merge, publish) of ``task`` on local disk."""
+        return self.root / "locks" / f"{task}.lock"
 
     def relative(self, path: Path) -> str:
         """``path`` relative to the root, with forward slashes (as recorded in data)."""
@@ -443,6 +468,25 @@ class Store:
                 continue
             files.append(key)
         return files, rejected
+
+    @contextlib.contextmanager
+    def lock(self, key: str) -> Iterator[None]:
+        """Hold an exclusive lock on ``key`` while the body runs (``fcntl.flock``; the OS releases it
+        if the process dies). Local disk only: on an object store nothing locks, and one writer per
+        key at a time is assumed (the DAG orders the cumulative stages with ``depends_on_past``)."""
+        if not self.is_local:
+            yield
+            return
+        path = Path(self.path(key))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        import fcntl
+
+        with open(path, "a+b") as fh:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
     def delete_tree(self, key: str) -> None:
         """Delete ``key`` and everything under it (a folder, or every object under the prefix); nothing if absent."""

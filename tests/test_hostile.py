@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +17,7 @@ import pytest
 
 from pipeline import steps
 from pipeline.config import parse_config
+from pipeline.publish import read_manifest, read_training_set
 from pipeline.storage import PathEscape, check_member_name
 
 DAY = date(2026, 11, 1)
@@ -182,7 +183,7 @@ def test_null_and_empty_annotators_never_show_personal_values(cfg, root):
     assert "column 'annotator_id': 1 row(s) null_annotator_id (rows [1])" in e["detail"]
     r = reason(root, "b-annot.parquet")
     assert "secret-" not in json.dumps(r)  # no unexpected values of personal columns
-    gx = json.loads((root / "staged" / "sentiment" / f"date={DAY}" / "vendor=acme" / "b-annot.validation.json").read_text())
+    gx = json.loads((root / "staged" / "sentiment" / f"date={DAY}" / "vendor=acme" / ".b-annot.validation.json").read_text())
     assert "secret-" not in json.dumps(gx) and gx["success"] is False
     _reconciles(v, root)
 
@@ -305,6 +306,7 @@ sys.path.insert(0, sys.argv[1])
 from test_hostile import CONFIG, DAY, acme
 from pipeline import steps
 from pipeline.config import parse_config
+from pipeline.publish import read_manifest, read_training_set
 
 cfg, out, pools = parse_config(CONFIG), {}, []
 for rows in (200_000, 800_000):
@@ -336,3 +338,48 @@ def test_large_file_is_streamed_with_memory_bounded_by_the_batch(tmp_path):
     (small, rows_small, groups_small), (large, rows_large, groups_large) = m["200000"], m["800000"]
     assert (rows_small, rows_large, groups_small, groups_large) == (200_000, 800_000, 4, 16)
     assert large < 1.5 * small, (small, large)
+
+
+# --------------------------------------------------------------------------- bad re-deliveries never withdraw good data
+def _doubled(path: Path) -> pa.Table:
+    """The same batch (same batch id) with every row delivered twice."""
+    t = pq.read_table(path)
+    return pa.concat_tables([t, t])
+
+
+@pytest.mark.parametrize("when", ["same_day", "next_day"])
+def test_doubled_redelivery_of_an_accepted_batch_leaves_the_published_set_unchanged(config, simulated, tmp_path, when):
+    """A re-delivery of an accepted batch id that fails validation (every row doubled: too many
+    duplicate_in_file rows) is quarantined whole, names the delivery it tried to replace, and
+    withdraws nothing: the published training set is the same as without it."""
+    import shutil
+
+    days = [DAY, DAY + timedelta(days=1)]
+    roots = {}
+    for kind in ("clean", "hostile"):
+        root = tmp_path / kind
+        shutil.copytree(simulated, root)
+        original = sorted((root / "landing" / "acme" / DAY.isoformat()).glob("*.parquet"))[0]
+        if kind == "hostile":
+            target = days[0] if when == "same_day" else days[1]
+            folder = root / "landing" / "acme" / target.isoformat()
+            pq.write_table(_doubled(original), folder / f"{original.stem}.redelivered.parquet")
+        for d in days:
+            steps.run_day(config, root, d)
+        roots[kind] = root
+    target = days[0] if when == "same_day" else days[1]
+    rec = json.loads((roots["hostile"] / "quarantine" / f"date={target}" / "vendor=acme"
+                      / f"{original.stem}.redelivered.parquet.reason.json").read_text())
+    assert rec["cause"].startswith("too_many_bad_rows") and rec["row_reasons"] == {"duplicate_in_file": rec["rows"] // 2}
+    assert [r["file"] for r in rec["tried_to_supersede"]] == [f"landing/acme/{DAY}/{original.name}"]
+    for d in days:
+        clean = read_manifest(roots["clean"], "sentiment", d.isoformat())
+        hostile = read_manifest(roots["hostile"], "sentiment", d.isoformat())
+        assert hostile["content_sha256"] == clean["content_sha256"], d  # the same training-set bytes
+        assert hostile["counts"]["published"] == clean["counts"]["published"]
+        batches = {b["file"]: b for b in hostile["source_batches"]}
+        assert batches[f"landing/acme/{DAY}/{original.name}"]["resolution"] == "used"
+        if d >= target:
+            bad = batches[f"landing/acme/{target}/{original.stem}.redelivered.parquet"]
+            assert bad["status"] == "quarantined" and bad["resolution"] == "quarantined"
+    assert read_training_set(roots["hostile"], "sentiment").equals(read_training_set(roots["clean"], "sentiment"))

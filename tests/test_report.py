@@ -166,8 +166,14 @@ def test_cli_report_rebuilds_scorecard_and_report(processed, days, tmp_path, cap
 
 
 def test_report_stage_needs_a_scorecard(tmp_path, config):
+    from pipeline.simulate import simulate
+
+    simulate(config, tmp_path, seed=1, days=1, start=date(2026, 11, 1), items_per_day=30)  # delivered, never run
     with pytest.raises(FileNotFoundError, match="run the scorecard stage first"):
         steps.report(config, tmp_path, date(2026, 11, 1), "sentiment")
+    # a day nobody delivered anything on is skipped, and says why (nothing written)
+    skipped = steps.report(config, tmp_path, date(2026, 11, 2), "sentiment")
+    assert "delivered anything on 2026-11-02" in skipped["skipped"] and not (tmp_path / "reports").exists()
 
 
 # --------------------------------------------------------------------------- pure rendering on a toy
@@ -251,3 +257,192 @@ def test_rerunning_scorecard_and_report_gives_identical_bytes(processed, days, c
     steps.scorecard(config, root, d, "sentiment")
     steps.report(config, root, d, "sentiment")
     assert digests() == before and len(before) >= 8
+
+
+# --------------------------------------------------------------------------- at a glance, batches, agreement
+def _validation(root, d) -> dict[str, dict]:
+    staged = root / "staged" / "sentiment" / f"date={d}"
+    return {p.parent.name.removeprefix("vendor="): json.loads(p.read_text())
+            for p in sorted(staged.glob("vendor=*/_validate.json"))}
+
+
+def _reasons(root, d) -> dict[str, dict]:
+    """``file -> reason record`` (with its key relative to the root) of the day's quarantine."""
+    out = {}
+    for p in sorted((root / "quarantine" / f"date={d}").glob("vendor=*/*.reason.json")):
+        r = json.loads(p.read_text())
+        out[r["file"]] = {**r, "key": p.relative_to(root).as_posix()}
+    return out
+
+
+def test_report_opens_with_the_glance_then_the_batches(processed, days):
+    for d in days:
+        html = (processed / "reports" / "sentiment" / f"{d}.html").read_text()
+        ids = [html.index(f'id="{i}"')
+               for i in ("glance", "glance-vendors", "agreement", "batches", "batch-list", "vendor-scorecard")]
+        assert ids == sorted(ids)
+        assert html.index('id="sla-breaches"') < html.index('id="batches"')  # the SLA verdicts are in the glance
+
+
+def test_glance_matches_validation_and_scorecard(processed, days):
+    for d in days:
+        rows = _parse((processed / "reports" / "sentiment" / f"{d}.html").read_text()).tables["glance-vendors"]
+        header, body = rows[0], rows[1:]
+        col = {name: header.index(name) for name in ("SLA", "batches accepted", "batches quarantined", "rows staged / in",
+                                                     "gold accuracy [95% CI]", "gold labels", "cost / correct label")}
+        card = pd.read_parquet(processed / "metrics" / "sentiment" / f"date={d}" / "scorecard_vendor.parquet").set_index("vendor")
+        val = _validation(processed, d)
+        assert [r[0] for r in body] == sorted(card.index) == sorted(val)
+        for r in body:
+            v, c = card.loc[r[0]], val[r[0]]
+            assert r[col["SLA"]] == v["sla_status"]
+            accepted = str(c["batches_staged"]) + (f" ({c['batches_partially_quarantined']} with quarantined rows)"
+                                                   if c["batches_partially_quarantined"] else "")
+            assert r[col["batches accepted"]] == accepted
+            assert r[col["batches quarantined"]] == str(c["batches_quarantined"])
+            assert r[col["rows staged / in"]] == f"{c['rows_staged']} / {c['rows_in']}"
+            ci = f"[{_fmt(v['gold_ci_low'])}, {_fmt(v['gold_ci_high'])}]"
+            assert r[col["gold accuracy [95% CI]"]] == f"{_fmt(v['gold_accuracy'])} {ci}"
+            assert r[col["gold labels"]] == str(v["n_gold"])
+            assert r[col["cost / correct label"]] == _fmt(v["cost_per_correct_label"], 4)
+
+
+def test_agreement_table_shows_every_metric_and_scope_with_its_interval(processed, days):
+    for d in days:
+        page = _parse((processed / "reports" / "sentiment" / f"{d}.html").read_text())
+        table = pd.read_parquet(processed / "metrics" / "sentiment" / f"date={d}" / "agreement.parquet")
+        rows = page.tables["agreement"]
+        scopes = ["overall", *sorted(set(table["scope"]) - {"overall"})]
+        assert rows[0] == ["metric", *["overall" if s == "overall" else f"within {s}" for s in scopes]]
+        shown = {r[0]: r[1:] for r in rows[1:]}
+        assert "Krippendorff's α (ordinal)" in shown and len(shown) == table["metric"].nunique() + 1  # + items / labels
+        names = {"krippendorff_alpha": "Krippendorff's α (ordinal)", "percent_agreement": "percent agreement",
+                 "fleiss_kappa": "Fleiss' κ", "scott_pi": "Scott's π", "gwet_ac1": "Gwet's AC1"}
+        for t in table.itertuples():
+            cell = shown[names[t.metric]][scopes.index(t.scope)]
+            expected = "n/a" if pd.isna(t.value) else f"{t.value:.3f} [{_fmt(t.ci_low)}, {_fmt(t.ci_high)}]"
+            assert cell == expected, (t.scope, t.metric)
+            assert shown["items / labels"][scopes.index(t.scope)] == f"{t.n_items} / {t.n_labels}"
+
+
+def test_batch_list_has_every_batch_with_its_full_reason(processed, days):
+    seen_quarantined = 0
+    for d in days:
+        html = (processed / "reports" / "sentiment" / f"{d}.html").read_text()
+        rows = _parse(html).tables["batch-list"]
+        header, body = rows[0], rows[1:]
+        col = {name: header.index(name) for name in ("vendor", "batch", "status", "rows", "staged", "quarantined", "reason", "detail")}
+        reasons = _reasons(processed, d)
+        expected = []
+        for vendor, rep in _validation(processed, d).items():
+            for b in rep["batches"]:
+                status = "partially quarantined" if b["status"] == "staged" and b.get("rows_quarantined") else b["status"]
+                detail = b["detail"] or ""
+                if b["file"] in reasons:
+                    r = reasons.pop(b["file"])
+                    assert r["detail"] == b["detail"]
+                    detail += f" record: {r['key']}" + (f", bad rows: {r['quarantined_rows']}" if r.get("quarantined_rows") else "")
+                    seen_quarantined += 1
+                expected.append([vendor, b["batch_id"], status, str(b["rows"]), str(b.get("rows_staged", "")),
+                                 str(b.get("rows_quarantined", "")), " ".join(detail.split())])
+        assert not reasons, f"quarantine records without a batch row: {sorted(reasons)}"
+        got = [[r[col[k]] for k in ("vendor", "batch", "status", "rows", "staged", "quarantined", "detail")] for r in body]
+        assert got == sorted(expected, key=lambda e: (e[0], e[1]))
+        data = json.loads((processed / "reports" / "sentiment" / f"{d}.json").read_text())
+        assert [b["detail"] for b in data["batches"]["items"] if b["reason_file"]] == \
+               [json.loads((processed / b["reason_file"]).read_text())["detail"] for b in data["batches"]["items"] if b["reason_file"]]
+    assert seen_quarantined >= 2  # the simulator quarantines a batch on days 2 and 3
+
+
+def test_json_twin_has_the_glance_numbers(processed, days):
+    d = days[-1]
+    data = json.loads((processed / "reports" / "sentiment" / f"{d}.json").read_text())
+    table = pd.read_parquet(processed / "metrics" / "sentiment" / f"date={d}" / "agreement.parquet")
+    twin = pd.DataFrame(data["agreement"]["rows"])
+    merged = table.merge(twin, on=["scope", "metric"], suffixes=("", "_twin"), validate="one_to_one")
+    assert len(merged) == len(table) == len(twin)
+    for c in ("value", "ci_low", "ci_high"):
+        assert np.allclose(merged[c].astype(float), merged[f"{c}_twin"].astype(float), equal_nan=True)
+    assert data["agreement"]["metrics"][0] == "krippendorff_alpha" and data["agreement"]["level"] == "ordinal"
+    summary = json.loads((processed / "metrics" / "sentiment" / f"date={d}" / "summary.json").read_text())
+    assert {k: data["measured"][k] for k in ("rows_in", "rows_staged", "rows_quarantined", "labels", "items")} == \
+           {k: summary[k] for k in ("rows_in", "rows_staged", "rows_quarantined", "labels", "items")}
+    for vendor, rep in _validation(processed, d).items():
+        assert data["batches"]["counts"][vendor] == {k: rep[k] for k in data["batches"]["counts"][vendor]}
+    assert sum(data["batches"]["by_status"].values()) == len(data["batches"]["items"])
+
+
+def test_toy_report_shows_each_batch_status():
+    batches = [
+        {"file": "landing/acme/d/a1.parquet", "batch_id": "a1", "status": "staged", "reason": None, "detail": None,
+         "rows": 10, "rows_staged": 10, "rows_quarantined": 0},
+        {"file": "landing/acme/d/a2.parquet", "batch_id": "a2", "status": "staged", "reason": "bad_rows",
+          "detail": ("landing/acme/d/a2.parquet: column 'label': 2 row(s) unknown_label "
+                    "(rows [0, 3], values ['x; y', 'z'])"),
+         "rows": 10, "rows_staged": 8, "rows_quarantined": 2},
+        {"file": "landing/acme/d/a3.parquet", "batch_id": "a3", "status": "quarantined", "reason": "schema_drift",
+         "detail": "landing/acme/d/a3.parquet: missing column(s) ['worker']", "rows": 5, "rows_staged": 0, "rows_quarantined": 5},
+        {"file": "landing/acme/d/a4.parquet", "batch_id": "a4", "status": "duplicate", "reason": "duplicate_file",
+         "detail": "landing/acme/d/a4.parquet: same bytes as landing/acme/c/a0.parquet delivered c", "rows": 10},
+        {"file": "landing/acme/d/a5.parquet", "batch_id": "a5", "status": "superseded", "reason": "superseded",
+         "detail": "landing/acme/d/a5.parquet: batch 'a5' was re-delivered", "rows": 10},
+    ]
+    validation = [{"vendor": "<b>acme</b>", "batches": batches, "batches_staged": 2, "batches_partially_quarantined": 1,
+                   "batches_quarantined": 1, "batches_duplicate": 1, "batches_superseded": 1, "rows_in": 25,
+                   "rows_staged": 18, "rows_quarantined": 7}]
+    quarantine = [{"vendor": "<b>acme</b>", "file": b["file"], "detail": b["detail"], "reason": b["reason"],
+                   "cause": "schema_drift" if b["batch_id"] == "a3" else None, "policy": "file" if b["batch_id"] == "a3" else "rows",
+                   "quarantined_rows": "a2.rows.parquet" if b["batch_id"] == "a2" else None,
+                   "key": f"quarantine/date=d/vendor=acme/{b['batch_id']}.parquet.reason.json"} for b in batches[1:3]]
+    agreement = pd.DataFrame({"scope": ["overall", "overall", "<b>acme</b>"],
+                              "metric": ["percent_agreement", "krippendorff_alpha", "krippendorff_alpha"],
+                              "value": [0.9, 0.8, np.nan], "ci_low": [0.85, 0.7, np.nan], "ci_high": [0.95, 0.9, np.nan],
+                              "n_items": [4, 4, 4], "n_labels": [8, 8, 4]})
+    base = _toy_inputs()
+    inputs = ReportInputs(*[getattr(base, f) for f in list(ReportInputs.__dataclass_fields__)[:8]],
+                          measured={"level": "nominal", "labels": 8, "items": 4, "rows_in": 25, "rows_staged": 18,
+                                    "rows_quarantined": 7},
+                          agreement=agreement, validation=validation, quarantine=quarantine)
+    data = build_report_data(inputs, task="t", day=date(2026, 11, 1), labels=["a", "b"])
+    statuses = ("staged", "partially_quarantined", "quarantined", "duplicate", "superseded")
+    assert [b["status"] for b in data["batches"]["items"]] == list(statuses)
+    assert data["batches"]["by_status"] == dict.fromkeys(statuses, 1)
+    assert data["agreement"]["metrics"] == ["krippendorff_alpha", "percent_agreement"]
+    html = render_report(data, {k: None for k in ("accuracy_over_time", "confusion", "vendor_kappa", "class_balance")})
+    _assert_self_contained(html)
+    assert "<b>acme</b>" not in html
+    page = _parse(html)
+    body = page.tables["batch-list"][1:]
+    assert [r[2] for r in body] == ["staged", "partially quarantined", "quarantined", "duplicate", "superseded"]
+    assert body[1][7].endswith("values ['x; y', 'z']) record: quarantine/date=d/vendor=acme/a2.parquet.reason.json, "
+                               "bad rows: a2.rows.parquet")
+    assert body[2][6] == "schema_drift"
+    glance = page.tables["glance-vendors"]
+    assert "other batches" in glance[0] and glance[1][glance[0].index("other batches")] == "1 duplicate, 1 superseded"
+    assert glance[1][glance[0].index("batches accepted")] == "2 (1 with quarantined rows)"
+    alpha = page.tables["agreement"]
+    assert alpha[0] == ["metric", "overall", "within <b>acme</b>"]
+    assert alpha[1] == ["Krippendorff's α (nominal)", "0.800 [0.700, 0.900]", "n/a"]
+    json.dumps(data, allow_nan=False)
+
+
+def test_toy_report_without_validation_or_measure_says_so():
+    data = build_report_data(_toy_inputs(), task="t", day=date(2026, 11, 1), labels=["a", "b"])
+    html = render_report(data, {k: None for k in ("accuracy_over_time", "confusion", "vendor_kappa", "class_balance")})
+    assert "the validate stage has not run" in html and "the measure stage has not run" in html
+    assert data["batches"]["items"] == [] and data["agreement"]["available"] is False and data["measured"] is None
+
+
+def test_cli_report_refuses_a_day_never_processed(processed, days, tmp_path, capsys):
+    root = tmp_path / "data"
+    shutil.copytree(processed, root)
+    index = (root / "reports" / "index.html").read_bytes()
+    before = sorted(p.relative_to(root).as_posix() for p in root.rglob("*"))
+    never = days[-1].replace(day=days[-1].day + 7)
+    for argv in (["--task", "sentiment"], []):
+        assert main(["report", "--root", str(root), "--date", never.isoformat(), "-q", *argv]) == 1
+        err = capsys.readouterr().err
+        assert f"sentiment {never}" in err and "has not been processed" in err and f"`labelq run --date {never}`" in err
+    assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*")) == before  # nothing written
+    assert not (root / "metrics" / "sentiment" / f"date={never}").exists()
+    assert (root / "reports" / "index.html").read_bytes() == index

@@ -6,10 +6,15 @@ Written by :func:`pipeline.steps.report` (and ``labelq report``) under the stora
     reports/<task>/<YYYY-MM-DD>.json   the same numbers for machines (NaN/inf -> null, times ISO 8601)
     reports/index.html                 every report, newest first, with its SLA verdicts
 
-The page shows the vendor scorecard with SLA status, accuracy over time with Wilson bands (from
-the metrics history up to the report's day), per-vendor confusion heatmaps against gold, the
-vendor agreement (Cohen's kappa) matrix, flagged annotators, the published training set's class
-balance and the items held out of it. Opening it needs no network: nothing is loaded from a URL.
+The page opens with an "at a glance" section that fits a 1280x800 window (``id="glance"``): per
+vendor its batches accepted and quarantined, gold accuracy with its Wilson interval, cost per
+correct label and SLA status, then the day's agreement figures (``id="agreement"``: Krippendorff's
+alpha and every other metric of ``agreement.parquet``, with bootstrap intervals, overall and within
+each vendor). Then every batch of the day with its status and full reason (``id="batches"``),
+the vendor scorecard, accuracy over time with Wilson bands (from the metrics history up to the
+report's day), per-vendor confusion heatmaps against gold, the vendor agreement (Cohen's kappa)
+matrix, flagged annotators, the published training set's class balance and the items held out of
+it. Opening it needs no network: nothing is loaded from a URL.
 
 Layers: :func:`load_inputs` reads (I/O edge), :func:`build_report_data` makes the JSON-able dict
 (pure), :func:`render_report` / :func:`render_index` turn dicts into HTML (pure, Jinja2 templates
@@ -20,7 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,7 +37,9 @@ if TYPE_CHECKING:
     from pipeline.storage import Store
 
 __all__ = [
+    "BATCH_STATUSES",
     "HELD_OUT_SHOWN",
+    "METRIC_NAMES",
     "ReportInputs",
     "build_report_data",
     "load_inputs",
@@ -48,11 +55,33 @@ __all__ = [
 #: Held-out items listed in a report (all are counted; the rest are in consensus.parquet).
 HELD_OUT_SHOWN = 200
 _TEMPLATES = Path(__file__).with_name("templates")
+#: A batch's status in the report: ``staged`` (every row), ``partially_quarantined`` (staged, its
+#: bad rows quarantined), ``quarantined`` (the whole file), ``duplicate`` (same bytes delivered
+#: before: a no-op), ``superseded`` (its batch id was re-delivered with new bytes).
+BATCH_STATUSES = ("staged", "partially_quarantined", "quarantined", "duplicate", "superseded")
+#: Display names of the agreement metrics, in the order shown; other metrics follow by name.
+METRIC_NAMES = {
+    "krippendorff_alpha": "Krippendorff's α",
+    "percent_agreement": "percent agreement",
+    "fleiss_kappa": "Fleiss' κ",
+    "cohen_kappa": "Cohen's κ",
+    "scott_pi": "Scott's π",
+    "gwet_ac1": "Gwet's AC1",
+}
+#: Keys of a quarantine ``<file>.reason.json`` carried into the report (not the GX result).
+_REASON_KEYS = ("file", "vendor", "batch_id", "rows", "rows_quarantined", "reason", "policy", "cause", "detail",
+                "row_reasons", "quarantined_rows")
 
 
 @dataclass(frozen=True)
 class ReportInputs:
-    """Everything one report is made of (frames as read from storage)."""
+    """Everything one report is made of (frames and JSON documents as read from storage).
+
+    ``measured`` is the measure stage's ``summary.json``, ``agreement`` its ``agreement.parquet``;
+    ``validation`` holds the day's ``_validate.json`` of every vendor of the task (with its
+    ``batches``), ``quarantine`` the day's quarantine ``<file>.reason.json`` records of the task,
+    each with its storage key under ``key``.
+    """
 
     vendor: pd.DataFrame
     annotator: pd.DataFrame
@@ -62,6 +91,10 @@ class ReportInputs:
     consensus: pd.DataFrame | None
     manifest: dict[str, Any] | None
     manifest_error: str | None
+    measured: dict[str, Any] | None = None
+    agreement: pd.DataFrame | None = None
+    validation: Sequence[Mapping[str, Any]] = field(default_factory=tuple)
+    quarantine: Sequence[Mapping[str, Any]] = field(default_factory=tuple)
 
 
 # --------------------------------------------------------------------------- JSON-able values
@@ -89,9 +122,26 @@ def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 # --------------------------------------------------------------------------- I/O edge: read
+def _read_batches(store: Store, task: str, day: date) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The day's ``_validate.json`` per vendor of ``task`` and the quarantine reasons of its vendors."""
+    from pipeline.intake import VALIDATE_REPORT
+
+    staged = (store.layout.staged_task(task) / f"date={day.isoformat()}").as_posix()
+    validation = [store.read_json(k) for k in store.committed_files(staged, "/" + VALIDATE_REPORT)]
+    quarantine = []
+    for vendor in sorted({r["vendor"] for r in validation}):
+        for key in store.committed_files(store.layout.quarantine(day, vendor).as_posix(), ".reason.json"):
+            reason = store.read_json(key)
+            if reason.get("task", task) == task:
+                quarantine.append({**{k: reason.get(k) for k in _REASON_KEYS}, "vendor": reason.get("vendor") or vendor,
+                                   "key": key})
+    return validation, quarantine
+
+
 def load_inputs(root: str | Path | Store, task: str, day: date) -> ReportInputs:
-    """Read a report's inputs: the day's scorecard tables, the history up to ``day``, the
-    consensus partition and the manifest of training-set version ``day``.
+    """Read a report's inputs: the day's scorecard tables, the measure stage's summary and
+    agreement table, the validation reports and quarantine reasons of the day's batches, the
+    history up to ``day``, the consensus partition and the manifest of training-set version ``day``.
 
     Raises ``FileNotFoundError`` (saying which stage to run) when the scorecard is missing.
     """
@@ -111,6 +161,10 @@ def load_inputs(root: str | Path | Store, task: str, day: date) -> ReportInputs:
             )
         tables[name] = store.read_parquet(key).to_pandas()
     history = read_metrics_history(store, task, "scorecard_vendor", until=day)
+    measured = store.read_json(f"{folder}/summary.json") if store.is_file(f"{folder}/summary.json") else None
+    agree_key = f"{folder}/agreement.parquet"
+    agreement = store.read_parquet(agree_key).to_pandas() if store.is_file(agree_key) else None
+    validation, quarantine = _read_batches(store, task, day)
     cons_key = f"{store.layout.consensus(task, day).as_posix()}/consensus.parquet"
     consensus = store.read_parquet(cons_key).to_pandas() if store.is_file(cons_key) else None
     manifest, error = None, None
@@ -119,7 +173,8 @@ def load_inputs(root: str | Path | Store, task: str, day: date) -> ReportInputs:
     except (VersionNotFound, FileNotFoundError) as exc:
         error = str(exc)
     return ReportInputs(tables["scorecard_vendor"], tables["scorecard_annotator"], tables["confusion"],
-                        tables["vendor_kappa"], history, consensus, manifest, error)
+                        tables["vendor_kappa"], history, consensus, manifest, error,
+                        measured=measured, agreement=agreement, validation=validation, quarantine=quarantine)
 
 
 # --------------------------------------------------------------------------- pure: data
@@ -150,6 +205,68 @@ def _class_balance(manifest: Mapping[str, Any] | None, error: str | None) -> dic
             "by_split": {str(s): {str(k): int(v) for k, v in per.items()} for s, per in by_split.items()} if by_split else None}
 
 
+_BATCH_COUNTS = ("batches_staged", "batches_partially_quarantined", "batches_quarantined", "batches_duplicate",
+                 "batches_superseded", "rows_in", "rows_staged", "rows_quarantined")
+
+
+def _batch_status(batch: Mapping[str, Any]) -> str:
+    """One of :data:`BATCH_STATUSES` (a staged batch with quarantined rows is partially quarantined)."""
+    if batch["status"] == "staged" and (batch.get("rows_quarantined") or 0) > 0:
+        return "partially_quarantined"
+    return str(batch["status"])
+
+
+def _batches(validation: Sequence[Mapping[str, Any]], quarantine: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Every batch of the day per vendor with its status and full reason, and per-vendor counts.
+
+    Batches come from the vendors' ``_validate.json``; each is joined (on its delivered file) to
+    its quarantine record, whose key is ``reason_file``. A quarantine record no batch names is
+    listed too (status from its policy), so nothing quarantined is left out.
+    """
+    reasons = {(q["vendor"], q["file"]): q for q in quarantine}
+    items = []
+    for report in validation:
+        for b in report.get("batches") or []:
+            q = reasons.pop((report["vendor"], b["file"]), None) or {}
+            items.append({"vendor": report["vendor"], "batch_id": b.get("batch_id"), "file": b["file"],
+                          "status": _batch_status(b), "reason": b.get("reason"), "cause": q.get("cause"),
+                          "detail": b.get("detail") or q.get("detail"), "rows": b.get("rows"),
+                          "rows_staged": b.get("rows_staged"), "rows_quarantined": b.get("rows_quarantined"),
+                          "row_reasons": dict(b.get("row_reasons") or {}), "reason_file": q.get("key"),
+                          "quarantined_rows": q.get("quarantined_rows")})
+    for q in reasons.values():
+        status = "partially_quarantined" if q.get("policy") == "rows" else "quarantined"
+        items.append({"vendor": q["vendor"], "batch_id": q.get("batch_id"), "file": q["file"], "status": status,
+                      "reason": q.get("reason"), "cause": q.get("cause"), "detail": q.get("detail"), "rows": q.get("rows"),
+                      "rows_staged": None, "rows_quarantined": q.get("rows_quarantined"),
+                      "row_reasons": dict(q.get("row_reasons") or {}), "reason_file": q["key"],
+                      "quarantined_rows": q.get("quarantined_rows")})
+    items.sort(key=lambda b: (b["vendor"], b["file"]))
+    counts = {r["vendor"]: {k: int(r.get(k) or 0) for k in _BATCH_COUNTS}
+              for r in sorted(validation, key=lambda r: r["vendor"])}
+    statuses = [*BATCH_STATUSES, *sorted({b["status"] for b in items} - set(BATCH_STATUSES))]
+    return {"available": bool(validation), "counts": counts, "items": items,
+            "by_status": {s: sum(b["status"] == s for b in items) for s in statuses}}
+
+
+def _agreement(frame: pd.DataFrame | None, level: str | None) -> dict[str, Any]:
+    """The day's agreement table (every metric and scope of ``agreement.parquet``), ordered for display."""
+    if frame is None or frame.empty:
+        return {"available": False, "level": level, "metrics": [], "scopes": [], "names": {}, "rows": []}
+    present = set(frame["metric"].astype(str))
+    metrics = [m for m in METRIC_NAMES if m in present] + sorted(present - set(METRIC_NAMES))
+    scopes = frame["scope"].astype(str)
+    ordered = (["overall"] if (scopes == "overall").any() else []) + sorted(set(scopes) - {"overall"})
+    rank = pd.Series(range(len(ordered)), index=ordered)
+    mrank = pd.Series(range(len(metrics)), index=metrics)
+    table = frame.assign(_s=scopes.map(rank), _m=frame["metric"].astype(str).map(mrank))
+    table = table.sort_values(["_s", "_m"], kind="stable").drop(columns=["_s", "_m"])
+    names = {m: METRIC_NAMES.get(m, m.replace("_", " ")) + (f" ({level})" if m == "krippendorff_alpha" and level else "")
+             for m in metrics}
+    return {"available": True, "level": level, "metrics": metrics, "scopes": ordered, "names": names,
+            "rows": records(table)}
+
+
 def build_report_data(
     inputs: ReportInputs,
     *,
@@ -165,7 +282,13 @@ def build_report_data(
     Keys: ``task, date, meta, labels, vendors`` (scorecard rows), ``sla`` (``thresholds`` per
     vendor, ``breaches``: vendor rows with status breach, ``counts`` per status),
     ``annotators`` (all rows), ``low_effort`` (flagged rows), ``confusion``, ``vendor_kappa``,
-    ``history`` (vendor rows of every day up to ``date``), ``class_balance``, ``held_out``.
+    ``history`` (vendor rows of every day up to ``date``), ``class_balance``, ``held_out``,
+    ``measured`` (the measure stage's day summary: rows in / staged / quarantined, labels, items;
+    None if it has not run), ``batches`` (``items``: every batch of the day with vendor, status
+    in :data:`BATCH_STATUSES`, reason code, cause, full ``detail`` and ``reason_file``, the
+    quarantine record; ``counts`` per vendor from its ``_validate.json``; ``by_status``) and
+    ``agreement`` (``rows`` of ``agreement.parquet``: scope, metric, value, ci_low, ci_high,
+    n_items, n_labels; ``metrics`` and ``scopes`` in display order, ``names``, ``level``).
     """
     slas = slas or {}
     thresholds = {
@@ -201,6 +324,11 @@ def build_report_data(
         "history": records(history),
         "class_balance": _class_balance(inputs.manifest, inputs.manifest_error),
         "held_out": _held_out(inputs.consensus, held_out_shown),
+        "measured": None if inputs.measured is None else {
+            k: _py(inputs.measured.get(k)) for k in ("level", "labels", "items", "rows_in", "rows_staged", "rows_quarantined",
+                                                     "batches_staged", "batches_quarantined") if k in inputs.measured},
+        "batches": _batches(inputs.validation, inputs.quarantine),
+        "agreement": _agreement(inputs.agreement, (inputs.measured or {}).get("level")),
     }
 
 
@@ -252,7 +380,12 @@ def render_report(data: Mapping[str, Any], images: Mapping[str, str | None]) -> 
     """The HTML page of one report (``data`` from :func:`build_report_data`)."""
     kappa = {(r["vendor"], r["other_vendor"]): r for r in data["vendor_kappa"]}
     names = sorted({r["vendor"] for r in data["vendor_kappa"]} | {r["other_vendor"] for r in data["vendor_kappa"]})
-    return _environment().get_template("report.html.j2").render(d=data, images=images, kappa=kappa, kappa_vendors=names)
+    agreement = {(r["scope"], r["metric"]): r for r in data["agreement"]["rows"]}
+    scope_sizes = {r["scope"]: r for r in data["agreement"]["rows"]}  # n_items / n_labels are per scope
+    glance = sorted({v["vendor"] for v in data["vendors"]} | set(data["batches"]["counts"]))
+    return _environment().get_template("report.html.j2").render(
+        d=data, images=images, kappa=kappa, kappa_vendors=names, agreement=agreement, scope_sizes=scope_sizes,
+        glance_vendors=glance, scorecard={v["vendor"]: v for v in data["vendors"]})
 
 
 def render_index(entries: Sequence[Mapping[str, Any]]) -> str:

@@ -1,0 +1,266 @@
+"""The staged history of a task as of a day: which deliveries count, read from the staged partitions.
+
+Ingest and validate are day-local (a day's partitions depend on that day's landing folder
+only), so days can be processed in any order or at once. What one day's deliveries mean for
+another's is settled here, when the history is read, from the ``_validate.json`` of every
+staged partition up to the horizon ``until``, in (date, file) order and per vendor:
+
+1. **duplicate file**: an accepted delivery with the same bytes (SHA-256) as an earlier accepted
+   delivery of the vendor is withdrawn (``duplicate_of`` points at the first);
+2. **superseded**: of the accepted deliveries of one batch id, the latest (date, file) counts and
+   the earlier ones are withdrawn (``superseded_by``). Only a delivery that *passed* validation
+   supersedes: a re-delivery quarantined whole never withdraws accepted rows (it is listed with
+   ``tried_to_supersede``);
+3. **duplicate pair**: a row repeating an (item, annotator) pair of the vendor already counted
+   from an earlier day is withdrawn (the first label counts).
+
+The same set of staged partitions gives the same rows in the same order, whatever order the days
+were processed in. :func:`resolve` also returns the digest of its inputs (every ``_validate.json``
+up to the horizon and the gold file): a published version records it, and is *stale* once the
+digest of the same horizon differs (an earlier day was processed or re-processed since).
+
+:func:`gaps` finds the days up to a horizon whose landing folders hold deliveries that no
+validate report covers: a history with holes is refused (:class:`HistoryGap`), never merged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from pipeline.config import LabelqConfig
+from pipeline.schema import ANNOTATIONS
+from pipeline.storage import Store
+
+VALIDATE_REPORT = "_validate.json"
+INGEST_REPORT = "_ingest.json"
+
+#: Why a staged row does not count at a horizon (``History.withdrawn`` keys).
+WITHDRAWN_REASONS = ("duplicate_file", "superseded", "duplicate_pair")
+
+
+class HistoryGap(ValueError):
+    """Days up to the horizon have deliveries that were not ingested and validated (message names them)."""
+
+
+@dataclass
+class History:
+    """What counts of a task's staged data up to ``until``."""
+
+    until: date
+    annotations: pd.DataFrame
+    #: the staged date of each row of ``annotations`` (ISO strings)
+    row_dates: pd.Series
+    #: one dict per delivery listed by a validate report: file, vendor, date, batch_id, sha256,
+    #: status (validation), resolution (``used`` / ``duplicate_file`` / ``superseded`` /
+    #: ``quarantined`` / ...), resolved_by, rows_staged, rows_used
+    deliveries: list[dict[str, Any]]
+    reports: list[dict[str, Any]]
+    days: list[str]
+    inputs_sha256: str
+    withdrawn: dict[str, int] = field(default_factory=dict)
+
+    def day(self, day: date) -> pd.DataFrame:
+        """The rows staged on ``day`` that count at this horizon."""
+        keep = (self.row_dates == day.isoformat()).to_numpy()
+        return self.annotations[keep].reset_index(drop=True)
+
+
+def _report_keys(store: Store, task: str, until: date | None) -> list[tuple[str, str, str]]:
+    """``(date, vendor, key)`` of every committed ``_validate.json`` of ``task`` up to ``until``."""
+    base = store.layout.staged_task(task).as_posix()
+    out = []
+    for key in store.committed_files(base, "/" + VALIDATE_REPORT):
+        parts = key.removeprefix(base + "/").split("/")
+        if len(parts) != 3 or not parts[0].startswith("date=") or not parts[1].startswith("vendor="):
+            continue
+        d = parts[0].removeprefix("date=")
+        if until is None or d <= until.isoformat():
+            out.append((d, parts[1].removeprefix("vendor="), key))
+    return sorted(out)
+
+
+def validation_reports(store: Store, task: str, *, day: date | None = None,
+                       until: date | None = None) -> list[dict[str, Any]]:
+    """The ``_validate.json`` of every vendor's staged partition of ``task`` (for ``day`` / up to ``until``)."""
+    keys = _report_keys(store, task, until if day is None else day)
+    return [store.read_json(k) for d, _, k in keys if day is None or d == day.isoformat()]
+
+
+def _digest(store: Store, task: str, keys: list[tuple[str, str, str]], raw: dict[str, bytes]) -> str:
+    h = hashlib.sha256()
+    for d, v, k in keys:
+        h.update(f"{d} {v} {hashlib.sha256(raw[k]).hexdigest()}\n".encode())
+    gold = store.layout.gold(task).as_posix()
+    h.update(f"gold {store.sha256(gold) if store.is_file(gold) else '-'}\n".encode())
+    return h.hexdigest()
+
+
+def inputs_sha256(store: Store, task: str, until: date) -> str:
+    """Digest of what :func:`resolve` reads for ``task`` up to ``until`` (validate reports and gold)."""
+    keys = _report_keys(store, task, until)
+    return _digest(store, task, keys, {k: store.read_bytes(k) for _, _, k in keys})
+
+
+def _ref(d: dict[str, Any]) -> dict[str, Any]:
+    return {"file": d["file"], "sha256": d["sha256"], "date": d["date"], "batch_id": d["batch_id"]}
+
+
+def _settle(deliveries: list[dict[str, Any]]) -> None:
+    """Rules 1 and 2 of the module docstring, in place (``deliveries`` sorted by date, file)."""
+    first_by_sha: dict[tuple[str, str], dict[str, Any]] = {}
+    accepted = [d for d in deliveries if d["status"] == "staged"]
+    for d in accepted:
+        first = first_by_sha.setdefault((d["vendor"], d["sha256"]), d)
+        if first is not d:
+            d.update(resolution="duplicate_file", resolved_by=_ref(first))
+    latest: dict[tuple[str, str], dict[str, Any]] = {}
+    for d in accepted:
+        if d["resolution"] == "used":
+            latest[(d["vendor"], d["batch_id"])] = d
+    for d in accepted:
+        winner = latest.get((d["vendor"], d["batch_id"]))
+        if d["resolution"] == "used" and winner is not None and winner is not d:
+            d.update(resolution="superseded", resolved_by=_ref(winner))
+    for d in deliveries:  # a quarantined re-delivery replaces nothing: say what stays
+        if d["status"] == "quarantined" and (d["vendor"], d["batch_id"]) in latest:
+            kept = latest[(d["vendor"], d["batch_id"])]
+            if (kept["date"], kept["file"]) < (d["date"], d["file"]):
+                d["tried_to_supersede"] = _ref(kept)
+
+
+def resolve(store: Store, task: str, until: date) -> History:
+    """The rows of ``task`` that count up to ``until`` (see the module docstring), in staged order."""
+    keys = _report_keys(store, task, until)
+    raw = {k: store.read_bytes(k) for _, _, k in keys}
+    reports = [json.loads(raw[k].decode("utf-8")) for _, _, k in keys]
+    deliveries: list[dict[str, Any]] = []
+    for (d, vendor, _), rep in zip(keys, reports):
+        for b in rep["batches"]:
+            deliveries.append({"vendor": vendor, "date": d, "file": b["file"], "batch_id": b["batch_id"],
+                               "sha256": b["sha256"], "status": b["status"], "rows_staged": b.get("rows_staged") or 0,
+                               "staged_output": b.get("staged_output"), "rows_used": 0,
+                               "resolution": "used" if b["status"] == "staged" else b["status"], "resolved_by": None})
+    deliveries.sort(key=lambda x: (x["date"], x["vendor"], x["file"]))
+    _settle(deliveries)
+    used = [x for x in deliveries if x["resolution"] == "used" and x["staged_output"]]
+    tables, dates = [], []
+    for x in used:
+        if store.is_file(x["staged_output"]):
+            t = store.read_parquet(x["staged_output"], schema=ANNOTATIONS)
+            tables.append(t)
+            dates.append((x["date"], t.num_rows))
+    table = pa.concat_tables(tables) if tables else ANNOTATIONS.empty_table()
+    ann = table.to_pandas()
+    row_dates = pd.Series(np.repeat(np.array([d for d, _ in dates], dtype=object), [n for _, n in dates]), dtype=object)
+    # rule 3: the first (date, file, row) label of a vendor's (item, annotator) pair counts
+    repeat = ann.duplicated(["vendor", "item_id", "annotator_id"], keep="first").to_numpy(dtype=bool)
+    if repeat.any():
+        counts = ann.loc[repeat, "source_file"].value_counts()
+        for x in used:
+            x["rows_duplicate_pair"] = int(counts.get(x["file"], 0))
+    kept_files = ann.loc[~repeat, "source_file"].value_counts() if len(ann) else pd.Series(dtype=int)
+    for x in used:
+        x["rows_used"] = int(kept_files.get(x["file"], 0))
+    ann = ann[~repeat].reset_index(drop=True)
+    row_dates = row_dates[~repeat].reset_index(drop=True)
+    withdrawn = {
+        "duplicate_file": sum(x["rows_staged"] for x in deliveries if x["resolution"] == "duplicate_file"),
+        "superseded": sum(x["rows_staged"] for x in deliveries if x["resolution"] == "superseded"),
+        "duplicate_pair": int(repeat.sum()),
+    }
+    return History(until=until, annotations=ann, row_dates=row_dates, deliveries=deliveries, reports=reports,
+                   days=sorted({d for d, _, _ in keys}), inputs_sha256=_digest(store, task, keys, raw),
+                   withdrawn=withdrawn)
+
+
+def _landing_days(store: Store, folder: str, until: date) -> list[str]:
+    days = []
+    for info in store.list_dir(folder):
+        name = info.base_name
+        try:
+            d = date.fromisoformat(name)
+        except ValueError:
+            continue
+        if d <= until and d.isoformat() == name:
+            days.append(name)
+    return days
+
+
+def gaps(config: LabelqConfig, store: Store, task: str, until: date) -> dict[str, list[str]]:
+    """``{day: [vendor, ...]}`` of days up to ``until`` whose landing folder holds complete files no
+    ingest/validate report of that vendor and day lists (never processed, or delivered since)."""
+    out: dict[str, list[str]] = {}
+    lay = store.layout
+    for vendor, vcfg in sorted(config.vendors_for(task).items()):
+        for d in _landing_days(store, lay.vendor_landing(vcfg).as_posix(), until):
+            day = date.fromisoformat(d)
+            files, escaped = store.complete_files(lay.landing(vcfg, day).as_posix())
+            delivered = set(files) | {k for k, _ in escaped}
+            if not delivered:
+                continue
+            key = f"{lay.staged(task, day, vendor).as_posix()}/{VALIDATE_REPORT}"
+            seen = {b["file"] for b in store.read_json(key)["batches"]} if store.is_file(key) else set()
+            if delivered - seen:
+                out.setdefault(d, []).append(vendor)
+    return dict(sorted(out.items()))
+
+
+def check_complete(config: LabelqConfig, store: Store, task: str, until: date) -> None:
+    """Raise :class:`HistoryGap` naming the days and vendors :func:`gaps` finds, and the command to run."""
+    holes = gaps(config, store, task, until)
+    if not holes:
+        return
+    listed = "; ".join(f"{d}: {', '.join(v)}" for d, v in holes.items())
+    first = next(iter(holes))
+    raise HistoryGap(
+        f"task {task!r}: the history up to {until} has deliveries that were never ingested and validated "
+        f"({listed}); a version must not skip them. Run those days first, e.g. `labelq run --date {first}"
+        f"{' --days ' + str((until - date.fromisoformat(first)).days + 1) if date.fromisoformat(first) < until else ''}` "
+        f"(or `airflow backfill create --dag-id labelq_daily --from-date {first} --to-date {until} "
+        f"--reprocess-behavior completed`)"
+    )
+
+
+def delivered_on(config: LabelqConfig, store: Store, task: str, day: date) -> int:
+    """How many files the vendors of ``task`` delivered on ``day`` (as ingested, else as in landing)."""
+    n = 0
+    lay = store.layout
+    for vendor, vcfg in config.vendors_for(task).items():
+        key = f"{lay.ingested(day, vendor).as_posix()}/{INGEST_REPORT}"
+        if store.is_file(key):
+            n += len(store.read_json(key)["files"])
+        else:
+            files, escaped = store.complete_files(lay.landing(vcfg, day).as_posix())
+            n += len(files) + len(escaped)
+    return n
+
+
+def stale_versions(store: Store, task: str) -> list[dict[str, Any]]:
+    """Published versions of ``task`` whose staged inputs (or gold) changed since they were built.
+
+    Each: ``version``, ``recorded`` and ``current`` input digests. A version is stale once an
+    earlier day was processed or re-processed with other results (a late delivery, a fixed
+    batch, days run out of order); re-running the task stages of that day refreshes it.
+    """
+    from pipeline.publish import read_manifest, version_refs
+
+    refs = version_refs(store, task)
+    if not refs:
+        return []
+    keys = _report_keys(store, task, None)
+    raw = {k: store.read_bytes(k) for _, _, k in keys}
+    out = []
+    for version, ref in refs.items():
+        recorded = read_manifest(store, task, ref).get("inputs_sha256")
+        current = _digest(store, task, [x for x in keys if x[0] <= version], raw)
+        if recorded != current:
+            out.append({"version": version, "recorded": recorded, "current": current})
+    return out
