@@ -56,10 +56,12 @@ compressed size of the training set.)
 
 So a publisher killed at any point leaves readers on the previous build or the complete new
 one, and a re-run completes the job and clears what the killed one left. On an object store
-that needs **one publisher per task at a time** (nothing locks, and a prune deletes every
-unnamed build, including one another publisher of the task is still writing): the Airflow DAG
-runs ``publish`` per task with ``depends_on_past``, so days publish one after the other; run
-manual publishes, ``labelq tag`` and ``labelq untag`` when no publish of that task is running.
+nothing locks; two publishers of different versions of a task may overlap safely: each leases
+its build, so the other's prune leaves it alone, and ``_latest.json`` is re-listed after writing.
+Still, the Airflow DAG runs ``publish`` per task with ``depends_on_past`` (days publish one after
+the other), and ``labelq tag`` / ``untag`` are best run when no publish of that task is running.
+A killed publisher's leftovers under an unexpired lease stay (invisible to readers) until a
+re-run of that version or the lease's expiry.
 The symlinks are a convenience for tools without labelq (each swap is atomic, but only
 :func:`read_training_set` checks the checksums and retries if a version is replaced while it
 reads); on an object store such tools read ``_latest.json`` and the build folder it names.

@@ -1,3 +1,4 @@
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -39,3 +40,87 @@ def test_bad_date_is_rejected():
     with pytest.raises(SystemExit) as e:
         main(["run", "--date", "11/01/2026"])
     assert e.value.code == 2
+
+
+# --------------------------------------------------------------------------- inputs that used to be silently wrong
+def test_a_vendor_without_a_landing_folder_is_warned_about_and_fails_under_strict(fresh_copy, caplog, capsys):
+    import shutil
+
+    shutil.rmtree(fresh_copy / "landing" / "crowdly")
+    with caplog.at_level("WARNING", logger="labelq"):
+        assert main(["run", "--root", str(fresh_copy), "--date", "2026-11-01", "-q"]) == 0
+    assert any("vendor 'crowdly': landing folder" in r.message and "does not exist" in r.message for r in caplog.records)
+    capsys.readouterr()
+    assert main(["run", "--root", str(fresh_copy), "--date", "2026-11-02", "--strict", "-q"]) == 1
+    err = capsys.readouterr().err
+    assert "vendor 'crowdly': landing folder" in err and "vendors.crowdly.landing" in err and "--strict" in err
+
+
+@pytest.mark.parametrize("command", [["run", "--date", "2026-11-01"], ["summary"], ["status"], ["versions", "sentiment"],
+                                     ["report", "--date", "2026-11-01"]])
+def test_a_root_that_is_not_a_labelq_root_is_refused_and_left_untouched(tmp_path, capsys, command):
+    missing = tmp_path / "no-such-root"
+    assert main([*command, "--root", str(missing), "-q"]) == 2
+    assert "not a labelq storage root (it does not exist)" in capsys.readouterr().err and not missing.exists()
+    other = tmp_path / "photos"
+    (other / "2019").mkdir(parents=True)
+    assert main([*command, "--root", str(other), "-q"]) == 2
+    assert "holds none of landing, gold" in capsys.readouterr().err
+    assert sorted(p.name for p in other.iterdir()) == ["2019"]  # nothing created
+
+
+def test_versions_of_an_unknown_task_fails(processed, capsys):
+    assert main(["versions", "sentmient", "--root", str(processed), "-q"]) == 1
+    assert "unknown task 'sentmient'; known tasks: ['sentiment']" in capsys.readouterr().err
+
+
+def test_read_only_commands_work_from_the_root_alone(processed, tmp_path):
+    """versions, diff, tag, untag and status need no config file (an ML team has only the root)."""
+    import os
+    import shutil
+
+    root = tmp_path / "data"
+    shutil.copytree(processed, root, symlinks=True)
+    env = {**os.environ, "LABELQ_CONFIG": str(tmp_path / "nowhere.yaml"), "LABELQ_ROOT": str(root)}
+
+    def labelq(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([LABELQ, *args], capture_output=True, text=True, env=env, cwd=tmp_path)
+
+    out = labelq("versions", "sentiment", "--json")
+    assert out.returncode == 0, out.stderr
+    assert [r["version"] for r in json.loads(out.stdout)] == ["2026-11-01", "2026-11-02", "2026-11-03"]
+    assert labelq("diff", "sentiment", "2026-11-01", "latest").returncode == 0
+    assert labelq("tag", "sentiment", "2026-11-02", "paper").returncode == 0
+    assert labelq("untag", "sentiment", "paper").returncode == 0
+    status = labelq("status", "--json")
+    assert status.returncode == 0, status.stderr
+    st = json.loads(status.stdout)[0]
+    assert st["task"] == "sentiment" and [d["date"] for d in st["days"]] == ["2026-11-01", "2026-11-02", "2026-11-03"]
+    assert all(d["validated"] == 3 and d["merged"] and d["published"] and not d["stale"] for d in st["days"])
+    run = labelq("summary")  # a command that needs the config still says so
+    assert run.returncode == 2 and "config file not found" in run.stderr
+
+
+def test_staged_and_curated_folders_read_directly_with_pyarrow_dataset_and_hugging_face(processed, tmp_path, monkeypatch):
+    """Sidecars never get in the way of dataset readers: a staged partition and a published
+    version are plain Parquet datasets for ``pyarrow.dataset`` and Hugging Face ``datasets``."""
+    import pyarrow.dataset as ds
+
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    import datasets
+
+    from pipeline.publish import read_training_set, version_path
+
+    part = processed / "staged" / "sentiment" / "date=2026-11-01" / "vendor=acme"
+    report = json.loads((part / "_validate.json").read_text())
+    assert ds.dataset(part, format="parquet").count_rows() == report["rows_staged"]
+    assert ds.dataset(processed / "staged" / "sentiment", format="parquet", partitioning="hive").count_rows() == sum(
+        json.loads(p.read_text())["rows_staged"] for p in (processed / "staged" / "sentiment").glob("*/*/_validate.json"))
+    hf = datasets.load_dataset(str(part), split="train")
+    assert hf.num_rows == report["rows_staged"] and "annotator_id" in hf.column_names
+    latest = read_training_set(processed, "sentiment")
+    for folder in (version_path(processed, "sentiment"), processed / "curated" / "sentiment" / "latest"):
+        assert ds.dataset(folder, format="parquet").count_rows() == len(latest)
+        assert datasets.load_dataset(str(folder), split="train").num_rows == len(latest)

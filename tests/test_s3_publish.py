@@ -28,6 +28,7 @@ import pytest
 
 from pipeline.publish import (
     LATEST,
+    LEASE_PREFIX,
     MANIFEST,
     TAGS,
     VERSIONS,
@@ -457,6 +458,10 @@ def test_sigkill_before_every_object_store_mutation(scenario, s3_server, client,
     assert not clean["killed"] and "error" not in clean, clean
     _check_completed(client, Store(_root(s3_server, probe)), probe, spec)
     ops = clean["ops"]
+    lease = [i for i, op in enumerate(ops) if f"/{LEASE_PREFIX}" in op]
+    assert len(lease) == 2 and ops[lease[0]].startswith("put ") and lease[0] == 0, ops  # the build is leased first,
+    assert ops[lease[1]].startswith("delete_file ") and ops[lease[1] - 1].endswith(LATEST), ops  # released after the pointers
+    ops = [op for i, op in enumerate(ops) if i not in lease]
     puts = [op for op in ops if op.startswith("put ")]
     assert puts[-3].endswith(MANIFEST) and puts[-2].endswith(f"{VERSIONS}/{spec['job']['version']}.json") \
         and puts[-1].endswith(LATEST), ops  # data files, then the manifest, then the pointers
@@ -467,7 +472,7 @@ def test_sigkill_before_every_object_store_mutation(scenario, s3_server, client,
         assert deletes[-2] == f"delete_file {deletes[-1].removeprefix('delete_dir ')}/{MANIFEST}", deletes
     if scenario == "prune":  # the pruned version's pointer goes before its build
         assert deletes[0].startswith("delete_file ") and deletes[0].endswith(f"{VERSIONS}/2026-11-02.json"), deletes
-    for k in range(len(ops) + 1):  # k == len(ops): killed after its last mutation
+    for k in range(len(clean["ops"]) + 1):  # k == len(ops): killed after its last mutation
         prefix = f"kill-{scenario}-{k}"
         root = Store(_root(s3_server, prefix))  # one client for all the checks
         _copy_prefix(client, spec["prefix"], prefix)
@@ -515,3 +520,29 @@ def test_readers_during_republishing_on_s3_see_only_complete_versions(s3_server,
             assert not res["killed"] and "error" not in res, res
     assert set(seen) == {"v2", "v2new"}, "the reader should have seen both contents"
     assert _layout_problems(_objects(client, spec["prefix"])) == []
+
+
+def test_a_concurrent_publishers_build_is_leased_and_survives_another_publishers_prune(s3_server, client, monkeypatch):
+    """Nothing locks on an object store: a publisher leases the build it is writing, so another
+    publisher's prune (which deletes builds no pointer names) leaves it alone until the lease expires."""
+    import pipeline.publish as publish
+
+    root = _root(s3_server, "lease")
+    write_version(root, TASK, "2026-11-01", TABLES["v1"], _manifest("v1", TABLES["v1"], "2026-11-02"))
+    scratch = _root(s3_server, "lease-scratch")
+    inflight = _name(write_version(scratch, TASK, "2026-11-02", TABLES["v2"], _manifest("v2", TABLES["v2"], "2026-11-03"),
+                                   max_rows_per_file=150))
+    for key, body in _objects(client, "lease-scratch").items():  # in flight: leased, data files written, no manifest yet
+        if key.split("/")[2] == inflight and not key.endswith(MANIFEST):
+            client.put_object(Bucket=BUCKET, Key=f"lease/{key}", Body=body)
+    client.put_object(Bucket=BUCKET, Key=f"lease/curated/{TASK}/{LEASE_PREFIX}{inflight}.json", Body=b"{}")
+    write_version(root, TASK, "2026-11-03", TABLES["v3"], _manifest("v3", TABLES["v3"], "2026-11-04"))
+    after = _objects(client, "lease", bodies=False)
+    assert any(k.startswith(f"curated/{TASK}/{inflight}/part-") for k in after), "the leased build was pruned"
+    assert latest_ref(root, TASK).version == "2026-11-03" and not any(
+        LEASE_PREFIX + "2026-11-03" in k for k in after)  # the finished publisher released its own lease
+    monkeypatch.setattr(publish, "LEASE_SECONDS", 0)  # the in-flight publisher died: its lease expires
+    write_version(root, TASK, "2026-11-04", TABLES["v4"], _manifest("v4", TABLES["v4"], "2026-11-05"))
+    final = _objects(client, "lease", bodies=False)
+    assert not [k for k in final if inflight in k] and _layout_problems(final) == []
+    assert list_versions(root, TASK) == ["2026-11-01", "2026-11-03", "2026-11-04"]
