@@ -293,6 +293,8 @@ def _report_command(args: argparse.Namespace, config, root: Path | str) -> int:
     from pipeline import steps
     from pipeline.storage import open_store
 
+    from pipeline.scorecard import scorecard_key
+
     store = open_store(root)
     tasks = [args.task] if args.task else list(config.tasks)
     if args.task and args.task not in config.tasks:
@@ -308,7 +310,7 @@ def _report_command(args: argparse.Namespace, config, root: Path | str) -> int:
         return 1
     for task in tasks:
         try:
-            if not store.is_file(f"{metrics[task]}/scorecard_vendor.parquet"):
+            if not store.is_file(scorecard_key(store, task, args.date)):
                 steps.scorecard(config, root, args.date, task)
             out = steps.report(config, root, args.date, task)
         except (FileNotFoundError, ValueError) as exc:

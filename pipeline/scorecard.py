@@ -9,7 +9,7 @@ the staged labels of one task and one day. ``gold``: ``item_id, gold_label``.
 Every function below takes frames and returns frames (no I/O), except the two edges at the end:
 :func:`write_scorecards` and :func:`read_metrics_history`, which go through
 :mod:`pipeline.storage`. The tables, written per task and day under
-``metrics/<task>/date=<D>/`` by :func:`pipeline.steps.scorecard`, are:
+``scorecards/<task>/date=<D>/`` (the stage's own partition) by :func:`pipeline.steps.scorecard`, are:
 
 ``scorecard_vendor``
     one row per vendor: volume, gold accuracy, leave-one-vendor-out (LOO) accuracy, kappa vs
@@ -94,7 +94,7 @@ __all__ = [
     "write_scorecards",
 ]
 
-#: The metric tables a scorecard run writes (file stem under ``metrics/<task>/date=<D>/``).
+#: The metric tables a scorecard run writes (file stem under ``scorecards/<task>/date=<D>/``).
 METRIC_TABLES: tuple[str, ...] = ("scorecard_vendor", "scorecard_annotator", "confusion", "vendor_kappa")
 
 #: Rater name of the LOO consensus in :func:`kappa_vs_consensus` (never a vendor name).
@@ -533,25 +533,28 @@ def build_scorecards(
 
 # --------------------------------------------------------------------------- I/O edges
 def write_scorecards(root: str | Path | Store, task: str, day: date, cards: Scorecards) -> list[str]:
-    """Write the tables to ``metrics/<task>/date=<day>/<name>.parquet``, each atomically.
+    """Write the tables to ``scorecards/<task>/date=<day>/<name>.parquet``: the scorecard stage's
+    own partition, built aside and swapped in whole (a killed stage leaves the previous one).
 
-    The folder belongs to the measure stage (which replaces it whole); the scorecard files are
-    added to it, each replaced atomically, so a re-run overwrites them. Re-running measure
-    alone removes them until the scorecard stage runs again (``run_day`` runs both).
     ``root`` may be a local folder, an ``s3://`` URI or a :class:`~pipeline.storage.Store`;
     returns the written files' paths (local paths or object-store keys with the bucket).
     """
     from pipeline.storage import open_store
 
     store = open_store(root)
-    folder = store.layout.metrics(task, day).as_posix()
+    folder = store.layout.scorecards(task, day).as_posix()
     tables = {name: pa.Table.from_pandas(frame, preserve_index=False) for name, frame in cards.tables().items()}
-    paths = []
-    for name, table in tables.items():  # everything converted first: a bad frame writes nothing
-        key = f"{folder}/{name}.parquet"
-        store.write_parquet(table, key)
-        paths.append(store.location(key))
-    return paths
+    with store.replace_dir(folder) as out:  # everything converted first: a bad frame writes nothing
+        for name, table in tables.items():
+            store.write_parquet(table, f"{out}/{name}.parquet")
+    return [store.location(f"{folder}/{name}.parquet") for name in tables]
+
+
+def scorecard_key(store: Any, task: str, day: date, name: str = "scorecard_vendor") -> str:
+    """Key of scorecard table ``name`` of ``task`` and ``day`` (in the scorecard stage's partition)."""
+    if name not in METRIC_TABLES:
+        raise ValueError(f"{name!r} is not a scorecard table; choose from {list(METRIC_TABLES)}")
+    return f"{store.layout.scorecards(task, day).as_posix()}/{name}.parquet"
 
 
 _NAME = re.compile(r"^[A-Za-z0-9_]+$")
@@ -566,8 +569,8 @@ def read_metrics_history(root: str | Path | Store, task: str, name: str, *, unti
         Storage root.
     task : str
     name : str
-        File stem under ``metrics/<task>/date=<D>/``: one of :data:`METRIC_TABLES`, or a measure
-        table (``accuracy_vendor``, ``accuracy_annotator``, ``agreement``).
+        One of :data:`METRIC_TABLES` (under ``scorecards/<task>/date=<D>/``), or a measure table
+        under ``metrics/<task>/date=<D>/`` (``accuracy_vendor``, ``accuracy_annotator``, ``agreement``, ...).
     until : date, optional
         Only days up to and including ``until``.
 
@@ -592,21 +595,23 @@ def read_metrics_history(root: str | Path | Store, task: str, name: str, *, unti
     if not _NAME.match(name):
         raise ValueError(f"metrics table name {name!r} must be a file stem such as 'scorecard_vendor'")
     store = open_store(root)
-    base = f"metrics/{task}"
-    # (partition "date=<D>", file stem) of every committed metrics table
-    files = [(parts[0], parts[1].removesuffix(".parquet")) for parts in
+    bases = {kind: folder(task).as_posix() for kind, folder in
+             (("scorecards", store.layout.scorecards_task), ("metrics", store.layout.metrics_task))}
+    # (base, partition "date=<D>", file stem) of every committed metrics and scorecard table
+    files = [(base, parts[0], parts[1].removesuffix(".parquet")) for base in bases.values() for parts in
              (k.removeprefix(base + "/").split("/") for k in store.committed_files(base, ".parquet"))
              if len(parts) == 2 and parts[0].startswith("date=")]
     if until is not None:
-        files = [f for f in files if f[0] <= f"date={until.isoformat()}"]
-    wanted = [f for f in files if f[1] == name]
+        files = [f for f in files if f[1] <= f"date={until.isoformat()}"]
+    wanted = [f for f in files if f[2] == name]
     if not wanted:
         if files:
-            known = sorted({f[1] for f in files})
-            raise ValueError(f"no metrics table {name!r} under {store.location(base)}; available: {known}")
+            known = sorted({f[2] for f in files})
+            raise ValueError(f"no metrics table {name!r} under {store.location(bases['metrics'])} or "
+                             f"{store.location(bases['scorecards'])}; available: {known}")
         return pd.DataFrame({"date": pd.Series(dtype="datetime64[us]")})
     frames = []
-    for part, stem in wanted:
+    for base, part, stem in wanted:
         df = store.read_parquet(f"{base}/{part}/{stem}.parquet").to_pandas()
         df.insert(0, "date", pd.Timestamp(part.removeprefix("date=")))
         frames.append(df)

@@ -79,7 +79,7 @@ class SLABreach(RuntimeError):
         lines = "\n  ".join(str(b) for b in self.breaches)
         super().__init__(
             f"SLA breached by {len({b.vendor for b in self.breaches})} vendor(s) on task {task!r}, {date}:\n  {lines}\n"
-            f"see metrics/{task}/date={date}/scorecard_vendor.parquet and reports/{task}/{date}.html"
+            f"see scorecards/{task}/date={date}/scorecard_vendor.parquet and reports/{task}/{date}.html"
         )
 
 

@@ -16,8 +16,8 @@ from pipeline.publish import latest_ref, version_refs
 from pipeline.storage import Store
 
 #: Top-level folders a labelq storage root may hold (any one of them makes it a root).
-ROOT_FOLDERS = ("landing", "gold", "ingested", "staged", "quarantine", "ledger", "metrics", "consensus", "curated",
-                "reports")
+ROOT_FOLDERS = ("landing", "gold", "ingested", "staged", "quarantine", "ledger", "metrics", "scorecards", "consensus",
+                "curated", "reports")
 
 
 class NotARoot(ValueError):

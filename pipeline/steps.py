@@ -401,7 +401,7 @@ def publish(config: LabelqConfig, root: Root, day: date, task: str, *, allow_emp
 def scorecard(config: LabelqConfig, root: Root, day: date, task: str, *, allow_empty: bool = False) -> dict[str, Any]:
     """Vendor and annotator scorecards of ``task`` for ``day``, with each vendor's SLA status.
 
-    Writes ``metrics/<task>/date=<day>/``: scorecard_vendor.parquet, scorecard_annotator.parquet,
+    Writes ``scorecards/<task>/date=<day>/`` (its own partition): scorecard_vendor.parquet, scorecard_annotator.parquet,
     confusion.parquet, vendor_kappa.parquet (definitions in :mod:`pipeline.scorecard`; read the
     history with :func:`pipeline.scorecard.read_metrics_history`). An SLA breach is logged as a
     warning and listed under ``sla_breaches``; it does not raise (that is :func:`check_sla`).
@@ -452,11 +452,12 @@ def check_sla(config: LabelqConfig, root: Root, day: date, task: str) -> dict[st
     FileNotFoundError
         The scorecard of ``task`` and ``day`` has not been written yet.
     """
+    from pipeline.scorecard import scorecard_key
     from pipeline.sla import SLABreach, breaches, evaluate_sla, sla_status
 
     _task(config, task)
     store = open_store(root)
-    key = f"{store.layout.metrics(task, day).as_posix()}/scorecard_vendor.parquet"
+    key = scorecard_key(store, task, day)
     if not store.is_file(key):
         raise FileNotFoundError(f"{store.location(key)}: no vendor scorecard for {task} {day}; run the scorecard stage first")
     checks = evaluate_sla(store.read_parquet(key).to_pandas(), {v: c.sla for v, c in config.vendors_for(task).items()})
@@ -484,6 +485,7 @@ def check_vendor_sla(config: LabelqConfig, root: Root, day: date, task: str, ven
     ValueError, LookupError
         ``vendor`` is unknown or labels another task; the scorecard has no row for it.
     """
+    from pipeline.scorecard import scorecard_key
     from pipeline.sla import SLABreach, breaches, evaluate_sla, sla_status
 
     _task(config, task)
@@ -491,7 +493,7 @@ def check_vendor_sla(config: LabelqConfig, root: Root, day: date, task: str, ven
     if vcfg.task != task:
         raise ValueError(f"vendor {vendor!r} labels task {vcfg.task!r}, not {task!r}")
     store = open_store(root)
-    key = f"{store.layout.metrics(task, day).as_posix()}/scorecard_vendor.parquet"
+    key = scorecard_key(store, task, day)
     if not store.is_file(key):
         raise FileNotFoundError(f"{store.location(key)}: no vendor scorecard for {task} {day}; run the scorecard stage first")
     card = store.read_parquet(key).to_pandas()

@@ -8,6 +8,7 @@ Layout under the storage root (``--root`` / ``$LABELQ_ROOT``, default ``./data``
     staged/<task>/date=<D>/vendor=<vendor>/          validated canonical rows (validate)
     quarantine/date=<D>/vendor=<vendor>/             rejected files and rows + reasons (validate)
     metrics/<task>/date=<D>/                         agreement and accuracy (measure)
+    scorecards/<task>/date=<D>/                      vendor and annotator scorecards (scorecard)
     consensus/<task>/date=<D>/                       merged labels and held-out items (merge)
     ledger/vendor=<vendor>/date=<D>.json             which file produced which staged rows (ingest)
     curated/<task>/<version>.<build>/                immutable published builds (publish; see publish.py
@@ -106,8 +107,17 @@ class Layout:
     def quarantine(self, day: date, vendor: str) -> Path:
         return self.root / "quarantine" / f"date={day.isoformat()}" / f"vendor={vendor}"
 
+    def metrics_task(self, task: str) -> Path:
+        return self.root / "metrics" / task
+
     def metrics(self, task: str, day: date) -> Path:
-        return self.root / "metrics" / task / f"date={day.isoformat()}"
+        return self.metrics_task(task) / f"date={day.isoformat()}"
+
+    def scorecards_task(self, task: str) -> Path:
+        return self.root / "scorecards" / task
+
+    def scorecards(self, task: str, day: date) -> Path:
+        return self.scorecards_task(task) / f"date={day.isoformat()}"
 
     def consensus(self, task: str, day: date) -> Path:
         return self.root / "consensus" / task / f"date={day.isoformat()}"

@@ -9,6 +9,7 @@ from typing import Any
 
 from pipeline.config import LabelqConfig
 from pipeline.publish import VersionNotFound, read_manifest, resolve_version
+from pipeline.scorecard import scorecard_key
 from pipeline.storage import Store, open_store
 
 log = logging.getLogger("labelq")
@@ -28,7 +29,7 @@ def sla_verdicts(root: Path | str, task: str, day: date) -> dict[str, dict[str, 
     """``vendor -> {"status", "detail"}`` from the ``sla_status`` column of ``task``'s scorecard for
     ``day`` (None if the scorecard stage has not run for that day)."""
     store = open_store(root)
-    key = f"{store.layout.metrics(task, day).as_posix()}/scorecard_vendor.parquet"
+    key = scorecard_key(store, task, day)
     if not store.is_file(key):
         return None
     card = store.read_parquet(key, columns=["vendor", "sla_status", "sla_detail"]).to_pylist()

@@ -90,6 +90,23 @@ def test_dag_test_on_sqlite_publishes_a_training_set(repo, migrated_home, simula
         assert (root / "metrics" / "sentiment" / f"date={d}" / "summary.json").is_file()
         assert not (root / "metrics" / "sentiment" / f"date={days[2]}").exists()
 
+    # a day nobody delivered on (what unpausing runs for "yesterday"): the run succeeds, the task
+    # stages skip saying why, and nothing is published
+    out = _python(
+        f"""
+        import datetime, runpy
+        dag = runpy.run_path({str(repo / 'dags' / 'labelq_daily.py')!r})['labelq_daily']()
+        run = dag.test(logical_date=datetime.datetime(2026, 11, 20, tzinfo=datetime.timezone.utc))
+        print('RUN_STATE', run.state)
+        """,
+        _env(migrated_home, root),
+    )
+    log = out.stdout + out.stderr
+    assert "RUN_STATE success" in out.stdout, log[-4000:]
+    assert "no vendor of task 'sentiment' delivered anything on 2026-11-20" in log, log[-4000:]
+    assert list_versions(root, "sentiment") == [d.isoformat() for d in days[:2]]
+    assert not (root / "metrics" / "sentiment" / "date=2026-11-20").exists()
+
 
 # --------------------------------------------------------------------------- production shape (issue 7)
 @pytest.fixture(scope="module")

@@ -86,7 +86,7 @@ def test_every_day_has_a_report_matching_its_scorecard(processed, days, config):
         html = (processed / "reports" / "sentiment" / f"{d}.html").read_text(encoding="utf-8")
         _assert_self_contained(html)
         page = _parse(html)
-        card = pd.read_parquet(processed / "metrics" / "sentiment" / f"date={d}" / "scorecard_vendor.parquet").set_index("vendor")
+        card = pd.read_parquet(processed / "scorecards" / "sentiment" / f"date={d}" / "scorecard_vendor.parquet").set_index("vendor")
         rows = page.tables["vendor-scorecard"]
         header, body = rows[0], rows[1:]
         assert [r[0] for r in body] == sorted(config.vendors)
@@ -112,7 +112,7 @@ def test_every_day_has_a_report_matching_its_scorecard(processed, days, config):
 def test_json_twin_has_the_same_numbers(processed, days):
     d = days[-1]
     data = json.loads((processed / "reports" / "sentiment" / f"{d}.json").read_text())
-    card = pd.read_parquet(processed / "metrics" / "sentiment" / f"date={d}" / "scorecard_vendor.parquet")
+    card = pd.read_parquet(processed / "scorecards" / "sentiment" / f"date={d}" / "scorecard_vendor.parquet")
     assert [v["vendor"] for v in data["vendors"]] == card["vendor"].tolist()
     for v, (_, row) in zip(data["vendors"], card.iterrows()):
         assert v["gold_accuracy"] == pytest.approx(row["gold_accuracy"])
@@ -132,7 +132,7 @@ def test_class_balance_and_kappa_tables_match_their_sources(processed, days):
     manifest = read_manifest(processed, "sentiment", d.isoformat())
     shown = {r[0]: int(r[1]) for r in page.tables["class-balance"][1:]}
     assert shown == manifest["class_balance"]
-    kappa = pd.read_parquet(processed / "metrics" / "sentiment" / f"date={d}" / "vendor_kappa.parquet")
+    kappa = pd.read_parquet(processed / "scorecards" / "sentiment" / f"date={d}" / "vendor_kappa.parquet")
     rows = page.tables["vendor-kappa"]
     names = rows[0][1:]
     for r in rows[1:]:
@@ -155,12 +155,12 @@ def test_cli_report_rebuilds_scorecard_and_report(processed, days, tmp_path, cap
     root = tmp_path / "data"
     shutil.copytree(processed, root)
     shutil.rmtree(root / "reports")
-    for f in (root / "metrics" / "sentiment" / f"date={days[0]}").glob("scorecard_*.parquet"):
+    for f in (root / "scorecards" / "sentiment" / f"date={days[0]}").glob("*.parquet"):
         f.unlink()
     assert main(["report", "--root", str(root), "--date", days[0].isoformat(), "--task", "sentiment", "-q"]) == 0
     out = capsys.readouterr().out
     assert f"reports/sentiment/{days[0]}.html" in out and "SLA breached by crowdly" in out
-    assert (root / "metrics" / "sentiment" / f"date={days[0]}" / "scorecard_vendor.parquet").is_file()
+    assert (root / "scorecards" / "sentiment" / f"date={days[0]}" / "scorecard_vendor.parquet").is_file()
     assert (root / "reports" / "index.html").is_file() and (root / "reports" / "sentiment" / f"{days[0]}.json").is_file()
     assert main(["report", "--root", str(root), "--date", days[0].isoformat(), "--task", "nope", "-q"]) == 2
 
@@ -250,7 +250,8 @@ def test_rerunning_scorecard_and_report_gives_identical_bytes(processed, days, c
     d = days[1]
 
     def digests() -> dict[str, str]:
-        files = [*(root / "metrics" / "sentiment" / f"date={d}").glob("*.parquet"), *(root / "reports" / "sentiment").glob(f"{d}.*")]
+        files = [*(root / "metrics" / "sentiment" / f"date={d}").glob("*.parquet"),
+                 *(root / "scorecards" / "sentiment" / f"date={d}").glob("*.parquet"), *(root / "reports" / "sentiment").glob(f"{d}.*")]
         return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
 
     before = digests()
@@ -290,7 +291,7 @@ def test_glance_matches_validation_and_scorecard(processed, days):
         header, body = rows[0], rows[1:]
         col = {name: header.index(name) for name in ("SLA", "batches accepted", "batches quarantined", "rows staged / in",
                                                      "gold accuracy [95% CI]", "gold labels", "cost / correct label")}
-        card = pd.read_parquet(processed / "metrics" / "sentiment" / f"date={d}" / "scorecard_vendor.parquet").set_index("vendor")
+        card = pd.read_parquet(processed / "scorecards" / "sentiment" / f"date={d}" / "scorecard_vendor.parquet").set_index("vendor")
         val = _validation(processed, d)
         assert [r[0] for r in body] == sorted(card.index) == sorted(val)
         for r in body:

@@ -131,7 +131,7 @@ def test_rendered_text_has_alpha_cost_and_every_batch_with_its_reason(rendered, 
     for name in ("percent agreement", "Fleiss' κ", "Scott's π", "Gwet's AC1"):
         assert name in glance
 
-    card = pd.read_parquet(metrics / "scorecard_vendor.parquet")
+    card = pd.read_parquet(processed / "scorecards" / "sentiment" / f"date={day}" / "scorecard_vendor.parquet")
     assert "cost / correct label" in glance and "batches accepted" in glance and "batches quarantined" in glance
     for v in card.itertuples():
         assert v.vendor in glance

@@ -42,7 +42,7 @@ def test_every_stage_writes_to_the_object_store(roots, s3, tmp_path, capsys):  #
     remote, local = roots
     capsys.readouterr()
     objects = {k.removeprefix("labelq/"): v for k, v in _keys(s3).items()}
-    for prefix in ("landing/", "gold/", "ingested/", "staged/", "quarantine/", "ledger/", "metrics/", "consensus/",
+    for prefix in ("landing/", "gold/", "ingested/", "staged/", "quarantine/", "ledger/", "metrics/", "scorecards/", "consensus/",
                    "curated/", "reports/"):
         assert any(k.startswith(prefix) for k in objects), f"nothing under {prefix} on S3"
     assert not any("/.tmp-" in k or k.startswith(".tmp-") for k in objects), "temporary objects left behind"
@@ -52,7 +52,7 @@ def test_every_stage_writes_to_the_object_store(roots, s3, tmp_path, capsys):  #
     # the same inputs give the same bytes on S3 as on a local disk, stage by stage
     files = _local_files(local)
     for key in (f"consensus/sentiment/date={DAYS[1]}/consensus.parquet", f"metrics/sentiment/date={DAYS[1]}/agreement.parquet",
-                f"metrics/sentiment/date={DAYS[1]}/scorecard_vendor.parquet", "gold/sentiment.parquet"):
+                f"scorecards/sentiment/date={DAYS[1]}/scorecard_vendor.parquet", "gold/sentiment.parquet"):
         assert objects[key] == files[key], key
     s3_summary = json.loads(objects[f"metrics/sentiment/date={DAYS[1]}/summary.json"])
     assert s3_summary == json.loads(files[f"metrics/sentiment/date={DAYS[1]}/summary.json"])

@@ -270,3 +270,51 @@ def test_pipeline_writes_scorecards_for_every_day(processed, days, config):
     assert (merged["gold_accuracy"] == merged["accuracy"]).all()  # same numbers as the measure stage
     for name in METRIC_TABLES:
         assert (read_metrics_history(processed, "sentiment", name)["date"].nunique()) == len(days)
+
+
+def test_scorecard_stage_owns_its_partition_and_a_killed_run_leaves_the_previous_one(processed, config, days, tmp_path):
+    """Measure and scorecard each replace only their own partition: re-running measure keeps the
+    scorecards, and a scorecard stage SIGKILLed between two of its table writes leaves the
+    previous scorecard partition whole and measure's partition untouched."""
+    import hashlib
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from pipeline import steps
+
+    root = tmp_path / "data"
+    shutil.copytree(processed, root, symlinks=True)
+    day = days[1]
+
+    def digest(folder: str) -> dict[str, str]:
+        base = root / folder / "sentiment" / f"date={day}"
+        return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(base.iterdir())}
+
+    cards, metrics = digest("scorecards"), digest("metrics")
+    assert set(cards) == {"scorecard_vendor.parquet", "scorecard_annotator.parquet", "confusion.parquet",
+                          "vendor_kappa.parquet"} and not set(cards) & set(metrics)
+    steps.measure(config, root, day, "sentiment")
+    assert digest("scorecards") == cards and digest("metrics") == metrics
+    kill = f"""
+import os, signal, sys
+import pipeline.storage as storage
+from pipeline import steps
+from pipeline.config import load_config
+writes = []
+real = storage.Store.write_parquet
+def write_then_die(self, table, key):
+    writes.append(key)
+    if len(writes) == 2:
+        os.kill(os.getpid(), signal.SIGKILL)
+    real(self, table, key)
+storage.Store.write_parquet = write_then_die
+import datetime
+steps.scorecard(load_config({os.environ['LABELQ_CONFIG']!r}), {str(root)!r}, datetime.date.fromisoformat({day.isoformat()!r}), "sentiment")
+"""
+    res = subprocess.run([sys.executable, "-c", kill], capture_output=True, text=True, timeout=300)
+    assert res.returncode == -9, res.stderr[-2000:]
+    assert digest("scorecards") == cards and digest("metrics") == metrics  # the previous partitions, whole
+    steps.scorecard(config, root, day, "sentiment")  # the re-run completes it
+    assert digest("scorecards") == cards

@@ -86,7 +86,7 @@ def test_config_validates_sla(config):
 
 
 def test_pipeline_scorecard_carries_sla_status_and_check_raises(processed, days, config):
-    card = pd.read_parquet(processed / "metrics" / "sentiment" / f"date={days[0]}" / "scorecard_vendor.parquet")
+    card = pd.read_parquet(processed / "scorecards" / "sentiment" / f"date={days[0]}" / "scorecard_vendor.parquet")
     status = dict(zip(card["vendor"], card["sla_status"]))
     assert status["crowdly"] == "breach"  # the simulated weakest vendor (~68% accurate) vs 0.75
     assert set(status.values()) <= {"ok", "breach", "insufficient_data", "no_sla"}
@@ -120,7 +120,7 @@ def test_run_day_reports_breaches_without_failing(processed, days, config, tmp_p
 
 # --------------------------------------------------------------------------- one vendor at a time (the DAG's check_sla)
 def _write_card(root, day, card: pd.DataFrame, task: str = "sentiment"):
-    path = root / "metrics" / task / f"date={day}" / "scorecard_vendor.parquet"
+    path = root / "scorecards" / task / f"date={day}" / "scorecard_vendor.parquet"
     path.parent.mkdir(parents=True)
     card.to_parquet(path)
     return path
@@ -140,7 +140,7 @@ def test_check_vendor_sla_raises_for_the_breaching_vendor_only(three_vendor_card
         steps.check_vendor_sla(config, three_vendor_card, days[0], "sentiment", "crowdly")
     assert [(b.vendor, b.metric, b.value, b.threshold) for b in info.value.breaches] == [("crowdly", "gold_accuracy", 0.6, 0.75)]
     assert "vendor 'crowdly': gold_accuracy 0.600 < min_gold_accuracy 0.75" in str(info.value)
-    assert f"metrics/sentiment/date={days[0]}/scorecard_vendor.parquet" in str(info.value)
+    assert f"scorecards/sentiment/date={days[0]}/scorecard_vendor.parquet" in str(info.value)
 
     ok = steps.check_vendor_sla(config, three_vendor_card, days[0], "sentiment", "acme")
     assert ok == {"stage": "check_sla", "task": "sentiment", "vendor": "acme", "date": days[0].isoformat(), "status": "ok",
@@ -175,7 +175,7 @@ def test_check_vendor_sla_rejects_unknown_or_missing_vendors(three_vendor_card, 
 
 def test_check_vendor_sla_agrees_with_check_sla_on_pipeline_output(processed, days, config):
     for day in days:
-        card = pd.read_parquet(processed / "metrics" / "sentiment" / f"date={day}" / "scorecard_vendor.parquet")
+        card = pd.read_parquet(processed / "scorecards" / "sentiment" / f"date={day}" / "scorecard_vendor.parquet")
         breached = set()
         for vendor in config.vendors_for("sentiment"):
             try:
@@ -195,7 +195,7 @@ def test_summary_shows_sla_status_and_breaches(processed, days, config):
 
     text = render_summary(config, processed)
     for day in days:
-        card = pd.read_parquet(processed / "metrics" / "sentiment" / f"date={day}" / "scorecard_vendor.parquet")
+        card = pd.read_parquet(processed / "scorecards" / "sentiment" / f"date={day}" / "scorecard_vendor.parquet")
         status = dict(zip(card["vendor"], card["sla_status"]))
         expected = ", ".join(f"{v} {'BREACH' if s == 'breach' else s}" for v, s in sorted(status.items()))
         day_text = text.split(f"  {day}: ", 1)[1].split("\n  20", 1)[0]

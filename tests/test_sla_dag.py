@@ -111,7 +111,7 @@ def test_breach_fails_only_its_check_and_the_run_succeeds(sla_run, config):
     assert states[("sla_summary", None)] == "success"
     # the failure names task, vendor, metric, value, threshold and the scorecard
     assert "AirflowFailException: SLA breached by 1 vendor(s) on task 'sentiment'" in sla_run.log
-    assert f"see metrics/sentiment/date={sla_run.day}/scorecard_vendor.parquet" in sla_run.log
+    assert f"see scorecards/sentiment/date={sla_run.day}/scorecard_vendor.parquet" in sla_run.log
     assert "vendor 'crowdly': gold_accuracy 0." in sla_run.log and "< min_gold_accuracy 0.75" in sla_run.log
     assert "vendor 'acme':" not in sla_run.log and "vendor 'bluepeak':" not in sla_run.log
     assert "SLA BREACH" in sla_run.log and "sentiment/crowdly" in sla_run.log  # sla_summary's warning

@@ -81,7 +81,7 @@ def test_summary_json_holds_the_numbers_on_disk(processed, config, days, capsys)
             assert day[k] == measured[k], k
         agreement = pd.read_parquet(folder / "agreement.parquet").query("scope == 'overall'")
         assert day["agreement_ci"] == {r.metric: [pytest.approx(r.ci_low), pytest.approx(r.ci_high)] for r in agreement.itertuples()}
-        card = pd.read_parquet(folder / "scorecard_vendor.parquet")
+        card = pd.read_parquet(processed / "scorecards" / "sentiment" / f"date={d}" / "scorecard_vendor.parquet")
         assert day["sla"] == {r.vendor: {"status": r.sla_status, "detail": r.sla_detail} for r in card.itertuples()}
         expected = sorted((r for r in records.values() if r["date"] == d.isoformat()), key=lambda r: (r["vendor"], r["file"]))
         assert [q["file"] for q in day["quarantined"]] == [r["file"] for r in expected]

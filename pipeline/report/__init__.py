@@ -146,14 +146,14 @@ def load_inputs(root: str | Path | Store, task: str, day: date) -> ReportInputs:
     Raises ``FileNotFoundError`` (saying which stage to run) when the scorecard is missing.
     """
     from pipeline.publish import VersionNotFound, read_manifest
-    from pipeline.scorecard import METRIC_TABLES, read_metrics_history
+    from pipeline.scorecard import METRIC_TABLES, read_metrics_history, scorecard_key
     from pipeline.storage import open_store
 
     store = open_store(root)
     folder = store.layout.metrics(task, day).as_posix()
     tables = {}
     for name in METRIC_TABLES:
-        key = f"{folder}/{name}.parquet"
+        key = scorecard_key(store, task, day, name)
         if not store.is_file(key):
             raise FileNotFoundError(
                 f"{store.location(key)}: no scorecard for {task} {day}; run the scorecard stage first "
