@@ -14,13 +14,20 @@ DEMO_START ?= 2026-11-01
 DEMO_DAYS  ?= 3
 SEED       ?= 7
 PYTEST_ARGS ?=
+# Local Airflow (`make airflow`, scripts/airflow_local.py): API server / UI port.
+AIRFLOW_PORT ?= 8080
+LOCAL_AIRFLOW = $(if $(wildcard $(BIN)/python),$(BIN)/python,$(PYTHON)) scripts/airflow_local.py
 
-.PHONY: install demo test e2e bench clean help
+.PHONY: install demo test e2e bench clean help airflow airflow-stop airflow-status airflow-wait
 
 help:
 	@echo "make demo   install into $(VENV), simulate $(DEMO_DAYS) days of vendor deliveries and run the Airflow DAG on each"
 	@echo "make test   install into $(VENV) and run the test suite"
-	@echo "make e2e    only the end-to-end tests: Airflow on local PostgreSQL + Redis with Celery (docs/operations.md)"
+	@echo "make e2e    only the end-to-end tests: Airflow on local PostgreSQL + Redis with Celery (docs/operations.md), and on SQLite (make airflow)"
+	@echo "make airflow         start a local Airflow on $(AIRFLOW_HOME) (SQLite, LocalExecutor): scheduler, dag-processor, api-server on port $(AIRFLOW_PORT)"
+	@echo "make airflow-wait    wait for the latest backfill of labelq_daily and show its runs"
+	@echo "make airflow-status  the local Airflow's processes, health and latest runs"
+	@echo "make airflow-stop    stop the local Airflow (and its running tasks)"
 	@echo "make bench  run the benchmarks in benchmarks/"
 	@echo "make clean  remove $(VENV), .airflow and data/"
 
@@ -67,3 +74,17 @@ bench: install
 
 clean:
 	rm -rf $(VENV) .airflow data
+
+# A local Airflow on the embedded default (README, "Backfill locally"): SQLite under
+# $(AIRFLOW_HOME), LocalExecutor; processes in the background, logs in $(AIRFLOW_HOME)/local/.
+airflow: install
+	@$(LOCAL_AIRFLOW) start --port $(AIRFLOW_PORT)
+
+airflow-wait:
+	@$(LOCAL_AIRFLOW) wait
+
+airflow-status:
+	@$(LOCAL_AIRFLOW) status
+
+airflow-stop:
+	@$(LOCAL_AIRFLOW) stop
