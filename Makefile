@@ -71,6 +71,7 @@ e2e: install
 bench: install
 	$(BIN)/python benchmarks/bench_agreement.py
 	$(BIN)/python benchmarks/bench_consensus.py
+	$(BIN)/python benchmarks/bench_history.py
 
 clean:
 	rm -rf $(VENV) .airflow data

@@ -5,17 +5,18 @@ Usage::
     .venv/bin/python benchmarks/bench_history.py [--days 20] [--rows 25000] [--repeat 3]
 
 Writes a seeded staged history: ``--days`` days x 3 vendors x 2 batches of ``--rows`` rows
-(string ids), where each day re-delivers one earlier batch id with new bytes (a supersession)
-and repeats 5% of an earlier day's (item, annotator) pairs in another batch. Then times, from
+(string ids), where each day repeats 5% of an earlier day's (item, annotator) pairs in another batch; every 5th day
+re-delivers the day before's first batch id with new rows (a supersession). Then times, from
 the same files, in one process:
 
-* ``plain``: every staged Parquet file read and concatenated (what merge read before the
-  history was resolved at read time; it counts superseded and repeated rows);
+* ``plain``: every staged Parquet file read, concatenated and turned into a pandas DataFrame
+  (what ``read_staged`` did before the history was resolved at read time; it counts
+  superseded and repeated rows);
 * ``resolve``: :func:`pipeline.history.resolve` (reports, supersession, the first label of
-  each pair, the input digest);
+  each pair, the input digest), returning a pandas DataFrame;
 * ``polars``: the same rows with polars: the files that count (given to it, untimed) scanned
   lazily in (date, file) order, then ``unique(["vendor", "item_id", "annotator_id"],
-  keep="first", maintain_order=True)``.
+  keep="first", maintain_order=True)``, returning a polars DataFrame (no pandas conversion).
 
 Prints seconds, rows/s, the ratio to ``plain`` and to polars, and checks resolve and polars
 return the same number of rows (and the same rows in the same order).
@@ -71,7 +72,8 @@ def write_history(root: Path, days: int, rows: int, seed: int) -> int:
             batches = []
             for b in range(2):
                 name = f"{vendor}-{day}-{b}"
-                batch_id = name if not (b == 1 and d) else f"{vendor}-{START + timedelta(days=d - 1)}-0"  # a re-delivery
+                redeliver = b == 1 and d % 5 == 4  # every 5th day re-delivers the day before's first batch
+                batch_id = f"{vendor}-{START + timedelta(days=d - 1)}-0" if redeliver else name
                 items = rng.integers(0, 50 * rows, rows)
                 annotators = rng.integers(0, 400, rows)
                 if d and b == 0:  # 5% repeat pairs of the day before
@@ -117,8 +119,8 @@ def main() -> None:
         until = START + timedelta(days=args.days - 1)
         files = sorted(root.glob("staged/t/date=*/vendor=*/*.parquet"))
 
-        def plain() -> pa.Table:
-            return pa.concat_tables([pq.read_table(f, schema=ANNOTATIONS) for f in files])
+        def plain():
+            return pa.concat_tables([pq.read_table(f, schema=ANNOTATIONS) for f in files]).to_pandas()
 
         def ours():
             return resolve(store, "t", until)

@@ -151,26 +151,34 @@ def resolve(store: Store, task: str, until: date) -> History:
     deliveries.sort(key=lambda x: (x["date"], x["vendor"], x["file"]))
     _settle(deliveries)
     used = [x for x in deliveries if x["resolution"] == "used" and x["staged_output"]]
-    tables, dates = [], []
+    tables, sizes, present = [], [], []
     for x in used:
         if store.is_file(x["staged_output"]):
-            t = store.read_parquet(x["staged_output"], schema=ANNOTATIONS)
-            tables.append(t)
-            dates.append((x["date"], t.num_rows))
+            tables.append(store.read_parquet(x["staged_output"], schema=ANNOTATIONS))
+            sizes.append(tables[-1].num_rows)
+            present.append(x)
     table = pa.concat_tables(tables) if tables else ANNOTATIONS.empty_table()
-    ann = table.to_pandas()
-    row_dates = pd.Series(np.repeat(np.array([d for d, _ in dates], dtype=object), [n for _, n in dates]), dtype=object)
+    origin = np.repeat(np.arange(len(sizes)), sizes)  # which used delivery each row came from
     # rule 3: the first (date, file, row) label of a vendor's (item, annotator) pair counts
-    repeat = ann.duplicated(["vendor", "item_id", "annotator_id"], keep="first").to_numpy(dtype=bool)
-    if repeat.any():
-        counts = ann.loc[repeat, "source_file"].value_counts()
-        for x in used:
-            x["rows_duplicate_pair"] = int(counts.get(x["file"], 0))
-    kept_files = ann.loc[~repeat, "source_file"].value_counts() if len(ann) else pd.Series(dtype=int)
-    for x in used:
-        x["rows_used"] = int(kept_files.get(x["file"], 0))
-    ann = ann[~repeat].reset_index(drop=True)
-    row_dates = row_dates[~repeat].reset_index(drop=True)
+    # (Arrow hash aggregation: the smallest row number of every pair; exact, no per-row Python)
+    keep = np.ones(table.num_rows, dtype=bool)
+    if table.num_rows:
+        rows = table.select(["vendor", "item_id", "annotator_id"]).append_column("_row", pa.array(np.arange(table.num_rows)))
+        first = rows.group_by(["vendor", "item_id", "annotator_id"], use_threads=True).aggregate([("_row", "min")])
+        if first.num_rows < table.num_rows:
+            keep[:] = False
+            keep[first["_row_min"].to_numpy()] = True
+            table = table.filter(pa.array(keep))
+    per_delivery_kept = np.bincount(origin[keep], minlength=len(sizes))
+    per_delivery_all = np.bincount(origin, minlength=len(sizes))
+    for x, n_kept, n_all in zip(present, per_delivery_kept.tolist(), per_delivery_all.tolist()):
+        x["rows_used"] = n_kept
+        if n_all > n_kept:
+            x["rows_duplicate_pair"] = n_all - n_kept
+    ann = table.to_pandas()
+    row_dates = pd.Series(np.array([x["date"] for x in present], dtype=object)[origin[keep]], dtype=object) \
+        if len(present) else pd.Series([], dtype=object)
+    repeat = ~keep
     withdrawn = {
         "duplicate_file": sum(x["rows_staged"] for x in deliveries if x["resolution"] == "duplicate_file"),
         "superseded": sum(x["rows_staged"] for x in deliveries if x["resolution"] == "superseded"),
