@@ -80,7 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "list them; `labelq status` shows them).")
     p.add_argument("--date", type=_date, required=True, help="the (first) day to process, YYYY-MM-DD")
     p.add_argument("--days", type=_positive, default=1, help="process this many consecutive days (default 1)")
-    p.add_argument("--json", action="store_true", help="print the stage summaries as JSON")
+    p.add_argument("--json", action="store_true", help="print the stage summaries as JSON, one object per day "
+                   "(later days re-published because they were stale follow, with \"refreshed\": true)")
     p.add_argument("--allow-empty", action="store_true",
                    help="publish a version even for a day without any delivery (default: skip it and say so)")
     p.add_argument("--strict", action="store_true",
@@ -252,7 +253,7 @@ def _run_command(args: argparse.Namespace, config, root: Path | str) -> int:
         print(f"labelq run: {exc}", file=sys.stderr)
         return 1
     if args.json:
-        print(json.dumps({"days": results, "refreshed": refreshed} if refreshed else results, indent=2, default=str))
+        print(json.dumps(results + [{"refreshed": True, **r} for r in refreshed], indent=2, default=str))
         return 0
     from pipeline.summary import render_summary
 

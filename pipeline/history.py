@@ -153,10 +153,14 @@ def resolve(store: Store, task: str, until: date) -> History:
     used = [x for x in deliveries if x["resolution"] == "used" and x["staged_output"]]
     tables, sizes, present = [], [], []
     for x in used:
-        if store.is_file(x["staged_output"]):
-            tables.append(store.read_parquet(x["staged_output"], schema=ANNOTATIONS))
-            sizes.append(tables[-1].num_rows)
-            present.append(x)
+        if not store.is_file(x["staged_output"]):  # a damaged partition: never drop its rows silently
+            raise FileNotFoundError(
+                f"{store.location(x['staged_output'])}: staged rows of {x['file']} are missing, but "
+                f"staged/{task}/date={x['date']}/vendor={x['vendor']}/{VALIDATE_REPORT} lists them; re-run "
+                f"ingest and validate of {x['vendor']} {x['date']} (`labelq run --date {x['date']}`)")
+        tables.append(store.read_parquet(x["staged_output"], schema=ANNOTATIONS))
+        sizes.append(tables[-1].num_rows)
+        present.append(x)
     table = pa.concat_tables(tables) if tables else ANNOTATIONS.empty_table()
     origin = np.repeat(np.arange(len(sizes)), sizes)  # which used delivery each row came from
     # rule 3: the first (date, file, row) label of a vendor's (item, annotator) pair counts

@@ -220,3 +220,13 @@ def test_concurrent_runs_and_any_vendor_order_on_s3_publish_what_runs_in_order_d
     _concurrent_days_2_and_3(concurrent, days, env, in_order)
     assert builds(concurrent) == in_order
     assert stale_versions(Store(concurrent), TASK) == []
+
+
+def test_a_staged_file_missing_from_its_partition_is_an_error_not_a_silent_drop(processed, tmp_path, days):
+    root = tmp_path / "data"
+    shutil.copytree(processed, root, symlinks=True)
+    victim = sorted((root / "staged" / TASK / f"date={days[0]}" / "vendor=acme").glob("*.parquet"))[0]
+    victim.unlink()
+    with pytest.raises(FileNotFoundError, match=rf"{victim.name}: staged rows of landing/acme/{days[0]}/.* are missing.*"
+                                                rf"`labelq run --date {days[0]}`"):
+        resolve(Store(root), TASK, days[1])
