@@ -136,6 +136,12 @@ def is_permanent_error(exc: BaseException) -> bool:
     return isinstance(exc, _PERMANENT)
 
 
+#: SQLAlchemy connect args for Airflow's SQLite metadata DB on the embedded default
+#: (``AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS=pipeline.runtime.SQLITE_CONNECT_ARGS``, set by
+#: ``make airflow``): wait up to 60 s for the write lock instead of pysqlite's 5 s, so the CLI
+#: (``airflow backfill create``) never fails with "database is locked" while the scheduler writes.
+SQLITE_CONNECT_ARGS: dict[str, Any] = {"timeout": 60}
+
 #: Environment variable naming the webhook :func:`sla_alert` POSTs to (unset: log only).
 ALERT_WEBHOOK_ENV = "LABELQ_ALERT_WEBHOOK"
 

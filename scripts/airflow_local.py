@@ -27,6 +27,9 @@ Why these settings (what kept runs from progressing on this 2-core machine):
   and ``[api] base_url`` name the API server's actual address (127.0.0.1 and the chosen port;
   ``localhost`` may resolve to ::1, where nothing listens). The JWT secret that signs the tasks'
   tokens comes from ``$AIRFLOW_HOME/airflow.cfg``, generated once, so every process agrees.
+* ``[database] sql_alchemy_connect_args`` = ``pipeline.runtime.SQLITE_CONNECT_ARGS`` (a 60 s
+  busy timeout): with pysqlite's 5 s, a CLI write (``airflow backfill create``) racing the
+  scheduler's transactions failed now and then with ``database is locked``.
 * ``[logging] worker_log_server_port`` is a free port (default 8793 clashes with any other
   LocalExecutor scheduler on the machine, e.g. a second stack), and ``[dag_processor]
   refresh_interval`` is 5 s, so edited or new DAG files are seen at once.
@@ -132,6 +135,10 @@ class Stack:
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.passwords_file),
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(log_port),
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+            # every process (and the `airflow ...` CLI of env.sh) waits up to 60 s for SQLite's write
+            # lock instead of pysqlite's 5 s: `airflow backfill create` right after `dags unpause`
+            # otherwise fails now and then with "database is locked" while the scheduler writes
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": "pipeline.runtime.SQLITE_CONNECT_ARGS",
         }
         if self.preload:
             settings["AIRFLOW__SCHEDULER__MP_START_METHOD"] = "forkserver"
