@@ -138,8 +138,7 @@ def is_permanent_error(exc: BaseException) -> bool:
 
 #: SQLAlchemy connect args for Airflow's SQLite metadata DB on the embedded default
 #: (``AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS=pipeline.runtime.SQLITE_CONNECT_ARGS``, set by
-#: ``make airflow``): wait up to 60 s for the write lock instead of pysqlite's 5 s, so the CLI
-#: (``airflow backfill create``) never fails with "database is locked" while the scheduler writes.
+#: ``make airflow``): writers wait up to 60 s for the write lock instead of pysqlite's 5 s.
 SQLITE_CONNECT_ARGS: dict[str, Any] = {"timeout": 60}
 
 #: Environment variable naming the webhook :func:`sla_alert` POSTs to (unset: log only).

@@ -11,7 +11,9 @@ defers.
 Why these settings (what kept runs from progressing on this 2-core machine):
 
 * The DAG is paused at creation, and Airflow 3.3's scheduler never starts a queued run of a
-  paused DAG, backfill runs included: ``airflow dags unpause labelq_daily`` first. ``merge`` and
+  paused DAG, backfill runs included: ``airflow dags unpause labelq_daily`` (after ``backfill
+  create``: on SQLite a ``backfill create`` racing the scheduler's writes, right after an unpause,
+  failed now and then with ``database is locked``, even with the busy timeout below). ``merge`` and
   ``publish`` have ``depends_on_past``, so ``airflow backfill create`` refuses to run without
   ``--reprocess-behavior`` (``failed``: days without a successful run; ``completed``: every day).
 * ``LocalExecutor`` is the default executor (Airflow 3 removed the SequentialExecutor) and works
@@ -27,9 +29,10 @@ Why these settings (what kept runs from progressing on this 2-core machine):
   and ``[api] base_url`` name the API server's actual address (127.0.0.1 and the chosen port;
   ``localhost`` may resolve to ::1, where nothing listens). The JWT secret that signs the tasks'
   tokens comes from ``$AIRFLOW_HOME/airflow.cfg``, generated once, so every process agrees.
-* ``[database] sql_alchemy_connect_args`` = ``pipeline.runtime.SQLITE_CONNECT_ARGS`` (a 60 s
-  busy timeout): with pysqlite's 5 s, a CLI write (``airflow backfill create``) racing the
-  scheduler's transactions failed now and then with ``database is locked``.
+* ``[database] sql_alchemy_connect_args`` = ``pipeline.runtime.SQLITE_CONNECT_ARGS``: a 60 s busy
+  timeout instead of pysqlite's 5 s, for writers that wait on each other. (It does not help a
+  transaction that read before another process wrote: SQLite refuses its upgrade to a write at
+  once; hence backfill before unpause.)
 * ``[logging] worker_log_server_port`` is a free port (default 8793 clashes with any other
   LocalExecutor scheduler on the machine, e.g. a second stack), and ``[dag_processor]
   refresh_interval`` is 5 s, so edited or new DAG files are seen at once.
@@ -136,8 +139,7 @@ class Stack:
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(log_port),
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             # every process (and the `airflow ...` CLI of env.sh) waits up to 60 s for SQLite's write
-            # lock instead of pysqlite's 5 s: `airflow backfill create` right after `dags unpause`
-            # otherwise fails now and then with "database is locked" while the scheduler writes
+            # lock instead of pysqlite's 5 s
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": "pipeline.runtime.SQLITE_CONNECT_ARGS",
         }
         if self.preload:
@@ -451,8 +453,8 @@ def usage(stack: Stack, say) -> None:
 UI and REST API: {stack.base_url}  (user admin, password {stack.password()})
 Backfill, in a shell:
   . {env_file}    # AIRFLOW_HOME and this stack's settings; .venv/bin on PATH{simulate}
-  airflow dags unpause {DAG_ID}
   airflow backfill create --dag-id {DAG_ID} --from-date 2026-11-01 --to-date 2026-11-03 --reprocess-behavior failed
+  airflow dags unpause {DAG_ID}   # the backfill's runs start now
   make airflow-wait   # follow it to the end
 Changed code under pipeline/? Restart (make airflow-stop airflow): the workers have it preloaded.
 Stop: make airflow-stop   (logs: {stack.local}/, task logs: {stack.home / 'logs'}/)""")

@@ -3,8 +3,8 @@
 Runs the README's "Backfill locally" commands for real, on a throw-away AIRFLOW_HOME and storage
 root: ``scripts/airflow_local.py start`` (what ``make airflow`` runs: ``airflow db migrate``,
 scheduler, dag-processor and api-server on the LocalExecutor and SQLite), then, in a shell that
-sourced ``$AIRFLOW_HOME/env.sh``, ``airflow dags unpause labelq_daily`` and ``airflow backfill
-create ... --reprocess-behavior failed``, then ``scripts/airflow_local.py wait`` (``make
+sourced ``$AIRFLOW_HOME/env.sh``, ``airflow backfill create ... --reprocess-behavior failed`` and
+``airflow dags unpause labelq_daily``, then ``scripts/airflow_local.py wait`` (``make
 airflow-wait``). The published versions must be the ones ``labelq run`` publishes for the same
 days, with the same content hashes; the run the scheduler creates on unpausing (the latest daily
 interval, catchup=False, a day without deliveries) must publish nothing; ``stop`` (``make
@@ -165,8 +165,9 @@ def test_readme_shows_the_commands_this_test_runs():
     text = (REPO / "README.md").read_text()
     section = text[text.index("### Backfill locally (embedded default)"):]
     section = section[:section.index("\n## ")]
-    for command in ("make airflow ", ". .airflow/env.sh", UNPAUSE, BACKFILL, "make airflow-wait", "make airflow-stop"):
+    for command in ("make airflow ", ". .airflow/env.sh", BACKFILL, UNPAUSE, "make airflow-wait", "make airflow-stop"):
         assert command in section, f"README's 'Backfill locally' lost {command!r}"
+    assert section.index(BACKFILL) < section.index(UNPAUSE), "on SQLite: create the backfill, then unpause"
 
 
 @pytest.mark.e2e
@@ -183,9 +184,9 @@ def test_local_airflow_backfill_publishes_what_labelq_run_publishes(stack, refer
     assert api.get(f"/dags/{DAG}")["is_paused"] is True  # as deployed: paused at creation
 
     # The README's commands, in a shell that sourced env.sh.
+    _shell(s, BACKFILL)  # while still paused (README: on SQLite, backfill then unpause)
     _shell(s, UNPAUSE)
-    _shell(s, BACKFILL)
-    phase("unpaused and backfill created")
+    phase("backfill created and unpaused")
     res = _run([sys.executable, str(SCRIPT), "--home", str(s.home), "wait", "--fail-fast", "--timeout", "420"],
                timeout=480)
     assert res.returncode == 0, f"airflow_local.py wait exited {res.returncode}:\n{res.stdout[-3000:]}\n{res.stderr[-8000:]}"
