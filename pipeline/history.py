@@ -214,12 +214,15 @@ def gaps(config: LabelqConfig, store: Store, task: str, until: date) -> dict[str
     for vendor, vcfg in sorted(config.vendors_for(task).items()):
         for d in _landing_days(store, lay.vendor_landing(vcfg).as_posix(), until):
             day = date.fromisoformat(d)
-            files, escaped = store.complete_files(lay.landing(vcfg, day).as_posix())
-            delivered = set(files) | {k for k, _ in escaped}
+            folder = lay.landing(vcfg, day).as_posix()
+            files, escaped = store.complete_files(folder, owner=lay.vendor_landing(vcfg).as_posix())
+            delivered = set(files) | {k for k, _, _ in escaped}
             if not delivered:
                 continue
             key = f"{lay.staged(task, day, vendor).as_posix()}/{VALIDATE_REPORT}"
             seen = {b["file"] for b in store.read_json(key)["batches"]} if store.is_file(key) else set()
+            if folder in seen:  # the whole day folder was rejected (it resolves outside the vendor's folder)
+                continue
             if delivered - seen:
                 out.setdefault(d, []).append(vendor)
     return dict(sorted(out.items()))

@@ -144,12 +144,16 @@ def ingest_day(config: LabelqConfig, root: Any, day: date, vendor: str, *,
         if strict:
             raise ValueError(msg + " (--strict)")
         log.warning("ingest %s", msg)
-    files, escaped = store.complete_files(lay.landing(vcfg, day).as_posix())
+    files, escaped = store.complete_files(lay.landing(vcfg, day).as_posix(), owner=vendor_folder)
+    if (other := _shared_landing(config, store, vendor)) is not None:
+        files, escaped = [], [(lay.landing(vcfg, day).as_posix(), "path_escape",
+                               f"{vendor_folder}: resolves to {other[1]}, the folder of vendor {other[0]!r}; rejected, "
+                               f"nothing read (each vendor's landing folder must be its own)")]
     records: list[FileRecord] = []
     with store.replace_dir(lay.ingested(day, vendor).as_posix()) as out:
-        for key, why in escaped:
+        for key, reason, why in escaped:
             records.append(FileRecord(file=key, sha256=None, batch_id=PurePosixPath(key).stem, rows=None,
-                                      status="rejected", reason="path_escape", detail=why))
+                                      status="rejected", reason=reason, detail=why))
             log.warning("ingest %s: %s", vendor, why)
         for key in files:
             stem = PurePosixPath(key).stem
@@ -185,6 +189,24 @@ def ingest_day(config: LabelqConfig, root: Any, day: date, vendor: str, *,
     log.info("ingest %s %s: %d file(s), %d ingested, %d rejected, %d duplicate", vendor, day, len(records),
              summary["files_ingested"], summary["files_rejected"], summary["files_duplicate"])
     return {k: v for k, v in summary.items() if k != "files"}
+
+
+def _shared_landing(config: LabelqConfig, store: Store, vendor: str) -> tuple[str, str] | None:
+    """``(other vendor, real path)`` if ``vendor``'s landing folder resolves into (or over) another
+    vendor's (a symlinked folder would attribute that vendor's files to this one); local roots only."""
+    if not store.is_local:
+        return None
+    import os
+
+    def real(v: str) -> str:
+        return os.path.realpath(store.path(store.layout.vendor_landing(config.vendors[v]).as_posix()))
+
+    mine = real(vendor)
+    for other in config.vendors:
+        theirs = real(other)
+        if other != vendor and os.path.commonpath([mine, theirs]) in (mine, theirs):
+            return other, theirs
+    return None
 
 
 def superseded_detail(file: str, batch_id: str, later: dict[str, Any]) -> str:

@@ -224,9 +224,15 @@ def _remove_pointer(t: _Task, name: str) -> None:
 
 
 def _read_pointer(t: _Task, name: str) -> Ref | None:
+    """What pointer ``name`` names; None if it is absent, torn or not a pointer (readers then fall
+    back to the version pointers, and the next publish rewrites it)."""
     try:
         data = t.store.read_json(t.k(name))
     except FileNotFoundError:
+        return None
+    except ValueError:  # torn or garbled (e.g. a disk that lost the tail of the write)
+        return None
+    if not isinstance(data, dict):
         return None
     if not {"version", "path", "content_sha256"} <= set(data):
         return None  # a format-1 pointer: names no build

@@ -139,14 +139,22 @@ def _tmp_sibling(path: Path, tag: str = "tmp") -> Path:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half."""
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half.
+
+    A failed write (a full disk, a read-only root) removes its temporary file before raising.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp_sibling(path)
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
 
 
 def atomic_write_json(path: Path, obj: Any) -> None:
@@ -158,33 +166,126 @@ def write_parquet(table: pa.Table, path: Path) -> None:
     """Write ``table`` to ``path`` atomically with the fixed :data:`PARQUET_OPTIONS`."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp_sibling(path)
-    pq.write_table(table, tmp, **PARQUET_OPTIONS)
-    os.replace(tmp, path)
+    try:
+        pq.write_table(table, tmp, **PARQUET_OPTIONS)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
 
 
 def read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+_RENAME_EXCHANGE = 2  # linux/fs.h
+_AT_FDCWD = -100
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap the directory entries ``a`` and ``b`` in one atomic step (Linux ``renameat2`` with
+    ``RENAME_EXCHANGE``); False where the system or file system cannot (the caller falls back)."""
+    import ctypes
+    import errno
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    fn = getattr(libc, "renameat2", None)
+    if fn is None:
+        return False
+    if fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP):
+        return False
+    raise OSError(err, os.strerror(err), str(a), None, str(b))
+
+
+def _flock_dir(path: Path, *, block: bool = True) -> int | None:
+    """An exclusive ``flock`` on directory ``path`` (an fd; the OS drops it if the process dies),
+    or None if ``block`` is False and another process holds it."""
+    import fcntl
+
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if block else fcntl.LOCK_NB))
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _recover_siblings(dest: Path) -> None:
+    """Finish what a killed or failed :func:`replace_dir` of ``dest`` left (call with the parent locked).
+
+    ``.old-<name>-*`` (the old partition, renamed aside by the two-rename fallback) is put back
+    if ``dest`` is missing (killed between the renames: readers see the old partition again),
+    else deleted; ``.tmp-<name>-*`` of dead writers (no process holds their lock) are deleted.
+    """
+    parent = dest.parent
+    olds = sorted(parent.glob(f".old-{dest.name}-*"), key=lambda p: p.stat().st_mtime)
+    if olds and not dest.exists():
+        os.replace(olds.pop(), dest)
+    for old in olds:
+        shutil.rmtree(old, ignore_errors=True)
+    for tmp in parent.glob(f".tmp-{dest.name}-*"):
+        if not tmp.is_dir():
+            tmp.unlink(missing_ok=True)
+            continue
+        fd = _flock_dir(tmp, block=False)
+        if fd is not None:  # nobody is building it any more
+            os.close(fd)
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 @contextlib.contextmanager
-def replace_dir(dest: Path) -> Iterator[Path]:
+def _locked_dir(path: Path) -> Iterator[None]:
+    fd = _flock_dir(path)
+    try:
+        yield
+    finally:
+        os.close(fd)  # type: ignore[arg-type]
+
+
+@contextlib.contextmanager
+def replace_dir(dest: Path, *, exchange: bool = True) -> Iterator[Path]:
     """Build a directory in a temporary sibling and swap it in place of ``dest`` on success.
 
-    If the body raises, ``dest`` is left exactly as it was and the temporary is removed.
+    If the body raises, ``dest`` is left exactly as it was and the temporary is removed. The
+    swap is one atomic ``renameat2(RENAME_EXCHANGE)`` where Linux offers it (``exchange``), so a
+    reader or a kill never finds ``dest`` missing; elsewhere two renames, and a run killed
+    between them is recovered by the next replacement of ``dest`` (the old partition is put back
+    first). The temporary is ``flock``-ed while it is built and the swap holds a lock on the
+    parent folder, so the next replacement clears only what dead runs left, never a live one's.
     """
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_sibling(dest)
-    tmp.mkdir()
+    parent = dest.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    with _locked_dir(parent):
+        _recover_siblings(dest)
+        tmp = _tmp_sibling(dest)
+        tmp.mkdir()
+    building = _flock_dir(tmp)
     try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    old = _tmp_sibling(dest, "old")
-    if dest.exists():
-        os.replace(dest, old)
-    os.replace(tmp, dest)
-    shutil.rmtree(old, ignore_errors=True)
+        try:
+            yield tmp
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        with _locked_dir(parent):
+            _recover_siblings(dest)
+            if dest.exists() and exchange and _exchange(tmp, dest):
+                shutil.rmtree(tmp, ignore_errors=True)  # tmp now holds the old partition
+                return
+            old = _tmp_sibling(dest, "old")
+            if dest.exists():
+                os.replace(dest, old)
+            os.replace(tmp, dest)
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        os.close(building)  # type: ignore[arg-type]
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -452,14 +553,23 @@ class Store:
         with contextlib.suppress(Exception):
             self.fs.delete_dir(self.path(tmp))
 
-    def complete_files(self, folder: str, suffix: str = ".parquet") -> tuple[list[str], list[tuple[str, str]]]:
-        """Delivered files in ``folder``: (complete file keys, [(key, why rejected)]), sorted by name.
+    def complete_files(self, folder: str, suffix: str = ".parquet", *,
+                       owner: str | None = None) -> tuple[list[str], list[tuple[str, str, str]]]:
+        """Delivered files in ``folder``: (complete file keys, [(key, reason, why rejected)]), sorted by name.
 
         Names starting with ``.``/``_`` or ending ``.tmp``/``.part``/``.inprogress`` are still being
-        written and skipped silently; names or symlinks that escape ``folder`` are rejected.
+        written and skipped silently; names or symlinks that escape ``folder`` are rejected, and so
+        is ``folder`` itself (one entry, nothing in it read) when its real path leaves ``owner``
+        (the vendor's own folder: a day folder that is a symlink to another vendor's). Sub-folders
+        and files without the ``suffix`` (e.g. ``*.PARQUET``, ``*.csv``) are rejected too, never
+        skipped without a word.
         """
         files: list[str] = []
-        rejected: list[tuple[str, str]] = []
+        rejected: list[tuple[str, str, str]] = []
+        if owner is not None and self.is_local and self.is_dir(folder) and not self.realpath_inside(folder, owner):
+            real = os.path.realpath(self.path(folder))
+            return [], [(folder, "path_escape", f"{folder}: the day folder resolves to {real}, outside the vendor's folder "
+                                 f"{owner!r}; rejected, nothing in it read (a vendor's files must be in its own folder)")]
         for info in self.list_dir(folder):
             name = info.base_name
             if name.startswith(INCOMPLETE_PREFIXES) or name.endswith(INCOMPLETE_SUFFIXES):
@@ -468,13 +578,21 @@ class Store:
             try:
                 check_member_name(folder, name)
             except PathEscape as exc:
-                rejected.append((key, str(exc)))
+                rejected.append((key, "path_escape", str(exc)))
                 continue
             if self.is_local and os.path.islink(self.path(key)) and not self.realpath_inside(key, folder):
-                rejected.append((key, f"{key}: symlink to {os.path.realpath(self.path(key))}, outside the "
+                rejected.append((key, "path_escape", f"{key}: symlink to {os.path.realpath(self.path(key))}, outside the "
                                       f"landing folder {folder!r}; rejected (a vendor's files must be in its own folder)"))
                 continue
-            if info.type != pafs.FileType.File or not name.endswith(suffix):
+            if info.type == pafs.FileType.Directory:
+                rejected.append((key, "not_a_delivery", f"{key}: a sub-folder of a day folder is not read; deliver files directly in "
+                                      f"{folder}/"))
+                continue
+            if info.type != pafs.FileType.File:
+                continue
+            if not name.endswith(suffix):
+                rejected.append((key, "not_a_delivery", f"{key}: not a {suffix} file (names must end in {suffix!r}, lower case); "
+                                      "not read"))
                 continue
             files.append(key)
         return files, rejected

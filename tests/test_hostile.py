@@ -268,6 +268,45 @@ def test_symlink_to_another_vendor_is_rejected_and_recorded(cfg, root):
     assert v["rows_staged"] == 20
 
 
+def test_a_day_folder_linked_to_another_vendors_folder_is_rejected_whole(cfg, tmp_path):
+    """Vendor isolation holds for folders too: acme's day folder is a symlink to crowdly's day
+    folder (with files acme's contract would accept): nothing in it is attributed to acme."""
+    root = tmp_path / "data"
+    theirs = deliver(root, "theirs.parquet", acme(8, start=700), vendor="crowdly").parent
+    (root / "landing" / "acme").mkdir(parents=True)
+    (root / "landing" / "acme" / DAY.isoformat()).symlink_to(theirs, target_is_directory=True)
+    v, b = run(cfg, root)
+    day = f"landing/acme/{DAY}"
+    assert list(b) == [DAY.isoformat()] and b[DAY.isoformat()]["reason"] == "path_escape"
+    assert "outside the vendor's folder 'landing/acme'" in b[DAY.isoformat()]["detail"] and b[DAY.isoformat()]["file"] == day
+    assert v["rows_staged"] == 0 and staged_rows(root) == 0
+
+
+def test_a_vendor_folder_linked_to_another_vendors_folder_is_rejected(cfg, tmp_path):
+    root = tmp_path / "data"
+    deliver(root, "theirs.parquet", acme(8, start=700), vendor="crowdly")
+    (root / "landing" / "acme").symlink_to(root / "landing" / "crowdly", target_is_directory=True)
+    v, b = run(cfg, root)
+    assert [e["reason"] for e in b.values()] == ["path_escape"] and "the folder of vendor 'crowdly'" in \
+        next(iter(b.values()))["detail"]
+    assert v["rows_staged"] == 0 and staged_rows(root) == 0
+
+
+def test_sub_folders_and_other_file_names_in_a_day_folder_are_recorded_not_ignored(cfg, root):
+    folder = root / "landing" / "acme" / DAY.isoformat()
+    pq.write_table(acme(5, start=300), folder / "UPPER.PARQUET")
+    (folder / "nested").mkdir()
+    pq.write_table(acme(5, start=400), folder / "nested" / "inner.parquet")
+    (folder / "notes.csv").write_text("item,worker\n")
+    v, b = run(cfg, root)
+    assert {k: e["reason"] for k, e in b.items() if k != "a-good.parquet"} == {
+        "UPPER.PARQUET": "not_a_delivery", "nested": "not_a_delivery", "notes.csv": "not_a_delivery"}
+    assert "names must end in '.parquet', lower case" in b["UPPER.PARQUET"]["detail"]
+    assert "a sub-folder of a day folder is not read" in b["nested"]["detail"]
+    assert reason(root, "UPPER.PARQUET")["original_copied"] is True  # kept byte for byte in quarantine
+    assert v["rows_staged"] == 20 and v["batches_quarantined"] == 3
+
+
 def test_struct_and_list_columns_are_flattened_and_rows_claiming_another_vendor_quarantined(cfg, tmp_path):
     root = tmp_path / "data"
     t = pa.table({
