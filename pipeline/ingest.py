@@ -119,6 +119,14 @@ def check_contract(schema: pa.Schema, vendor: VendorConfig, *, file: str) -> lis
 
     Returns the names of extra (unmapped) columns, which are ignored.
     """
+    names = schema.names
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ContractError(
+            "schema_drift",
+            f"{file}: column name(s) {twice} appear more than once; which one holds the data is ambiguous. "
+            "Fix the delivery (one column per name).",
+        )
     cols = _source_columns(vendor)
     missing = [c for c in cols if _field_type(schema, c, vendor.explode) is None]
     if missing:
@@ -203,6 +211,11 @@ def _to_string(arr: pa.ChunkedArray, bad: np.ndarray) -> pa.ChunkedArray:
     """Cast to string; invalid UTF-8 values become null and are flagged in ``bad`` (in place)."""
     if pa.types.is_dictionary(arr.type):
         arr = pc.cast(arr, arr.type.value_type)
+    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+        try:  # Parquet UTF8 columns are read without checking the bytes: check them here
+            arr.validate(full=True)
+        except pa.ArrowInvalid:
+            arr = arr.cast(pa.large_binary() if pa.types.is_large_string(arr.type) else pa.binary())
     if pa.types.is_binary(arr.type) or pa.types.is_large_binary(arr.type):
         try:
             return pc.cast(arr, pa.string())
@@ -331,9 +344,16 @@ def to_canonical(
 def open_delivery(source: Any, *, file: str) -> pq.ParquetFile:
     """Open one delivered Parquet file (footer only); raises ``ContractError('unreadable')``."""
     try:
-        return pq.ParquetFile(source)
+        pf = pq.ParquetFile(source)
+        pf.schema_arrow  # noqa: B018 - decodes the footer's names: fails here, not later
     except (pa.ArrowInvalid, OSError) as exc:
         raise ContractError("unreadable", f"{file}: not a readable Parquet file: {exc}") from None
+    except UnicodeDecodeError as exc:  # column names (or metadata) that are not UTF-8
+        raise ContractError("unreadable", f"{file}: the Parquet footer holds names that are not UTF-8 ({exc.reason} at "
+                            f"byte {exc.start}); re-export the file with UTF-8 column names") from None
+    except (pa.ArrowException, ValueError, IndexError, KeyError, OverflowError, MemoryError) as exc:
+        raise ContractError("unreadable", f"{file}: not a readable Parquet file: {type(exc).__name__}: {exc}") from None
+    return pf
 
 
 def iter_delivery(

@@ -62,7 +62,8 @@ INTERMEDIATE_OPTIONS: dict[str, Any] = {"compression": "lz4", "write_statistics"
                                         "use_dictionary": ["task", "vendor", "annotator_id", "label", "batch_id",
                                                            "source_file", "_claimed_vendor", "_issue"]}
 INGESTED_WITH_KEY = INGESTED.append(pa.field("_key", pa.uint64()))
-QUARANTINE_ROWS = pa.schema([f.with_nullable(True) for f in ANNOTATIONS]
+_NULLABLE = pa.schema([f.with_nullable(True) for f in ANNOTATIONS])
+QUARANTINE_ROWS = pa.schema([*_NULLABLE]
                             + [pa.field("source_row", pa.int64()), pa.field("reason", pa.string())])
 #: Text columns read back as Arrow dictionaries (cheap checks on distinct values, categoricals for GX).
 DICTIONARY_COLUMNS = ["task", "vendor", "annotator_id", "label", "batch_id", "source_file", "_claimed_vendor", "_issue"]
@@ -330,7 +331,7 @@ def _write_split(good_w: pq.ParquetWriter, bad_w: pq.ParquetWriter, t: pa.Table,
     good_w.write_table(canon.filter(pa.array(good)).cast(ANNOTATIONS))
     if not good.all():
         bad = ~good
-        bad_rows = canon.filter(pa.array(bad)).cast(ANNOTATIONS.with_metadata(None))
+        bad_rows = canon.filter(pa.array(bad)).cast(_NULLABLE)  # bad rows may lack a required value
         reasons = reason_array(codes[bad], policy)
         src = t["_source_row"].filter(pa.array(bad))
         bad_w.write_table(pa.Table.from_arrays([*bad_rows.columns, src, reasons], schema=QUARANTINE_ROWS))

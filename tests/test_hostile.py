@@ -268,6 +268,66 @@ def test_symlink_to_another_vendor_is_rejected_and_recorded(cfg, root):
     assert v["rows_staged"] == 20
 
 
+def _invalid_utf8_in(t: pa.Table, column: str, row: int) -> pa.Table:
+    """``t`` with the bytes of ``column``'s value at ``row`` made invalid UTF-8 (type still string)."""
+    col = t[column].combine_chunks().cast(pa.string())
+    validity, offsets, data = col.buffers()
+    raw = bytearray(data.to_pybytes())
+    start = int(np.frombuffer(offsets, dtype=np.int32)[col.offset + row])
+    raw[start] = 0xFF
+    bad = pa.Array.from_buffers(pa.string(), len(col), [validity, offsets, pa.py_buffer(bytes(raw))], offset=col.offset)
+    return t.set_column(t.column_names.index(column), column, bad)
+
+
+def _non_utf8_column_name(path: Path) -> None:
+    """A Parquet file whose footer names a column with bytes that are not UTF-8."""
+    t = pa.table({c: acme(5, start=500)[c] for c in ("item", "worker", "answer", "ts")})  # no pandas metadata
+    t = t.append_column("extraQ", pa.array(["x"] * len(t)))  # an extra (unmapped) column
+    pq.write_table(t, path, store_schema=False)
+    raw = path.read_bytes().replace(b"extraQ", b"extra\xff")  # the schema element and every column chunk's path
+    path.write_bytes(raw)
+
+
+@pytest.mark.parametrize("case", ["null_item_id", "invalid_utf8_item_id", "invalid_utf8_annotator_id",
+                                  "duplicate_column_names", "non_utf8_column_name"])
+def test_no_vendor_bytes_abort_the_day(cfg, root, case):
+    """Each of these aborted the whole run (and every re-run) for every vendor: now the file is
+    quarantined (whole or the bad rows) with a reason, and the rest of the day proceeds."""
+    name = f"z-{case}.parquet"
+    path = root / "landing" / "acme" / DAY.isoformat() / name
+    t = acme(10, start=500)
+    if case == "null_item_id":
+        t = t.set_column(0, "item", pa.array([None if i == 3 else v for i, v in enumerate(t["item"].to_pylist())]))
+    elif case == "invalid_utf8_item_id":
+        t = _invalid_utf8_in(t, "item", 3)
+    elif case == "invalid_utf8_annotator_id":
+        t = _invalid_utf8_in(t, "worker", 3)
+    elif case == "duplicate_column_names":
+        t = pa.Table.from_arrays([*t.columns, t["item"]], names=[*t.column_names, "item"])
+    if case == "non_utf8_column_name":
+        _non_utf8_column_name(path)
+    else:
+        pq.write_table(t, path)
+    deliver(root, "a-other-vendor.parquet", pa.table({"task_item": ["c1", "c2"], "labeler": ["cr-1", "cr-2"], "score": ["1", "0"],
+                                                       "created": pa.array([pd.Timestamp("2026-11-01 09:00")] * 2)}),
+            vendor="crowdly")
+    v, b = run(cfg, root)
+    e = b[name]
+    if case in ("null_item_id", "invalid_utf8_item_id", "invalid_utf8_annotator_id"):  # row-level: just that row
+        expected = "null_item_id" if case == "null_item_id" else "invalid_utf8"
+        assert (e["status"], e["rows_staged"], e["rows_quarantined"], e["row_reasons"]) == ("staged", 9, 1, {expected: 1})
+        rows = pq.read_table(root / "quarantine" / f"date={DAY}" / "vendor=acme" / f"z-{case}.rows.parquet")
+        assert rows["source_row"].to_pylist() == [3] and rows["reason"].to_pylist() == [expected]
+    else:
+        assert e["status"] == "quarantined" and e["reason"] in ("schema_drift", "unreadable")
+        assert ("appear more than once" if case == "duplicate_column_names" else "not UTF-8") in e["detail"]
+        assert reason(root, name)["original_copied"] is True
+    assert b["a-good.parquet"]["rows_staged"] == 20
+    _reconciles(v, root)
+    cv, _ = run(cfg, root, "crowdly")  # the other vendor's day is unaffected
+    assert cv["rows_staged"] == 2
+
+
 def test_a_day_folder_linked_to_another_vendors_folder_is_rejected_whole(cfg, tmp_path):
     """Vendor isolation holds for folders too: acme's day folder is a symlink to crowdly's day
     folder (with files acme's contract would accept): nothing in it is attributed to acme."""
