@@ -6,9 +6,28 @@ Stages live in :mod:`pipeline.steps`; ML teams read published sets with
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+
+class OneLineFilter(logging.Filter):
+    """Escape CR and LF in a record's message: vendor file names and values cannot forge log lines.
+
+    >>> r = logging.LogRecord("labelq", logging.WARNING, __file__, 1, "ingest %s", ("a.parquet\\nINFO fake",), None)
+    >>> OneLineFilter().filter(r) and r.getMessage()
+    'ingest a.parquet\\\\nINFO fake'
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        if "\n" in msg or "\r" in msg:
+            record.msg, record.args = msg.replace("\r", "\\r").replace("\n", "\\n"), None
+        return True
+
+
+logging.getLogger("labelq").addFilter(OneLineFilter())
 
 __all__ = ["__version__", "read_training_set"]
 

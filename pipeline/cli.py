@@ -178,6 +178,36 @@ def main(argv: list[str] | None = None) -> int:
             print(f"labelq {args.command}: {exc}", file=sys.stderr)
             return 2
 
+    try:
+        return _dispatch(args, config, root)
+    except OSError as exc:  # the disk or the object store, not the data: one line, no traceback
+        print(f"labelq {args.command}: {os_error_message(exc, root)}", file=sys.stderr)
+        return 1
+
+
+def os_error_message(exc: OSError, root: object) -> str:
+    """One line for a storage failure: the file, what happened and the remedy.
+
+    >>> import errno
+    >>> os_error_message(OSError(errno.ENOSPC, "No space left on device", "/srv/data/staged/x"), "/srv/data")
+    '/srv/data/staged/x: No space left on device; free space on the disk of the storage root /srv/data and re-run (the previous outputs are intact: partitions are replaced only when complete)'
+    """
+    import errno
+
+    where = exc.filename or root
+    what = exc.strerror or str(exc)
+    if exc.errno == errno.ENOSPC:
+        fix = (f"free space on the disk of the storage root {root} and re-run (the previous outputs are intact: "
+               "partitions are replaced only when complete)")
+    elif exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        fix = f"the storage root {root} is not writable here: fix its permissions or point --root / $LABELQ_ROOT elsewhere"
+    else:
+        fix = "check the storage root and re-run (the previous outputs are intact)"
+    return f"{where}: {what}; {fix}"
+
+
+def _dispatch(args: argparse.Namespace, config, root: Path | str) -> int:
+    """Run ``args.command`` (``main`` has loaded the config and checked the root)."""
     if args.command == "simulate":
         from pipeline.simulate import simulate
 
@@ -215,6 +245,25 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in ("versions", "diff", "tag", "untag"):
         return _versions_command(args, config, root)
     raise AssertionError(f"unhandled command {args.command}")  # argparse guarantees a known command
+
+
+def csv_safe(frame):
+    """``frame`` with text cells that a spreadsheet would run as a formula (``=``, ``+``, ``-``,
+    ``@``, tab or CR first) prefixed with ``'`` (OWASP's CSV-injection advice); vendor ids and
+    labels are untrusted.
+
+    >>> import pandas as pd
+    >>> csv_safe(pd.DataFrame({"item_id": ["=HYPERLINK(1)", "ok", "-2"], "n": [1, 2, 3]}))["item_id"].tolist()
+    ["'=HYPERLINK(1)", 'ok', "'-2"]
+    """
+    out = frame.copy()
+    for col in out.columns:
+        if out[col].dtype == object or str(out[col].dtype).startswith(("string", "str")):
+            text = out[col].astype("string")
+            risky = text.str.match(r"^[=+\-@\t\r]").fillna(False).astype(bool)
+            if risky.any():
+                out[col] = text.where(~risky, "'" + text)
+    return out
 
 
 #: Commands that only read published or staged data: they work without a config file.
@@ -348,7 +397,7 @@ def _relabel_command(args: argparse.Namespace, config, root: Path | str) -> int:
         if len(items) > args.limit:
             print(f"... {len(items) - args.limit} more (--csv FILE writes all)")
     if args.csv:
-        items.to_csv(args.csv, index=False)
+        csv_safe(items).to_csv(args.csv, index=False)
         print(f"wrote {len(items)} item(s) to {args.csv}")
     return 0
 

@@ -361,7 +361,9 @@ def gx_validate_file(root: Any, in_key: str, *, task: str, vendor: str, params: 
 
 def _collect(codes: np.ndarray, policy, t: pa.Table, counts: Counter, examples: dict, columns: dict[str, str],
              personal: set[str], vcfg: VendorConfig) -> None:
-    """Exact per-reason counts (bincount) and the first few example rows per reason."""
+    """Exact per-reason counts (bincount) and the first few example rows per reason (values clipped)."""
+    from pipeline.validate import clip
+
     for code, n in enumerate(np.bincount(codes, minlength=len(policy.reasons) + 1)):
         if code == 0 or n == 0:
             continue
@@ -374,7 +376,7 @@ def _collect(codes: np.ndarray, policy, t: pa.Table, counts: Counter, examples: 
         rows = t["_source_row"].take(pa.array(idx)).to_pylist()
         col = "_claimed_vendor" if reason == "wrong_vendor" else columns.get(reason)
         if col in t.column_names and col not in personal:
-            vals = [ascii(v) if isinstance(v, str) else repr(v) for v in t[col].take(pa.array(idx)).to_pylist()]
+            vals = [clip(ascii(v)) if isinstance(v, str) else clip(repr(v)) for v in t[col].take(pa.array(idx)).to_pylist()]
         else:
             vals = [None] * len(rows)
         have.extend(zip(rows, vals))

@@ -45,7 +45,11 @@ def read_ledger(store: Store, vendor: str, *, exclude: date | None = None) -> li
     entries: list[Entry] = []
     for key in store.list_files(f"{LEDGER}/vendor={vendor}", ".json"):
         if key != skip and not key.rsplit("/", 1)[-1].startswith("."):
-            entries.extend(store.read_json(key)["entries"])
+            try:
+                entries.extend(store.read_json(key)["entries"])
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ValueError(f"{store.location(key)}: corrupt ledger document ({type(exc).__name__}: {exc}); "
+                                 f"re-run ingest and validate of vendor {vendor!r} for that day to rewrite it") from None
     return sorted(entries, key=lambda e: (e["date"], e["file"]))
 
 

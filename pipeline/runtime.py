@@ -183,6 +183,30 @@ def sla_alert(context: Mapping[str, Any]) -> None:
         post_alert(url, payload)
 
 
+def _safe_url(url: str) -> str:
+    """``scheme://host[:port]`` of ``url``: never its credentials, path or query (tokens live there).
+
+    >>> _safe_url("https://user:s3cret@hooks.example.com:8443/services/T000/B000/XXXX?token=abc")
+    'https://hooks.example.com:8443'
+    """
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    host = parts.hostname or "?"
+    return f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "")
+
+
+def _redact(text: str, url: str) -> str:
+    """``text`` with the URL's credentials, path and query replaced (error messages may quote them)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    for secret in (url, parts.password, parts.username, parts.path if len(parts.path) > 1 else None, parts.query):
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
 def post_alert(url: str, payload: Mapping[str, Any], *, timeout: float = 10) -> bool:
     """POST ``payload`` as JSON to ``url`` (http/https only); log and return False on any error."""
     import json
@@ -200,7 +224,7 @@ def post_alert(url: str, payload: Mapping[str, Any], *, timeout: float = 10) -> 
             resp.read()
         return True
     except Exception as exc:  # urllib.error.URLError, HTTPError, TimeoutError, ...
-        log.error("alert webhook %s failed: %s: %s", urlsplit(url).netloc, type(exc).__name__, exc)
+        log.error("alert webhook %s failed: %s: %s", _safe_url(url), type(exc).__name__, _redact(str(exc), url))
         return False
 
 

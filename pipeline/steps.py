@@ -104,7 +104,11 @@ def read_gold(root: Root, task: str) -> pd.DataFrame:
     key = store.layout.gold(task).as_posix()
     if not store.is_file(key):
         return GOLD.empty_table().to_pandas()
-    gold = store.read_parquet(key, schema=GOLD).to_pandas()
+    try:
+        gold = store.read_parquet(key, schema=GOLD).to_pandas()
+    except (pa.ArrowInvalid, OSError, ValueError) as exc:
+        raise ValueError(f"{store.location(key)}: the gold file cannot be read ({exc}); it must be a Parquet file "
+                         f"with columns {GOLD.names}: restore it or rewrite it from your gold source") from None
     return gold[gold["task"] == task].reset_index(drop=True)
 
 

@@ -170,7 +170,32 @@ def scrub(result: dict[str, Any], personal: list[str], *, offset: int = 0) -> di
             for k in _VALUE_KEYS:
                 res.pop(k, None)
             r.setdefault("expectation_config", {}).setdefault("meta", {})["values_scrubbed"] = "personal data"
-    return out
+    return _bounded(out)
+
+
+#: Longest vendor-supplied string kept verbatim in stored results, reasons and reports.
+MAX_QUOTED = 200
+
+
+def clip(text: str, limit: int = MAX_QUOTED) -> str:
+    """``text``, or its first ``limit`` characters and its length (vendor strings are unbounded).
+
+    >>> clip("x" * 500, 10)
+    'xxxxxxxxxx… (500 chars)'
+    """
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} chars)"
+
+
+def _bounded(obj: Any) -> Any:
+    """``obj`` (a JSON document) with every string clipped (:func:`clip`): one 10 MB label must not
+    make a 10 MB validation result, reason file or manifest."""
+    if isinstance(obj, str):
+        return clip(obj)
+    if isinstance(obj, dict):
+        return {k: _bounded(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_bounded(v) for v in obj]
+    return obj
 
 
 def frame_for_gx(table: Any) -> pd.DataFrame:

@@ -124,3 +124,59 @@ def test_staged_and_curated_folders_read_directly_with_pyarrow_dataset_and_huggi
     for folder in (version_path(processed, "sentiment"), processed / "curated" / "sentiment" / "latest"):
         assert ds.dataset(folder, format="parquet").count_rows() == len(latest)
         assert datasets.load_dataset(str(folder), split="train").num_rows == len(latest)
+
+
+# --------------------------------------------------------------------------- operational failures speak
+def test_a_full_disk_exits_with_one_line_naming_the_file_and_the_remedy(fresh_copy, monkeypatch, capsys):
+    import errno
+
+    import pipeline.storage as storage
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(storage.os, "fsync", full)
+    assert main(["run", "--root", str(fresh_copy), "--date", "2026-11-01", "-q"]) == 1
+    err = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("[1/1]")]  # progress
+    assert len(err) == 1 and "No space left on device; free space on the disk" in err[0], err
+    assert err[0].startswith(f"labelq run: {fresh_copy}/") and err[0].split(":")[1].strip().endswith(".json")
+
+
+@pytest.mark.parametrize("what", ["ledger", "gold"])
+def test_a_corrupt_ledger_or_gold_file_is_named(fresh_copy, capsys, what):
+    assert main(["run", "--root", str(fresh_copy), "--date", "2026-11-01", "-q"]) == 0
+    bad = fresh_copy / ("ledger/vendor=acme/date=2026-11-01.json" if what == "ledger" else "gold/sentiment.parquet")
+    bad.write_bytes(b"\x00garbage")
+    capsys.readouterr()
+    assert main(["run", "--root", str(fresh_copy), "--date", "2026-11-02", "-q"]) == 1
+    err = capsys.readouterr().err
+    assert str(bad) in err and ("corrupt ledger document" in err if what == "ledger" else "the gold file cannot be read" in err)
+
+
+def test_relabel_csv_defuses_spreadsheet_formulas(processed, tmp_path, capsys):
+    import shutil
+
+    import pandas as pd
+
+    root = tmp_path / "data"
+    shutil.copytree(processed, root, symlinks=True)
+    part = root / "consensus" / "sentiment" / "date=2026-11-03" / "relabel.parquet"
+    items = pd.read_parquet(part)
+    items.loc[items.index[0], "item_id"] = '=HYPERLINK("http://evil","x")'
+    items.to_parquet(part, index=False)
+    out = tmp_path / "relabel.csv"
+    assert main(["relabel", "sentiment", "--date", "2026-11-03", "--csv", str(out), "--root", str(root), "-q"]) == 0
+    first = pd.read_csv(out, dtype=str)["item_id"].iloc[0]
+    assert first == "'=HYPERLINK(\"http://evil\",\"x\")"
+
+
+def test_a_webhook_url_with_credentials_is_never_logged(caplog):
+    from pipeline.runtime import post_alert
+
+    url = "http://hookuser:s3cret-pass@127.0.0.1:9/services/T000/B000/XXXX?token=abc123"
+    with caplog.at_level("ERROR", logger="labelq.alert"):
+        assert post_alert(url, {"text": "x"}, timeout=2) is False
+    logged = " ".join(r.getMessage() for r in caplog.records)
+    assert "http://127.0.0.1:9" in logged
+    for secret in ("s3cret-pass", "hookuser", "token=abc123", "B000/XXXX"):
+        assert secret not in logged

@@ -482,3 +482,26 @@ def test_doubled_redelivery_of_an_accepted_batch_leaves_the_published_set_unchan
             bad = batches[f"landing/acme/{target}/{original.stem}.redelivered.parquet"]
             assert bad["status"] == "quarantined" and bad["resolution"] == "quarantined"
     assert read_training_set(roots["hostile"], "sentiment").equals(read_training_set(roots["clean"], "sentiment"))
+
+
+# --------------------------------------------------------------------------- vendor strings are bounded and escaped
+def test_a_10_mb_label_is_quarantined_as_a_row_and_quoted_clipped(cfg, root):
+    huge = "X" * 10_000_000
+    t = acme(10, start=600)
+    t = t.set_column(2, "answer", pa.array([huge if i == 4 else v for i, v in enumerate(t["answer"].to_pylist())]))
+    deliver(root, "z-huge.parquet", t)
+    v, b = run(cfg, root)
+    assert b["z-huge.parquet"]["row_reasons"] == {"unknown_label": 1} and b["z-huge.parquet"]["rows_staged"] == 9
+    q = root / "quarantine" / f"date={DAY}" / "vendor=acme"
+    assert (q / "z-huge.parquet.reason.json").stat().st_size < 200_000
+    assert (root / "staged" / "sentiment" / f"date={DAY}" / "vendor=acme" / "_validate.json").stat().st_size < 200_000
+    assert "(10000002 chars)" in b["z-huge.parquet"]["detail"]  # clipped, with its length (ascii() adds the quotes)
+
+
+def test_file_names_with_newlines_cannot_forge_log_lines(cfg, root, caplog):
+    deliver(root, "z-evil\nINFO labelq all good.parquet", b"not parquet")
+    with caplog.at_level("WARNING", logger="labelq"):
+        run(cfg, root)
+    messages = [r.getMessage() for r in caplog.records if r.name == "labelq"]
+    assert any("z-evil\\nINFO labelq all good.parquet" in m for m in messages)
+    assert not any("\n" in m for m in messages)
