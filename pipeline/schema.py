@@ -6,7 +6,12 @@ are mapped onto :data:`ANNOTATIONS` by :mod:`pipeline.ingest`.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pyarrow as pa
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: One row per label an annotator gave an item (the long format every metric consumes).
 ANNOTATIONS = pa.schema(
@@ -54,3 +59,16 @@ REQUIRED_VENDOR_COLUMNS = ("item_id", "annotator_id", "label")
 OPTIONAL_VENDOR_COLUMNS = ("annotated_at", "batch_id")
 
 ANNOTATION_COLUMNS: tuple[str, ...] = tuple(ANNOTATIONS.names)
+
+
+def namespaced(annotations: pd.DataFrame) -> pd.DataFrame:
+    """``annotations`` with ``annotator_id`` as ``<vendor>/<annotator_id>``: an annotator is
+    (vendor, annotator id), so two vendors' ``w1`` are two raters (agreement, consensus).
+
+    >>> import pandas as pd
+    >>> namespaced(pd.DataFrame({"vendor": ["a", "b"], "annotator_id": ["w1", "w1"]}))["annotator_id"].tolist()
+    ['a/w1', 'b/w1']
+    """
+    if annotations.empty:
+        return annotations
+    return annotations.assign(annotator_id=annotations["vendor"].astype(str) + "/" + annotations["annotator_id"].astype(str))

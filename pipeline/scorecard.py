@@ -70,6 +70,7 @@ import pandas as pd
 import pyarrow as pa
 
 from pipeline.accuracy import gold_accuracy, wilson_interval
+from pipeline.schema import namespaced
 
 if TYPE_CHECKING:
     from pipeline.storage import Store
@@ -237,6 +238,7 @@ def leave_one_vendor_out(
         others = annotations.loc[~own, ["item_id", "annotator_id", "label", "vendor"]]
         if others.empty:
             continue
+        others = namespaced(others)  # an annotator is (vendor, annotator id): two other vendors' "w1" are two raters
         cons = aggregate(others, method=method, gold=use_gold, labels=labels, **settings)
         mine = pd.Index(annotations.loc[own, "item_id"].unique())
         cons = cons[cons["item_id"].isin(mine)]

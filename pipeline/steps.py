@@ -21,7 +21,7 @@ from pipeline import __version__
 from pipeline.accuracy import gold_accuracy
 from pipeline.config import LabelqConfig
 from pipeline.publish import read_manifest, write_version
-from pipeline.schema import ANNOTATIONS, CURATED, GOLD
+from pipeline.schema import ANNOTATIONS, CURATED, GOLD, namespaced
 from pipeline.splits import SPLITS, assign_splits
 from pipeline.storage import Store, open_store
 
@@ -154,12 +154,13 @@ def measure(config: LabelqConfig, root: Root, day: date, task: str, *, allow_emp
         return skipped
     check_complete(config, store, task, day)
     ann = resolve(store, task, day).day(day)
+    raters = namespaced(ann)  # an annotator is (vendor, annotator id)
     gold = read_gold(root, task)
-    agreement = agreement_table(ann, level=tcfg.level, label_order=tcfg.labels, by="vendor")
+    agreement = agreement_table(raters, level=tcfg.level, label_order=tcfg.labels, by="vendor")
     with warnings.catch_warnings():  # pairs that share no item are NaN by design
         warnings.simplefilter("ignore", UndefinedAgreementWarning)
-        per_category = per_category_agreement(ann)
-        matrix = pairwise_kappa_matrix(ann, by="annotator_id")
+        per_category = per_category_agreement(raters)
+        matrix = pairwise_kappa_matrix(raters, by="annotator_id")
     kappa_pairs = matrix.rename_axis(index="annotator_a", columns="annotator_b").stack()
     kappa_pairs = kappa_pairs.rename("kappa").reset_index()
     kappa_pairs = kappa_pairs[kappa_pairs["annotator_a"] < kappa_pairs["annotator_b"]].reset_index(drop=True)
@@ -258,7 +259,7 @@ def merge(config: LabelqConfig, root: Root, day: date, task: str, *, allow_empty
             raise ValueError(f"task {task!r}: no staged annotations up to {day}; nothing to merge")
         ann = ann.sort_values(_MERGE_ORDER, kind="stable", ignore_index=True)
         gold = read_gold(root, task)
-        result = aggregate(ann, method=tcfg.consensus, gold=gold if len(gold) else None, labels=tcfg.labels)
+        result = aggregate(namespaced(ann), method=tcfg.consensus, gold=gold if len(gold) else None, labels=tcfg.labels)
         result["vendors"] = contributing_vendors(ann, result["item_id"])
         result["held_out_reason"] = held_out_reasons(result, min_labels=tcfg.min_labels_per_item,
                                                      min_confidence=tcfg.min_confidence, min_agreement=tcfg.min_agreement)

@@ -505,3 +505,28 @@ def test_file_names_with_newlines_cannot_forge_log_lines(cfg, root, caplog):
     messages = [r.getMessage() for r in caplog.records if r.name == "labelq"]
     assert any("z-evil\\nINFO labelq all good.parquet" in m for m in messages)
     assert not any("\n" in m for m in messages)
+
+
+# --------------------------------------------------------------------------- annotators are namespaced by vendor
+def test_two_vendors_using_the_same_annotator_id_are_two_annotators(cfg, tmp_path):
+    """acme's and crowdly's annotators share ids (cr-1, cr-2) on the same items: measure used to
+    crash ("pair(s) have more than one label"); an annotator is (vendor, annotator id)."""
+    root = tmp_path / "data"
+    items = [f"i{k}" for k in range(12)]
+    deliver(root, "a.parquet", pa.table({
+        "item": items * 2, "worker": ["cr-1"] * 12 + ["cr-2"] * 12, "answer": ["POS", "NEG", "NEU"] * 8,
+        "ts": pa.array([pd.Timestamp("2026-11-01 12:00", tz="UTC")] * 24)}))
+    deliver(root, "c.parquet", pa.table({
+        "task_item": items * 2, "labeler": ["cr-1"] * 12 + ["cr-2"] * 12, "score": ["1", "-1", "0"] * 8,
+        "created": pa.array([pd.Timestamp("2026-11-01 09:00")] * 24)}), vendor="crowdly")
+    out = steps.run_day(cfg, root, DAY)
+    m = out["tasks"]["sentiment"]
+    assert m["merge"]["items"] == 12 and m["measure"]["labels"] == 48
+    cons = pq.read_table(root / "consensus" / "sentiment" / f"date={DAY}" / "consensus.parquet").to_pandas()
+    assert (cons["n_annotations"] == 4).all() and (cons["agreement"] == 1.0).all()
+    pairs = pq.read_table(root / "metrics" / "sentiment" / f"date={DAY}" / "kappa_annotators.parquet").to_pandas()
+    raters = set(pairs["annotator_a"]) | set(pairs["annotator_b"])
+    assert raters == {"acme/cr-1", "acme/cr-2", "crowdly/cr-1", "crowdly/cr-2"}
+    agreement = pq.read_table(root / "metrics" / "sentiment" / f"date={DAY}" / "agreement.parquet").to_pandas()
+    overall = agreement[agreement["scope"] == "overall"].set_index("metric")["value"]
+    assert overall["percent_agreement"] == pytest.approx(1.0)

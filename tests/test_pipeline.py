@@ -148,7 +148,9 @@ def test_measure_writes_per_category_and_annotator_pair_agreement(processed, day
     from pipeline.agreement import cohen_kappa, per_category_agreement
 
     part = processed / "metrics" / "sentiment" / f"date={days[0]}"
-    ann = steps.read_staged(processed, "sentiment", day=days[0])
+    from pipeline.schema import namespaced
+
+    ann = namespaced(steps.read_staged(processed, "sentiment", day=days[0]))  # an annotator is (vendor, id)
     per_cat = pd.read_parquet(part / "agreement_per_category.parquet")
     expected = per_category_agreement(ann)
     assert per_cat["category"].tolist() == expected["category"].tolist()
