@@ -272,6 +272,24 @@ def merge_outcomes(outcomes: list[ValidationOutcome]) -> ValidationOutcome:
     return ValidationOutcome(success=merged["success"], failures=_failures(merged), result=merged)
 
 
+def _html_escaped(obj: Any) -> Any:
+    """``obj`` with every string HTML-escaped: the values a result quotes are vendor data, and GX's
+    renderer puts them into the Data Docs pages as they are (``<img src=x onerror=...>`` would run).
+
+    >>> _html_escaped({"partial_unexpected_list": ["<img src=x onerror=alert(1)>"]})
+    {'partial_unexpected_list': ['&lt;img src=x onerror=alert(1)&gt;']}
+    """
+    import html
+
+    if isinstance(obj, str):
+        return html.escape(obj)
+    if isinstance(obj, dict):
+        return {k: _html_escaped(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_html_escaped(v) for v in obj]
+    return obj
+
+
 def build_data_docs(results: list[tuple[str, dict[str, Any]]], site_dir: Path) -> Path:
     """Render stored (already scrubbed) validation results as GX Data Docs under ``site_dir``.
 
@@ -300,6 +318,7 @@ def build_data_docs(results: list[tuple[str, dict[str, Any]]], site_dir: Path) -
         )
         for i, (run_name, doc) in enumerate(results):
             doc = {k: v for k, v in doc.items() if k != "id"}
+            doc["results"] = [{**r, "result": _html_escaped(r.get("result") or {})} for r in doc.get("results", [])]
             vr = ExpectationSuiteValidationResult(**doc)
             key = ValidationResultIdentifier(
                 expectation_suite_identifier=ExpectationSuiteIdentifier(name=doc.get("suite_name") or "annotations"),

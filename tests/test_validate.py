@@ -153,3 +153,20 @@ def test_docs_builds_a_gx_site_without_personal_values(fresh_copy, config):
     pages = list(site.rglob("*.html"))
     assert (site / "index.html").is_file() and len(pages) >= 4
     assert not any("secret-w" in p.read_text(errors="replace") for p in pages)
+
+
+def test_data_docs_escape_vendor_values(fresh_copy, config):
+    """A label that is HTML (``<img src=x onerror=...>``) must reach the Data Docs pages as text."""
+    from pipeline.cli import main
+
+    payload = "<img src=x onerror=alert(1)>"
+    folder = fresh_copy / config.vendors["acme"].landing / DAY.isoformat()
+    t = pa.table({"item": ["x1", "x2", "x3"], "worker": ["w-a", "w-b", "w-c"], "answer": [payload, "NEG", "POS"],
+                  "ts": pa.array([pd.Timestamp("2026-11-01T10:00Z")] * 3), "batch": ["acme-x"] * 3})
+    pq.write_table(t, folder / "acme-x.parquet")
+    steps.ingest(config, fresh_copy, DAY, "acme")
+    steps.validate(config, fresh_copy, DAY, "acme")
+    assert main(["docs", "--root", str(fresh_copy), "-q"]) == 0
+    pages = [p.read_text(errors="replace") for p in (fresh_copy / "docs" / "gx").rglob("*.html")]
+    assert not any(payload in page for page in pages)
+    assert any("&lt;img src=x onerror=alert(1)&gt;" in page or "&amp;lt;img" in page for page in pages)
