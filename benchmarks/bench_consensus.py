@@ -47,9 +47,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.consensus import aggregate, get_aggregator  # noqa: E402
 
-DATA_DIR = Path(
-    os.environ.get("LABELQ_TRUTH_INFERENCE_DIR", "/work/shared/datasets/truth_inference")
-)
+#: ``../shared`` relative to the repo root (override with ``$LABELQ_TRUTH_INFERENCE_DIR``)
+DATA_DIR = Path(os.environ.get("LABELQ_TRUTH_INFERENCE_DIR")
+                or Path(__file__).resolve().parents[2] / "shared" / "datasets" / "truth_inference")
 DATASETS = ("duck", "product", "dog", "face")
 
 warnings.filterwarnings("ignore", module="crowdkit")  # pandas-3 deprecations inside crowd-kit
