@@ -62,7 +62,6 @@ class History:
     #: status (validation), resolution (``used`` / ``duplicate_file`` / ``superseded`` /
     #: ``quarantined`` / ...), resolved_by, rows_staged, rows_used
     deliveries: list[dict[str, Any]]
-    reports: list[dict[str, Any]]
     days: list[str]
     inputs_sha256: str
     withdrawn: dict[str, int] = field(default_factory=dict)
@@ -87,6 +86,37 @@ def _report_keys(store: Store, task: str, until: date | None) -> list[tuple[str,
     return sorted(out)
 
 
+@dataclass(frozen=True)
+class Reports:
+    """The ``_validate.json`` of a task's staged partitions, read once: ``(date, vendor, key)`` and bytes."""
+
+    keys: list[tuple[str, str, str]]
+    raw: dict[str, bytes]
+    gold_sha256: str
+
+    def upto(self, until: date | str) -> Reports:
+        u = until if isinstance(until, str) else until.isoformat()
+        return Reports([k for k in self.keys if k[0] <= u], self.raw, self.gold_sha256)
+
+    def docs(self) -> list[dict[str, Any]]:
+        return [json.loads(self.raw[k].decode("utf-8")) for _, _, k in self.keys]
+
+    def digest(self) -> str:
+        """What a version records as ``inputs_sha256``: every report's SHA-256, and the gold file's."""
+        h = hashlib.sha256()
+        for d, v, k in self.keys:
+            h.update(f"{d} {v} {hashlib.sha256(self.raw[k]).hexdigest()}\n".encode())
+        h.update(f"gold {self.gold_sha256}\n".encode())
+        return h.hexdigest()
+
+
+def read_reports(store: Store, task: str, until: date | None = None) -> Reports:
+    """Every validate report of ``task`` up to ``until`` (all days if None), and the gold file's SHA-256."""
+    keys = _report_keys(store, task, until)
+    gold = store.layout.gold(task).as_posix()
+    return Reports(keys, {k: store.read_bytes(k) for _, _, k in keys}, store.sha256(gold) if store.is_file(gold) else "-")
+
+
 def validation_reports(store: Store, task: str, *, day: date | None = None,
                        until: date | None = None) -> list[dict[str, Any]]:
     """The ``_validate.json`` of every vendor's staged partition of ``task`` (for ``day`` / up to ``until``)."""
@@ -94,19 +124,9 @@ def validation_reports(store: Store, task: str, *, day: date | None = None,
     return [store.read_json(k) for d, _, k in keys if day is None or d == day.isoformat()]
 
 
-def _digest(store: Store, task: str, keys: list[tuple[str, str, str]], raw: dict[str, bytes]) -> str:
-    h = hashlib.sha256()
-    for d, v, k in keys:
-        h.update(f"{d} {v} {hashlib.sha256(raw[k]).hexdigest()}\n".encode())
-    gold = store.layout.gold(task).as_posix()
-    h.update(f"gold {store.sha256(gold) if store.is_file(gold) else '-'}\n".encode())
-    return h.hexdigest()
-
-
 def inputs_sha256(store: Store, task: str, until: date) -> str:
     """Digest of what :func:`resolve` reads for ``task`` up to ``until`` (validate reports and gold)."""
-    keys = _report_keys(store, task, until)
-    return _digest(store, task, keys, {k: store.read_bytes(k) for _, _, k in keys})
+    return read_reports(store, task, until).digest()
 
 
 def _ref(d: dict[str, Any]) -> dict[str, Any]:
@@ -138,9 +158,8 @@ def _settle(deliveries: list[dict[str, Any]]) -> None:
 
 def resolve(store: Store, task: str, until: date) -> History:
     """The rows of ``task`` that count up to ``until`` (see the module docstring), in staged order."""
-    keys = _report_keys(store, task, until)
-    raw = {k: store.read_bytes(k) for _, _, k in keys}
-    reports = [json.loads(raw[k].decode("utf-8")) for _, _, k in keys]
+    read = read_reports(store, task, until)
+    keys, reports = read.keys, read.docs()
     deliveries: list[dict[str, Any]] = []
     for (d, vendor, _), rep in zip(keys, reports):
         for b in rep["batches"]:
@@ -188,8 +207,8 @@ def resolve(store: Store, task: str, until: date) -> History:
         "superseded": sum(x["rows_staged"] for x in deliveries if x["resolution"] == "superseded"),
         "duplicate_pair": int(repeat.sum()),
     }
-    return History(until=until, annotations=ann, row_dates=row_dates, deliveries=deliveries, reports=reports,
-                   days=sorted({d for d, _, _ in keys}), inputs_sha256=_digest(store, task, keys, raw),
+    return History(until=until, annotations=ann, row_dates=row_dates, deliveries=deliveries,
+                   days=sorted({d for d, _, _ in keys}), inputs_sha256=read.digest(),
                    withdrawn=withdrawn)
 
 
@@ -258,10 +277,11 @@ def delivered_on(config: LabelqConfig, store: Store, task: str, day: date) -> in
     return n
 
 
-def stale_versions(store: Store, task: str) -> list[dict[str, Any]]:
+def stale_versions(store: Store, task: str, reports: Reports | None = None) -> list[dict[str, Any]]:
     """Published versions of ``task`` whose staged inputs (or gold) changed since they were built.
 
-    Each: ``version``, ``recorded`` and ``current`` input digests. A version is stale once an
+    Each: ``version``, ``recorded`` and ``current`` input digests. ``reports``: every day's
+    reports if the caller has read them already (:func:`read_reports` with no horizon). A version is stale once an
     earlier day was processed or re-processed with other results (a late delivery, a fixed
     batch, days run out of order); re-running the task stages of that day refreshes it.
     """
@@ -270,12 +290,11 @@ def stale_versions(store: Store, task: str) -> list[dict[str, Any]]:
     refs = version_refs(store, task)
     if not refs:
         return []
-    keys = _report_keys(store, task, None)
-    raw = {k: store.read_bytes(k) for _, _, k in keys}
+    reports = reports or read_reports(store, task)  # every day's, read once for all versions
     out = []
     for version, ref in refs.items():
         recorded = read_manifest(store, task, ref).get("inputs_sha256")
-        current = _digest(store, task, [x for x in keys if x[0] <= version], raw)
+        current = reports.upto(version).digest()
         if recorded != current:
             out.append({"version": version, "recorded": recorded, "current": current})
     return out

@@ -48,15 +48,13 @@ class FileRecord:
     sha256: str | None
     batch_id: str
     rows: int | None
-    status: str  # "ingested" | "rejected" | "duplicate" | "superseded"
+    status: str  # "ingested" | "rejected" | "duplicate" (supersession is settled by validate, after validation)
     reason: str | None = None
     detail: str | None = None
     output: str | None = None
     extra_columns: list[str] = field(default_factory=list)
     source_rows: int | None = None
     duplicate_of: dict[str, Any] | None = None
-    supersedes: list[dict[str, Any]] = field(default_factory=list)
-    superseded_by: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)

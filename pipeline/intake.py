@@ -9,7 +9,7 @@ ingest
     rejected): SHA-256; a no-op if the ledger already holds these bytes; contract check on the
     footer; streamed through the vendor adapter into ``ingested/date=<D>/vendor=<v>/<stem>.parquet``
     (canonical columns + ``_source_row``, ``_claimed_vendor``, ``_issue``, ``_key``) and recorded in
-    ``_ingest.json`` and the ledger. A re-delivery of a batch id with new bytes supersedes the older.
+    ``_ingest.json`` and the ledger. Day-local: only the day's own repeats are settled here.
 validate
     each ingested file, batch by batch: vectorised row checks compiled from the GX suites give
     every row a reason or none; GX (the combined canonical + task + vendor suite) gives the

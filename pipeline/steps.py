@@ -21,7 +21,7 @@ from pipeline import __version__
 from pipeline.accuracy import gold_accuracy
 from pipeline.config import LabelqConfig
 from pipeline.publish import read_manifest, write_version
-from pipeline.schema import ANNOTATIONS, CURATED, GOLD, namespaced
+from pipeline.schema import CURATED, GOLD, namespaced
 from pipeline.splits import SPLITS, assign_splits
 from pipeline.storage import Store, open_store
 
@@ -330,7 +330,7 @@ def publish(config: LabelqConfig, root: Root, day: date, task: str, *, allow_emp
     (``labelq run`` re-publishes them; the DAG logs a warning naming the command).
     """
     from pipeline.consensus import get_aggregator
-    from pipeline.history import inputs_sha256, stale_versions
+    from pipeline.history import read_reports, stale_versions
 
     tcfg = _task(config, task)
     store = open_store(root)
@@ -342,7 +342,9 @@ def publish(config: LabelqConfig, root: Root, day: date, task: str, *, allow_emp
         if not store.is_file(cons_key) or not store.is_file(merge_key):
             raise FileNotFoundError(f"{store.location(cons_dir)}: no consensus for {task} {day}; run the merge stage first")
         merged = store.read_json(merge_key)
-        current = inputs_sha256(store, task, day)
+        every_day = read_reports(store, task)  # read once: the digest, the manifest and the staleness check
+        inputs = every_day.upto(day)
+        current = inputs.digest()
         if merged["inputs_sha256"] != current:
             raise ValueError(
                 f"task {task!r} {day}: the staged data up to {day} changed since it was merged (another day was "
@@ -351,7 +353,7 @@ def publish(config: LabelqConfig, root: Root, day: date, task: str, *, allow_emp
         table = curated_table(cons, tcfg.splits.model_dump())
         labels = table.select(["label", "split"]).to_pandas()
         by_split = pd.crosstab(labels["split"], labels["label"]).reindex(index=list(SPLITS), columns=tcfg.labels, fill_value=0)
-        reports = validation_reports(store, task, until=day)
+        reports = inputs.docs()
         resolution = {(d["date"], d["vendor"], d["file"]): d for d in merged["deliveries"]}
         metrics_key = f"{store.layout.metrics(task, day).as_posix()}/summary.json"
         gold = read_gold(store, task)
@@ -388,7 +390,7 @@ def publish(config: LabelqConfig, root: Root, day: date, task: str, *, allow_emp
         dest = write_version(root, task, day.isoformat(), table, manifest,
                              keep_versions=tcfg.keep_versions)
         written = read_manifest(store, task, day.isoformat())
-        later = [s["version"] for s in stale_versions(store, task) if s["version"] > day.isoformat()]
+        later = [s["version"] for s in stale_versions(store, task, every_day) if s["version"] > day.isoformat()]
     log.info("publish %s %s: %d items -> %s", task, day, table.num_rows, dest)
     if later:
         log.warning("publish %s %s: later version(s) %s were built without this day's current data and are now stale; "

@@ -25,6 +25,7 @@ import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
 from pathlib import Path
@@ -64,6 +65,22 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextmanager
+def labelq_run_in_background(root: Path, start: date, days: int, env: Mapping[str, str]) -> Iterator[subprocess.Popen]:
+    """``labelq run --root ROOT --date START --days N`` as a background process (the reference the
+    Airflow runs are compared with), output in ``<root>/../labelq-run.log``; killed if still running."""
+    with open(root.parent / "labelq-run.log", "wb") as log:  # a file, not a pipe nobody drains
+        proc = subprocess.Popen([str(BIN / "labelq"), "run", "--root", str(root), "--date", start.isoformat(),
+                                 "--days", str(days), "--quiet"], env={**env, "LABELQ_ROOT": str(root)},
+                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
 
 
 def missing_services() -> list[str]:

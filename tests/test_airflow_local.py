@@ -17,7 +17,6 @@ Skips where it cannot run (no ``airflow`` next to this Python, no /proc, no bash
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import shutil
 import subprocess
@@ -27,6 +26,8 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+
+from e2e_stack import labelq_run_in_background
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPT = REPO / "scripts" / "airflow_local.py"
@@ -94,16 +95,8 @@ def reference(deliveries, tmp_path_factory):
     background while the stack starts (:func:`_reference_versions` waits for it)."""
     ref = tmp_path_factory.mktemp("airflow-local-reference") / "data"
     shutil.copytree(deliveries, ref)
-    with open(ref.parent / "labelq-run.log", "wb") as log:
-        proc = subprocess.Popen([str(BIN / "labelq"), "run", "--root", str(ref), "--date", START.isoformat(),
-                                 "--days", str(len(DAYS)), "--quiet"], env={**_env(), "LABELQ_ROOT": str(ref)},
-                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    try:
+    with labelq_run_in_background(ref, START, len(DAYS), _env()) as proc:
         yield proc, ref
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,17 @@ from pathlib import Path
 
 import pytest
 
-from e2e_stack import BACKFILL, BIN, SIMULATE, UNPAUSE, AirflowStack, StackError, missing_services, webhook
+from e2e_stack import (
+    BACKFILL,
+    BIN,
+    SIMULATE,
+    UNPAUSE,
+    AirflowStack,
+    StackError,
+    labelq_run_in_background,
+    missing_services,
+    webhook,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -71,16 +81,8 @@ def reference(deliveries, tmp_path_factory):
     shutil.copytree(deliveries / "landing", ref / "landing")
     shutil.copytree(deliveries / "gold", ref / "gold")
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__")}
-    with open(ref.parent / "labelq-run.log", "wb") as log:  # a file, not a pipe nobody drains
-        proc = subprocess.Popen([str(BIN / "labelq"), "run", "--root", str(ref), "--date", START.isoformat(),
-                                 "--days", str(len(DAYS)), "--quiet"], env={**env, "LABELQ_ROOT": str(ref)},
-                                stdout=log, stderr=subprocess.STDOUT)
-    try:
+    with labelq_run_in_background(ref, START, len(DAYS), env) as proc:
         yield proc, ref
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
 
 
 def _finish(reference) -> dict[str, str]:
