@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 from collections.abc import Mapping
 from datetime import date, datetime
 from pathlib import Path
@@ -136,10 +137,55 @@ def is_permanent_error(exc: BaseException) -> bool:
     return isinstance(exc, _PERMANENT)
 
 
+class _WriteLockingCursor(sqlite3.Cursor):
+    """A cursor that takes SQLite's write lock when a ``SAVEPOINT`` opens a transaction.
+
+    pysqlite (legacy transaction control) begins a transaction only before INSERT/UPDATE/DELETE,
+    and that deferred ``BEGIN`` takes the write lock at once, waiting for it up to the busy
+    timeout. A ``SAVEPOINT`` outside a transaction (SQLAlchemy's ``session.begin_nested()``, which
+    Airflow's backfill and scheduler use) instead starts a *deferred* transaction that reads
+    first; its first write must then upgrade a read snapshot, and if another process committed
+    meanwhile SQLite refuses at once with ``database is locked`` (SQLITE_BUSY_SNAPSHOT, no busy
+    wait): ``airflow backfill create`` failed so while the scheduler heartbeated.
+
+    Here such a savepoint is preceded by ``BEGIN IMMEDIATE`` (wait for the write lock, then
+    read), and its ``RELEASE`` is followed by ``COMMIT``: SQLite commits when the outermost
+    savepoint that began a transaction is released, and this keeps that timing, so no lock is
+    held longer than before.
+    """
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:  # type: ignore[override]
+        conn = self.connection
+        words = sql.split(None, 3)
+        verb = words[0].upper() if words else ""
+        if verb == "SAVEPOINT" and not conn.in_transaction and len(words) > 1:
+            super().execute("BEGIN IMMEDIATE")
+            conn._outer_savepoint = words[1]  # type: ignore[attr-defined]
+            return super().execute(sql, parameters)
+        out = super().execute(sql, parameters)
+        if verb == "RELEASE" and conn.in_transaction and getattr(conn, "_outer_savepoint", None) is not None:
+            name = words[2] if len(words) > 2 and words[1].upper() == "SAVEPOINT" else words[1] if len(words) > 1 else ""
+            if name == conn._outer_savepoint:  # type: ignore[attr-defined]
+                conn._outer_savepoint = None  # type: ignore[attr-defined]
+                conn.commit()
+        return out
+
+
+class WriteLockingConnection(sqlite3.Connection):
+    """``sqlite3.connect(factory=...)`` for Airflow's SQLite DB: cursors are :class:`_WriteLockingCursor`."""
+
+    _outer_savepoint: str | None = None
+
+    def cursor(self, factory: Any = None) -> sqlite3.Cursor:  # type: ignore[override]
+        return super().cursor(factory or _WriteLockingCursor)
+
+
 #: SQLAlchemy connect args for Airflow's SQLite metadata DB on the embedded default
 #: (``AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS=pipeline.runtime.SQLITE_CONNECT_ARGS``, set by
-#: ``make airflow``): writers wait up to 60 s for the write lock instead of pysqlite's 5 s.
-SQLITE_CONNECT_ARGS: dict[str, Any] = {"timeout": 60}
+#: ``make airflow``): writers wait up to 60 s for the write lock instead of pysqlite's 5 s, and a
+#: savepoint that opens a transaction takes the write lock up front (:class:`WriteLockingConnection`),
+#: so concurrent writers queue instead of failing with ``database is locked``.
+SQLITE_CONNECT_ARGS: dict[str, Any] = {"timeout": 60, "factory": WriteLockingConnection}
 
 #: Environment variable naming the webhook :func:`sla_alert` POSTs to (unset: log only).
 ALERT_WEBHOOK_ENV = "LABELQ_ALERT_WEBHOOK"

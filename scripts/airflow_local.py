@@ -12,8 +12,7 @@ Why these settings (what kept runs from progressing on this 2-core machine):
 
 * The DAG is paused at creation, and Airflow 3.3's scheduler never starts a queued run of a
   paused DAG, backfill runs included: ``airflow dags unpause labelq_daily`` (after ``backfill
-  create``: on SQLite a ``backfill create`` racing the scheduler's writes, right after an unpause,
-  failed now and then with ``database is locked``, even with the busy timeout below). ``merge`` and
+  create``, so the whole range is queued before a run starts). ``merge`` and
   ``publish`` have ``depends_on_past``, so ``airflow backfill create`` refuses to run without
   ``--reprocess-behavior`` (``failed``: days without a successful run; ``completed``: every day).
 * ``LocalExecutor`` is the default executor (Airflow 3 removed the SequentialExecutor) and works
@@ -30,9 +29,11 @@ Why these settings (what kept runs from progressing on this 2-core machine):
   ``localhost`` may resolve to ::1, where nothing listens). The JWT secret that signs the tasks'
   tokens comes from ``$AIRFLOW_HOME/airflow.cfg``, generated once, so every process agrees.
 * ``[database] sql_alchemy_connect_args`` = ``pipeline.runtime.SQLITE_CONNECT_ARGS``: a 60 s busy
-  timeout instead of pysqlite's 5 s, for writers that wait on each other. (It does not help a
-  transaction that read before another process wrote: SQLite refuses its upgrade to a write at
-  once; hence backfill before unpause.)
+  timeout instead of pysqlite's 5 s, for writers that wait on each other, and a connection factory
+  that takes the write lock (``BEGIN IMMEDIATE``) before a ``SAVEPOINT`` outside a transaction.
+  Without it a ``session.begin_nested()`` block (how ``airflow backfill create`` creates each run)
+  reads first, and when another process writes before its own first write, SQLite refuses the
+  upgrade at once with ``database is locked``: the busy timeout never applies to it.
 * ``[logging] worker_log_server_port`` is a free port (default 8793 clashes with any other
   LocalExecutor scheduler on the machine, e.g. a second stack), and ``[dag_processor]
   refresh_interval`` is 5 s, so edited or new DAG files are seen at once.
@@ -44,8 +45,10 @@ Inherited ``AIRFLOW__*`` variables are dropped: the stack runs with exactly the 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
+import random
 import secrets
 import shlex
 import signal
@@ -235,20 +238,46 @@ def stop_session(record: dict[str, Any], grace: float = 15.0) -> list[int]:
     return left
 
 
+def _ephemeral_ports() -> tuple[int, int]:
+    """The kernel's range for outgoing connections' local ports (Linux default 32768-60999)."""
+    try:
+        low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+        return low, high
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port(preferred: int | None = None) -> int:
+    """A port nothing listens on, outside the ephemeral range.
+
+    A port the kernel handed out for ``bind(0)`` lies in the ephemeral range, where any outgoing
+    connection (a worker to PostgreSQL, a client to Redis) may take it as its local port in the
+    seconds before the server binds it: the server then fails with ``address already in use``
+    (uvicorn exits 3). Ports below that range are handed out only on request.
+    """
     if preferred and not port_in_use(preferred):
         return preferred
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    low, high = _ephemeral_ports()
+    lo, hi = (15000, low - 1) if low > 16000 else (high + 1, 65535)
+    rng = random.SystemRandom()
+    for _ in range(500):
+        port = rng.randint(lo, hi)
+        if not port_in_use(port):
+            return port
+    raise LocalAirflowError(f"no free port between {lo} and {hi}")
 
 
 def port_in_use(port: int) -> bool:
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    """True if ``port`` cannot be bound on 127.0.0.1 or on every interface (the worker's log
+    server listens on ``[::]``)."""
+    for family, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET, ""), (socket.AF_INET6, "::")):
         try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
+            with socket.socket(family) as s:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                s.bind((host, port))
+        except OSError as exc:
+            if family == socket.AF_INET6 and exc.errno in (errno.EAFNOSUPPORT, errno.EADDRNOTAVAIL):
+                continue  # no IPv6 here
             return True
     return False
 
@@ -336,9 +365,28 @@ class Api:
         return max(backfills, key=lambda b: b["id"]) if backfills else None
 
 
-def health(stack: Stack) -> dict | None:
-    status, body = http(stack, "GET", "/api/v2/monitor/health", timeout=5)
-    return body if status == 200 and isinstance(body, dict) else None
+def health(stack: Stack, *, within: float = 0) -> dict | None:
+    """The API server's health document, or None if it does not answer (within ``within`` seconds:
+    a busy server, e.g. one initialising the execution API on a task's first call, may not answer
+    a single request for ~10 s on 2 cores, though it is up)."""
+    deadline = time.monotonic() + within
+    while True:
+        status, body = http(stack, "GET", "/api/v2/monitor/health", timeout=5)
+        if status == 200 and isinstance(body, dict):
+            return body
+        if time.monotonic() >= deadline or not _listening(stack):
+            return None
+        time.sleep(1)
+
+
+def _listening(stack: Stack) -> bool:
+    """Whether anything accepts connections on the stack's port (a refused connection: nothing runs)."""
+    try:
+        port = int(stack.base_url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            return True
+    except OSError:
+        return False
 
 
 def _healthy(h: dict | None) -> bool:
@@ -619,7 +667,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "status":
             return status(stack)
         elif args.command == "wait":
-            if not health(stack):
+            if not health(stack, within=60):
                 raise LocalAirflowError(f"no local Airflow answers on {stack.base_url}: make airflow")
             runs = wait_backfill(stack, args.dag_id, args.timeout, fail_fast=args.fail_fast)
             print(f"done: {len(runs)} run(s) succeeded")

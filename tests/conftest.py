@@ -82,14 +82,12 @@ def s3_server():
     """A real S3 protocol server (moto in server mode) on a free loopback port, with test credentials
     in ``AWS_*``; yields ``"127.0.0.1:<port>"`` (use it as ``?endpoint_override=...&scheme=http``)."""
     import logging
-    import socket
 
+    from e2e_stack import free_port
     from moto.server import ThreadedMotoServer
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access-log line per request otherwise
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()  # outside the ephemeral range: no outgoing connection takes it meanwhile
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     mp = pytest.MonkeyPatch()

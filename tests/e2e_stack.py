@@ -10,6 +10,7 @@ Every setting is an ``AIRFLOW__*`` environment variable, the same ones
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import secrets
@@ -61,10 +62,17 @@ def port_open(host: str, port: int, timeout: float = 1.0) -> bool:
         return False
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _load_airflow_local() -> Any:
+    """``scripts/airflow_local.py`` (the local stack ``make airflow`` starts) as a module."""
+    spec = importlib.util.spec_from_file_location("airflow_local", REPO / "scripts" / "airflow_local.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+airflow_local = _load_airflow_local()
+free_port = airflow_local.free_port  # outside the ephemeral range: no outgoing connection takes it
 
 
 @contextmanager

@@ -16,7 +16,6 @@ Skips where it cannot run (no ``airflow`` next to this Python, no /proc, no bash
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -27,6 +26,7 @@ from pathlib import Path
 
 import pytest
 
+from e2e_stack import airflow_local as local
 from e2e_stack import labelq_run_in_background
 
 REPO = Path(__file__).resolve().parent.parent
@@ -42,14 +42,6 @@ BACKFILL = (f"airflow backfill create --dag-id {DAG} --from-date {DAYS[0]} --to-
             " --reprocess-behavior failed")
 
 
-def _load_script():
-    spec = importlib.util.spec_from_file_location("airflow_local", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-local = _load_script()
 
 
 def _missing() -> list[str]:
