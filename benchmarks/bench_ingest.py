@@ -60,7 +60,8 @@ CONFIG = {
                                      "batch": "batch_id"},
                          "labels": {"NEG": "negative", "NEU": "neutral", "POS": "positive"}}},
 }
-PARAMS = {"label_set": ["negative", "neutral", "positive"], "vendor_set": ["acme"], "task_set": ["sentiment"]}
+PARAMS = {"label_set": ["negative", "neutral", "positive"], "vendor_set": ["acme"], "task_set": ["sentiment"],
+          **intake.annotated_at_bounds(DAY)}
 
 
 def generate(path: Path, rows: int, *, seed: int = 0, chunk: int = 1 << 20) -> int:

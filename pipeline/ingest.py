@@ -5,8 +5,11 @@ takes and returns Arrow data; :func:`iter_delivery` is the edge that streams a f
 batches (``pq.ParquetFile.iter_batches``), so memory is bounded by the batch size, not the file.
 A file that cannot be read or does not match its vendor's column contract is rejected whole,
 with a reason, before any combining (pyarrow datasets would otherwise fill a renamed column
-with nulls). Values that cannot be mapped in a single row (invalid UTF-8) are marked in the
-row's ``_issue`` and quarantined by validation, not dropped.
+with nulls); once its footer was read, its rows are counted (the footer's row count) on the
+quarantined side. Values that cannot be mapped in a single row (invalid UTF-8, text that is not
+an ISO 8601 timestamp) are marked in the row's ``_issue`` and quarantined by validation, not
+dropped. Integer ids are accepted and written as decimal text (``7`` and ``"7"`` are the same
+item; ``"007"`` is another); floating-point ids are a contract error.
 
 Vendor adapters are config (:class:`~pipeline.config.VendorConfig`): ``columns`` (vendor column
 or dotted struct path -> canonical column), ``labels`` (vocabulary, matched after NFC + trim),
@@ -266,19 +269,49 @@ def normalise_labels(arr: pa.ChunkedArray, mapping: dict[str, str]) -> pa.Chunke
     return _on_dictionary(s, relabel)
 
 
-def to_utc(arr: pa.ChunkedArray, tz: str) -> pa.ChunkedArray:
-    """Timestamps as UTC microseconds; naive values are taken to be in the vendor's ``tz``."""
-    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
-        import pandas as pd
+_OFFSET = r"(?:[Zz]|[+-]\d{2}(?::?\d{2})?)$"  # an ISO 8601 UTC designator or offset at the end
 
-        parsed = pd.to_datetime(arr.to_pandas(), format="ISO8601", utc=False, errors="coerce")
-        arr = pa.chunked_array([pa.Array.from_pandas(parsed)])
+
+def to_utc(arr: pa.ChunkedArray, tz: str, bad: np.ndarray | None = None) -> pa.ChunkedArray:
+    """Timestamps as UTC microseconds; naive values are taken to be in the vendor's ``tz``.
+
+    Text is parsed as ISO 8601 value by value: values with their own offset (``Z``, ``+02:00``)
+    keep it, so one column may mix offsets; naive values are in ``tz``. A value that is not a
+    timestamp becomes null and is flagged in ``bad`` (in place), so that row, not the file, is
+    quarantined (``invalid_timestamp``).
+    """
+    if pa.types.is_dictionary(arr.type):
+        arr = pc.cast(arr, arr.type.value_type)
+    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+        arr = _parse_iso_text(arr, tz, bad)
     if pa.types.is_date(arr.type):
         arr = pc.cast(arr, pa.timestamp("us"))
     if arr.type.tz is None:
         zoneinfo.ZoneInfo(tz)  # raises on an unknown zone name
         arr = pc.assume_timezone(arr, timezone=tz, ambiguous="earliest", nonexistent="earliest")
     return pc.cast(arr, pa.timestamp("us", tz="UTC"))
+
+
+def _parse_iso_text(arr: pa.ChunkedArray, tz: str, bad: np.ndarray | None) -> pa.ChunkedArray:
+    import pandas as pd
+
+    trimmed = pc.utf8_trim_whitespace(arr)
+    aware = np.asarray(pc.fill_null(pc.match_substring_regex(trimmed, _OFFSET), False), dtype=bool)
+    text = trimmed.to_pandas()
+    naive = ~aware & text.notna().to_numpy()
+    utc = np.full(len(text), np.datetime64("NaT"), dtype="datetime64[us]")
+    if aware.any():
+        parsed = pd.to_datetime(text[aware], format="ISO8601", utc=True, errors="coerce")
+        utc[aware] = parsed.dt.tz_localize(None).dt.as_unit("us").to_numpy()
+    if naive.any():
+        zoneinfo.ZoneInfo(tz)  # raises on an unknown zone name
+        local = pd.to_datetime(text[naive], format="ISO8601", errors="coerce").dt.as_unit("us")
+        local_arr = pa.array(local.to_numpy(), pa.timestamp("us"))
+        utc[naive] = pc.cast(pc.assume_timezone(local_arr, timezone=tz, ambiguous="earliest", nonexistent="earliest"),
+                             pa.timestamp("us")).to_numpy(zero_copy_only=False)
+    if bad is not None:
+        bad |= np.isnat(utc) & text.notna().to_numpy()
+    return pa.chunked_array([pa.array(utc, pa.timestamp("us")).cast(pa.timestamp("us", tz="UTC"))])
 
 
 def _const(value: str, n: int) -> pa.ChunkedArray:
@@ -298,7 +331,7 @@ def map_batch(
 ) -> pa.Table:
     """Map a flat vendor table (see :func:`flatten`) onto :data:`INGESTED` (canonical + row bookkeeping)."""
     n = table.num_rows
-    bad_utf8 = np.zeros(n, dtype=bool)
+    bad_utf8, bad_time = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
     by_canon = {canon: table.column(col) for col, canon in _source_columns(vendor).items()}
     columns = {
         "task": _const(task, n),
@@ -307,7 +340,7 @@ def map_batch(
         "annotator_id": _on_dictionary(_to_string(by_canon["annotator_id"], bad_utf8), pc.utf8_trim_whitespace),
         "label": normalise_labels(_to_string(by_canon["label"], bad_utf8), vendor.labels),
         "annotated_at": (
-            to_utc(by_canon["annotated_at"], vendor.timezone)
+            to_utc(by_canon["annotated_at"], vendor.timezone, bad_time)
             if "annotated_at" in by_canon
             else pa.chunked_array([pa.nulls(n, pa.timestamp("us", tz="UTC"))])
         ),
@@ -318,7 +351,8 @@ def map_batch(
             _on_dictionary(_to_string(by_canon["vendor"], bad_utf8), _norm)
             if "vendor" in by_canon else pa.chunked_array([pa.nulls(n, pa.string())])
         ),
-        "_issue": pa.chunked_array([pa.array(np.where(bad_utf8, "invalid_utf8", None), pa.string())]),
+        "_issue": pa.chunked_array([pa.array(
+            np.where(bad_utf8, "invalid_utf8", np.where(bad_time, "invalid_timestamp", None)), pa.string())]),
     }
     return pa.table(columns, schema=INGESTED)
 
@@ -342,8 +376,12 @@ def to_canonical(
 def open_delivery(source: Any, *, file: str) -> pq.ParquetFile:
     """Open one delivered Parquet file (footer only); raises ``ContractError('unreadable')``."""
     try:
-        pf = pq.ParquetFile(source)
+        # INT96 timestamps (legacy Spark/Impala) as microseconds: as nanoseconds, a year past 2262
+        # would overflow into a wrong date without a word
+        pf = pq.ParquetFile(source, coerce_int96_timestamp_unit="us")
         pf.schema_arrow  # noqa: B018 - decodes the footer's names: fails here, not later
+        meta = pf.metadata
+        groups = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
     except (pa.ArrowInvalid, OSError) as exc:
         raise ContractError("unreadable", f"{file}: not a readable Parquet file: {exc}") from None
     except UnicodeDecodeError as exc:  # column names (or metadata) that are not UTF-8
@@ -351,6 +389,9 @@ def open_delivery(source: Any, *, file: str) -> pq.ParquetFile:
                             f"byte {exc.start}); re-export the file with UTF-8 column names") from None
     except (pa.ArrowException, ValueError, IndexError, KeyError, OverflowError, MemoryError) as exc:
         raise ContractError("unreadable", f"{file}: not a readable Parquet file: {type(exc).__name__}: {exc}") from None
+    if meta.num_rows < 0 or min(groups, default=0) < 0 or sum(groups) != meta.num_rows:
+        raise ContractError("unreadable", f"{file}: not a readable Parquet file: the footer claims {meta.num_rows} rows "
+                            f"but its row groups hold {sum(groups)}; the file is corrupt, re-export it")
     return pf
 
 
@@ -375,8 +416,9 @@ def iter_delivery(
             batch = next(it)
         except StopIteration:
             return
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise ContractError("unreadable", f"{file}: corrupt data after row {offset}: {exc}") from None
+        except (pa.ArrowException, OSError, ValueError, IndexError, KeyError, OverflowError, MemoryError) as exc:
+            raise ContractError("unreadable", f"{file}: corrupt data after row {offset}: {type(exc).__name__}: "
+                                f"{exc}") from None
         flat, parent = flatten(pa.Table.from_batches([batch]), vendor)
         yield flat, parent + offset
         offset += batch.num_rows

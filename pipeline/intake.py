@@ -28,7 +28,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import date
+from datetime import date, datetime, timedelta, timezone
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -102,26 +102,32 @@ def _ingest_file(store: Store, key: str, out_key: str, *, vendor_name: str, vcfg
     with store.open_input(key) as fh:
         pf = open_delivery(fh, file=key)
         try:
-            extra = check_contract(pf.schema_arrow, vcfg, file=key)
-        except ContractError as exc:
+            return _ingest_open_file(store, pf, key, out_key, vendor_name=vendor_name, vcfg=vcfg, batch_rows=batch_rows)
+        except ContractError as exc:  # after the footer was read: its rows are counted as quarantined
             exc.rows = pf.metadata.num_rows  # type: ignore[attr-defined]
             raise
-        stem = PurePosixPath(key).stem
-        rows, batch_ids = 0, set()
-        with store.parquet_writer(out_key, INGESTED_WITH_KEY, **INTERMEDIATE_OPTIONS) as writer, \
-                _in_background() as submit:
-            for flat, parent in iter_delivery(pf, vcfg, file=key, batch_rows=batch_rows):
-                try:
-                    canon = map_batch(flat, task=vcfg.task, vendor_name=vendor_name, vendor=vcfg, batch_id=stem,
-                                      source_file=key, source_rows=parent)
-                except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as exc:
-                    first = int(parent[0]) if len(parent) else 0
-                    raise ContractError("bad_values", f"{key}: rows {first}..{first + len(parent) - 1}: values cannot be "
-                                        f"mapped to the canonical schema: {exc}") from None
-                submit(_write_with_key, writer, canon)
-                batch_ids.update(v for v in pc.unique(canon["batch_id"]).to_pylist() if v is not None)
-                rows += canon.num_rows
-        source_rows = pf.metadata.num_rows
+
+
+def _ingest_open_file(store: Store, pf: pq.ParquetFile, key: str, out_key: str, *, vendor_name: str,
+                      vcfg: VendorConfig, batch_rows: int) -> tuple[int, int, str | None, list[str]]:
+    """:func:`_ingest_file` once the footer was read."""
+    extra = check_contract(pf.schema_arrow, vcfg, file=key)
+    stem = PurePosixPath(key).stem
+    rows, batch_ids = 0, set()
+    with store.parquet_writer(out_key, INGESTED_WITH_KEY, **INTERMEDIATE_OPTIONS) as writer, \
+            _in_background() as submit:
+        for flat, parent in iter_delivery(pf, vcfg, file=key, batch_rows=batch_rows):
+            try:
+                canon = map_batch(flat, task=vcfg.task, vendor_name=vendor_name, vendor=vcfg, batch_id=stem,
+                                  source_file=key, source_rows=parent)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as exc:
+                first = int(parent[0]) if len(parent) else 0
+                raise ContractError("bad_values", f"{key}: rows {first}..{first + len(parent) - 1}: values cannot be "
+                                    f"mapped to the canonical schema: {exc}") from None
+            submit(_write_with_key, writer, canon)
+            batch_ids.update(v for v in pc.unique(canon["batch_id"]).to_pylist() if v is not None)
+            rows += canon.num_rows
+    source_rows = pf.metadata.num_rows
     return rows, source_rows, (batch_ids.pop() if len(batch_ids) == 1 else None), extra
 
 
@@ -237,7 +243,7 @@ def _describe_rows(file: str, counts: Counter, examples: dict[str, list[tuple[in
 
 def _reason_columns(policy) -> dict[str, str]:
     cols = {c.reason: c.column for c in policy.checks}
-    return {**cols, "invalid_utf8": "(text)", "wrong_vendor": "vendor",
+    return {**cols, "invalid_utf8": "(text)", "invalid_timestamp": "annotated_at", "wrong_vendor": "vendor",
             "duplicate_in_file": "item_id, annotator_id", "duplicate_staged": "item_id, annotator_id"}
 
 
@@ -459,6 +465,21 @@ def _note_failed_redeliveries(store: Store, batches: list[dict[str, Any]], day: 
                     vendor, b["file"], b["batch_id"], ", ".join(f"{r['file']} ({r['date']})" for r in tried))
 
 
+#: The earliest plausible ``annotated_at`` (before it, a placeholder such as the Unix epoch).
+EARLIEST_ANNOTATION = "2000-01-01T00:00:00+00:00"
+
+
+def annotated_at_bounds(day: date) -> dict[str, str]:
+    """Suite parameters ``annotated_at_min`` / ``annotated_at_max`` for a delivery on ``day``.
+
+    A label cannot be made after it was delivered: the latest plausible time is the end of the
+    day after ``day`` (UTC), a day of grace for vendor clocks and time zones. Rows outside are
+    quarantined as ``implausible_annotated_at`` (``expectations/annotations.json``).
+    """
+    latest = datetime.combine(day + timedelta(days=2), datetime.min.time(), tzinfo=timezone.utc) - timedelta(microseconds=1)
+    return {"annotated_at_min": EARLIEST_ANNOTATION, "annotated_at_max": latest.isoformat()}
+
+
 def validate_day(config: LabelqConfig, root: Any, day: date, vendor: str, *,
                  batch_rows: int = DEFAULT_BATCH_ROWS) -> dict[str, Any]:
     """See the module docstring; returns the JSON-able summary (no per-batch list).
@@ -479,7 +500,7 @@ def validate_day(config: LabelqConfig, root: Any, day: date, vendor: str, *,
     if not store.is_file(report_key):
         raise FileNotFoundError(f"{store.location(report_key)}: no ingest report; run the ingest stage for {vendor} {day} first")
     report = store.read_json(report_key)
-    params = {"label_set": task.labels, "vendor_set": [vendor], "task_set": [vcfg.task]}
+    params = {"label_set": task.labels, "vendor_set": [vendor], "task_set": [vcfg.task], **annotated_at_bounds(day)}
     earlier = _earlier_accepted(store, vendor, day)
     keys_by_batch: dict[str, list[np.ndarray]] = {}
     batches: list[dict[str, Any]] = []

@@ -4,12 +4,14 @@ The row checks are compiled from the same GX suites that give each batch its ver
 (``expectations/*.json``), so the counts here are exact for every row (GX's unexpected lists
 are capped and are never used for counting). Supported row-level expectation types:
 ``expect_column_values_to_not_be_null``, ``expect_column_value_lengths_to_be_between``,
-``expect_column_values_to_be_in_set``, ``expect_column_values_to_match_regex`` and
+``expect_column_values_to_be_in_set``, ``expect_column_values_to_match_regex``,
+``expect_column_values_to_be_between`` (numbers, or ISO 8601 bounds on timestamps) and
 ``expect_compound_columns_to_be_unique`` on ``[item_id, annotator_id]`` (duplicates within
 the file and against rows already staged from other batches). Anything else is verdict-only:
 if GX fails it, the whole file is quarantined.
 
-A row's reason is the first that applies, in this order: ingest issues (``invalid_utf8``),
+A row's reason is the first that applies, in this order: ingest issues (``invalid_utf8``,
+``invalid_timestamp``),
 ``wrong_vendor`` (the row claims another vendor), the suite's row checks in suite order, then
 ``duplicate_in_file`` (every repeat after the first) and ``duplicate_staged``.
 """
@@ -25,12 +27,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 #: Row reasons that come from ingest or the duplicate index rather than a single expectation.
-INGEST_REASONS = ("invalid_utf8", "wrong_vendor")
+INGEST_REASONS = ("invalid_utf8", "invalid_timestamp", "wrong_vendor")
+#: The ingest issues a row's ``_issue`` column may hold (see :func:`pipeline.ingest.map_batch`).
+ISSUE_REASONS = ("invalid_utf8", "invalid_timestamp")
 DUPLICATE_REASONS = ("duplicate_in_file", "duplicate_staged")
 #: GX reasons (``meta.reason``) that duplicate rows account for.
 DUPLICATE_GX = "duplicate_label"
 
 _ROW_TYPES = {
+    "expect_column_values_to_be_between",
     "expect_column_values_to_not_be_null",
     "expect_column_value_lengths_to_be_between",
     "expect_column_values_to_be_in_set",
@@ -95,7 +100,13 @@ def _fails(check: RowCheck, col: pa.ChunkedArray, params: dict[str, Any]) -> pa.
         chunks = [pc.take(_fails(check, pa.chunked_array([c.dictionary]), params).combine_chunks(), c.indices)
                   for c in col.chunks]
         return pa.chunked_array(chunks, pa.bool_())
-    if check.type == "expect_column_values_to_be_in_set":
+    if check.type == "expect_column_values_to_be_between":
+        bad = pa.chunked_array([pa.array(np.zeros(len(col), dtype=bool))])
+        for key, op in (("min_value", pc.less), ("max_value", pc.greater)):
+            bound = _param(check.kwargs.get(key), params)
+            if bound is not None:
+                bad = pc.or_(bad, op(col, _scalar(bound, col.type)))
+    elif check.type == "expect_column_values_to_be_in_set":
         values = pa.array(_param(check.kwargs["value_set"], params), pa.string())
         bad = pc.invert(pc.is_in(col, value_set=values))
     elif check.type == "expect_column_value_lengths_to_be_between":
@@ -109,6 +120,15 @@ def _fails(check: RowCheck, col: pa.ChunkedArray, params: dict[str, Any]) -> pa.
     else:  # expect_column_values_to_match_regex
         bad = pc.invert(pc.match_substring_regex(col, _param(check.kwargs["regex"], params)))
     return pc.and_(pc.fill_null(bad, False), pc.is_valid(col))
+
+
+def _scalar(value: Any, type_: pa.DataType) -> pa.Scalar:
+    """A suite bound as a scalar of the column's type (ISO 8601 text for timestamp columns)."""
+    if pa.types.is_timestamp(type_) and isinstance(value, str):
+        ts = pd.Timestamp(value)
+        ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+        return pa.scalar(ts.as_unit("us"), type_)
+    return pa.scalar(value, type_)
 
 
 def _mask(arr: pa.ChunkedArray | pa.Array) -> np.ndarray:
@@ -129,7 +149,10 @@ def row_codes(
     codes = np.zeros(n, dtype=np.int8)
     ordered: list[tuple[str, np.ndarray]] = []
     if "_issue" in table.column_names:
-        ordered.append(("invalid_utf8", _mask(pc.is_valid(table["_issue"]))))
+        issue = table["_issue"]
+        if pa.types.is_dictionary(issue.type):
+            issue = pc.cast(issue, pa.string())
+        ordered += [(reason, _mask(pc.equal(issue, reason))) for reason in ISSUE_REASONS]
     if "_claimed_vendor" in table.column_names and table["_claimed_vendor"].null_count < n:
         claimed = table["_claimed_vendor"]
         if pa.types.is_dictionary(claimed.type):

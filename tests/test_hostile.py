@@ -49,7 +49,7 @@ def acme(n: int = 20, *, start: int = 0, **overrides) -> pa.Table:
     df = pd.DataFrame({
         "item": [f"i{k // 2}" for k in idx], "worker": [f"w{k % 2}" for k in idx],
         "answer": np.array(["NEG", "NEU", "POS"])[idx % 3],
-        "ts": pd.Timestamp("2026-11-01 12:00", tz="UTC") + pd.to_timedelta(idx, unit="s"),
+        "ts": pd.Timestamp("2026-11-01 12:00", tz="UTC") + pd.to_timedelta(idx, unit="ms"),  # all within the day
     })
     for k, v in overrides.items():
         df[k] = v
@@ -408,7 +408,7 @@ from pipeline.config import parse_config
 from pipeline.publish import read_manifest, read_training_set
 
 cfg, out, pools = parse_config(CONFIG), {}, []
-for rows in (200_000, 800_000):
+for rows in (200_000, 800_000, 2_000_000):
     root = Path(sys.argv[2]) / str(rows)
     folder = root / "landing" / "acme" / DAY.isoformat()
     folder.mkdir(parents=True)
@@ -427,16 +427,23 @@ os._exit(0)
 
 
 def test_large_file_is_streamed_with_memory_bounded_by_the_batch(tmp_path):
-    """A file 4x larger, read in the same 50k-row batches, needs about the same peak Arrow memory
-    (the only per-row state is the 8-byte duplicate key) and is written batch by batch.
-    Measured in a fresh process, each size under its own proxy memory pool."""
+    """Files of 0.2M, 0.8M and 2M rows, read in the same 50k-row batches, are written batch by
+    batch, and the peak Arrow memory grows by at most 16 bytes per extra row (the only per-row
+    state is the 8-byte duplicate key; a stage holding a whole column of timestamps or ids would
+    add 8-40 bytes per row per column). The growth is measured between the two larger files, so a
+    constant per-batch allocation (GX's, the writer's) does not count. Measured in a fresh
+    process, each size under its own proxy memory pool."""
     res = subprocess.run([sys.executable, "-c", _PEAKS, str(Path(__file__).parent), str(tmp_path)],
                          capture_output=True, text=True, cwd=Path(__file__).parent.parent, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
     m = json.loads(res.stdout.strip().splitlines()[-1])
-    (small, rows_small, groups_small), (large, rows_large, groups_large) = m["200000"], m["800000"]
-    assert (rows_small, rows_large, groups_small, groups_large) == (200_000, 800_000, 4, 16)
-    assert large < 1.5 * small, (small, large)
+    (small, rows_small, groups_small), (mid, rows_mid, groups_mid), (large, rows_large, groups_large) = (
+        m["200000"], m["800000"], m["2000000"])
+    assert (rows_small, rows_mid, rows_large, groups_small, groups_mid, groups_large) == (
+        200_000, 800_000, 2_000_000, 4, 16, 40)
+    per_row = (large - mid) / 1_200_000
+    assert per_row <= 16, f"peak Arrow memory {small} / {mid} / {large} bytes: {per_row:.1f} bytes per extra row"
+    assert large < 3 * small, (small, mid, large)  # 10x the rows, nowhere near 10x the memory
 
 
 # --------------------------------------------------------------------------- bad re-deliveries never withdraw good data
@@ -530,3 +537,131 @@ def test_two_vendors_using_the_same_annotator_id_are_two_annotators(cfg, tmp_pat
     agreement = pq.read_table(root / "metrics" / "sentiment" / f"date={DAY}" / "agreement.parquet").to_pandas()
     overall = agreement[agreement["scope"] == "overall"].set_index("metric")["value"]
     assert overall["percent_agreement"] == pytest.approx(1.0)
+
+
+FUZZ = Path(__file__).parent / "data" / "fuzz"
+FUZZ_CORPORA = [FUZZ / "arrow-testing" / "data" / "parquet" / "fuzzing", FUZZ / "parquet-testing" / "bad_data"]
+
+
+def test_the_arrow_and_parquet_fuzz_corpora_never_stop_a_day(cfg, root):
+    """Every file of apache/arrow-testing's Parquet fuzzing corpus and apache/parquet-testing's
+    bad_data (tests/data/fuzz/README.md), delivered in one day next to good files: the day runs,
+    each file is recorded (staged, or quarantined with a reason and its original kept), every row
+    read is accounted for, and the good files and the other vendor are staged in full."""
+    files = sorted(p for corpus in FUZZ_CORPORA for p in corpus.iterdir() if p.name not in ("README.md",))
+    assert len(files) >= 140, f"fuzz corpora incomplete under {FUZZ}: {len(files)} files"
+    names = {}
+    for p in files:
+        name = f"fz-{p.parent.name}-{p.stem}.parquet"
+        names[name] = deliver(root, name, p.read_bytes())
+    deliver(root, "a-other-vendor.parquet", pa.table({"task_item": ["c1", "c2"], "labeler": ["cr-1", "cr-2"], "score": ["1", "0"],
+                                                       "created": pa.array([pd.Timestamp("2026-11-01 09:00")] * 2)}),
+            vendor="crowdly")
+    v, b = run(cfg, root)
+    assert set(names) <= set(b), f"fuzz files not recorded: {sorted(set(names) - set(b))[:5]}"
+    quarantine = root / "quarantine" / f"date={DAY}" / "vendor=acme"
+    for name in names:
+        e = b[name]
+        assert e["status"] in ("staged", "quarantined"), (name, e)
+        assert e["rows"] is None or e["rows"] >= 0, (name, e)  # a footer's row count is checked, not trusted
+        assert e["rows_staged"] + e["rows_quarantined"] == (e["rows"] or 0), (name, e)
+        if e["status"] == "quarantined":
+            assert e["reason"] and e["detail"], (name, e)
+            assert (quarantine / name).read_bytes() == names[name].read_bytes(), name
+            assert reason(root, name)["reason"] == e["reason"]
+    assert b["a-good.parquet"]["status"] == "staged" and b["a-good.parquet"]["rows_staged"] == 20
+    assert v["rows_quarantined"] >= 0 and v["unreadable_files"] == sum(b[n]["rows"] is None for n in names)
+    _reconciles(v, root)
+    cv, _ = run(cfg, root, "crowdly")
+    assert cv["rows_staged"] == 2
+
+
+def _quarantined_rows(root: Path, name: str) -> pa.Table:
+    return pq.read_table(root / "quarantine" / f"date={DAY}" / "vendor=acme" / name.replace(".parquet", ".rows.parquet"))
+
+
+def test_a_file_corrupt_after_its_footer_counts_its_rows_as_quarantined(cfg, root):
+    """Rows of a file whose pages are corrupt were missing from both sides of
+    rows in = staged + quarantined (rows=None): the footer's row count is recorded."""
+    path = deliver(root, "z-corrupt-pages.parquet", acme(30, start=100))
+    raw = bytearray(path.read_bytes())
+    raw[4:60] = b"\xff" * 56  # the first page header of the first column chunk
+    path.write_bytes(bytes(raw))
+    v, b = run(cfg, root)
+    e = b["z-corrupt-pages.parquet"]
+    assert (e["status"], e["reason"], e["rows"], e["rows_quarantined"]) == ("quarantined", "unreadable", 30, 30), e
+    assert "corrupt data" in e["detail"] and v["rows_in"] == 50 and v["unreadable_files"] == 0
+    assert reason(root, "z-corrupt-pages.parquet")["rows"] == 30
+    _reconciles(v, root)
+
+
+def test_text_timestamps_may_mix_offsets_and_a_bad_one_quarantines_only_its_row(cfg, root):
+    """One value with another offset (or not a timestamp at all) quarantined the whole file
+    ("Mixed timezones detected"); now each value keeps its own offset, naive values are in the
+    vendor's zone, and only a value that is not a timestamp is quarantined (invalid_timestamp)."""
+    ts = ["2026-11-01T12:00:00+02:00", "2026-11-01T12:00:00-05:00", "2026-11-01 12:00", "2026-11-01T12:00Z",
+          "not a time", "2026-11-01T12:00:00.250+05:30"]
+    deliver(root, "z-offsets.parquet", acme(6, start=200, ts=ts))
+    v, b = run(cfg, root)
+    e = b["z-offsets.parquet"]
+    assert (e["status"], e["rows_staged"], e["row_reasons"]) == ("staged", 5, {"invalid_timestamp": 1}), e
+    assert "column 'annotated_at'" in e["detail"] and "rows [4]" in e["detail"]
+    staged = pq.read_table(root / "staged" / "sentiment" / f"date={DAY}" / "vendor=acme" / "z-offsets.parquet")
+    got = [t.isoformat() for t in staged["annotated_at"].to_pylist()]
+    assert got == ["2026-11-01T10:00:00+00:00", "2026-11-01T17:00:00+00:00", "2026-11-01T12:00:00+00:00",
+                   "2026-11-01T12:00:00+00:00", "2026-11-01T06:30:00.250000+00:00"]  # acme's zone is UTC
+    bad = _quarantined_rows(root, "z-offsets.parquet")
+    assert bad["source_row"].to_pylist() == [4] and bad["reason"].to_pylist() == ["invalid_timestamp"]
+    _reconciles(v, root)
+
+
+def test_implausible_timestamps_are_quarantined_per_row(cfg, root):
+    """Year 9999 and epoch-zero placeholders, and labels dated after their delivery (beyond a
+    day of grace), were staged without a word: each such row is quarantined
+    (implausible_annotated_at); a label from the evening before in another zone is kept."""
+    ts = pa.array([pd.Timestamp(t, tz="UTC") for t in ("2026-11-01 12:00", "9999-12-31 00:00", "1970-01-01 00:00",
+                                                       "2026-11-02 23:59", "2026-11-03 00:00:01", "2026-10-31 20:00")],
+                  pa.timestamp("us", tz="UTC"))
+    t = acme(6, start=300)
+    deliver(root, "z-implausible.parquet", t.set_column(t.column_names.index("ts"), "ts", ts))
+    v, b = run(cfg, root)
+    e = b["z-implausible.parquet"]
+    assert (e["status"], e["rows_staged"], e["row_reasons"]) == ("staged", 3, {"implausible_annotated_at": 3}), e
+    assert _quarantined_rows(root, "z-implausible.parquet")["source_row"].to_pylist() == [1, 2, 4]
+    _reconciles(v, root)
+
+
+def test_int96_timestamps_beyond_2262_are_read_not_wrapped(cfg, root):
+    """Legacy INT96 timestamps were read as nanoseconds: year 3000 silently became 1830-11-23.
+    Read as microseconds it is year 3000, and implausible; a 2026 value stays exact."""
+    import datetime as dt
+
+    t = acme(2, start=400)
+    t = t.set_column(t.column_names.index("ts"), "ts", pa.array([dt.datetime(2026, 11, 1, 9, 30), dt.datetime(3000, 1, 1)],
+                                                               pa.timestamp("us")))
+    path = root / "landing" / "acme" / DAY.isoformat() / "z-int96.parquet"
+    pq.write_table(t, path, use_deprecated_int96_timestamps=True)
+    assert pq.ParquetFile(path).schema.column(3).physical_type == "INT96"
+    v, b = run(cfg, root)
+    e = b["z-int96.parquet"]
+    assert (e["status"], e["rows_staged"], e["row_reasons"]) == ("staged", 1, {"implausible_annotated_at": 1}), e
+    staged = pq.read_table(root / "staged" / "sentiment" / f"date={DAY}" / "vendor=acme" / "z-int96.parquet")
+    assert [x.isoformat() for x in staged["annotated_at"].to_pylist()] == ["2026-11-01T09:30:00+00:00"]
+    _reconciles(v, root)
+
+
+def test_integer_item_ids_are_decimal_text(cfg, root):
+    """The documented policy: integer ids are accepted and written as decimal text, whatever their width."""
+    deliver(root, "z-int-ids.parquet", acme(4, start=600, item=pa.array([7, 7, 12, 900_000_000_000], pa.int64())))
+    deliver(root, "z-int32-ids.parquet", acme(2, start=700, item=pa.array([7, 12], pa.int32())))
+    deliver(root, "z-float-ids.parquet", acme(2, start=800, item=pa.array([7.0, 12.5], pa.float64())))
+    v, b = run(cfg, root)
+    assert (b["z-float-ids.parquet"]["status"], b["z-float-ids.parquet"]["reason"]) == ("quarantined", "schema_drift")
+    assert b["z-int-ids.parquet"]["rows_staged"] == 4
+    part = root / "staged" / "sentiment" / f"date={DAY}" / "vendor=acme"
+    assert pq.read_table(part / "z-int-ids.parquet")["item_id"].to_pylist() == ["7", "7", "12", "900000000000"]
+    # int32 7 is the same item as int64 7: worker w0's second label of item 7 is a duplicate
+    e = b["z-int32-ids.parquet"]
+    assert (e["rows_staged"], e["row_reasons"]) == (1, {"duplicate_staged": 1}), e
+    assert pq.read_table(part / "z-int32-ids.parquet")["item_id"].to_pylist() == ["12"]
+    _reconciles(v, root)

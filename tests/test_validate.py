@@ -7,10 +7,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline import steps
+from pipeline.intake import annotated_at_bounds
 from pipeline.validate import describe, load_suite, validate_frame
 
 DAY = date(2026, 11, 1)
-PARAMS = {"label_set": ["negative", "neutral", "positive"], "vendor_set": ["acme"], "task_set": ["sentiment"]}
+PARAMS = {"label_set": ["negative", "neutral", "positive"], "vendor_set": ["acme"], "task_set": ["sentiment"],
+          **annotated_at_bounds(DAY)}
 
 
 def _frame(**overrides):
