@@ -125,6 +125,10 @@ class Layout:
     def curated(self, task: str) -> Path:
         return self.root / "curated" / task
 
+    def pseudonym_key(self) -> Path:
+        """The root's own key for annotator pseudonyms (used when ``$LABELQ_PSEUDONYM_KEY`` is unset)."""
+        return self.root / "keys" / "pseudonym.key"
+
     def task_lock(self, task: str) -> Path:
         """Lock file serialising the cumulative stages (merge, publish) of ``task`` on local disk."""
         return self.root / "locks" / f"{task}.lock"

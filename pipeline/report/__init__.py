@@ -24,6 +24,7 @@ in ``templates/`` with autoescaping), :func:`write_report` / :func:`write_index`
 from __future__ import annotations
 
 import math
+import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -32,6 +33,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+
+from pipeline.privacy import pseudonymise
 
 if TYPE_CHECKING:
     from pipeline.storage import Store
@@ -267,6 +270,11 @@ def _agreement(frame: pd.DataFrame | None, level: str | None) -> dict[str, Any]:
             "rows": records(table)}
 
 
+#: How the report names annotators (in its ``meta``).
+ANNOTATOR_IDS_NOTE = ("pseudonyms: HMAC-SHA256 of (vendor, annotator id) keyed by $LABELQ_PSEUDONYM_KEY or the root's "
+                      "keys/pseudonym.key; real ids only in scorecards/<task>/date=<D>/scorecard_annotator.parquet")
+
+
 def build_report_data(
     inputs: ReportInputs,
     *,
@@ -276,8 +284,12 @@ def build_report_data(
     slas: Mapping[str, Any] | None = None,
     meta: Mapping[str, Any] | None = None,
     held_out_shown: int = HELD_OUT_SHOWN,
+    pseudonym_key: bytes | None = None,
 ) -> dict[str, Any]:
     """The report as a JSON-able dict: the JSON twin, and what the HTML template renders.
+
+    Annotators are named by pseudonyms (:mod:`pipeline.privacy`, keyed by ``pseudonym_key``;
+    None: a random key, so the ids cannot be recovered, nor matched across reports).
 
     Keys: ``task, date, meta, labels, vendors`` (scorecard rows), ``sla`` (``thresholds`` per
     vendor, ``breaches``: vendor rows with status breach, ``counts`` per status),
@@ -305,11 +317,14 @@ def build_report_data(
     history = inputs.history[hist_cols].copy()
     if "date" in history.columns:
         history["date"] = pd.to_datetime(history["date"]).dt.strftime("%Y-%m-%d")
-    annot = inputs.annotator
+    annot = inputs.annotator.copy()
+    if "annotator_id" in annot.columns:
+        annot["annotator_id"] = pseudonymise(annot["vendor"], annot["annotator_id"],
+                                             pseudonym_key or secrets.token_bytes(32))
     return {
         "task": task,
         "date": day.isoformat(),
-        "meta": dict(meta or {}),
+        "meta": {**dict(meta or {}), "annotator_ids": ANNOTATOR_IDS_NOTE},
         "labels": list(labels),
         "vendors": vendors,
         "sla": {
