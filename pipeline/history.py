@@ -177,7 +177,13 @@ def resolve(store: Store, task: str, until: date) -> History:
                 f"{store.location(x['staged_output'])}: staged rows of {x['file']} are missing, but "
                 f"staged/{task}/date={x['date']}/vendor={x['vendor']}/{VALIDATE_REPORT} lists them; re-run "
                 f"ingest and validate of {x['vendor']} {x['date']} (`labelq run --date {x['date']}`)")
-        tables.append(store.read_parquet(x["staged_output"], schema=ANNOTATIONS))
+        try:
+            tables.append(store.read_parquet(x["staged_output"], schema=ANNOTATIONS))
+        except (pa.ArrowInvalid, OSError) as exc:  # a damaged partition: name it and how to rebuild it
+            raise ValueError(
+                f"{store.location(x['staged_output'])}: the staged file cannot be read ({exc}); staged "
+                f"partitions are rebuilt from landing: re-run ingest and validate of {x['vendor']} {x['date']} "
+                f"(`labelq run --date {x['date']}`)") from None
         sizes.append(tables[-1].num_rows)
         present.append(x)
     table = pa.concat_tables(tables) if tables else ANNOTATIONS.empty_table()

@@ -142,15 +142,52 @@ def test_a_full_disk_exits_with_one_line_naming_the_file_and_the_remedy(fresh_co
     assert err[0].startswith(f"labelq run: {fresh_copy}/") and err[0].split(":")[1].strip().endswith(".json")
 
 
-@pytest.mark.parametrize("what", ["ledger", "gold"])
-def test_a_corrupt_ledger_or_gold_file_is_named(fresh_copy, capsys, what):
+def _mount_read_only(source: Path, target: Path) -> None:
+    """A real read-only view of ``source`` (a bind mount: permissions alone do not stop root)."""
+    import subprocess
+
+    target.mkdir()
+    res = subprocess.run(["mount", "--bind", "-o", "ro", str(source), str(target)], capture_output=True, text=True)
+    if res.returncode != 0:
+        pytest.skip(f"cannot bind-mount read-only here (needs root with CAP_SYS_ADMIN): {res.stderr.strip()}")
+
+
+def test_a_read_only_root_exits_with_one_line_and_keeps_the_outputs(fresh_copy, tmp_path, capsys):
+    import subprocess
+
     assert main(["run", "--root", str(fresh_copy), "--date", "2026-11-01", "-q"]) == 0
-    bad = fresh_copy / ("ledger/vendor=acme/date=2026-11-01.json" if what == "ledger" else "gold/sentiment.parquet")
+    latest = (fresh_copy / "curated" / "sentiment" / "_latest.json").read_bytes()
+    ro = tmp_path / "ro"
+    _mount_read_only(fresh_copy, ro)
+    try:
+        capsys.readouterr()
+        assert main(["run", "--root", str(ro), "--date", "2026-11-02", "-q"]) == 1
+        err = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("[1/1]")]
+        assert len(err) == 1, err
+        assert err[0].startswith(f"labelq run: {ro}/") and "Read-only file system" in err[0], err
+        assert f"the storage root {ro} is not writable here" in err[0]
+    finally:
+        subprocess.run(["umount", str(ro)], check=True)
+    assert (fresh_copy / "curated" / "sentiment" / "_latest.json").read_bytes() == latest
+    assert not list(fresh_copy.rglob(".tmp-*"))
+
+
+@pytest.mark.parametrize("what", ["ledger", "gold", "staged"])
+def test_a_corrupt_ledger_gold_or_staged_file_is_named(fresh_copy, capsys, what):
+    assert main(["run", "--root", str(fresh_copy), "--date", "2026-11-01", "-q"]) == 0
+    bad = {"ledger": fresh_copy / "ledger/vendor=acme/date=2026-11-01.json",
+           "gold": fresh_copy / "gold/sentiment.parquet",
+           "staged": next((fresh_copy / "staged/sentiment/date=2026-11-01/vendor=acme").glob("*.parquet"))}[what]
     bad.write_bytes(b"\x00garbage")
     capsys.readouterr()
     assert main(["run", "--root", str(fresh_copy), "--date", "2026-11-02", "-q"]) == 1
-    err = capsys.readouterr().err
-    assert str(bad) in err and ("corrupt ledger document" in err if what == "ledger" else "the gold file cannot be read" in err)
+    err = [line for line in capsys.readouterr().err.splitlines() if line and not line.startswith("[")]
+    assert len(err) == 1 and str(bad) in err[0], err
+    assert {"ledger": "corrupt ledger document", "gold": "the gold file cannot be read",
+            "staged": "staged file cannot be read"}[what] in err[0], err
+    if what == "staged":  # the remedy it names works: the day's partitions are rebuilt from landing
+        assert "labelq run --date 2026-11-01" in err[0]
+        assert main(["run", "--root", str(fresh_copy), "--date", "2026-11-01", "--days", "2", "-q"]) == 0
 
 
 def test_relabel_csv_defuses_spreadsheet_formulas(processed, tmp_path, capsys):
