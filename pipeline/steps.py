@@ -137,7 +137,8 @@ def measure(config: LabelqConfig, root: Root, day: date, task: str, *, allow_emp
 
     Writes ``metrics/<task>/date=<day>/``: agreement.parquet (every metric with bootstrap CIs,
     overall and per vendor), agreement_per_category.parquet (one-vs-rest alpha),
-    kappa_annotators.parquet (Cohen's kappa for every annotator pair, long format),
+    kappa_annotators.parquet (Cohen's kappa of every annotator pair that shares an item, with
+    ``n_items``; long format),
     accuracy_vendor.parquet, accuracy_annotator.parquet and summary.json. Vendor-by-vendor
     kappa is in the scorecard stage's vendor_kappa.parquet. Skipped (nothing written) on a day
     without deliveries unless ``allow_empty``; refuses a history with holes
@@ -145,7 +146,7 @@ def measure(config: LabelqConfig, root: Root, day: date, task: str, *, allow_emp
     """
     import warnings
 
-    from pipeline.agreement import UndefinedAgreementWarning, agreement_table, pairwise_kappa_matrix, per_category_agreement
+    from pipeline.agreement import UndefinedAgreementWarning, agreement_table, pairwise_kappa, per_category_agreement
     from pipeline.history import check_complete, resolve
 
     tcfg = _task(config, task)
@@ -160,10 +161,9 @@ def measure(config: LabelqConfig, root: Root, day: date, task: str, *, allow_emp
     with warnings.catch_warnings():  # pairs that share no item are NaN by design
         warnings.simplefilter("ignore", UndefinedAgreementWarning)
         per_category = per_category_agreement(raters)
-        matrix = pairwise_kappa_matrix(raters, by="annotator_id")
-    kappa_pairs = matrix.rename_axis(index="annotator_a", columns="annotator_b").stack()
-    kappa_pairs = kappa_pairs.rename("kappa").reset_index()
-    kappa_pairs = kappa_pairs[kappa_pairs["annotator_a"] < kappa_pairs["annotator_b"]].reset_index(drop=True)
+        # only the pairs that share an item: memory follows the labels, not the square of the annotators
+        kappa_pairs = pairwise_kappa(raters, by="annotator_id").rename(
+            columns={"rater_a": "annotator_a", "rater_b": "annotator_b"})
     vendor_acc = gold_accuracy(ann, gold, by=["vendor"])
     annotator_acc = gold_accuracy(ann, gold, by=["vendor", "annotator_id"])
     reports = validation_reports(root, task, day=day)

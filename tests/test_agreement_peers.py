@@ -15,6 +15,7 @@ from pipeline.agreement import (  # noqa: E402
     confusion,
     fleiss_kappa,
     krippendorff_alpha,
+    pairwise_kappa,
     pairwise_kappa_matrix,
     scott_pi,
 )
@@ -135,3 +136,30 @@ def test_pairwise_matrix_matches_sklearn_per_pair():
             cats = np.unique(both.to_numpy())
             expected = cohen_kappa_score(both[a], both[b], weights="quadratic", labels=cats)
             assert mat.loc[a, b] == pytest.approx(expected, abs=1e-9)
+
+
+def test_sparse_pairwise_kappa_matches_sklearn_on_every_pair_that_shares_items():
+    """pairwise_kappa lists exactly the pairs that share an item, with the shared count, and the
+    kappa sklearn computes on those items; it agrees with the dense matrix wherever that is defined."""
+    rng = np.random.default_rng(11)
+    rows = []
+    for i in range(400):
+        anns = rng.choice(40, size=rng.integers(1, 4), replace=False)  # 40 annotators, sparse overlap
+        truth = rng.integers(0, 3)
+        rows += [(i, f"a{a:02d}", truth if rng.random() < 0.7 else int(rng.integers(0, 3))) for a in anns]
+    df = pd.DataFrame(rows, columns=["item_id", "annotator_id", "label"])
+    long = pairwise_kappa(df, weights="linear", label_order=[0, 1, 2])
+    wide = df.pivot(index="item_id", columns="annotator_id", values="label")
+    shared = {(a, b): int(wide[[a, b]].dropna().shape[0]) for a in wide.columns for b in wide.columns if a < b}
+    expected_pairs = {k: n for k, n in shared.items() if n > 0}
+    assert list(zip(long["rater_a"], long["rater_b"])) == sorted(expected_pairs)
+    assert long["n_items"].tolist() == [expected_pairs[k] for k in sorted(expected_pairs)]
+    mat = pairwise_kappa_matrix(df, weights="linear", label_order=[0, 1, 2])
+    for r in long.itertuples():
+        both = wide[[r.rater_a, r.rater_b]].dropna()
+        expected = cohen_kappa_score(both[r.rater_a], both[r.rater_b], weights="linear", labels=[0, 1, 2])
+        if np.isnan(r.kappa):  # sklearn returns nan (with a warning) when chance agreement is 1
+            assert np.isnan(mat.loc[r.rater_a, r.rater_b])
+            continue
+        assert r.kappa == pytest.approx(expected, abs=1e-9)
+        assert mat.loc[r.rater_a, r.rater_b] == pytest.approx(r.kappa, abs=1e-12)

@@ -305,3 +305,28 @@ def test_docstring_examples_run():
 
     for mod in (kmod, tmod):
         assert doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE).failed == 0
+
+
+def test_pairwise_kappa_of_60000_annotators_is_sparse_and_the_dense_matrix_refuses():
+    """A day with 60,000 distinct annotators asked for a 26.8 GiB annotator-pair matrix; the long
+    table holds one row per pair that shares an item (here each item has two annotators, and
+    annotator j shares item j with j+1 only), and the dense matrix refuses with the way out."""
+    import tracemalloc
+
+    from pipeline.agreement import pairwise_kappa, pairwise_kappa_matrix
+
+    n = 60_000
+    rng = np.random.default_rng(3)
+    items = np.repeat(np.arange(n), 2)  # item j: annotators j and j+1 (mod n)
+    annotators = np.stack([np.arange(n), (np.arange(n) + 1) % n], axis=1).ravel()
+    df = pd.DataFrame({"item_id": items, "annotator_id": [f"w{a:05d}" for a in annotators],
+                       "label": rng.integers(0, 3, 2 * n)})
+    tracemalloc.start()
+    long = pairwise_kappa(df, label_order=[0, 1, 2])
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert len(long) == n and (long["n_items"] == 1).all()
+    assert (long["rater_a"] < long["rater_b"]).all()
+    assert peak < 500 * 2**20, f"{peak / 2**20:.0f} MiB for {n} annotators"  # numpy allocations are traced
+    with pytest.raises(ValueError, match=r"60000 raters would need a dense 60000 x 60000 matrix \(26\.8 GiB\); use pairwise_kappa"):
+        pairwise_kappa_matrix(df, label_order=[0, 1, 2])

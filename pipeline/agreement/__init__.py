@@ -21,7 +21,7 @@ from .coincidence import CoincidenceStats, coincidences, merge
 from .kappa import ConfusionStats, cohen_kappa, confusion
 from .krippendorff import Level, krippendorff_alpha
 from .multirater import fleiss_kappa, gwet_ac1, percent_agreement, scott_pi
-from .pairwise import pairwise_kappa_matrix
+from .pairwise import pairwise_kappa, pairwise_kappa_matrix
 from .per_category import per_category_agreement
 from .table import TABLE_COLUMNS, TABLE_METRICS, agreement_table
 
@@ -42,6 +42,7 @@ __all__ = [
     "gwet_ac1",
     "krippendorff_alpha",
     "merge",
+    "pairwise_kappa",
     "pairwise_kappa_matrix",
     "per_category_agreement",
     "percent_agreement",

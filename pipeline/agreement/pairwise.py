@@ -13,9 +13,11 @@ from ._codes import Annotations, check_columns, encode, group_counts
 from ._sums import UndefinedAgreementWarning
 from .kappa import KappaWeights, kappa_from_confusion, weight_matrix
 
-__all__ = ["majority_labels", "pairwise_kappa_matrix"]
+__all__ = ["majority_labels", "pairwise_kappa", "pairwise_kappa_matrix"]
 
 _PAIR_CHUNK = 1 << 22  # label pairs generated at once
+#: Largest rater count :func:`pairwise_kappa_matrix` builds a dense matrix for (8 * n^2 bytes: 800 MB).
+MAX_DENSE_RATERS = 10_000
 
 
 def majority_labels(
@@ -77,6 +79,82 @@ def _pair_confusions(
     return pair_ids // n_raters, pair_ids % n_raters, tensor.reshape(-1, n_cat, n_cat)
 
 
+def _rater_codes(
+    annotations: Annotations, by: str, label_order: Sequence[Any] | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """``(rater, item, label, rater names, n categories)``: one label per (rater, item)."""
+    if by not in ("annotator_id", "vendor"):
+        raise ValueError(f"by must be 'annotator_id' or 'vendor', got {by!r}")
+    if by == "vendor":
+        check_columns(annotations, ("vendor",))
+    enc = encode(annotations, label_order=label_order, annotator=by == "annotator_id", group="vendor" if by == "vendor" else None)
+    n_cat = len(enc.categories)
+    if by == "annotator_id":
+        assert enc.annotator is not None and enc.annotators is not None
+        rater, item, label, names = enc.annotator, enc.item, enc.label, enc.annotators
+        _, dup = group_counts(rater * enc.n_item_slots + item, len(names) * enc.n_item_slots)
+        if dup.size and dup.max() > 1:
+            raise ValueError(
+                f"{int((dup > 1).sum())} (annotator_id, item_id) pair(s) have more than one label; "
+                "pairwise Cohen's kappa needs one label per rater and item (deduplicate first), "
+                "or use by='vendor' for majority labels"
+            )
+        return rater, item, label, names, n_cat
+    assert enc.group is not None and enc.groups is not None
+    keep = enc.group >= 0
+    rater, item, label = majority_labels(enc.group[keep], enc.item[keep], enc.label[keep], enc.n_item_slots, max(n_cat, 1))
+    return rater, item, label, enc.groups, n_cat
+
+
+def pairwise_kappa(
+    annotations: Annotations,
+    *,
+    by: Literal["annotator_id", "vendor"] = "annotator_id",
+    weights: KappaWeights = None,
+    label_order: Sequence[Any] | None = None,
+) -> pd.DataFrame:
+    r"""Cohen's kappa of every pair of raters that share at least one item (long, sparse).
+
+    The same kappas as :func:`pairwise_kappa_matrix`, but only for the pairs that can be compared:
+    memory follows :math:`\sum_i m_i (m_i - 1) / 2` (label pairs within items), not the square of
+    the number of raters (60,000 annotators would need a 26.8 GiB dense matrix).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``rater_a``, ``rater_b`` (``rater_a < rater_b`` when the ids are comparable), ``n_items``
+        (items both labelled) and ``kappa`` (NaN where undefined: chance agreement 1), sorted by
+        ``(rater_a, rater_b)``; one row per pair that shares an item.
+
+    References
+    ----------
+    Cohen, J. (1960); Cohen, J. (1968) -- see :func:`cohen_kappa`.
+    """
+    weight_matrix(1, weights)
+    rater, item, label, names, n_cat = _rater_codes(annotations, by, label_order)
+    empty = pd.DataFrame({"rater_a": pd.Series([], dtype=object), "rater_b": pd.Series([], dtype=object),
+                          "n_items": pd.Series([], dtype="int64"), "kappa": pd.Series([], dtype="float64")})
+    if not rater.size:
+        return empty
+    a, b, tensor = _pair_confusions(rater, item, label, len(names), n_cat)
+    if not a.size:
+        return empty
+    with np.errstate(divide="ignore", invalid="ignore"):
+        k = kappa_from_confusion(tensor, weights)
+    na, nb = names[a], names[b]
+    try:  # the smaller id first when ids are comparable (kappa is symmetric)
+        swap = na > nb
+        na, nb = np.where(swap, nb, na), np.where(swap, na, nb)
+    except TypeError:
+        pass
+    out = pd.DataFrame({"rater_a": na, "rater_b": nb, "n_items": tensor.sum(axis=(1, 2)).astype("int64"), "kappa": k})
+    try:
+        out = out.sort_values(["rater_a", "rater_b"], kind="stable", ignore_index=True)
+    except TypeError:
+        pass
+    return out
+
+
 def pairwise_kappa_matrix(
     annotations: Annotations,
     *,
@@ -113,7 +191,8 @@ def pairwise_kappa_matrix(
     Returns
     -------
     pandas.DataFrame
-        Square, symmetric, indexed and columned by rater.  The diagonal is 1
+        Square, symmetric, indexed and columned by rater (at most :data:`MAX_DENSE_RATERS`
+        raters, else ``ValueError``: use :func:`pairwise_kappa`).  The diagonal is 1
         (NaN for a rater who used a single category); a pair is NaN when it
         shares no item or its kappa is undefined (chance agreement 1).
 
@@ -121,33 +200,15 @@ def pairwise_kappa_matrix(
     ----------
     Cohen, J. (1960); Cohen, J. (1968) -- see :func:`cohen_kappa`.
     """
-    if by not in ("annotator_id", "vendor"):
-        raise ValueError(f"by must be 'annotator_id' or 'vendor', got {by!r}")
     weight_matrix(1, weights)
-    if by == "vendor":
-        check_columns(annotations, ("vendor",))
-    enc = encode(annotations, label_order=label_order, annotator=by == "annotator_id", group="vendor" if by == "vendor" else None)
-    n_cat = len(enc.categories)
-    if by == "annotator_id":
-        assert enc.annotator is not None and enc.annotators is not None
-        rater, item, label, names = enc.annotator, enc.item, enc.label, enc.annotators
-        n_raters = len(names)
-        _, dup = group_counts(rater * enc.n_item_slots + item, n_raters * enc.n_item_slots)
-        if dup.size and dup.max() > 1:
-            raise ValueError(
-                f"{int((dup > 1).sum())} (annotator_id, item_id) pair(s) have more than one label; "
-                "pairwise Cohen's kappa needs one label per rater and item (deduplicate first), "
-                "or use by='vendor' for majority labels"
-            )
-    else:
-        assert enc.group is not None and enc.groups is not None
-        keep = enc.group >= 0
-        names = enc.groups
-        n_raters = len(names)
-        rater, item, label = majority_labels(
-            enc.group[keep], enc.item[keep], enc.label[keep], enc.n_item_slots, max(n_cat, 1)
-        )
+    rater, item, label, names, n_cat = _rater_codes(annotations, by, label_order)
+    n_raters = len(names)
     present = np.unique(rater)
+    if present.size > MAX_DENSE_RATERS:
+        raise ValueError(
+            f"pairwise_kappa_matrix: {present.size} raters would need a dense {present.size} x {present.size} matrix "
+            f"({8 * present.size ** 2 / 2 ** 30:.1f} GiB); use pairwise_kappa, the long table of the pairs that "
+            "share an item")
     out = np.full((n_raters, n_raters), np.nan)
     if rater.size:
         a, b, tensor = _pair_confusions(rater, item, label, n_raters, n_cat)
