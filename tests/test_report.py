@@ -226,6 +226,31 @@ def test_toy_report_lists_held_out_items():
     assert rows[1][:3] == ["x2", "fewer than 3 labels", "1"]
 
 
+def test_a_day_with_thousands_of_annotators_lists_a_bounded_number_flagged_first():
+    """Per-annotator output is bounded: 2,000 annotators give 500 rows (the flagged ones, then the
+    lowest gold accuracy), with the total and where the rest are."""
+    inputs = _toy_inputs("acme")
+    n = 2000
+    rng = np.random.default_rng(1)
+    acc = rng.uniform(0.2, 1.0, n)
+    flagged = np.zeros(n, dtype=bool)
+    flagged[[7, 1500, 1999]] = True
+    annot = pd.DataFrame({"vendor": ["acme"] * n, "annotator_id": [f"a{i}" for i in range(n)], "n_labels": rng.integers(1, 50, n),
+                          "n_gold": [4] * n, "gold_accuracy": acc, "gold_ci_low": acc - 0.1, "gold_ci_high": acc + 0.1,
+                          "loo_accuracy": [np.nan] * n, "labels_per_active_hour": [1.0] * n, "cost": [0.1] * n,
+                          "top_label": ["a"] * n, "top_label_share": [0.5] * n, "low_effort": flagged,
+                          "low_effort_detail": np.where(flagged, "near-constant answers", "")})
+    inputs = ReportInputs(*[annot if f == "annotator" else getattr(inputs, f) for f in ReportInputs.__dataclass_fields__])
+    data = build_report_data(inputs, task="t", day=date(2026, 11, 1), labels=["a", "b"], pseudonym_key=b"k" * 32)
+    assert data["annotators_total"] == n and len(data["annotators"]) == 500 and len(data["low_effort"]) == 3
+    shown = {r["gold_accuracy"] for r in data["annotators"]}
+    unflagged = np.sort(acc[~flagged])
+    assert shown == set(acc[flagged]) | set(unflagged[:497])  # every flagged one, then the 497 least accurate
+    html = render_report(data, {k: None for k in ("accuracy_over_time", "confusion", "vendor_kappa", "class_balance")})
+    assert "500 of 2000 annotators" in html and "scorecard_annotator.parquet" in html
+    assert len(_parse(html).tables["annotator-scorecard"]) == 501  # header + 500 rows
+
+
 def test_figures_return_none_when_there_is_nothing_to_plot():
     empty = pd.DataFrame(columns=["vendor", "other_vendor", "kappa", "n_items"])
     assert figs.kappa_heatmap(empty) is None

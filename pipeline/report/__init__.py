@@ -270,6 +270,10 @@ def _agreement(frame: pd.DataFrame | None, level: str | None) -> dict[str, Any]:
             "rows": records(table)}
 
 
+#: Annotator rows a report lists at most (flagged first, then lowest gold accuracy, then most
+#: labels); every annotator stays in the restricted ``scorecard_annotator.parquet``.
+ANNOTATORS_SHOWN = 500
+
 #: How the report names annotators (in its ``meta``).
 ANNOTATOR_IDS_NOTE = ("pseudonyms: HMAC-SHA256 of (vendor, annotator id) keyed by $LABELQ_PSEUDONYM_KEY or the root's "
                       "keys/pseudonym.key; real ids only in scorecards/<task>/date=<D>/scorecard_annotator.parquet")
@@ -285,15 +289,19 @@ def build_report_data(
     meta: Mapping[str, Any] | None = None,
     held_out_shown: int = HELD_OUT_SHOWN,
     pseudonym_key: bytes | None = None,
+    annotators_shown: int = ANNOTATORS_SHOWN,
 ) -> dict[str, Any]:
     """The report as a JSON-able dict: the JSON twin, and what the HTML template renders.
 
     Annotators are named by pseudonyms (:mod:`pipeline.privacy`, keyed by ``pseudonym_key``;
-    None: a random key, so the ids cannot be recovered, nor matched across reports).
+    None: a random key, so the ids cannot be recovered, nor matched across reports). At most
+    ``annotators_shown`` annotator rows are listed (``annotators_total`` counts them all), so a
+    day with 60,000 annotators gives a report of bounded size; every flagged one is in
+    ``low_effort`` up to the same bound.
 
     Keys: ``task, date, meta, labels, vendors`` (scorecard rows), ``sla`` (``thresholds`` per
     vendor, ``breaches``: vendor rows with status breach, ``counts`` per status),
-    ``annotators`` (all rows), ``low_effort`` (flagged rows), ``confusion``, ``vendor_kappa``,
+    ``annotators`` (at most ``annotators_shown`` rows), ``annotators_total``, ``low_effort`` (flagged rows), ``confusion``, ``vendor_kappa``,
     ``history`` (vendor rows of every day up to ``date``), ``class_balance``, ``held_out``,
     ``measured`` (the measure stage's day summary: rows in / staged / quarantined, labels, items;
     None if it has not run), ``batches`` (``items``: every batch of the day with vendor, status
@@ -321,6 +329,13 @@ def build_report_data(
     if "annotator_id" in annot.columns:
         annot["annotator_id"] = pseudonymise(annot["vendor"], annot["annotator_id"],
                                              pseudonym_key or secrets.token_bytes(32))
+    n_annotators = len(annot)
+    if n_annotators > annotators_shown:  # flagged first, then the least accurate, then the busiest
+        order = pd.DataFrame({"flag": ~annot["low_effort"].astype(bool).to_numpy(),
+                              "acc": annot["gold_accuracy"].fillna(np.inf).to_numpy() if "gold_accuracy" in annot else 0,
+                              "n": -annot["n_labels"].to_numpy()})
+        keep = np.sort(order.sort_values(["flag", "acc", "n"], kind="stable").index.to_numpy()[:annotators_shown])
+        annot = annot.iloc[keep]
     return {
         "task": task,
         "date": day.isoformat(),
@@ -333,6 +348,7 @@ def build_report_data(
             "breaches": [v for v in vendors if v.get("sla_status") == "breach"],
         },
         "annotators": records(annot),
+        "annotators_total": n_annotators,
         "low_effort": records(annot[annot["low_effort"].astype(bool)]),
         "confusion": records(inputs.confusion),
         "vendor_kappa": records(inputs.vendor_kappa),
