@@ -161,3 +161,58 @@ def test_a_torn_latest_pointer_falls_back_to_the_versions_and_is_repaired(proces
     publish(config, root, days[1], "sentiment")  # any later publish repairs it
     assert json.loads(pointer.read_text())["version"] == days[2].isoformat()
     assert latest_ref(root, "sentiment").version == days[2].isoformat()
+
+
+def _tree(root: Path, skip: tuple[str, ...]) -> dict[str, bytes]:
+    """Every file under ``root`` (relative path -> bytes), except under the top folders ``skip``."""
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and p.relative_to(root).parts[0] not in skip}
+
+
+@pytest.mark.slow
+def test_a_day_killed_at_random_points_in_every_stage_reruns_to_the_same_outputs(simulated, tmp_path):
+    """`labelq run` of a day, SIGKILLed at 6 random moments (ingest .. report), then run to the
+    end: every output file is byte-identical to an unkilled run's, and no temporary is left.
+
+    Each kill leaves whatever that moment leaves (half-written tmp folders, a swap in flight, a
+    lock file); each next attempt runs on top of it. The whole tree is compared (except
+    ``locks/``, which holds empty lock files); a version manifest's ``created_at`` is the one
+    wall-clock value, compared without it."""
+    import random
+    import time
+
+    env = {**os.environ, "LABELQ_PSEUDONYM_KEY": "kill-test-key-0123456789"}
+    day = "2026-11-01"
+    cmd = [str(Path(sys.executable).parent / "labelq"), "run", "--date", day, "-q"]
+    ref, root = tmp_path / "ref", tmp_path / "killed"
+    for r in (ref, root):
+        shutil.copytree(simulated, r)
+    t0 = time.monotonic()
+    done = subprocess.run([*cmd, "--root", str(ref)], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    full = time.monotonic() - t0
+    rng = random.Random(20261201)
+    kills = 0
+    for _ in range(6):
+        proc = subprocess.Popen([*cmd, "--root", str(root)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            proc.wait(timeout=rng.uniform(0.5, full))
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            kills += 1
+    assert kills >= 3, f"only {kills} of 6 runs were killed before they finished (a run takes {full:.1f} s)"
+    final = subprocess.run([*cmd, "--root", str(root)], env=env, capture_output=True, text=True, timeout=600)
+    assert final.returncode == 0, final.stderr[-3000:]
+    stray = [p.relative_to(root).as_posix() for p in root.rglob("*") if p.name.startswith((".tmp-", ".old-", ".trash-", ".lease-"))]
+    assert stray == []
+    want, got = _tree(ref, ("locks",)), _tree(root, ("locks",))
+    assert sorted(got) == sorted(want), (sorted(set(got) - set(want))[:5], sorted(set(want) - set(got))[:5])
+    def same(key: str) -> bool:
+        if key.endswith("/_manifest.json"):
+            a, b = json.loads(want[key]), json.loads(got[key])
+            return {**a, "created_at": None} == {**b, "created_at": None}
+        return got[key] == want[key]
+
+    differ = [k for k in want if not same(k)]
+    assert differ == [], differ[:10]
