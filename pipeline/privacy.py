@@ -21,6 +21,7 @@ import hmac
 import logging
 import os
 import secrets
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -43,12 +44,34 @@ def pseudonym_key(store: Any) -> bytes:
         return env.encode()
     key = store.layout.pseudonym_key().as_posix()
     if not store.is_file(key):
-        store.write_bytes(key, secrets.token_hex(32).encode() + b"\n")
-        if store.is_local:
-            os.chmod(store.path(key), 0o600)
-        log.info("privacy: created %s (annotator pseudonyms; set $%s to share one key across roots)",
-                 store.location(key), PSEUDONYM_KEY_ENV)
+        _create_key(store, key)
     return store.read_bytes(key).strip()
+
+
+def _create_key(store: Any, key: str) -> None:
+    """Create the key file once. On local disk two stages racing to create it agree: the key is
+    linked into place only if no file is there yet (the loser reads the winner's)."""
+    data = secrets.token_hex(32).encode() + b"\n"
+    if store.is_local:
+        path = Path(store.path(key))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".tmp-{path.name}-{secrets.token_hex(6)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(tmp, path)  # fails if another process created the key first
+        except FileExistsError:
+            return
+        finally:
+            tmp.unlink()
+    else:
+        store.write_bytes(key, data)
+    log.info("privacy: created %s (annotator pseudonyms; set $%s to share one key across roots)",
+             store.location(key), PSEUDONYM_KEY_ENV)
 
 
 def pseudonymise(vendor: pd.Series | np.ndarray, annotator_id: pd.Series | np.ndarray, key: bytes) -> np.ndarray:

@@ -89,6 +89,26 @@ def test_the_key_comes_from_the_environment(tmp_path: Path, monkeypatch: pytest.
     monkeypatch.delenv(PSEUDONYM_KEY_ENV)
     first = pseudonym_key(store)
     assert first == pseudonym_key(store) and len(first) == 64  # created once, then reused
+    assert stat.S_IMODE((tmp_path / "keys" / "pseudonym.key").stat().st_mode) == 0o600
+    assert [p.name for p in (tmp_path / "keys").iterdir()] == ["pseudonym.key"]
+
+
+def test_stages_racing_to_create_the_key_agree_on_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two report stages of one root (Airflow runs them in parallel) must not pseudonymise with
+    two different keys: the key is linked into place only if none is there yet."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import pipeline.privacy as privacy
+
+    monkeypatch.delenv(PSEUDONYM_KEY_ENV, raising=False)
+    store = open_store(tmp_path)
+    real_is_file = store.is_file
+    monkeypatch.setattr(store, "is_file", lambda key: False)  # every racer sees no key yet
+    with ThreadPoolExecutor(8) as pool:
+        keys = list(pool.map(lambda _: privacy.pseudonym_key(store), range(16)))
+    monkeypatch.setattr(store, "is_file", real_is_file)
+    assert len(set(keys)) == 1 and keys[0] == (tmp_path / "keys" / "pseudonym.key").read_bytes().strip()
+    assert [p.name for p in (tmp_path / "keys").iterdir()] == ["pseudonym.key"]
 
 
 def test_a_report_rebuilt_with_another_key_shows_other_pseudonyms(processed: Path, days: list[date], config,
