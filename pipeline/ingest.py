@@ -37,6 +37,11 @@ INGESTED = pa.schema(
     [f.with_nullable(True) for f in ANNOTATIONS]
     + [pa.field("_source_row", pa.int64()), pa.field("_claimed_vendor", pa.string()), pa.field("_issue", pa.string())]
 )
+#: What a row's ``_issue`` may hold: values that could not be mapped (null when the row is fine).
+INVALID_UTF8, INVALID_TIMESTAMP = "invalid_utf8", "invalid_timestamp"
+ISSUE_REASONS = (INVALID_UTF8, INVALID_TIMESTAMP)
+#: Errors a corrupt Parquet file raises while its footer or pages are decoded.
+_READ_ERRORS = (pa.ArrowException, OSError, ValueError, IndexError, KeyError, OverflowError, MemoryError)
 
 #: Rows per streamed record batch (memory is bounded by this, not by the file size). Each batch
 #: is one GX validation, whose fixed cost (~0.3 s) argues for large batches.
@@ -352,7 +357,7 @@ def map_batch(
             if "vendor" in by_canon else pa.chunked_array([pa.nulls(n, pa.string())])
         ),
         "_issue": pa.chunked_array([pa.array(
-            np.where(bad_utf8, "invalid_utf8", np.where(bad_time, "invalid_timestamp", None)), pa.string())]),
+            np.where(bad_utf8, INVALID_UTF8, np.where(bad_time, INVALID_TIMESTAMP, None)), pa.string())]),
     }
     return pa.table(columns, schema=INGESTED)
 
@@ -387,7 +392,7 @@ def open_delivery(source: Any, *, file: str) -> pq.ParquetFile:
     except UnicodeDecodeError as exc:  # column names (or metadata) that are not UTF-8
         raise ContractError("unreadable", f"{file}: the Parquet footer holds names that are not UTF-8 ({exc.reason} at "
                             f"byte {exc.start}); re-export the file with UTF-8 column names") from None
-    except (pa.ArrowException, ValueError, IndexError, KeyError, OverflowError, MemoryError) as exc:
+    except _READ_ERRORS as exc:
         raise ContractError("unreadable", f"{file}: not a readable Parquet file: {type(exc).__name__}: {exc}") from None
     if meta.num_rows < 0 or min(groups, default=0) < 0 or sum(groups) != meta.num_rows:
         raise ContractError("unreadable", f"{file}: not a readable Parquet file: the footer claims {meta.num_rows} rows "
@@ -416,7 +421,7 @@ def iter_delivery(
             batch = next(it)
         except StopIteration:
             return
-        except (pa.ArrowException, OSError, ValueError, IndexError, KeyError, OverflowError, MemoryError) as exc:
+        except _READ_ERRORS as exc:
             raise ContractError("unreadable", f"{file}: corrupt data after row {offset}: {type(exc).__name__}: "
                                 f"{exc}") from None
         flat, parent = flatten(pa.Table.from_batches([batch]), vendor)

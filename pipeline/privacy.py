@@ -21,11 +21,13 @@ import hmac
 import logging
 import os
 import secrets
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from pipeline.storage import Store
 
 log = logging.getLogger("labelq")
 
@@ -34,7 +36,7 @@ PSEUDONYM_KEY_ENV = "LABELQ_PSEUDONYM_KEY"
 PREFIX = "a-"
 
 
-def pseudonym_key(store: Any) -> bytes:
+def pseudonym_key(store: Store) -> bytes:
     """The key: ``$LABELQ_PSEUDONYM_KEY``, else the root's key file (created on first use)."""
     env = os.environ.get(PSEUDONYM_KEY_ENV)
     if env is not None:
@@ -43,35 +45,10 @@ def pseudonym_key(store: Any) -> bytes:
                              "(e.g. python -c 'import secrets; print(secrets.token_hex(32))')")
         return env.encode()
     key = store.layout.pseudonym_key().as_posix()
-    if not store.is_file(key):
-        _create_key(store, key)
+    if not store.is_file(key) and store.create_private(key, secrets.token_hex(32).encode() + b"\n"):
+        log.info("privacy: created %s (annotator pseudonyms; set $%s to share one key across roots)",
+                 store.location(key), PSEUDONYM_KEY_ENV)
     return store.read_bytes(key).strip()
-
-
-def _create_key(store: Any, key: str) -> None:
-    """Create the key file once. On local disk two stages racing to create it agree: the key is
-    linked into place only if no file is there yet (the loser reads the winner's)."""
-    data = secrets.token_hex(32).encode() + b"\n"
-    if store.is_local:
-        path = Path(store.path(key))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".tmp-{path.name}-{secrets.token_hex(6)}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        try:
-            os.link(tmp, path)  # fails if another process created the key first
-        except FileExistsError:
-            return
-        finally:
-            tmp.unlink()
-    else:
-        store.write_bytes(key, data)
-    log.info("privacy: created %s (annotator pseudonyms; set $%s to share one key across roots)",
-             store.location(key), PSEUDONYM_KEY_ENV)
 
 
 def pseudonymise(vendor: pd.Series | np.ndarray, annotator_id: pd.Series | np.ndarray, key: bytes) -> np.ndarray:

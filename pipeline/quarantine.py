@@ -26,10 +26,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipeline.ingest import ISSUE_REASONS
+
 #: Row reasons that come from ingest or the duplicate index rather than a single expectation.
-INGEST_REASONS = ("invalid_utf8", "invalid_timestamp", "wrong_vendor")
-#: The ingest issues a row's ``_issue`` column may hold (see :func:`pipeline.ingest.map_batch`).
-ISSUE_REASONS = ("invalid_utf8", "invalid_timestamp")
+INGEST_REASONS = (*ISSUE_REASONS, "wrong_vendor")
 DUPLICATE_REASONS = ("duplicate_in_file", "duplicate_staged")
 #: GX reasons (``meta.reason``) that duplicate rows account for.
 DUPLICATE_GX = "duplicate_label"

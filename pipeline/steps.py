@@ -528,14 +528,15 @@ def report(config: LabelqConfig, root: Root, day: date, task: str, *, allow_empt
     from pipeline.privacy import pseudonym_key
 
     tcfg = _task(config, task)
-    if skipped := _skip_empty(config, open_store(root), "report", task, day, allow_empty):
+    store = open_store(root)
+    if skipped := _skip_empty(config, store, "report", task, day, allow_empty):
         return skipped
     inputs = rpt.load_inputs(root, task, day)
     data = rpt.build_report_data(
         inputs, task=task, day=day, labels=tcfg.labels,
         slas={v: c.sla for v, c in config.vendors_for(task).items()},
         meta={"labelq": __version__, "consensus": tcfg.consensus, "config_sha256": config.digest()[:12]},
-        pseudonym_key=pseudonym_key(open_store(root)),
+        pseudonym_key=pseudonym_key(store),
     )
     html_path, json_path = rpt.write_report(root, task, day, data, rpt.render_report(data, rpt.report_figures(inputs, labels=tcfg.labels, data=data)))
     index = rpt.write_index(root)

@@ -142,19 +142,31 @@ def _tmp_sibling(path: Path, tag: str = "tmp") -> Path:
     return path.with_name(f".{tag}-{path.name}-{uuid.uuid4().hex[:12]}")
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
+def atomic_write_bytes(path: Path, data: bytes, *, exclusive: bool = False, mode: int = 0o666) -> bool:
     """Write ``data`` to ``path`` so that readers see the old file or the new one, never half.
 
-    A failed write (a full disk, a read-only root) removes its temporary file before raising.
+    ``exclusive``: only if ``path`` does not exist yet (the temporary file is linked into place,
+    so of two racing writers one wins and the other changes nothing); returns whether this call
+    wrote. ``mode``: the new file's permissions (before the umask). A failed write (a full disk,
+    a read-only root) removes its temporary file before raising.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp_sibling(path)
     try:
-        with open(tmp, "wb") as fh:
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode), "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        if not exclusive:
+            os.replace(tmp, path)
+            return True
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        finally:
+            tmp.unlink()
+        return True
     except BaseException as exc:
         with contextlib.suppress(OSError):
             tmp.unlink()
@@ -489,6 +501,17 @@ class Store:
             return
         with self.fs.open_output_stream(self.path(key)) as fh:
             fh.write(data)
+
+    def create_private(self, key: str, data: bytes) -> bool:
+        """Write ``data`` to ``key`` unless it exists; returns whether this call wrote it. On local
+        disk the file is mode 0600 and racing creators agree on one content; an object store
+        has no create-if-absent here (the last writer wins)."""
+        if self.is_local:
+            return atomic_write_bytes(Path(self.path(key)), data, exclusive=True, mode=0o600)
+        if self.is_file(key):
+            return False
+        self.write_bytes(key, data)
+        return True
 
     def write_json(self, key: str, obj: Any) -> None:
         """``obj`` as pretty, key-sorted JSON, atomically."""

@@ -442,6 +442,7 @@ def test_large_file_is_streamed_with_memory_bounded_by_the_batch(tmp_path):
     assert (rows_small, rows_mid, rows_large, groups_small, groups_mid, groups_large) == (
         200_000, 800_000, 2_000_000, 4, 16, 40)
     per_row = (large - mid) / 1_200_000
+    print(f"peak Arrow memory {small} / {mid} / {large} bytes for 0.2M / 0.8M / 2M rows: {per_row:.1f} bytes per extra row")
     assert per_row <= 16, f"peak Arrow memory {small} / {mid} / {large} bytes: {per_row:.1f} bytes per extra row"
     assert large < 3 * small, (small, mid, large)  # 10x the rows, nowhere near 10x the memory
 
@@ -569,6 +570,9 @@ def test_the_arrow_and_parquet_fuzz_corpora_never_stop_a_day(cfg, root):
             assert e["reason"] and e["detail"], (name, e)
             assert (quarantine / name).read_bytes() == names[name].read_bytes(), name
             assert reason(root, name)["reason"] == e["reason"]
+    from collections import Counter
+
+    print(f"{len(names)} fuzz files:", dict(Counter((b[n]["status"], b[n]["reason"]) for n in names)))
     assert b["a-good.parquet"]["status"] == "staged" and b["a-good.parquet"]["rows_staged"] == 20
     assert v["rows_quarantined"] >= 0 and v["unreadable_files"] == sum(b[n]["rows"] is None for n in names)
     _reconciles(v, root)

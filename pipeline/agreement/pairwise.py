@@ -80,11 +80,12 @@ def _pair_confusions(
 
 
 def _rater_codes(
-    annotations: Annotations, by: str, label_order: Sequence[Any] | None
+    annotations: Annotations, by: str, label_order: Sequence[Any] | None, weights: KappaWeights
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
     """``(rater, item, label, rater names, n categories)``: one label per (rater, item)."""
     if by not in ("annotator_id", "vendor"):
         raise ValueError(f"by must be 'annotator_id' or 'vendor', got {by!r}")
+    weight_matrix(1, weights)  # reject a bad weighting before any work
     if by == "vendor":
         check_columns(annotations, ("vendor",))
     enc = encode(annotations, label_order=label_order, annotator=by == "annotator_id", group="vendor" if by == "vendor" else None)
@@ -104,6 +105,19 @@ def _rater_codes(
     keep = enc.group >= 0
     rater, item, label = majority_labels(enc.group[keep], enc.item[keep], enc.label[keep], enc.n_item_slots, max(n_cat, 1))
     return rater, item, label, enc.groups, n_cat
+
+
+def _pair_kappas(
+    rater: np.ndarray, item: np.ndarray, label: np.ndarray, n_raters: int, n_cat: int, weights: KappaWeights
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(a, b, n_items, kappa)`` of every rater pair ``a < b`` (codes) that shares an item."""
+    if not rater.size:
+        empty = np.empty(0, dtype=np.int64)
+        return empty, empty, empty, np.empty(0)
+    a, b, tensor = _pair_confusions(rater, item, label, n_raters, n_cat)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        k = kappa_from_confusion(tensor, weights) if tensor.size else np.empty(0)
+    return a, b, tensor.sum(axis=(1, 2)).astype(np.int64), k
 
 
 def pairwise_kappa(
@@ -130,24 +144,15 @@ def pairwise_kappa(
     ----------
     Cohen, J. (1960); Cohen, J. (1968) -- see :func:`cohen_kappa`.
     """
-    weight_matrix(1, weights)
-    rater, item, label, names, n_cat = _rater_codes(annotations, by, label_order)
-    empty = pd.DataFrame({"rater_a": pd.Series([], dtype=object), "rater_b": pd.Series([], dtype=object),
-                          "n_items": pd.Series([], dtype="int64"), "kappa": pd.Series([], dtype="float64")})
-    if not rater.size:
-        return empty
-    a, b, tensor = _pair_confusions(rater, item, label, len(names), n_cat)
-    if not a.size:
-        return empty
-    with np.errstate(divide="ignore", invalid="ignore"):
-        k = kappa_from_confusion(tensor, weights)
-    na, nb = names[a], names[b]
+    rater, item, label, names, n_cat = _rater_codes(annotations, by, label_order, weights)
+    a, b, n_items, k = _pair_kappas(rater, item, label, len(names), n_cat, weights)
+    na, nb = names[a].astype(object), names[b].astype(object)
     try:  # the smaller id first when ids are comparable (kappa is symmetric)
         swap = na > nb
         na, nb = np.where(swap, nb, na), np.where(swap, na, nb)
     except TypeError:
         pass
-    out = pd.DataFrame({"rater_a": na, "rater_b": nb, "n_items": tensor.sum(axis=(1, 2)).astype("int64"), "kappa": k})
+    out = pd.DataFrame({"rater_a": na, "rater_b": nb, "n_items": n_items, "kappa": k})
     try:
         out = out.sort_values(["rater_a", "rater_b"], kind="stable", ignore_index=True)
     except TypeError:
@@ -200,8 +205,7 @@ def pairwise_kappa_matrix(
     ----------
     Cohen, J. (1960); Cohen, J. (1968) -- see :func:`cohen_kappa`.
     """
-    weight_matrix(1, weights)
-    rater, item, label, names, n_cat = _rater_codes(annotations, by, label_order)
+    rater, item, label, names, n_cat = _rater_codes(annotations, by, label_order, weights)
     n_raters = len(names)
     present = np.unique(rater)
     if present.size > MAX_DENSE_RATERS:
@@ -211,9 +215,7 @@ def pairwise_kappa_matrix(
             "share an item")
     out = np.full((n_raters, n_raters), np.nan)
     if rater.size:
-        a, b, tensor = _pair_confusions(rater, item, label, n_raters, n_cat)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            k = kappa_from_confusion(tensor, weights) if tensor.size else np.empty(0)
+        a, b, _, k = _pair_kappas(rater, item, label, n_raters, n_cat, weights)
         out[a, b] = k
         out[b, a] = k
         used = np.bincount(rater * n_cat + label, minlength=n_raters * n_cat).reshape(n_raters, n_cat)

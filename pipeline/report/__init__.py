@@ -331,11 +331,9 @@ def build_report_data(
                                              pseudonym_key or secrets.token_bytes(32))
     n_annotators = len(annot)
     if n_annotators > annotators_shown:  # flagged first, then the least accurate, then the busiest
-        order = pd.DataFrame({"flag": ~annot["low_effort"].astype(bool).to_numpy(),
-                              "acc": annot["gold_accuracy"].fillna(np.inf).to_numpy() if "gold_accuracy" in annot else 0,
-                              "n": -annot["n_labels"].to_numpy()})
-        keep = np.sort(order.sort_values(["flag", "acc", "n"], kind="stable").index.to_numpy()[:annotators_shown])
-        annot = annot.iloc[keep]
+        rank = annot.assign(_ok=~annot["low_effort"].astype(bool), _acc=annot["gold_accuracy"].fillna(np.inf),
+                            _busy=-annot["n_labels"])
+        annot = annot.loc[rank.sort_values(["_ok", "_acc", "_busy"], kind="stable").index[:annotators_shown].sort_values()]
     return {
         "task": task,
         "date": day.isoformat(),
