@@ -573,11 +573,11 @@ def build_docs(root: Any, site_dir: Any = None) -> Any:
 
     store = open_store(root)
     results: list[tuple[str, dict[str, Any]]] = []
-    for key in store.list_files("staged", VALIDATION_SUFFIX):
+    for key in store.committed_files("staged", VALIDATION_SUFFIX, hidden=True):
         name = PurePosixPath(key)
         results.append(((name.parent / name.name.removeprefix(".").removesuffix(VALIDATION_SUFFIX)).as_posix()
                         .removeprefix("staged/"), store.read_json(key)))
-    for key in store.list_files("quarantine", ".reason.json"):
+    for key in store.committed_files("quarantine", ".reason.json"):
         doc = store.read_json(key)
         if doc.get("gx_result"):
             results.append((key.removesuffix(".reason.json"), doc["gx_result"]))

@@ -26,8 +26,13 @@ paths built with ``Layout("")`` (e.g. ``store.layout.staged(task, day, vendor)``
 is still named once. Writes are atomic per object: locally a temporary sibling renamed into
 place; on S3 a single PUT / completed multipart upload. :meth:`Store.replace_dir` builds a
 partition aside; locally it is swapped in with renames, on S3 its objects are copied over the
-old partition (data files first, ``_*.json`` reports last, as the commit marker) and stale
-objects are deleted, so a failed build never touches the previous partition.
+old partition (data files first, ``_*.json`` reports last) and stale objects are deleted, so a
+failed build never touches the previous partition. An object store has no atomic rename, so the
+S3 swap is journalled: once the build is complete, ``.swaps/<key>.json`` records what to copy and
+delete, and a swap killed half-way is finished by whoever opens the store next
+(:func:`open_store`, i.e. every stage and CLI command), before anything is read. A reader opened
+*while* a live swap copies can see a mix; the DAG never runs a stage beside the writer of its
+inputs, and one writer per partition at a time is assumed (nothing locks on an object store).
 
 How another stage adopts it (e.g. publish): replace ``Layout(root).x(...)`` paths by
 ``store = open_store(root)`` and ``key = store.layout.x(...).as_posix()``, then
@@ -64,6 +69,9 @@ PARQUET_OPTIONS: dict[str, Any] = {"compression": "zstd", "write_statistics": Tr
 
 #: Suffix of the GX result stored beside each staged batch (see :func:`validation_sidecar`).
 VALIDATION_SUFFIX = ".validation.json"
+
+#: Folder (under the root) of the journals of object-store partition swaps in flight (see :meth:`Store.replace_dir`).
+SWAPS = ".swaps"
 
 
 def validation_sidecar(stem: str) -> str:
@@ -444,15 +452,21 @@ class Store:
         return sorted(i.path.removeprefix(prefix) for i in self.fs.get_file_info(sel)
                       if i.type == pafs.FileType.File and i.path.endswith(suffix))
 
-    def committed_files(self, key: str, suffix: str = ".parquet") -> list[str]:
+    def committed_files(self, key: str, suffix: str = ".parquet", *, hidden: bool = False) -> list[str]:
         """Keys of the committed files under ``key`` ending in ``suffix``, sorted.
 
         Like :func:`partition_files`: anything under a ``.``-prefixed name (a partition or file
-        still being built by :meth:`replace_dir` or a writer) is skipped.
+        still being built by :meth:`replace_dir` or a writer) is skipped; with ``hidden``, files
+        whose own name starts with ``.`` (the validation sidecars) are listed, still not those
+        inside ``.``-prefixed folders.
         """
         base = PurePosixPath(key).as_posix().rstrip("/") + "/"
-        return [k for k in self.list_files(key, suffix)
-                if not any(part.startswith(".") for part in k.removeprefix(base).split("/"))]
+        out = []
+        for k in self.list_files(key, suffix):
+            *folders, name = k.removeprefix(base).split("/")
+            if not any(part.startswith(".") for part in folders) and (hidden or not name.startswith(".")):
+                out.append(k)
+        return out
 
     def location(self, key: str | os.PathLike[str]) -> str:
         """Where ``key`` is, for people and summaries: a local absolute path or ``s3://bucket/.../key``."""
@@ -558,15 +572,18 @@ class Store:
         """Build a partition under a temporary sibling key and put it in place of ``key`` on success.
 
         Locally this is :func:`replace_dir` (atomic directory renames). On object stores the new
-        objects are copied over, reports (``_*``) last, and stale objects deleted; if the body
-        raises, ``key`` is untouched and the temporary objects are removed.
+        objects are copied over, reports (``_*``) last, and stale objects deleted, after a journal
+        (``.swaps/``) records the swap, so a killed swap is finished by the next :func:`open_store`
+        or replacement of ``key``; builds of killed runs (``.tmp-<name>-*``) are deleted by the
+        next replacement. If the body raises, ``key`` is untouched and the build is removed.
         """
         if self.is_local:
             with replace_dir(Path(self.path(key))) as tmp:
                 yield PurePosixPath(tmp.relative_to(Path(self.base))).as_posix()
             return
-        dest = PurePosixPath(key)
-        tmp = (dest.parent / f".tmp-{dest.name}-{uuid.uuid4().hex[:12]}").as_posix()
+        dest = PurePosixPath(key).as_posix()
+        self._clear_swap_leftovers(dest)
+        tmp = (PurePosixPath(dest).parent / f".tmp-{PurePosixPath(dest).name}-{uuid.uuid4().hex[:12]}").as_posix()
         try:
             yield tmp
         except BaseException:
@@ -574,13 +591,57 @@ class Store:
                 self.fs.delete_dir(self.path(tmp))
             raise
         new = [k.removeprefix(tmp + "/") for k in self.list_files(tmp)]
-        old = [k.removeprefix(dest.as_posix() + "/") for k in self.list_files(dest.as_posix())]
-        for name in sorted(new, key=lambda n: (PurePosixPath(n).name.startswith("_"), n)):
-            self.fs.copy_file(self.path(f"{tmp}/{name}"), self.path(f"{dest.as_posix()}/{name}"))
-        for name in sorted(set(old) - set(new)):
-            self.delete(f"{dest.as_posix()}/{name}")
-        with contextlib.suppress(Exception):
+        old = [k.removeprefix(dest + "/") for k in self.list_files(dest)]
+        journal = {"dest": dest, "tmp": tmp, "copy": sorted(new, key=lambda n: (PurePosixPath(n).name.startswith("_"), n)),
+                   "delete": sorted(set(old) - set(new))}
+        self.write_json(self._journal_key(dest), journal)  # the commit point: from here the swap is finished, by
+        self._finish_swap(self._journal_key(dest), journal)  # this call or, if it is killed, the next open_store
+
+    @staticmethod
+    def _journal_key(dest: str) -> str:
+        return f"{SWAPS}/{urllib.parse.quote(dest, safe='')}.json"
+
+    def _finish_swap(self, key: str, journal: dict[str, Any]) -> None:
+        """Complete the object-store swap ``journal`` (idempotent: every step may already be done).
+
+        The build's objects are copied while they exist (the build is deleted only after every
+        copy), stale objects deleted, then the build, then the journal."""
+        dest, tmp = journal["dest"], journal["tmp"]
+        built = {k.removeprefix(tmp + "/") for k in self.list_files(tmp)}
+        for name in journal["copy"]:
+            if name in built:
+                self.fs.copy_file(self.path(f"{tmp}/{name}"), self.path(f"{dest}/{name}"))
+            elif not self.is_file(f"{dest}/{name}"):
+                raise ValueError(f"{self.location(key)}: the swap of {dest} lost {name} (neither built nor copied); "
+                                 f"re-run the stage that writes {dest}")
+        for name in journal["delete"]:
+            self.delete(f"{dest}/{name}")
+        with contextlib.suppress(FileNotFoundError):
             self.fs.delete_dir(self.path(tmp))
+        self.delete(key)
+
+    def finish_swaps(self) -> list[str]:
+        """Finish every object-store swap a killed run left half-done; returns the partitions it completed
+        (nothing to do locally, where a swap is one atomic rename)."""
+        if self.is_local:
+            return []
+        done = []
+        for key in self.list_files(SWAPS, ".json"):
+            with contextlib.suppress(FileNotFoundError):  # finished meanwhile by its own writer
+                journal = self.read_json(key)
+                self._finish_swap(key, journal)
+                done.append(journal["dest"])
+        return done
+
+    def _clear_swap_leftovers(self, dest: str) -> None:
+        """Before an object-store swap of ``dest``: finish its journalled swap, delete builds of killed runs."""
+        journal = self._journal_key(dest)
+        with contextlib.suppress(FileNotFoundError):
+            self._finish_swap(journal, self.read_json(journal))
+        parent, name = PurePosixPath(dest).parent.as_posix(), PurePosixPath(dest).name
+        for info in self.list_dir("" if parent == "." else parent):
+            if info.base_name.startswith(f".tmp-{name}-"):
+                self.delete_tree(info.path.removeprefix(self.base + "/"))
 
     def complete_files(self, folder: str, suffix: str = ".parquet", *,
                        owner: str | None = None) -> tuple[list[str], list[tuple[str, str, str]]]:
@@ -655,5 +716,13 @@ class Store:
 
 
 def open_store(root: str | os.PathLike[str] | Store) -> Store:
-    """A :class:`Store` for ``root`` (a local folder or an ``s3://`` URI); a ``Store`` is returned as is."""
-    return root if isinstance(root, Store) else Store(root)
+    """A :class:`Store` for ``root`` (a local folder or an ``s3://`` URI); a ``Store`` is returned as is.
+
+    A new object-store :class:`Store` first finishes any partition swap a killed run left
+    half-done (:meth:`Store.finish_swaps`), so what it reads is the old partition or the new one.
+    """
+    if isinstance(root, Store):
+        return root
+    store = Store(root)
+    store.finish_swaps()
+    return store

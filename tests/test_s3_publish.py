@@ -17,7 +17,6 @@ import json
 import os
 import random
 import re
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -51,7 +50,7 @@ from pipeline.publish import (
 )
 from pipeline.storage import Store
 from pipeline.versions import diff_versions, render_diff, version_summaries
-from zygote import check_completed, check_reader_view, concurrent_reader
+from zygote import check_completed, check_reader_view, concurrent_reader, spawn
 
 BUCKET = "labelq-publish"
 TASK = "t"
@@ -330,39 +329,8 @@ _ZYGOTE = f"TESTS = {str(Path(__file__).parent)!r}\n" + textwrap.dedent(
     import pyarrow.parquet as pq
     import pipeline.publish, pyarrow.dataset  # imported once before any fork; S3 is initialised in each child
     from pipeline.storage import Store
-
-    MUTATIONS = ("create_dir", "delete_dir", "delete_dir_contents", "delete_file", "move", "copy_file",
-                 "open_output_stream", "open_append_stream")
-
-    class Counting(pafs.FileSystemHandler):
-        '''Passes every call to ``fs``; SIGKILLs this process right before mutation number ``kill_at``.'''
-
-        def __init__(self, fs, kill_at):
-            self.fs, self.kill_at, self.ops = fs, kill_at, []
-
-        def _step(self, name, *args):
-            if len(self.ops) == self.kill_at:
-                os.kill(os.getpid(), signal.SIGKILL)
-            self.ops.append(f"{name} {' '.join(args)}")
-
-        def get_type_name(self): return "counting-" + self.fs.type_name
-        def normalize_path(self, path): return self.fs.normalize_path(path)
-        def get_file_info(self, paths): return self.fs.get_file_info(paths)
-        def get_file_info_selector(self, selector): return self.fs.get_file_info(selector)
-        def open_input_stream(self, path): return self.fs.open_input_stream(path)
-        def open_input_file(self, path): return self.fs.open_input_file(path)
-        def create_dir(self, path, recursive): self._step("create_dir", path); self.fs.create_dir(path, recursive=recursive)
-        def delete_dir(self, path): self._step("delete_dir", path); self.fs.delete_dir(path)
-        def delete_dir_contents(self, path, missing_dir_ok=False):
-            self._step("delete_dir_contents", path); self.fs.delete_dir_contents(path, missing_dir_ok=missing_dir_ok)
-        def delete_root_dir_contents(self): raise NotImplementedError("never on a publish")
-        def delete_file(self, path): self._step("delete_file", path); self.fs.delete_file(path)
-        def move(self, src, dest): self._step("move", src, dest); self.fs.move(src, dest)
-        def copy_file(self, src, dest): self._step("copy_file", src, dest); self.fs.copy_file(src, dest)
-        def open_output_stream(self, path, metadata):
-            self._step("put", path); return self.fs.open_output_stream(path, metadata=metadata)
-        def open_append_stream(self, path, metadata):
-            self._step("append", path); return self.fs.open_append_stream(path, metadata=metadata)
+    sys.path.insert(0, TESTS)
+    from zygote import Counting, serve
 
     def publish_one(job):
         s3 = Store(job["root"])
@@ -376,8 +344,6 @@ _ZYGOTE = f"TESTS = {str(Path(__file__).parent)!r}\n" + textwrap.dedent(
             os.kill(os.getpid(), signal.SIGKILL)
         return {"ops": counting.ops, "seconds": time.perf_counter() - t0}
 
-    sys.path.insert(0, TESTS)
-    from zygote import serve
     serve(publish_one, timeout=30)
     """
 )
@@ -385,19 +351,8 @@ _ZYGOTE = f"TESTS = {str(Path(__file__).parent)!r}\n" + textwrap.dedent(
 
 @pytest.fixture(scope="module")
 def zygote(s3_server):  # started after the fixture set the AWS_* variables it inherits
-    proc = subprocess.Popen([sys.executable, "-c", _ZYGOTE], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                            bufsize=1, env={**os.environ})
-
-    def run(**job) -> dict:
-        proc.stdin.write(json.dumps(job) + "\n")
-        proc.stdin.flush()
-        line = proc.stdout.readline()
-        assert line, f"zygote died (exit {proc.poll()})"
-        return json.loads(line)
-
-    yield run
-    proc.stdin.close()
-    proc.wait(timeout=10)
+    with spawn(_ZYGOTE) as run:
+        yield run
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,8 @@ forks a publishing process (``publish_one(job)`` in the child), SIGKILLs it afte
 ``job["kill_after"]`` seconds if asked (the child may also kill itself at a failpoint), and
 prints one JSON line: ``killed``, ``status``, ``wall`` and what the child returned (or
 ``error``). A child still running after ``timeout`` seconds is killed and reported with
-``status`` -1. The test scripts run it with ``serve(publish_one, timeout=...)``.
+``status`` -1. The test scripts run it with ``serve(publish_one, timeout=...)``; a child kills
+itself right before its k-th object-store mutation through :class:`Counting`.
 
 :func:`concurrent_reader` is the reader side: a thread that keeps reading while a test republishes.
 """
@@ -21,6 +22,8 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
+
+import pyarrow.fs as pafs
 
 
 def serve(publish_one: Callable[[dict[str, Any]], dict[str, Any]], *, timeout: float) -> None:
@@ -65,6 +68,32 @@ def serve(publish_one: Callable[[dict[str, Any]], dict[str, Any]], *, timeout: f
 
 
 @contextlib.contextmanager
+def spawn(code: str) -> Iterator[Callable[..., dict[str, Any]]]:
+    """Start a zygote running ``code`` (a script that ends in :func:`serve`); yields ``run(**job)``,
+    which sends one job and returns the zygote's JSON answer. Start it after the environment it
+    must inherit (e.g. the ``AWS_*`` variables) is set."""
+    import subprocess
+
+    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                            bufsize=1, env={**os.environ})
+
+    def run(**job: Any) -> dict[str, Any]:
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write(json.dumps(job) + "\n")
+        proc.stdin.flush()
+        line = proc.stdout.readline()
+        assert line, f"zygote died (exit {proc.poll()})"
+        return dict(json.loads(line))
+
+    try:
+        yield run
+    finally:
+        assert proc.stdin is not None
+        proc.stdin.close()
+        proc.wait(timeout=10)
+
+
+@contextlib.contextmanager
 def concurrent_reader(read: Callable[[], Any], expected: Mapping[str, Any]) -> Iterator[list[str]]:
     """Call ``read()`` in a loop on a thread while the body runs; yields the names of ``expected``
     each read equalled (``.equals``), in order. On exit the thread is stopped and the first failure
@@ -93,6 +122,74 @@ def concurrent_reader(read: Callable[[], Any], expected: Mapping[str, Any]) -> I
         thread.join(timeout=30)
     if errors:
         raise errors[0]
+
+
+# --------------------------------------------------------------------------- killing before a mutation
+class Counting(pafs.FileSystemHandler):
+    """A pass-through ``pyarrow.fs`` handler over ``fs`` that records every mutation (PUT, delete,
+    copy, move, mkdir) in :attr:`ops` and SIGKILLs this process right before mutation number
+    ``kill_at`` (None: never). Use it as ``pafs.PyFileSystem(Counting(fs, k))``."""
+
+    def __init__(self, fs: pafs.FileSystem, kill_at: int | None) -> None:
+        self.fs, self.kill_at, self.ops = fs, kill_at, []
+
+    def _step(self, name: str, *args: str) -> None:
+        if len(self.ops) == self.kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+        self.ops.append(f"{name} {' '.join(args)}")
+
+    def get_type_name(self) -> str:
+        return "counting-" + self.fs.type_name
+
+    def normalize_path(self, path: str) -> str:
+        return self.fs.normalize_path(path)
+
+    def get_file_info(self, paths: list[str]) -> list[pafs.FileInfo]:
+        return self.fs.get_file_info(paths)
+
+    def get_file_info_selector(self, selector: pafs.FileSelector) -> list[pafs.FileInfo]:
+        return self.fs.get_file_info(selector)
+
+    def open_input_stream(self, path: str) -> Any:
+        return self.fs.open_input_stream(path)
+
+    def open_input_file(self, path: str) -> Any:
+        return self.fs.open_input_file(path)
+
+    def create_dir(self, path: str, recursive: bool) -> None:
+        self._step("create_dir", path)
+        self.fs.create_dir(path, recursive=recursive)
+
+    def delete_dir(self, path: str) -> None:
+        self._step("delete_dir", path)
+        self.fs.delete_dir(path)
+
+    def delete_dir_contents(self, path: str, missing_dir_ok: bool = False) -> None:
+        self._step("delete_dir_contents", path)
+        self.fs.delete_dir_contents(path, missing_dir_ok=missing_dir_ok)
+
+    def delete_root_dir_contents(self) -> None:
+        raise NotImplementedError("never deletes a whole bucket")
+
+    def delete_file(self, path: str) -> None:
+        self._step("delete_file", path)
+        self.fs.delete_file(path)
+
+    def move(self, src: str, dest: str) -> None:
+        self._step("move", src, dest)
+        self.fs.move(src, dest)
+
+    def copy_file(self, src: str, dest: str) -> None:
+        self._step("copy_file", src, dest)
+        self.fs.copy_file(src, dest)
+
+    def open_output_stream(self, path: str, metadata: Any) -> Any:
+        self._step("put", path)
+        return self.fs.open_output_stream(path, metadata=metadata)
+
+    def open_append_stream(self, path: str, metadata: Any) -> Any:
+        self._step("append", path)
+        return self.fs.open_append_stream(path, metadata=metadata)
 
 
 # --------------------------------------------------------------------------- what readers may see
