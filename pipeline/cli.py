@@ -69,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--days", type=_positive, default=3, help="number of days (default 3)")
     p.add_argument("--start", type=_date, default=date(2026, 11, 1), help="first day, YYYY-MM-DD (default 2026-11-01)")
     p.add_argument("--items", type=_positive, default=300, help="items per task and day (default 300)")
+    p.add_argument("--annotators", type=_positive, default=None,
+                   help="annotators per vendor (default 6 to 10 by vendor; e.g. 20000 for a day of 60,000 annotators)")
 
     p = sub.add_parser("run", parents=[common], help="run every stage for one or more days, in-process",
                        description="Run ingest, validate, measure, merge, publish, scorecard and report for each day from "
@@ -211,7 +213,8 @@ def _dispatch(args: argparse.Namespace, config, root: Path | str) -> int:
     if args.command == "simulate":
         from pipeline.simulate import simulate
 
-        rep = simulate(config, root, seed=args.seed, days=args.days, start=args.start, items_per_day=args.items)
+        rep = simulate(config, root, seed=args.seed, days=args.days, start=args.start, items_per_day=args.items,
+                       annotators=args.annotators)
         print(f"simulated {args.days} day(s) from {args.start}: {len(rep.files)} files, {rep.rows} rows, "
               f"{rep.gold_items} gold items under {root}")
         for b in rep.bad_batches:

@@ -16,7 +16,7 @@ The same ``seed`` always writes the same files.
 from __future__ import annotations
 
 import zoneinfo
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -166,16 +166,20 @@ def simulate(
     items_per_day: int = 300,
     gold_fraction: float = 0.1,
     bad_batch_every: int = 4,
+    annotators: int | None = None,
 ) -> SimulationReport:
     """Write ``days`` days of deliveries for every vendor, plus the gold set, under ``root``.
+
+    ``annotators``: annotators per vendor (default: each profile's, 6 to 10); a large value
+    spreads the work thinly (e.g. 20,000 per vendor: a day of 60,000 distinct annotators).
 
     ``root`` may be a local folder, an ``s3://`` URI or a :class:`~pipeline.storage.Store`;
     ``files`` of the report are the delivered files' locations.
     """
-    if days < 1 or items_per_day < 1 or bad_batch_every < 1:
+    if days < 1 or items_per_day < 1 or bad_batch_every < 1 or (annotators is not None and annotators < 2):
         raise ValueError(
-            f"days, items_per_day and bad_batch_every must be >= 1 "
-            f"(got {days}, {items_per_day}, {bad_batch_every})"
+            f"days, items_per_day and bad_batch_every must be >= 1 and annotators >= 2 "
+            f"(got {days}, {items_per_day}, {bad_batch_every}, {annotators})"
         )
     store = open_store(root)
     layout = store.layout
@@ -189,6 +193,8 @@ def simulate(
         rng = np.random.default_rng([seed, t_index])
         prior = rng.dirichlet(np.full(k, 8.0))
         profiles = [DEFAULT_PROFILES[i % len(DEFAULT_PROFILES)] for i in range(len(vendors))]
+        if annotators is not None:
+            profiles = [replace(p, n_annotators=annotators) for p in profiles]
         accs = [
             np.clip(rng.normal(p.accuracy, 0.05, size=p.n_annotators), 0.35, 0.99) for p in profiles
         ]

@@ -63,3 +63,15 @@ def test_crowdly_sends_naive_local_times_and_integer_labels(simulated, config):
     df = pd.read_parquet(f)
     assert df["created"].dt.tz is None
     assert pd.api.types.is_integer_dtype(df["score"])
+
+
+def test_annotators_per_vendor_spreads_the_work(tmp_path, config):
+    simulate(config, tmp_path, seed=1, days=1, start=date(2026, 11, 1), items_per_day=3000, annotators=400,
+             bad_batch_every=10**6)
+    for name, vendor in config.vendors.items():
+        inv = {canon: col for col, canon in vendor.columns.items()}
+        df = pd.concat(pd.read_parquet(f) for f in sorted((tmp_path / vendor.landing).rglob("*.parquet")))
+        n = df[inv["annotator_id"]].nunique()
+        assert 350 <= n <= 400, (name, n)  # 3000+ labels over 400 annotators: nearly all of them work
+        per_item = df.groupby(inv["item_id"])[inv["annotator_id"]].nunique()
+        assert (per_item == df.groupby(inv["item_id"]).size()).all(), name  # still distinct annotators per item
