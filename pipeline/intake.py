@@ -250,7 +250,9 @@ def _reason_columns(policy) -> dict[str, str]:
 def validate_file(store: Store, rec: dict[str, Any], *, in_key: str, staged_dir: str, quarantine_dir: str,
                   task: str, vendor: str, vcfg: VendorConfig, params: dict[str, Any],
                   staged_keys: np.ndarray, batch_rows: int) -> dict[str, Any]:
-    """Split one ingested file into staged and quarantined rows; returns its batch entry."""
+    """Split one ingested file into staged and quarantined rows; returns its batch entry (with
+    ``_keys``, its staged pair keys, and ``_reason``, its reason file's key and document or None,
+    for the caller to pop)."""
     from pipeline.validate import merge_outcomes, personal_columns, suite_expectations, validate_batch
 
     policy = compile_policy(suite_expectations(task, vendor))
@@ -305,23 +307,23 @@ def validate_file(store: Store, rec: dict[str, Any], *, in_key: str, staged_dir:
         store.delete(stage_key)
         store.delete(rows_key)
         detail = "; ".join(x for x in (f"{rec['file']}: quarantined whole: {cause}", row_detail) if x)
-        _quarantine_file(store, rec, quarantine_dir, reason="validation_failed", detail=detail, policy="file",
-                         cause=cause, counts=counts, verdict=verdict, rows=rows_in, rows_quarantined=rows_in)
+        why = _quarantine_file(store, rec, quarantine_dir, reason="validation_failed", detail=detail, policy="file",
+                               cause=cause, counts=counts, verdict=verdict, rows=rows_in, rows_quarantined=rows_in)
         return {**entry, "status": "quarantined", "reason": "validation_failed", "detail": detail,
                 "rows_staged": 0, "rows_quarantined": rows_in, "gx_success": verdict.success,
-                "_keys": np.zeros(0, dtype=np.uint64)}
+                "_keys": np.zeros(0, dtype=np.uint64), "_reason": why}
     entry["_keys"] = keys[good_all]
     store.write_json(f"{staged_dir}/{validation_sidecar(stem)}", verdict.result)
     if rows_bad == 0:
         store.delete(rows_key)
         return {**entry, "status": "staged", "reason": None, "detail": None, "rows_staged": rows_in,
                 "rows_quarantined": 0, "gx_success": verdict.success, "staged_output": stage_key}
-    _quarantine_file(store, rec, quarantine_dir, reason="bad_rows", detail=row_detail, policy="rows", cause=None,
-                     counts=counts, verdict=verdict, rows=rows_in, rows_quarantined=rows_bad,
-                     rows_file=PurePosixPath(rows_key).name)
+    why = _quarantine_file(store, rec, quarantine_dir, reason="bad_rows", detail=row_detail, policy="rows", cause=None,
+                           counts=counts, verdict=verdict, rows=rows_in, rows_quarantined=rows_bad,
+                           rows_file=PurePosixPath(rows_key).name)
     return {**entry, "status": "staged", "reason": "bad_rows", "detail": row_detail, "rows_staged": rows_in - rows_bad,
             "rows_quarantined": rows_bad, "gx_success": verdict.success, "staged_output": stage_key,
-            "quarantined_rows": PurePosixPath(rows_key).name}
+            "quarantined_rows": PurePosixPath(rows_key).name, "_reason": why}
 
 
 def _write_with_key(writer: pq.ParquetWriter, canon: pa.Table) -> None:
@@ -390,20 +392,21 @@ def _collect(codes: np.ndarray, policy, t: pa.Table, counts: Counter, examples: 
 
 def _quarantine_file(store: Store, rec: dict[str, Any], quarantine_dir: str, *, reason: str, detail: str,
                      policy: str, cause: str | None, counts: Counter, verdict, rows: int | None,
-                     rows_quarantined: int | None, rows_file: str | None = None) -> None:
-    """Copy the original bytes (when inside the landing folder) and write ``<file>.reason.json``."""
+                     rows_quarantined: int | None, rows_file: str | None = None) -> tuple[str, dict[str, Any]]:
+    """Copy the original bytes (when inside the landing folder); returns the key and document of its
+    ``<file>.reason.json``, written once the day's re-deliveries are settled (:func:`validate_day`)."""
     name = PurePosixPath(rec["file"]).name
     copied = rec.get("reason") != "path_escape" and store.is_file(rec["file"])
     if copied:
         store.copy(rec["file"], f"{quarantine_dir}/{name}")
-    store.write_json(f"{quarantine_dir}/{name}.reason.json", {
+    return f"{quarantine_dir}/{name}.reason.json", {
         "file": rec["file"], "sha256": rec["sha256"], "vendor": rec.get("vendor"), "task": rec.get("task"),
         "date": rec.get("date"), "batch_id": rec["batch_id"], "rows": rows, "rows_quarantined": rows_quarantined,
         "reason": reason, "policy": policy, "cause": cause, "detail": detail, "row_reasons": dict(counts),
         "quarantined_rows": rows_file, "original_copied": copied,
         "failures": verdict.failures if verdict else [], "gx_result": verdict.result if verdict else None,
         "tried_to_supersede": [],  # filled in by _note_failed_redeliveries
-    })
+    }
 
 
 def _ref(entry: dict[str, Any], day: date) -> dict[str, Any]:
@@ -447,10 +450,10 @@ def _settle_supersessions(store: Store, batches: list[dict[str, Any]], day: date
             old.pop("staged_output", None)
 
 
-def _note_failed_redeliveries(store: Store, batches: list[dict[str, Any]], day: date, quarantine_dir: str,
-                               earlier: dict[str, list[dict[str, Any]]], vendor: str) -> None:
-    """A re-delivery quarantined whole replaces nothing: its ``<file>.reason.json`` names the accepted
-    deliveries of its batch id that stay (this day's, and earlier days' as recorded so far)."""
+def _note_failed_redeliveries(reasons: dict[str, dict[str, Any]], batches: list[dict[str, Any]], day: date,
+                               quarantine_dir: str, earlier: dict[str, list[dict[str, Any]]], vendor: str) -> None:
+    """A re-delivery quarantined whole replaces nothing: its reason document (in ``reasons``, by key)
+    names the accepted deliveries of its batch id that stay (this day's, and earlier days' as recorded so far)."""
     for b in batches:
         if b["status"] != "quarantined":
             continue
@@ -458,9 +461,7 @@ def _note_failed_redeliveries(store: Store, batches: list[dict[str, Any]], day: 
                                                   if o["batch_id"] == b["batch_id"] and o["status"] == "staged"]
         if not tried:
             continue
-        key = f"{quarantine_dir}/{PurePosixPath(b['file']).name}.reason.json"
-        doc = store.read_json(key)
-        store.write_json(key, {**doc, "tried_to_supersede": tried})
+        reasons[f"{quarantine_dir}/{PurePosixPath(b['file']).name}.reason.json"]["tried_to_supersede"] = tried
         log.warning("validate %s: %s re-delivers batch %r but failed validation, so it replaces nothing: %s stays",
                     vendor, b["file"], b["batch_id"], ", ".join(f"{r['file']} ({r['date']})" for r in tried))
 
@@ -504,6 +505,7 @@ def validate_day(config: LabelqConfig, root: Any, day: date, vendor: str, *,
     earlier = _earlier_accepted(store, vendor, day)
     keys_by_batch: dict[str, list[np.ndarray]] = {}
     batches: list[dict[str, Any]] = []
+    reasons: dict[str, dict[str, Any]] = {}  # reason files, written once the re-deliveries are settled
     with store.replace_dir(lay.staged(vcfg.task, day, vendor).as_posix()) as staged, \
             store.replace_dir(lay.quarantine(day, vendor).as_posix()) as quarantine:
         for rec in report["files"]:
@@ -514,9 +516,10 @@ def validate_day(config: LabelqConfig, root: Any, day: date, vendor: str, *,
                 batches.append({**base, **links, "status": rec["status"], "reason": rec["reason"], "detail": rec["detail"]})
                 continue
             if rec["status"] == "rejected":
-                _quarantine_file(store, rec, quarantine, reason=rec["reason"], detail=rec["detail"], policy="file",
-                                 cause=rec["reason"], counts=Counter(), verdict=None, rows=rec["rows"],
-                                 rows_quarantined=rec["rows"])
+                key, doc = _quarantine_file(store, rec, quarantine, reason=rec["reason"], detail=rec["detail"],
+                                            policy="file", cause=rec["reason"], counts=Counter(), verdict=None,
+                                            rows=rec["rows"], rows_quarantined=rec["rows"])
+                reasons[key] = doc
                 log.warning("validate %s: quarantined %s: %s", vendor, rec["file"], rec["detail"])
                 batches.append({**base, **links, "status": "quarantined", "reason": rec["reason"], "detail": rec["detail"],
                                 "rows_staged": 0, "rows_quarantined": rec["rows"] or 0})
@@ -527,13 +530,17 @@ def validate_day(config: LabelqConfig, root: Any, day: date, vendor: str, *,
                                   staged_keys=np.concatenate(others) if others else np.zeros(0, dtype=np.uint64),
                                   batch_rows=batch_rows)
             keys_by_batch.setdefault(rec["batch_id"], []).append(entry.pop("_keys"))
+            if (why := entry.pop("_reason", None)) is not None:
+                reasons[why[0]] = why[1]
             if entry.get("staged_output"):
                 entry["staged_output"] = f"{lay.staged(vcfg.task, day, vendor).as_posix()}/{PurePosixPath(entry['staged_output']).name}"
             if entry["detail"]:
                 log.warning("validate %s: %s %s: %s", vendor, entry["status"], rec["file"], entry["detail"])
             batches.append({**entry, **links})
         _settle_supersessions(store, batches, day, staged)
-        _note_failed_redeliveries(store, batches, day, quarantine, earlier, vendor)
+        _note_failed_redeliveries(reasons, batches, day, quarantine, earlier, vendor)
+        for key, doc in reasons.items():
+            store.write_json(key, doc)
         counted = [b for b in batches if b["status"] in ("staged", "quarantined")]
         summary = {
             "stage": "validate", "vendor": vendor, "task": vcfg.task, "date": day.isoformat(),
