@@ -8,8 +8,12 @@ import logging
 import sys
 from datetime import date, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pipeline.config import ConfigError, load_config, resolve_root
+from pipeline.config import ConfigError, LabelqConfig, load_config, resolve_root
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 EPILOG = """\
 storage root: --root, else $LABELQ_ROOT, else the config's storage.root, else ./data
@@ -208,8 +212,14 @@ def os_error_message(exc: OSError, root: object) -> str:
     return f"{where}: {what}; {fix}"
 
 
-def _dispatch(args: argparse.Namespace, config, root: Path | str) -> int:
+def _dispatch(args: argparse.Namespace, config: LabelqConfig | None, root: Path | str) -> int:
     """Run ``args.command`` (``main`` has loaded the config and checked the root)."""
+    if args.command == "status":
+        return _status_command(args, config, root)
+    if args.command in ("versions", "diff", "tag", "untag"):
+        return _versions_command(args, config, root)
+    if config is None:  # main lets only the READ_ONLY commands through without one
+        raise RuntimeError(f"labelq {args.command} needs a config file")
     if args.command == "simulate":
         from pipeline.simulate import simulate
 
@@ -223,9 +233,6 @@ def _dispatch(args: argparse.Namespace, config, root: Path | str) -> int:
 
     if args.command == "run":
         return _run_command(args, config, root)
-
-    if args.command == "status":
-        return _status_command(args, config, root)
 
     if args.command == "report":
         return _report_command(args, config, root)
@@ -244,13 +251,10 @@ def _dispatch(args: argparse.Namespace, config, root: Path | str) -> int:
 
         print(json.dumps(summary_data(config, root), indent=2, allow_nan=False) if args.json else render_summary(config, root))
         return 0
-
-    if args.command in ("versions", "diff", "tag", "untag"):
-        return _versions_command(args, config, root)
     raise AssertionError(f"unhandled command {args.command}")  # argparse guarantees a known command
 
 
-def csv_safe(frame):
+def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` with text cells that a spreadsheet would run as a formula (``=``, ``+``, ``-``,
     ``@``, tab or CR first) prefixed with ``'`` (OWASP's CSV-injection advice); vendor ids and
     labels are untrusted.
@@ -274,7 +278,7 @@ READ_ONLY = ("versions", "diff", "tag", "untag", "status")
 NOT_FOUND = "config file not found (set --config or LABELQ_CONFIG)"
 
 
-def _run_command(args: argparse.Namespace, config, root: Path | str) -> int:
+def _run_command(args: argparse.Namespace, config: LabelqConfig, root: Path | str) -> int:
     """``labelq run``: every stage per day, then re-publish the later versions those days made stale."""
     from pipeline.history import stale_versions
     from pipeline.publish import VersionNotFound
@@ -320,7 +324,7 @@ def _run_command(args: argparse.Namespace, config, root: Path | str) -> int:
     return 0
 
 
-def _status_command(args: argparse.Namespace, config, root: Path | str) -> int:
+def _status_command(args: argparse.Namespace, config: LabelqConfig | None, root: Path | str) -> int:
     """``labelq status``: per task and day, how far each stage got; stale versions."""
     from pipeline.status import known_tasks, render_status, task_status
     from pipeline.storage import open_store
@@ -337,7 +341,7 @@ def _status_command(args: argparse.Namespace, config, root: Path | str) -> int:
     return 0
 
 
-def _report_command(args: argparse.Namespace, config, root: Path | str) -> int:
+def _report_command(args: argparse.Namespace, config: LabelqConfig, root: Path | str) -> int:
     """``labelq report``: scorecards (if missing) and the HTML report of one day, per task.
 
     Refuses (exit 1, nothing written) when a task's day was never measured: a report of a day
@@ -378,7 +382,7 @@ def _report_command(args: argparse.Namespace, config, root: Path | str) -> int:
     return 0
 
 
-def _relabel_command(args: argparse.Namespace, config, root: Path | str) -> int:
+def _relabel_command(args: argparse.Namespace, config: LabelqConfig, root: Path | str) -> int:
     """``labelq relabel``: the held-out items of one merged day."""
     from pipeline.storage import open_store
 
@@ -405,7 +409,7 @@ def _relabel_command(args: argparse.Namespace, config, root: Path | str) -> int:
     return 0
 
 
-def _versions_command(args: argparse.Namespace, config, root: Path | str) -> int:
+def _versions_command(args: argparse.Namespace, config: LabelqConfig | None, root: Path | str) -> int:
     """``labelq versions | diff | tag | untag``: read and pin published training sets (no config needed)."""
     from pipeline import publish, versions
     from pipeline.status import known_tasks

@@ -20,7 +20,7 @@ or dotted struct path -> canonical column), ``labels`` (vocabulary, matched afte
 from __future__ import annotations
 
 import zoneinfo
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -241,7 +241,7 @@ def _as_string(arr: pa.ChunkedArray) -> pa.ChunkedArray:
     return _to_string(arr, np.zeros(len(arr), dtype=bool))
 
 
-def _on_dictionary(arr: pa.ChunkedArray, fn) -> pa.ChunkedArray:
+def _on_dictionary(arr: pa.ChunkedArray, fn: Callable[[pa.Array], pa.Array]) -> pa.ChunkedArray:
     """Apply ``fn`` (string array -> string array) to the distinct values only, then expand."""
     enc = pc.dictionary_encode(arr)
     enc = enc.combine_chunks() if isinstance(enc, pa.ChunkedArray) else enc
@@ -357,7 +357,7 @@ def map_batch(
             if "vendor" in by_canon else pa.chunked_array([pa.nulls(n, pa.string())])
         ),
         "_issue": pa.chunked_array([pa.array(
-            np.where(bad_utf8, INVALID_UTF8, np.where(bad_time, INVALID_TIMESTAMP, None)), pa.string())]),
+            np.where(bad_utf8, INVALID_UTF8, np.where(bad_time, INVALID_TIMESTAMP, np.array(None, dtype=object))), pa.string())]),
     }
     return pa.table(columns, schema=INGESTED)
 

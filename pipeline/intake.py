@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date, datetime, timedelta, timezone
 from pathlib import PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -49,9 +49,12 @@ from pipeline.ingest import (
     open_delivery,
 )
 from pipeline.ledger import duplicate_of, read_ledger, write_ledger_day
-from pipeline.quarantine import compile_policy, duplicate_masks, pair_keys, reason_array, row_codes
+from pipeline.quarantine import RowPolicy, compile_policy, duplicate_masks, pair_keys, reason_array, row_codes
 from pipeline.schema import ANNOTATIONS
 from pipeline.storage import VALIDATION_SUFFIX, Store, open_store, validation_sidecar
+
+if TYPE_CHECKING:
+    from pipeline.validate import ValidationOutcome
 
 log = logging.getLogger("labelq")
 
@@ -113,7 +116,7 @@ def _ingest_open_file(store: Store, pf: pq.ParquetFile, key: str, out_key: str, 
     """:func:`_ingest_file` once the footer was read."""
     extra = check_contract(pf.schema_arrow, vcfg, file=key)
     stem = PurePosixPath(key).stem
-    rows, batch_ids = 0, set()
+    rows, batch_ids = 0, set[str]()
     with store.parquet_writer(out_key, INGESTED_WITH_KEY, **INTERMEDIATE_OPTIONS) as writer, \
             _in_background() as submit:
         for flat, parent in iter_delivery(pf, vcfg, file=key, batch_rows=batch_rows):
@@ -241,7 +244,7 @@ def _describe_rows(file: str, counts: Counter, examples: dict[str, list[tuple[in
     return "; ".join(parts)
 
 
-def _reason_columns(policy) -> dict[str, str]:
+def _reason_columns(policy: RowPolicy) -> dict[str, str]:
     cols = {c.reason: c.column for c in policy.checks}
     return {**cols, "invalid_utf8": "(text)", "invalid_timestamp": "annotated_at", "wrong_vendor": "vendor",
             "duplicate_in_file": "item_id, annotator_id", "duplicate_staged": "item_id, annotator_id"}
@@ -332,7 +335,7 @@ def _write_with_key(writer: pq.ParquetWriter, canon: pa.Table) -> None:
     writer.write_table(canon.append_column("_key", pa.array(keys, pa.uint64())))
 
 
-def _write_split(good_w: pq.ParquetWriter, bad_w: pq.ParquetWriter, t: pa.Table, codes: np.ndarray, policy) -> None:
+def _write_split(good_w: pq.ParquetWriter, bad_w: pq.ParquetWriter, t: pa.Table, codes: np.ndarray, policy: RowPolicy) -> None:
     """Good rows to the staged file; bad rows, with ``source_row`` and ``reason``, to the quarantine rows file."""
     canon = t.select(ANNOTATIONS.names)
     good = codes == 0
@@ -348,7 +351,7 @@ def _write_split(good_w: pq.ParquetWriter, bad_w: pq.ParquetWriter, t: pa.Table,
 _EMPTY = pa.Table.from_batches([], schema=INGESTED).select(ANNOTATIONS.names)
 
 
-def gx_validate_file(root: Any, in_key: str, *, task: str, vendor: str, params: dict[str, Any], batch_rows: int):
+def gx_validate_file(root: Any, in_key: str, *, task: str, vendor: str, params: dict[str, Any], batch_rows: int) -> ValidationOutcome:
     """GX's verdict alone on one ingested file, streamed batch by batch (what :func:`validate_file`
     computes beside its row checks; used by the benchmark to time the GX step)."""
     from pipeline.validate import merge_outcomes, validate_batch
@@ -367,7 +370,8 @@ def gx_validate_file(root: Any, in_key: str, *, task: str, vendor: str, params: 
     return merge_outcomes(outcomes)
 
 
-def _collect(codes: np.ndarray, policy, t: pa.Table, counts: Counter, examples: dict, columns: dict[str, str],
+def _collect(codes: np.ndarray, policy: RowPolicy, t: pa.Table, counts: Counter[str],
+             examples: dict[str, list[tuple[int, str | None]]], columns: dict[str, str],
              personal: set[str], vcfg: VendorConfig) -> None:
     """Exact per-reason counts (bincount) and the first few example rows per reason (values clipped)."""
     from pipeline.validate import clip
@@ -383,15 +387,16 @@ def _collect(codes: np.ndarray, policy, t: pa.Table, counts: Counter, examples: 
         idx = np.flatnonzero(codes == code)[: EXAMPLES - len(have)]
         rows = t["_source_row"].take(pa.array(idx)).to_pylist()
         col = "_claimed_vendor" if reason == "wrong_vendor" else columns.get(reason)
+        vals: list[str | None]
         if col in t.column_names and col not in personal:
             vals = [clip(ascii(v)) if isinstance(v, str) else clip(repr(v)) for v in t[col].take(pa.array(idx)).to_pylist()]
         else:
-            vals = [None] * len(rows)
+            vals = [None for _ in rows]
         have.extend(zip(rows, vals))
 
 
 def _quarantine_file(store: Store, rec: dict[str, Any], quarantine_dir: str, *, reason: str, detail: str,
-                     policy: str, cause: str | None, counts: Counter, verdict, rows: int | None,
+                     policy: str, cause: str | None, counts: Counter[str], verdict: ValidationOutcome | None, rows: int | None,
                      rows_quarantined: int | None, rows_file: str | None = None) -> tuple[str, dict[str, Any]]:
     """Copy the original bytes (when inside the landing folder); returns the key and document of its
     ``<file>.reason.json``, written once the day's re-deliveries are settled (:func:`validate_day`)."""

@@ -80,20 +80,19 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from pipeline.splits import SPLITS
-from pipeline.storage import PARQUET_OPTIONS, Layout, Store, atomic_write_json, open_store, sha256_file
+from pipeline.storage import PARQUET_OPTIONS, Layout, Root, Store, atomic_write_json, open_store, sha256_file
 
 if TYPE_CHECKING:
     import pandas as pd
 
 #: A storage root: a local folder, an ``s3://`` URI or a :class:`~pipeline.storage.Store`.
-Root: TypeAlias = str | os.PathLike[str] | Store
 
 MANIFEST = "_manifest.json"
 LATEST = "_latest.json"

@@ -42,7 +42,7 @@ def run_day(params: Mapping[str, Any], logical_date: datetime | None, data_inter
     return when.date()
 
 
-def run_settings(params: Mapping[str, Any]) -> tuple[LabelqConfig, Path]:
+def run_settings(params: Mapping[str, Any]) -> tuple[LabelqConfig, Path | str]:
     """Config and storage root from the DAG params (``config``, ``root``) or the environment."""
     from pipeline.config import load_config, resolve_root
 

@@ -73,7 +73,8 @@ from pipeline.accuracy import gold_accuracy, wilson_interval
 from pipeline.schema import namespaced
 
 if TYPE_CHECKING:
-    from pipeline.storage import Store
+    from pipeline.consensus import Method
+    from pipeline.storage import Root, Store
 
 __all__ = [
     "METRIC_TABLES",
@@ -210,7 +211,7 @@ def gold_scores(annotations: pd.DataFrame, gold: pd.DataFrame, *, by: Sequence[s
 def leave_one_vendor_out(
     annotations: pd.DataFrame,
     *,
-    method: str = "majority_vote",
+    method: Method = "majority_vote",
     labels: Sequence[Any] | None = None,
     gold: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
@@ -411,7 +412,7 @@ def low_effort_signals(
     if dur in annotations.columns:
         med = annotations.groupby(key)[dur].median().rename("median_seconds").reset_index()
         out = out.merge(med, on=key, how="left")
-        out["too_fast"] = pd.array(out["median_seconds"] < rules.min_seconds, dtype="boolean")
+        out["too_fast"] = pd.array((out["median_seconds"] < rules.min_seconds).to_numpy(), dtype="boolean")
         out.loc[out["median_seconds"].isna(), "too_fast"] = pd.NA
     else:
         out["median_seconds"] = np.nan
@@ -448,7 +449,7 @@ def build_scorecards(
     *,
     task: str,
     labels: Sequence[Any],
-    method: str = "majority_vote",
+    method: Method = "majority_vote",
     prices: Mapping[str, float] | None = None,
     vendors: Sequence[str] | None = None,
     rules: LowEffortRules = LowEffortRules(),
@@ -534,7 +535,7 @@ def build_scorecards(
 
 
 # --------------------------------------------------------------------------- I/O edges
-def write_scorecards(root: str | Path | Store, task: str, day: date, cards: Scorecards) -> list[str]:
+def write_scorecards(root: Root, task: str, day: date, cards: Scorecards) -> list[str]:
     """Write the tables to ``scorecards/<task>/date=<day>/<name>.parquet``: the scorecard stage's
     own partition, built aside and swapped in whole (a killed stage leaves the previous one).
 
@@ -562,7 +563,7 @@ def scorecard_key(store: Any, task: str, day: date, name: str = "scorecard_vendo
 _NAME = re.compile(r"^[A-Za-z0-9_]+$")
 
 
-def read_metrics_history(root: str | Path | Store, task: str, name: str, *, until: date | None = None) -> pd.DataFrame:
+def read_metrics_history(root: Root, task: str, name: str, *, until: date | None = None) -> pd.DataFrame:
     """One metrics table of ``task`` across every measured day, with a ``date`` column first.
 
     Parameters

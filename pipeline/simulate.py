@@ -26,7 +26,7 @@ import pyarrow as pa
 
 from pipeline.config import LabelqConfig, VendorConfig
 from pipeline.schema import GOLD
-from pipeline.storage import Store, open_store
+from pipeline.storage import Root, Store, open_store
 
 
 @dataclass(frozen=True)
@@ -68,9 +68,9 @@ def _error_matrix(k: int) -> np.ndarray:
 def _vendor_labels(vendor: VendorConfig, canonical: list[str]) -> list[object]:
     """The vendor's own spelling of each canonical label (ints if its vocabulary is numeric)."""
     inverse = {c: v for v, c in vendor.labels.items()}
-    spelled = [inverse.get(c, c) for c in canonical]
+    spelled: list[object] = [inverse.get(c, c) for c in canonical]
     try:
-        return [int(s) for s in spelled]
+        return [int(str(s)) for s in spelled]
     except ValueError:
         return spelled
 
@@ -158,7 +158,7 @@ def _corrupt(frame: pd.DataFrame, kind: str, vendor: VendorConfig, rng: np.rando
 
 def simulate(
     config: LabelqConfig,
-    root: Path | str | Store,
+    root: Root,
     *,
     seed: int = 0,
     days: int = 3,

@@ -29,9 +29,9 @@ scheduler while the training set is still published and every vendor is still sc
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -110,6 +110,7 @@ def evaluate_sla(scorecard: pd.DataFrame, slas: Mapping[str, SLAConfig | None]) 
     if missing:
         raise ValueError(f"scorecard lacks column(s) {missing} needed for SLA checks; build it with pipeline.scorecard")
     rows = []
+    r: Any  # one scorecard row (attribute access by column name)
     for r in scorecard.itertuples(index=False):
         sla = slas.get(str(r.vendor))
         if sla is None:
@@ -157,5 +158,5 @@ def sla_status(checks: pd.DataFrame) -> pd.DataFrame:
 
 def breaches(checks: pd.DataFrame) -> list[Breach]:
     """The failed checks of :func:`evaluate_sla` as :class:`Breach` records."""
-    bad = checks[checks["status"] == "breach"]
-    return [Breach(str(r.vendor), str(r.metric), float(r.value), float(r.threshold), int(r.n)) for r in bad.itertuples(index=False)]
+    bad: Iterable[Any] = checks[checks["status"] == "breach"].itertuples(index=False)
+    return [Breach(str(r.vendor), str(r.metric), float(r.value), float(r.threshold), int(r.n)) for r in bad]

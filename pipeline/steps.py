@@ -8,6 +8,7 @@ never data) and each replaces its own output partition whole, so a re-run overwr
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,14 +20,11 @@ import pyarrow.compute as pc
 
 from pipeline import __version__
 from pipeline.accuracy import gold_accuracy
-from pipeline.config import LabelqConfig
+from pipeline.config import LabelqConfig, TaskConfig, VendorConfig
 from pipeline.publish import read_manifest, write_version
 from pipeline.schema import CURATED, GOLD, namespaced
 from pipeline.splits import SPLITS, assign_splits
-from pipeline.storage import Store, open_store
-
-#: A storage root: a local folder, an ``s3://`` URI (see :class:`pipeline.storage.Store`) or a Store.
-Root = Path | str | Store
+from pipeline.storage import Root, Store, open_store
 
 log = logging.getLogger("labelq")
 
@@ -34,13 +32,13 @@ INGEST_REPORT = "_ingest.json"
 VALIDATE_REPORT = "_validate.json"
 
 
-def _vendor(config: LabelqConfig, vendor: str):
+def _vendor(config: LabelqConfig, vendor: str) -> VendorConfig:
     if vendor not in config.vendors:
         raise ValueError(f"unknown vendor {vendor!r}; configured vendors: {sorted(config.vendors)}")
     return config.vendors[vendor]
 
 
-def _task(config: LabelqConfig, task: str):
+def _task(config: LabelqConfig, task: str) -> TaskConfig:
     if task not in config.tasks:
         raise ValueError(f"unknown task {task!r}; configured tasks: {sorted(config.tasks)}")
     return config.tasks[task]
@@ -168,6 +166,7 @@ def measure(config: LabelqConfig, root: Root, day: date, task: str, *, allow_emp
     annotator_acc = gold_accuracy(ann, gold, by=["vendor", "annotator_id"])
     reports = validation_reports(root, task, day=day)
     overall = agreement[agreement["scope"] == "overall"].set_index("metric")["value"]
+    accuracy_rows: Iterable[Any] = vendor_acc.itertuples()
     summary = {
         "stage": "measure", "task": task, "date": day.isoformat(), "labels": len(ann),
         "items": int(ann["item_id"].nunique()), "level": tcfg.level,
@@ -181,7 +180,7 @@ def measure(config: LabelqConfig, root: Root, day: date, task: str, *, allow_emp
             r.vendor: {"accuracy": None if pd.isna(r.accuracy) else float(r.accuracy), "n_gold": int(r.n_gold),
                        "ci_low": None if pd.isna(r.ci_low) else float(r.ci_low),
                        "ci_high": None if pd.isna(r.ci_high) else float(r.ci_high)}
-            for r in vendor_acc.itertuples()
+            for r in accuracy_rows
         },
     }
     tables = {"agreement": agreement, "agreement_per_category": per_category, "kappa_annotators": kappa_pairs,
@@ -370,7 +369,7 @@ def publish(config: LabelqConfig, root: Root, day: date, task: str, *, allow_emp
                           "settings": get_aggregator(tcfg.consensus, labels=tcfg.labels).get_params(),
                           "gold_items": int(len(gold))},
             "splits": {"ratios": tcfg.splits.model_dump(), "rule": "sha256(item_id) first 53 bits / 2**53 vs cumulative ratios",
-                       "items": {s: int(by_split.loc[s].sum()) for s in SPLITS}},
+                       "items": {s: int(by_split.loc[s].to_numpy().sum()) for s in SPLITS}},
             "source_batches": sorted(
                 ({"vendor": r["vendor"], "date": r["date"], "batch": f"{r['vendor']}/{b['batch_id']}", **b,
                   **{k: resolution.get((r["date"], r["vendor"], b["file"]), {}).get(k)
@@ -383,8 +382,8 @@ def publish(config: LabelqConfig, root: Root, day: date, task: str, *, allow_emp
             "counts": {"items": cons.num_rows, "published": table.num_rows, "held_out": cons.num_rows - table.num_rows,
                        "held_out_by_reason": _count_values(cons["held_out_reason"]),
                        "labels_used": merged["labels_used"], "rows_withdrawn": merged["withdrawn"]},
-            "class_balance": {label: int(n) for label, n in by_split.sum().items()},
-            "class_balance_by_split": {s: {label: int(n) for label, n in by_split.loc[s].items()} for s in SPLITS},
+            "class_balance": {label: int(n) for label, n in by_split.sum().to_dict().items()},
+            "class_balance_by_split": {s: {label: int(n) for label, n in by_split.loc[s].to_dict().items()} for s in SPLITS},
             "quality": _rounded(store.read_json(metrics_key)) if store.is_file(metrics_key) else None,
         }
         dest = write_version(root, task, day.isoformat(), table, manifest,
@@ -434,10 +433,11 @@ def scorecard(config: LabelqConfig, root: Root, day: date, task: str, *, allow_e
     for b in failed:
         log.warning("SLA breach %s %s: %s", task, day, b)
     flagged = cards.annotator[cards.annotator["low_effort"]]
+    vendor_rows: Iterable[Any] = cards.vendor.itertuples()
     summary = {
         "stage": "scorecard", "task": task, "date": day.isoformat(), "files": [str(p) for p in paths],
         "sla": {r.vendor: {"status": r.sla_status, "detail": None if pd.isna(r.sla_detail) else r.sla_detail}
-                for r in cards.vendor.itertuples()},
+                for r in vendor_rows},
         "sla_breaches": [str(b) for b in failed],
         "low_effort_annotators": [f"{r.vendor}/{r.annotator_id}" for r in flagged.itertuples()],
     }

@@ -55,7 +55,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, TypeAlias
 
 import pyarrow as pa
 import pyarrow.fs as pafs
@@ -578,8 +578,8 @@ class Store:
         next replacement. If the body raises, ``key`` is untouched and the build is removed.
         """
         if self.is_local:
-            with replace_dir(Path(self.path(key))) as tmp:
-                yield PurePosixPath(tmp.relative_to(Path(self.base))).as_posix()
+            with replace_dir(Path(self.path(key))) as folder:
+                yield PurePosixPath(folder.relative_to(Path(self.base))).as_posix()
             return
         dest = PurePosixPath(key).as_posix()
         self._clear_swap_leftovers(dest)
@@ -715,7 +715,11 @@ class Store:
             self.fs.delete_dir(self.path(key))
 
 
-def open_store(root: str | os.PathLike[str] | Store) -> Store:
+#: A storage root as callers give it: a local folder, an ``s3://`` URI, or an open :class:`Store`.
+Root: TypeAlias = str | os.PathLike[str] | Store
+
+
+def open_store(root: Root) -> Store:
     """A :class:`Store` for ``root`` (a local folder or an ``s3://`` URI); a ``Store`` is returned as is.
 
     A new object-store :class:`Store` first finishes any partition swap a killed run left

@@ -10,7 +10,7 @@ from typing import Any
 from pipeline.config import LabelqConfig
 from pipeline.publish import VersionNotFound, read_manifest, resolve_version
 from pipeline.scorecard import scorecard_key
-from pipeline.storage import Store, open_store
+from pipeline.storage import Root, Store, open_store
 
 log = logging.getLogger("labelq")
 
@@ -25,7 +25,7 @@ def _fmt(x: float | None, spec: str = ".3f") -> str:
     return "n/a" if x is None else format(x, spec)
 
 
-def sla_verdicts(root: Path | str, task: str, day: date) -> dict[str, dict[str, str | None]] | None:
+def sla_verdicts(root: Root, task: str, day: date) -> dict[str, dict[str, str | None]] | None:
     """``vendor -> {"status", "detail"}`` from the ``sla_status`` column of ``task``'s scorecard for
     ``day`` (None if the scorecard stage has not run for that day)."""
     store = open_store(root)

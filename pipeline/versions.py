@@ -108,7 +108,8 @@ def render_diff(root: Root, task: str, a: str, b: str, diff: pd.DataFrame, *, li
     counts = diff["change"].value_counts()
     lines = [f"task {task}: {a} ({va}) -> {b} ({vb}): " + ", ".join(f"{int(counts.get(c, 0))} {c}" for c in CHANGES)]
     relabelled = diff[diff["change"] == "relabelled"]
-    for (la, lb), n in relabelled.groupby(["label_a", "label_b"]).size().items():
+    pairs: dict[Any, int] = relabelled.groupby(["label_a", "label_b"]).size().to_dict()
+    for (la, lb), n in pairs.items():
         lines.append(f"  relabelled {la} -> {lb}: {n}")
     if len(diff):
         shown = diff.head(limit).fillna("-")

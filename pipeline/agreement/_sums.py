@@ -25,8 +25,11 @@ multiplicities; every formula below broadcasts over that leading axis.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from scipy import sparse
 
 from .coincidence import CoincidenceStats
@@ -99,7 +102,7 @@ def sums(stats: CoincidenceStats, w: np.ndarray | None = None) -> dict[str, np.n
     return out
 
 
-def safe_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+def safe_div(num: npt.ArrayLike, den: npt.ArrayLike) -> np.ndarray:
     num = np.asarray(num, dtype=np.float64)
     den = np.asarray(den, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -144,7 +147,7 @@ def gwet_ac1_from(s: dict[str, np.ndarray], n_categories: int) -> np.ndarray:
     return chance_corrected(p_a, p_e)
 
 
-def degenerate_reason(s: dict[str, np.ndarray], *, check_categories: bool = True) -> str | None:
+def degenerate_reason(s: Mapping[str, Any], *, check_categories: bool = True) -> str | None:
     """Why the value-based metrics are undefined for these (scalar) sums, if they are."""
     if float(s["labels"]) == 0:
         return "there are no labels (empty input, or every label is null)"

@@ -17,7 +17,7 @@ row order of the input, bit for bit.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Self
@@ -81,7 +81,7 @@ def _to_pandas(frame: Any, name: str, columns: Sequence[str]) -> pd.DataFrame:
     return df.loc[:, list(columns)]
 
 
-def _shown(values: Sequence[Any] | np.ndarray | pd.Index) -> str:
+def _shown(values: Iterable[Any]) -> str:
     values = list(values)
     text = ", ".join(repr(v) for v in values[:_MAX_SHOWN])
     if len(values) > _MAX_SHOWN:
@@ -255,7 +255,7 @@ def _encode_gold(
                 f"gold has {int(mask.sum())} missing value(s) in column {column!r} at row(s) "
                 f"{_shown(g.index[mask])}"
             )
-    codes = items.get_indexer(g["item_id"])
+    codes = items.get_indexer(pd.Index(g["item_id"]))
     keep = codes >= 0  # gold for items without annotations is ignored
     g = g.loc[keep]
     codes = codes[keep]
@@ -268,7 +268,7 @@ def _encode_gold(
                 f"{_shown(items[conflicting])}; keep one gold label per item"
             )
     if classes is not None and len(g):
-        bad = classes.get_indexer(g["gold_label"]) < 0
+        bad = classes.get_indexer(pd.Index(g["gold_label"])) < 0
         if bad.any():
             raise ValueError(
                 f"gold has gold_label value(s) {_shown(pd.unique(g['gold_label'][bad]))} that are "
@@ -380,7 +380,7 @@ def encode(
 
     gold_codes = np.full(len(items), -1, dtype=np.int64)
     if gold_labels is not None and len(gold_labels):
-        gold_codes[gold_items] = classes.get_indexer(gold_labels)
+        gold_codes[gold_items] = classes.get_indexer(pd.Index(gold_labels))
 
     # canonical row order: independent of the input's row order
     order = _canonical_order(item, annotator, label, vendor_codes,

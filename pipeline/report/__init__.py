@@ -37,7 +37,7 @@ import pandas as pd
 from pipeline.privacy import pseudonymise
 
 if TYPE_CHECKING:
-    from pipeline.storage import Store
+    from pipeline.storage import Root, Store
 
 __all__ = [
     "BATCH_STATUSES",
@@ -141,7 +141,7 @@ def _read_batches(store: Store, task: str, day: date) -> tuple[list[dict[str, An
     return validation, quarantine
 
 
-def load_inputs(root: str | Path | Store, task: str, day: date) -> ReportInputs:
+def load_inputs(root: Root, task: str, day: date) -> ReportInputs:
     """Read a report's inputs: the day's scorecard tables, the measure stage's summary and
     agreement table, the validation reports and quarantine reasons of the day's batches, the
     history up to ``day``, the consensus partition and the manifest of training-set version ``day``.
@@ -432,7 +432,7 @@ def report_keys(task: str, day: date) -> tuple[str, str]:
     return f"reports/{task}/{day.isoformat()}.html", f"reports/{task}/{day.isoformat()}.json"
 
 
-def report_paths(root: str | Path | Store, task: str, day: date) -> tuple[str, str]:
+def report_paths(root: Root, task: str, day: date) -> tuple[str, str]:
     """``(html, json)`` paths of the report of ``task`` and ``day`` (local paths or object keys)."""
     from pipeline.storage import open_store
 
@@ -440,7 +440,7 @@ def report_paths(root: str | Path | Store, task: str, day: date) -> tuple[str, s
     return tuple(store.location(k) for k in report_keys(task, day))  # type: ignore[return-value]
 
 
-def write_report(root: str | Path | Store, task: str, day: date, data: Mapping[str, Any], html: str) -> tuple[str, str]:
+def write_report(root: Root, task: str, day: date, data: Mapping[str, Any], html: str) -> tuple[str, str]:
     """Write the page and its JSON twin atomically (readers see the old or the new file)."""
     from pipeline.storage import open_store
 
@@ -451,7 +451,7 @@ def write_report(root: str | Path | Store, task: str, day: date, data: Mapping[s
     return store.location(html_key), store.location(json_key)
 
 
-def write_index(root: str | Path | Store) -> str:
+def write_index(root: Root) -> str:
     """Rebuild ``reports/index.html`` from every report JSON under ``reports/`` (atomically)."""
     from pipeline.storage import open_store
 
