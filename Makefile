@@ -18,11 +18,13 @@ PYTEST_ARGS ?=
 AIRFLOW_PORT ?= 8080
 LOCAL_AIRFLOW = $(if $(wildcard $(BIN)/python),$(BIN)/python,$(PYTHON)) scripts/airflow_local.py
 
-.PHONY: install demo test e2e bench clean help airflow airflow-stop airflow-status airflow-wait
+.PHONY: install demo test test-all typecheck e2e bench clean help airflow airflow-stop airflow-status airflow-wait
 
 help:
 	@echo "make demo   install into $(VENV), simulate $(DEMO_DAYS) days of vendor deliveries and run the Airflow DAG on each"
-	@echo "make test   install into $(VENV) and run the test suite"
+	@echo "make test   install into $(VENV) and run the fast tests (not marked slow or e2e; a few minutes)"
+	@echo "make test-all  the type check (mypy) and every test, as CI runs it (.ci/run)"
+	@echo "make typecheck  mypy on pipeline/"
 	@echo "make e2e    only the end-to-end tests: Airflow on local PostgreSQL + Redis with Celery (docs/operations.md), and on SQLite (make airflow)"
 	@echo "make airflow         start a local Airflow on $(AIRFLOW_HOME) (SQLite, LocalExecutor): scheduler, dag-processor, api-server on port $(AIRFLOW_PORT)"
 	@echo "make airflow-wait    wait for the latest backfill of labelq_daily and show its runs"
@@ -62,8 +64,16 @@ demo: install
 	@echo
 	@echo "Read it:  $(BIN)/python -c \"import pipeline; print(pipeline.read_training_set('$(LABELQ_ROOT)', 'sentiment').head())\""
 
+# `make test`: the fast default (everything not marked slow or e2e); `make test-all`: the type
+# check and every test, as CI runs it (.ci/run).
 test: install
+	$(BIN)/python -m pytest -m "not slow and not e2e" $(PYTEST_ARGS)
+
+test-all: install typecheck
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+typecheck: install
+	$(BIN)/python -m mypy
 
 e2e: install
 	$(BIN)/python -m pytest -m e2e $(PYTEST_ARGS)
@@ -72,6 +82,8 @@ bench: install
 	$(BIN)/python benchmarks/bench_agreement.py
 	$(BIN)/python benchmarks/bench_consensus.py
 	$(BIN)/python benchmarks/bench_history.py
+	$(BIN)/python benchmarks/bench_ingest.py
+	$(BIN)/python benchmarks/bench_day.py
 
 clean:
 	rm -rf $(VENV) .airflow data
