@@ -605,15 +605,22 @@ class Store:
         """Complete the object-store swap ``journal`` (idempotent: every step may already be done).
 
         The build's objects are copied while they exist (the build is deleted only after every
-        copy), stale objects deleted, then the build, then the journal."""
+        copy), stale objects deleted, then the build, then the journal. Two processes may finish
+        one swap at once (its writer, and another run that opened the store meanwhile): whichever
+        deletes the build first has copied everything, so a copy whose source is gone is done.
+        """
         dest, tmp = journal["dest"], journal["tmp"]
-        built = {k.removeprefix(tmp + "/") for k in self.list_files(tmp)}
         for name in journal["copy"]:
-            if name in built:
-                self.fs.copy_file(self.path(f"{tmp}/{name}"), self.path(f"{dest}/{name}"))
-            elif not self.is_file(f"{dest}/{name}"):
-                raise ValueError(f"{self.location(key)}: the swap of {dest} lost {name} (neither built nor copied); "
-                                 f"re-run the stage that writes {dest}")
+            src, dst = f"{tmp}/{name}", f"{dest}/{name}"
+            try:
+                self.fs.copy_file(self.path(src), self.path(dst))
+            except OSError:
+                if self.is_file(src):  # the build is there: a real failure
+                    raise
+                if not self.is_file(dst):
+                    raise ValueError(f"{self.location(key)}: the swap of {dest} lost {name} (neither built nor copied); "
+                                     f"re-run the stage that writes {dest}") from None
+                # the build is gone: whoever deleted it had copied everything first
         for name in journal["delete"]:
             self.delete(f"{dest}/{name}")
         with contextlib.suppress(FileNotFoundError):

@@ -130,3 +130,37 @@ def test_a_failed_build_on_s3_leaves_the_partition_and_no_build(s3_server, clien
         store.write_bytes(f"{build}/part-9.parquet", b"half")
         raise RuntimeError("a failing build")
     assert _partition(store, KEY) == OLD and _strays(client, "failed") == []
+
+
+def test_a_swap_finished_by_two_processes_at_once_completes_and_a_lost_object_is_named(s3_server, client):
+    """A run that opens the store while another run's swap is in flight finishes that swap too. Here
+    the other finisher copies everything and deletes the build right after this one listed it, so
+    this one's copy finds its source gone: that copy counts as done. An object gone from both the
+    build and the partition is an error naming it."""
+    import pyarrow.fs as pafs
+
+    from zygote import Counting
+
+    store = Store(_root(s3_server, "twice"))
+    _swap(store, KEY, OLD)
+    build = f"{KEY.rsplit('/', 1)[0]}/.tmp-vendor=acme-0123456789ab"
+    for name, body in NEW.items():
+        store.write_bytes(f"{build}/{name}", body.encode())
+    journal = {"dest": KEY, "tmp": build, "copy": sorted(NEW), "delete": ["part-0.parquet"]}
+    store.write_json(Store._journal_key(KEY), journal)
+
+    class OtherFinisherFirst(Counting):
+        def copy_file(self, src: str, dest: str) -> None:
+            if not self.ops:  # before this process's first copy, the other one finishes the whole swap
+                for name in NEW:
+                    store.copy(f"{build}/{name}", f"{KEY}/{name}")
+                store.delete_tree(build)
+            super().copy_file(src, dest)
+
+    racing = Store(store.base, filesystem=pafs.PyFileSystem(OtherFinisherFirst(store.fs, None)))
+    assert racing.finish_swaps() == [KEY]
+    assert _partition(store, KEY) == NEW and _strays(client, "twice") == []
+
+    store.write_json(Store._journal_key(KEY), {**journal, "copy": ["part-9.parquet"]})
+    with pytest.raises(ValueError, match=r"the swap of .*vendor=acme lost part-9\.parquet .*re-run the stage"):
+        open_store(_root(s3_server, "twice"))
