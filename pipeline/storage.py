@@ -28,7 +28,7 @@ place; on S3 a single PUT / completed multipart upload. :meth:`Store.replace_dir
 partition aside; locally it is swapped in with renames, on S3 its objects are copied over the
 old partition (data files first, ``_*.json`` reports last) and stale objects are deleted, so a
 failed build never touches the previous partition. An object store has no atomic rename, so the
-S3 swap is journalled: once the build is complete, ``.swaps/<key>.json`` records what to copy and
+S3 swap is journalled: once the build is complete, ``.swaps/<key>~<build>.json`` records what to copy and
 delete, and a swap killed half-way is finished by whoever opens the store next
 (:func:`open_store`, i.e. every stage and CLI command), before anything is read. A reader opened
 *while* a live swap copies can see a mix; the DAG never runs a stage beside the writer of its
@@ -53,7 +53,7 @@ import shutil
 import urllib.parse
 import uuid
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import Any, TypeAlias
 
@@ -69,6 +69,11 @@ PARQUET_OPTIONS: dict[str, Any] = {"compression": "zstd", "write_statistics": Tr
 
 #: Suffix of the GX result stored beside each staged batch (see :func:`validation_sidecar`).
 VALIDATION_SUFFIX = ".validation.json"
+
+#: On an object store each partition build holds a lease, its first object; a build whose lease is
+#: older than this many seconds is taken for a killed run's and deleted by the next replacement.
+BUILD_LEASE = ".lease.json"
+BUILD_LEASE_SECONDS = 3 * 3600  # longer than any stage runs (the DAG's execution_timeout is 2 h)
 
 #: Folder (under the root) of the journals of object-store partition swaps in flight (see :meth:`Store.replace_dir`).
 SWAPS = ".swaps"
@@ -144,6 +149,10 @@ class Layout:
     def relative(self, path: Path) -> str:
         """``path`` relative to the root, with forward slashes (as recorded in data)."""
         return path.absolute().relative_to(self.root.absolute()).as_posix()
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
 
 
 def _tmp_sibling(path: Path, tag: str = "tmp") -> Path:
@@ -574,8 +583,9 @@ class Store:
         Locally this is :func:`replace_dir` (atomic directory renames). On object stores the new
         objects are copied over, reports (``_*``) last, and stale objects deleted, after a journal
         (``.swaps/``) records the swap, so a killed swap is finished by the next :func:`open_store`
-        or replacement of ``key``; builds of killed runs (``.tmp-<name>-*``) are deleted by the
-        next replacement. If the body raises, ``key`` is untouched and the build is removed.
+        or replacement of ``key``. A build (``.tmp-<name>-*``) of a run killed before its journal is
+        invisible to readers and deleted by a later replacement once its lease expires
+        (:data:`BUILD_LEASE_SECONDS`). If the body raises, ``key`` is untouched and the build is removed.
         """
         if self.is_local:
             with replace_dir(Path(self.path(key))) as folder:
@@ -583,23 +593,30 @@ class Store:
             return
         dest = PurePosixPath(key).as_posix()
         self._clear_swap_leftovers(dest)
-        tmp = (PurePosixPath(dest).parent / f".tmp-{PurePosixPath(dest).name}-{uuid.uuid4().hex[:12]}").as_posix()
+        build = uuid.uuid4().hex[:12]
+        tmp = (PurePosixPath(dest).parent / f".tmp-{PurePosixPath(dest).name}-{build}").as_posix()
+        self.write_json(f"{tmp}/{BUILD_LEASE}", {"dest": dest, "leased_at": _utcnow().isoformat()})
         try:
             yield tmp
         except BaseException:
             with contextlib.suppress(Exception):
                 self.fs.delete_dir(self.path(tmp))
             raise
-        new = [k.removeprefix(tmp + "/") for k in self.list_files(tmp)]
+        if not self.is_file(f"{tmp}/{BUILD_LEASE}"):
+            raise ValueError(f"{self.location(dest)}: this run's build {tmp} was deleted while it was written (another run "
+                             f"cleared it, e.g. after its lease of {BUILD_LEASE_SECONDS} s expired); the partition is "
+                             f"unchanged: re-run the stage that writes {dest}")
+        new = [k.removeprefix(tmp + "/") for k in self.list_files(tmp) if k != f"{tmp}/{BUILD_LEASE}"]
         old = [k.removeprefix(dest + "/") for k in self.list_files(dest)]
         journal = {"dest": dest, "tmp": tmp, "copy": sorted(new, key=lambda n: (PurePosixPath(n).name.startswith("_"), n)),
                    "delete": sorted(set(old) - set(new))}
-        self.write_json(self._journal_key(dest), journal)  # the commit point: from here the swap is finished, by
-        self._finish_swap(self._journal_key(dest), journal)  # this call or, if it is killed, the next open_store
+        key = self._journal_key(dest, build)
+        self.write_json(key, journal)  # the commit point: from here the swap is finished, by this call
+        self._finish_swap(key, journal)  # or, if it is killed, by the next open_store or replacement
 
     @staticmethod
-    def _journal_key(dest: str) -> str:
-        return f"{SWAPS}/{urllib.parse.quote(dest, safe='')}.json"
+    def _journal_key(dest: str, build: str) -> str:
+        return f"{SWAPS}/{urllib.parse.quote(dest, safe='')}~{build}.json"
 
     def _finish_swap(self, key: str, journal: dict[str, Any]) -> None:
         """Complete the object-store swap ``journal`` (idempotent: every step may already be done).
@@ -641,14 +658,28 @@ class Store:
         return done
 
     def _clear_swap_leftovers(self, dest: str) -> None:
-        """Before an object-store swap of ``dest``: finish its journalled swap, delete builds of killed runs."""
-        journal = self._journal_key(dest)
-        with contextlib.suppress(FileNotFoundError):
-            self._finish_swap(journal, self.read_json(journal))
+        """Before an object-store swap of ``dest``: finish its journalled swaps, and delete the builds
+        of killed runs: those whose lease (``.lease.json``, written first) is missing or older than
+        :data:`BUILD_LEASE_SECONDS`. Nothing locks on an object store, so a younger build may be a
+        live run's (e.g. a re-publish of a stale day beside that day's own run): it stays, invisible
+        to readers, until its lease expires."""
+        prefix = f"{SWAPS}/{urllib.parse.quote(dest, safe='')}~"
+        for key in self.list_files(SWAPS, ".json"):
+            if key.startswith(prefix):
+                with contextlib.suppress(FileNotFoundError):
+                    self._finish_swap(key, self.read_json(key))
         parent, name = PurePosixPath(dest).parent.as_posix(), PurePosixPath(dest).name
+        now = _utcnow()
         for info in self.list_dir("" if parent == "." else parent):
-            if info.base_name.startswith(f".tmp-{name}-"):
-                self.delete_tree(info.path.removeprefix(self.base + "/"))
+            if not info.base_name.startswith(f".tmp-{name}-"):
+                continue
+            build = info.path.removeprefix(self.base + "/")
+            try:
+                leased = datetime.fromisoformat(self.read_json(f"{build}/{BUILD_LEASE}")["leased_at"])
+            except (FileNotFoundError, ValueError, KeyError, TypeError):
+                leased = None
+            if leased is None or (now - leased).total_seconds() > BUILD_LEASE_SECONDS:
+                self.delete_tree(build)
 
     def complete_files(self, folder: str, suffix: str = ".parquet", *,
                        owner: str | None = None) -> tuple[list[str], list[tuple[str, str, str]]]:

@@ -3,8 +3,9 @@ each of its object-store mutations, against a real S3 protocol server on loopbac
 
 After every kill a reader (a new :func:`open_store`, as every stage and CLI command opens the
 root) sees the old partition or the new one, exactly, never a mix; the next swap of the same
-partition completes and leaves no build, no journal and no stray object; the sibling partition
-is never touched.
+partition completes and leaves no journal; a build of a run killed before its journal stays,
+invisible, until its lease expires, and the next swap after that deletes it; the sibling
+partition is never touched.
 """
 
 from __future__ import annotations
@@ -14,7 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.storage import SWAPS, Store, open_store
+import json
+from datetime import datetime, timedelta, timezone
+
+from pipeline.storage import BUILD_LEASE, BUILD_LEASE_SECONDS, SWAPS, Store, open_store
 from zygote import spawn
 
 BUCKET = "labelq-swaps"
@@ -87,6 +91,15 @@ def _strays(client, prefix: str) -> list[str]:
     return [k for k in _keys(client, prefix) if not k.endswith("/") and ("/.tmp-" in k or k.startswith(SWAPS + "/"))]
 
 
+def _expire_leases(client, prefix: str) -> int:
+    """Backdate the lease of every build under ``prefix`` past its expiry (as if hours went by)."""
+    old = (datetime.now(timezone.utc) - timedelta(seconds=BUILD_LEASE_SECONDS + 60)).isoformat()
+    leases = [k for k in _keys(client, prefix) if k.endswith("/" + BUILD_LEASE)]
+    for k in leases:
+        client.put_object(Bucket=BUCKET, Key=f"{prefix}/{k}", Body=json.dumps({"leased_at": old}).encode())
+    return len(leases)
+
+
 def test_a_swap_killed_before_any_object_store_mutation_reads_old_or_new_and_is_finished(s3_server, client, zygote):
     def fresh(prefix: str) -> Store:
         store = Store(_root(s3_server, prefix))
@@ -102,10 +115,11 @@ def test_a_swap_killed_before_any_object_store_mutation_reads_old_or_new_and_is_
     assert len(journal) == 1, ops  # one commit point ...
     builds = [i for i, op in enumerate(ops) if op.startswith("put ") and "/.tmp-vendor=acme-" in op]
     copies = [i for i, op in enumerate(ops) if op.startswith("copy_file ")]
-    assert len(builds) == len(NEW) and max(builds) < journal[0] < min(copies), ops  # ... after the build, before any copy
+    assert ops[builds[0]].endswith("/" + BUILD_LEASE), ops  # the lease first
+    assert len(builds) == len(NEW) + 1 and max(builds) < journal[0] < min(copies), ops  # ... after the build, before any copy
     assert len(copies) == len(NEW) and ops[copies[-1]].endswith("/_validate.json"), ops  # the report is copied last
     assert _partition(open_store(_root(s3_server, "probe")), KEY) == NEW
-    mixed = 0
+    mixed = kept_builds = 0
     for k in range(len(ops) + 1):  # k == len(ops): killed after its last mutation
         prefix = f"kill-{k}"
         store = fresh(prefix)
@@ -118,9 +132,20 @@ def test_a_swap_killed_before_any_object_store_mutation_reads_old_or_new_and_is_
         assert _partition(reader, SIBLING) == {"part-0.parquet": "sibling"}
         _swap(store, KEY, NEW)  # the re-run
         assert _partition(store, KEY) == NEW and _partition(store, SIBLING) == {"part-0.parquet": "sibling"}
-        assert _strays(client, prefix) == [], (k, _strays(client, prefix))
+        left = _strays(client, prefix)
+        if builds[0] < k <= journal[0]:  # killed after its lease, before its journal: the build stays, leased
+            assert left and all("/.tmp-vendor=acme-" in s for s in left), (k, left)
+            assert any(s.endswith("/" + BUILD_LEASE) for s in left), (k, left)
+        else:  # killed before it leased anything, or after its journal (finished by the reader)
+            assert left == [], (k, left)
+        kept_builds += bool(left)
+        _expire_leases(client, prefix)
+        _swap(store, KEY, NEW)  # a later run, after the lease expired
+        assert _partition(store, KEY) == NEW and _strays(client, prefix) == [], (k, _strays(client, prefix))
     assert mixed >= 3, "some kills should land mid-copy (a mix in the bucket that the reader must not see)"
-    print(f"\n{len(ops) + 1} kill points; {mixed} left a mixed partition in the bucket, finished by the next reader")
+    assert kept_builds >= 3, "kills before the journal should leave a leased build that the re-run keeps"
+    print(f"\n{len(ops) + 1} kill points; {mixed} left a mixed partition in the bucket, finished by the next reader; "
+          f"{kept_builds} left a leased build, deleted once its lease expired")
 
 
 def test_a_failed_build_on_s3_leaves_the_partition_and_no_build(s3_server, client):
@@ -143,11 +168,12 @@ def test_a_swap_finished_by_two_processes_at_once_completes_and_a_lost_object_is
 
     store = Store(_root(s3_server, "twice"))
     _swap(store, KEY, OLD)
-    build = f"{KEY.rsplit('/', 1)[0]}/.tmp-vendor=acme-0123456789ab"
+    build_id = "0123456789ab"
+    build = f"{KEY.rsplit('/', 1)[0]}/.tmp-vendor=acme-{build_id}"
     for name, body in NEW.items():
         store.write_bytes(f"{build}/{name}", body.encode())
     journal = {"dest": KEY, "tmp": build, "copy": sorted(NEW), "delete": ["part-0.parquet"]}
-    store.write_json(Store._journal_key(KEY), journal)
+    store.write_json(Store._journal_key(KEY, build_id), journal)
 
     class OtherFinisherFirst(Counting):
         def copy_file(self, src: str, dest: str) -> None:
@@ -161,6 +187,28 @@ def test_a_swap_finished_by_two_processes_at_once_completes_and_a_lost_object_is
     assert racing.finish_swaps() == [KEY]
     assert _partition(store, KEY) == NEW and _strays(client, "twice") == []
 
-    store.write_json(Store._journal_key(KEY), {**journal, "copy": ["part-9.parquet"]})
+    store.write_json(Store._journal_key(KEY, build_id), {**journal, "copy": ["part-9.parquet"]})
     with pytest.raises(ValueError, match=r"the swap of .*vendor=acme lost part-9\.parquet .*re-run the stage"):
         open_store(_root(s3_server, "twice"))
+
+
+def test_a_live_build_beside_another_swap_of_the_same_partition_is_kept_and_a_deleted_one_refuses(s3_server, client):
+    """Nothing locks on an object store: two runs may replace one partition at once (a re-publish of
+    a stale day beside that day's own run). The second run's start never deletes the first run's
+    build while its lease is fresh; if a build is deleted all the same, its run refuses to swap an
+    empty build in and names the fix, and the partition keeps its content."""
+    store = Store(_root(s3_server, "live"))
+    _swap(store, KEY, OLD)
+    with store.replace_dir(KEY) as first:
+        store.write_bytes(f"{first}/part-1.parquet", b"first 1")
+        _swap(store, KEY, NEW)  # another run, start to end, while the first is still writing
+        assert store.is_file(f"{first}/part-1.parquet")  # its build survived the other run's start
+        store.write_bytes(f"{first}/_validate.json", b"first report")
+    assert _partition(store, KEY) == {"part-1.parquet": "first 1", "_validate.json": "first report"}  # the last swap wins
+    assert _strays(client, "live") == []
+
+    with pytest.raises(ValueError, match=r"build .* was deleted while it was written .* re-run the stage"), \
+            store.replace_dir(KEY) as doomed:
+        store.write_bytes(f"{doomed}/part-7.parquet", b"doomed")
+        store.delete_tree(doomed)  # e.g. cleared by a run whose clock is hours ahead
+    assert _partition(store, KEY) == {"part-1.parquet": "first 1", "_validate.json": "first report"}
