@@ -1,4 +1,4 @@
-"""Benchmark pipeline.agreement against the krippendorff and statsmodels packages.
+"""Benchmark pipeline.measure.agreement against the krippendorff and statsmodels packages.
 
 Usage::
 
@@ -36,7 +36,7 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.agreement import agreement_table, fleiss_kappa, krippendorff_alpha  # noqa: E402
+from pipeline.measure.agreement import agreement_table, fleiss_kappa, krippendorff_alpha  # noqa: E402
 
 N_ANNOTATORS = 200
 LABELS_PER_ITEM = 4
@@ -184,7 +184,7 @@ def sparse_pairs(n: int) -> None:
     table's time and traced peak memory, against what the dense matrix would need."""
     import tracemalloc
 
-    from pipeline.agreement import pairwise_kappa
+    from pipeline.measure.agreement import pairwise_kappa
 
     rng = np.random.default_rng(3)
     annotators = np.stack([np.arange(n), (np.arange(n) + 1) % n], axis=1).ravel()

@@ -1,4 +1,4 @@
-"""Benchmark: pipeline.consensus vs crowd-kit on real and synthetic crowdsourcing data.
+"""Benchmark: pipeline.merge.consensus vs crowd-kit on real and synthetic crowdsourcing data.
 
 Run from the repository root::
 
@@ -45,7 +45,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.consensus import aggregate, get_aggregator  # noqa: E402
+from pipeline.merge.consensus import aggregate, get_aggregator  # noqa: E402
 
 #: ``../shared`` relative to the repo root (override with ``$LABELQ_TRUTH_INFERENCE_DIR``)
 DATA_DIR = Path(os.environ.get("LABELQ_TRUTH_INFERENCE_DIR")

@@ -15,7 +15,7 @@ What it does
    apart: an Airflow task pays it once per process).
 3. Times ``steps.ingest`` and ``steps.validate`` (which stages good rows and quarantines bad
    ones) in a fresh root; rows/s = delivered rows / (ingest + validate) wall-clock seconds.
-4. Times the GX step alone (``intake.gx_validate_file``: every batch of the file, in this
+4. Times the GX step alone (``pipeline.validate.stage.gx_validate_file``: every batch of the file, in this
    process; inside ``validate`` it runs in a worker process beside the Arrow row checks) beside
    the same checks written in plain pandas on the same batches.
 5. Peak memory of ingest + validate in this process: Arrow's allocator peak (a fresh proxy
@@ -48,9 +48,10 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pipeline import intake, steps  # noqa: E402
+from pipeline import steps  # noqa: E402
+from pipeline.validate import stage as validate_stage  # noqa: E402
 from pipeline.config import parse_config  # noqa: E402
-from pipeline.schema import ANNOTATIONS  # noqa: E402
+from pipeline.contract import ANNOTATIONS  # noqa: E402
 
 DAY = date(2026, 11, 1)
 CONFIG = {
@@ -61,7 +62,7 @@ CONFIG = {
                          "labels": {"NEG": "negative", "NEU": "neutral", "POS": "positive"}}},
 }
 PARAMS = {"label_set": ["negative", "neutral", "positive"], "vendor_set": ["acme"], "task_set": ["sentiment"],
-          **intake.annotated_at_bounds(DAY)}
+          **validate_stage.annotated_at_bounds(DAY)}
 
 
 def generate(path: Path, rows: int, *, seed: int = 0, chunk: int = 1 << 20) -> int:
@@ -152,7 +153,7 @@ def main() -> None:
     # the GX step alone (in this process, as the GX worker runs it: every batch of the file) ...
     in_key = f"ingested/date={DAY}/vendor=acme/big.parquet"
     t0 = time.perf_counter()
-    intake.gx_validate_file(str(root), in_key, task="sentiment", vendor="acme", params=PARAMS,
+    validate_stage.gx_validate_file(str(root), in_key, task="sentiment", vendor="acme", params=PARAMS,
                             batch_rows=args.batch_rows)
     gx_s = time.perf_counter() - t0
     # ... beside the same checks in plain pandas on the same batches (conversion not timed)

@@ -48,9 +48,8 @@ PROJECT = Path(__file__).resolve().parent.parent
 
 def _run() -> tuple:
     """(config, root, day) for the current task's run."""
-    from pipeline.runtime import prepare_worker_process, run_day, run_settings
+    from pipeline.runtime import run_day, run_settings
 
-    prepare_worker_process()
     ctx = get_current_context()
     config, root = _fail_fast(run_settings, ctx["params"])
     day = _fail_fast(run_day, ctx["params"], ctx.get("logical_date"), ctx.get("data_interval_start"))
@@ -187,7 +186,7 @@ def labelq_daily():
         from airflow.sdk.exceptions import AirflowFailException
 
         from pipeline import steps
-        from pipeline.sla import SLABreach
+        from pipeline.score.sla import SLABreach
 
         config, root, day = _run()
         try:

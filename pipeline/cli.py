@@ -241,7 +241,7 @@ def _dispatch(args: argparse.Namespace, config: LabelqConfig | None, root: Path 
         return _relabel_command(args, config, root)
 
     if args.command == "docs":
-        from pipeline.intake import build_docs
+        from pipeline.validate.stage import build_docs
 
         print(f"GX Data Docs: {build_docs(root, args.out)}")
         return 0
@@ -350,7 +350,7 @@ def _report_command(args: argparse.Namespace, config: LabelqConfig, root: Path |
     from pipeline import steps
     from pipeline.storage import open_store
 
-    from pipeline.scorecard import scorecard_key
+    from pipeline.score.scorecard import scorecard_key
 
     store = open_store(root)
     tasks = [args.task] if args.task else list(config.tasks)

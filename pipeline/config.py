@@ -15,7 +15,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from pipeline.schema import OPTIONAL_VENDOR_COLUMNS, REQUIRED_VENDOR_COLUMNS
+from pipeline.contract import OPTIONAL_VENDOR_COLUMNS, REQUIRED_VENDOR_COLUMNS
 
 Level = Literal["nominal", "ordinal", "interval", "ratio"]
 ConsensusMethod = Literal["majority_vote", "weighted_vote", "dawid_skene", "one_coin_dawid_skene", "mace"]
@@ -34,7 +34,7 @@ class _Model(BaseModel):
 class SplitRatios(_Model):
     """Share of items in each split of the published training set (must sum to 1).
 
-    An item's split is fixed by a hash of its ``item_id`` (:mod:`pipeline.splits`), so it
+    An item's split is fixed by a hash of its ``item_id`` (:mod:`pipeline.publish.splits`), so it
     never moves between versions as long as the ratios stay the same.
     """
 
@@ -59,7 +59,7 @@ class TaskConfig(_Model):
     labels: list[str] = Field(min_length=2)
     level: Level = "nominal"
     min_labels_per_item: int = Field(default=2, ge=1)
-    #: items whose consensus confidence / agreement is below these are held out (pipeline.holdout)
+    #: items whose consensus confidence / agreement is below these are held out (pipeline.merge.holdout)
     min_confidence: float | None = Field(default=None, ge=0, le=1)
     min_agreement: float | None = Field(default=None, ge=0, le=1)
     consensus: ConsensusMethod = "majority_vote"
@@ -77,7 +77,7 @@ class TaskConfig(_Model):
 
 
 class SLAConfig(_Model):
-    """A vendor's service-level thresholds, checked per task and day (:mod:`pipeline.sla`).
+    """A vendor's service-level thresholds, checked per task and day (:mod:`pipeline.score.sla`).
 
     ``min_gold_accuracy``: lowest acceptable share of correct labels on gold items;
     ``min_kappa_vs_consensus``: lowest acceptable Cohen's kappa against the consensus of the

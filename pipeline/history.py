@@ -36,11 +36,9 @@ import pandas as pd
 import pyarrow as pa
 
 from pipeline.config import LabelqConfig
-from pipeline.schema import ANNOTATIONS
-from pipeline.storage import Store
+from pipeline.contract import ANNOTATIONS
+from pipeline.storage import INGEST_REPORT, VALIDATE_REPORT, Store
 
-VALIDATE_REPORT = "_validate.json"
-INGEST_REPORT = "_ingest.json"
 
 #: Why a staged row does not count at a horizon (``History.withdrawn`` keys).
 WITHDRAWN_REASONS = ("duplicate_file", "superseded", "duplicate_pair")

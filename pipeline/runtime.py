@@ -50,20 +50,6 @@ def run_settings(params: Mapping[str, Any]) -> tuple[LabelqConfig, Path | str]:
     return config, resolve_root(params.get("root") or None, config)
 
 
-def prepare_worker_process() -> None:
-    """Adjust the environment of a task process before a stage runs in it.
-
-    Celery's prefork pool runs tasks in daemonic processes, which may not start children:
-    there, GX validation runs in-process (``LABELQ_GX_PROCESS=0``) instead of in the GX
-    worker process :mod:`pipeline.intake` would spawn (the worker has preloaded GX anyway,
-    see :data:`WORKER_PRELOAD`). An explicit ``LABELQ_GX_PROCESS`` is left alone.
-    """
-    import multiprocessing
-
-    if multiprocessing.current_process().daemon:
-        os.environ.setdefault("LABELQ_GX_PROCESS", "0")
-
-
 def default_root() -> Path | str:
     """The storage root a DAG file assumes at parse time: ``$LABELQ_ROOT``, else ``<project>/data``.
 
@@ -278,7 +264,7 @@ def post_alert(url: str, payload: Mapping[str, Any], *, timeout: float = 10) -> 
 #: process inherits them instead of paying seconds of imports (pandas, pyarrow, Great
 #: Expectations) per task. Enabled with
 #: ``AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS=pipeline.runtime.CELERY_CONFIG``.
-WORKER_PRELOAD = ("pipeline.steps", "pipeline.validate", "great_expectations")
+WORKER_PRELOAD = ("pipeline.steps", "pipeline.validate.gx", "great_expectations")
 
 
 def __getattr__(name: str) -> Any:

@@ -25,7 +25,7 @@ import pandas as pd
 import pyarrow as pa
 
 from pipeline.config import LabelqConfig, VendorConfig
-from pipeline.schema import GOLD
+from pipeline.contract import GOLD
 from pipeline.storage import Root, Store, open_store
 
 

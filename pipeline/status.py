@@ -11,7 +11,8 @@ from datetime import date
 from typing import Any
 
 from pipeline.config import LabelqConfig
-from pipeline.history import INGEST_REPORT, VALIDATE_REPORT, gaps, stale_versions
+from pipeline.history import gaps, stale_versions
+from pipeline.storage import INGEST_REPORT, VALIDATE_REPORT
 from pipeline.publish import latest_ref, version_refs
 from pipeline.storage import Store
 

@@ -19,17 +19,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline import __version__
-from pipeline.accuracy import gold_accuracy
+from pipeline.measure.accuracy import gold_accuracy
 from pipeline.config import LabelqConfig, TaskConfig, VendorConfig
 from pipeline.publish import read_manifest, write_version
-from pipeline.schema import CURATED, GOLD, namespaced
-from pipeline.splits import SPLITS, assign_splits
+from pipeline.contract import CURATED, GOLD, namespaced
+from pipeline.publish.splits import SPLITS, assign_splits
 from pipeline.storage import Root, Store, open_store
 
 log = logging.getLogger("labelq")
 
-INGEST_REPORT = "_ingest.json"
-VALIDATE_REPORT = "_validate.json"
 
 
 def _vendor(config: LabelqConfig, vendor: str) -> VendorConfig:
@@ -56,8 +54,8 @@ def ingest(config: LabelqConfig, root: Root, day: date, vendor: str, *, batch_ro
     :mod:`pipeline.history`). A vendor without a landing folder is warned about, or with
     ``strict`` raises ``ValueError``. ``root`` may be a local folder or an ``s3://`` URI.
     """
-    from pipeline.ingest import DEFAULT_BATCH_ROWS
-    from pipeline.intake import ingest_day
+    from pipeline.ingest.canonical import DEFAULT_BATCH_ROWS
+    from pipeline.ingest.stage import ingest_day
 
     _vendor(config, vendor)
     return ingest_day(config, root, day, vendor, batch_rows=batch_rows or DEFAULT_BATCH_ROWS, strict=strict)
@@ -75,8 +73,8 @@ def validate(config: LabelqConfig, root: Root, day: date, vendor: str, *, batch_
     ``staged/<task>/date=<day>/vendor=<vendor>/`` (good rows, GX results, ``_validate.json``).
     Rows reconcile exactly: ``rows_in == rows_staged + rows_quarantined``.
     """
-    from pipeline.ingest import DEFAULT_BATCH_ROWS
-    from pipeline.intake import validate_day
+    from pipeline.ingest.canonical import DEFAULT_BATCH_ROWS
+    from pipeline.validate.stage import validate_day
 
     vcfg = _vendor(config, vendor)
     _task(config, vcfg.task)
@@ -144,7 +142,7 @@ def measure(config: LabelqConfig, root: Root, day: date, task: str, *, allow_emp
     """
     import warnings
 
-    from pipeline.agreement import UndefinedAgreementWarning, agreement_table, pairwise_kappa, per_category_agreement
+    from pipeline.measure.agreement import UndefinedAgreementWarning, agreement_table, pairwise_kappa, per_category_agreement
     from pipeline.history import check_complete, resolve
 
     tcfg = _task(config, task)
@@ -233,7 +231,7 @@ def merge(config: LabelqConfig, root: Root, day: date, task: str, *, allow_empty
 
     Writes ``consensus/<task>/date=<day>/``: ``consensus.parquet``, one row per item with the
     consensus, ``vendors``, ``source_batches`` (lineage) and ``held_out_reason`` (null for
-    items that go into the training set; rules in :mod:`pipeline.holdout`),
+    items that go into the training set; rules in :mod:`pipeline.merge.holdout`),
     ``relabel.parquet``, the held-out items to send back for more labels (``labelq relabel``),
     and ``_merge.json``: the days and deliveries it read (:func:`pipeline.history.resolve`:
     what was withdrawn as a duplicate or superseded, and why) and the digest of those inputs,
@@ -242,9 +240,9 @@ def merge(config: LabelqConfig, root: Root, day: date, task: str, *, allow_empty
     without deliveries unless ``allow_empty``; refuses a history with holes
     (:class:`pipeline.history.HistoryGap`).
     """
-    from pipeline.consensus import aggregate
+    from pipeline.merge.consensus import aggregate
     from pipeline.history import check_complete, resolve
-    from pipeline.holdout import held_out_reasons, relabel_list
+    from pipeline.merge.holdout import held_out_reasons, relabel_list
 
     tcfg = _task(config, task)
     store = open_store(root)
@@ -328,7 +326,7 @@ def publish(config: LabelqConfig, root: Root, day: date, task: str, *, allow_emp
     atomic. Later versions made stale by this day are listed under ``stale_later_versions``
     (``labelq run`` re-publishes them; the DAG logs a warning naming the command).
     """
-    from pipeline.consensus import get_aggregator
+    from pipeline.merge.consensus import get_aggregator
     from pipeline.history import read_reports, stale_versions
 
     tcfg = _task(config, task)
@@ -408,14 +406,14 @@ def scorecard(config: LabelqConfig, root: Root, day: date, task: str, *, allow_e
     """Vendor and annotator scorecards of ``task`` for ``day``, with each vendor's SLA status.
 
     Writes ``scorecards/<task>/date=<day>/`` (its own partition): scorecard_vendor.parquet, scorecard_annotator.parquet,
-    confusion.parquet, vendor_kappa.parquet (definitions in :mod:`pipeline.scorecard`; read the
-    history with :func:`pipeline.scorecard.read_metrics_history`). An SLA breach is logged as a
+    confusion.parquet, vendor_kappa.parquet (definitions in :mod:`pipeline.score.scorecard`; read the
+    history with :func:`pipeline.score.scorecard.read_metrics_history`). An SLA breach is logged as a
     warning and listed under ``sla_breaches``; it does not raise (that is :func:`check_sla`).
     Skipped on a day without deliveries unless ``allow_empty``.
     """
     from pipeline.history import resolve
-    from pipeline.scorecard import build_scorecards, write_scorecards
-    from pipeline.sla import breaches, evaluate_sla, sla_status
+    from pipeline.score.scorecard import build_scorecards, write_scorecards
+    from pipeline.score.sla import breaches, evaluate_sla, sla_status
 
     tcfg = _task(config, task)
     store = open_store(root)
@@ -454,13 +452,13 @@ def check_sla(config: LabelqConfig, root: Root, day: date, task: str) -> dict[st
 
     Raises
     ------
-    pipeline.sla.SLABreach
+    pipeline.score.sla.SLABreach
         (a ``RuntimeError``) naming each breaching vendor, metric, value and threshold.
     FileNotFoundError
         The scorecard of ``task`` and ``day`` has not been written yet.
     """
-    from pipeline.scorecard import scorecard_key
-    from pipeline.sla import SLABreach, breaches, evaluate_sla, sla_status
+    from pipeline.score.scorecard import scorecard_key
+    from pipeline.score.sla import SLABreach, breaches, evaluate_sla, sla_status
 
     _task(config, task)
     store = open_store(root)
@@ -485,15 +483,15 @@ def check_vendor_sla(config: LabelqConfig, root: Root, day: date, task: str, ven
 
     Raises
     ------
-    pipeline.sla.SLABreach
+    pipeline.score.sla.SLABreach
         ``vendor`` breached its SLA (names metric, value, threshold and the scorecard).
     FileNotFoundError
         The scorecard of ``task`` and ``day`` has not been written yet.
     ValueError, LookupError
         ``vendor`` is unknown or labels another task; the scorecard has no row for it.
     """
-    from pipeline.scorecard import scorecard_key
-    from pipeline.sla import SLABreach, breaches, evaluate_sla, sla_status
+    from pipeline.score.scorecard import scorecard_key
+    from pipeline.score.sla import SLABreach, breaches, evaluate_sla, sla_status
 
     _task(config, task)
     vcfg = _vendor(config, vendor)
@@ -525,7 +523,7 @@ def report(config: LabelqConfig, root: Root, day: date, task: str, *, allow_empt
     a day without deliveries unless ``allow_empty``.
     """
     from pipeline import report as rpt
-    from pipeline.privacy import pseudonym_key
+    from pipeline.report.privacy import pseudonym_key
 
     tcfg = _task(config, task)
     store = open_store(root)

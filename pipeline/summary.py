@@ -9,7 +9,7 @@ from typing import Any
 
 from pipeline.config import LabelqConfig
 from pipeline.publish import VersionNotFound, read_manifest, resolve_version
-from pipeline.scorecard import scorecard_key
+from pipeline.score.scorecard import scorecard_key
 from pipeline.storage import Root, Store, open_store
 
 log = logging.getLogger("labelq")

@@ -70,7 +70,7 @@ STOP_ORDER = ("scheduler", "dag-processor", "api-server")
 # What the LocalExecutor's forkserver imports before forking workers (as the Celery workers of
 # the production stack do, pipeline.runtime.WORKER_PRELOAD).
 PRELOAD = ("airflow.executors.local_executor", "airflow.sdk.execution_time.task_runner",
-           "pipeline.steps", "pipeline.validate", "great_expectations")
+           "pipeline.steps", "pipeline.validate.gx", "great_expectations")
 
 
 class LocalAirflowError(RuntimeError):

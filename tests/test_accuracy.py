@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 from statsmodels.stats.proportion import proportion_confint
 
-from pipeline.accuracy import gold_accuracy, wilson_interval
+from pipeline.measure.accuracy import gold_accuracy, wilson_interval
 
 
 @pytest.mark.parametrize("k, n", [(0, 10), (3, 10), (10, 10), (57, 83), (1, 1), (999, 1000)])

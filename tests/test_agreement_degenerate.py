@@ -10,7 +10,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from pipeline.agreement import (
+from pipeline.measure.agreement import (
     UndefinedAgreementWarning,
     agreement_table,
     bootstrap_ci,

@@ -10,7 +10,7 @@ krippendorff = pytest.importorskip("krippendorff")
 inter_rater = pytest.importorskip("statsmodels.stats.inter_rater")
 from sklearn.metrics import cohen_kappa_score  # noqa: E402
 
-from pipeline.agreement import (  # noqa: E402
+from pipeline.measure.agreement import (  # noqa: E402
     cohen_kappa,
     confusion,
     fleiss_kappa,

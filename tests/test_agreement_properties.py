@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.agreement import (
+from pipeline.measure.agreement import (
     UndefinedAgreementWarning,
     cohen_kappa,
     fleiss_kappa,

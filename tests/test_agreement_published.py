@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import agreement_refs as refs
-from pipeline.agreement import (
+from pipeline.measure.agreement import (
     cohen_kappa,
     fleiss_kappa,
     gwet_ac1,

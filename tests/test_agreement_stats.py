@@ -12,7 +12,7 @@ import pytest
 
 krippendorff = pytest.importorskip("krippendorff")
 
-from pipeline.agreement import (  # noqa: E402
+from pipeline.measure.agreement import (  # noqa: E402
     TABLE_COLUMNS,
     TABLE_METRICS,
     CoincidenceStats,
@@ -30,7 +30,7 @@ from pipeline.agreement import (  # noqa: E402
     percent_agreement,
     scott_pi,
 )
-from pipeline.agreement.bootstrap import _value_evaluator, replicate_weights  # noqa: E402
+from pipeline.measure.agreement.bootstrap import _value_evaluator, replicate_weights  # noqa: E402
 
 LEVELS = ["nominal", "ordinal", "interval", "ratio"]
 
@@ -259,7 +259,7 @@ def test_per_category_equals_binarised_metric(metric):
 
 # ------------------------------------------------------------- canonical schema / docs
 def test_table_on_canonical_arrow_schema_with_text_labels():
-    from pipeline.schema import ANNOTATIONS
+    from pipeline.contract import ANNOTATIONS
 
     rng = np.random.default_rng(12)
     names = ["negative", "neutral", "positive"]
@@ -300,8 +300,8 @@ def test_numeric_text_labels_match_numeric_label_order():
 def test_docstring_examples_run():
     import doctest
 
-    import pipeline.agreement.krippendorff as kmod
-    import pipeline.agreement.table as tmod
+    import pipeline.measure.agreement.krippendorff as kmod
+    import pipeline.measure.agreement.table as tmod
 
     for mod in (kmod, tmod):
         assert doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE).failed == 0
@@ -313,7 +313,7 @@ def test_pairwise_kappa_of_60000_annotators_is_sparse_and_the_dense_matrix_refus
     annotator j shares item j with j+1 only), and the dense matrix refuses with the way out."""
     import tracemalloc
 
-    from pipeline.agreement import pairwise_kappa, pairwise_kappa_matrix
+    from pipeline.measure.agreement import pairwise_kappa, pairwise_kappa_matrix
 
     n = 60_000
     rng = np.random.default_rng(3)

@@ -1,4 +1,4 @@
-"""MACE (pipeline.consensus.mace): hand-checked toys, gold clamping, label types, row order,
+"""MACE (pipeline.merge.consensus.mace): hand-checked toys, gold clamping, label types, row order,
 output contract, numerical stability, settings, and agreement with crowd-kit's MACE on the real
 truth-inference datasets."""
 
@@ -14,7 +14,7 @@ from test_consensus_methods import (  # aliased: not collected again here
 )
 from test_consensus_real_data import DATA_DIR, DATASETS, accuracy, crowdkit_frame, load
 
-from pipeline.consensus import MACE, aggregate, get_aggregator
+from pipeline.merge.consensus import MACE, aggregate, get_aggregator
 
 pytestmark = pytest.mark.filterwarnings("ignore::Warning:crowdkit")  # pandas-3 deprecations
 

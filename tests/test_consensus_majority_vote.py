@@ -1,4 +1,4 @@
-"""Majority vote and the ``aggregate`` output contract (pipeline.consensus)."""
+"""Majority vote and the ``aggregate`` output contract (pipeline.merge.consensus)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from pipeline.consensus import RESULT_COLUMNS, MajorityVote, aggregate, get_aggregator
+from pipeline.merge.consensus import RESULT_COLUMNS, MajorityVote, aggregate, get_aggregator
 
 
 def frame(rows: list[tuple]) -> pd.DataFrame:
@@ -160,8 +160,8 @@ def test_empty_input() -> None:
 def test_docstring_examples() -> None:
     import doctest
 
-    import pipeline.consensus as consensus
-    import pipeline.consensus.majority_vote as majority_vote
+    import pipeline.merge.consensus as consensus
+    import pipeline.merge.consensus.majority_vote as majority_vote
 
     for module in (consensus, majority_vote):
         result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)

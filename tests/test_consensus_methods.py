@@ -1,5 +1,5 @@
 """Every consensus method: hand-checked toys, edge cases, output contract, stability,
-gold clamping, determinism and input errors (pipeline.consensus)."""
+gold clamping, determinism and input errors (pipeline.merge.consensus)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.consensus import (
+from pipeline.merge.consensus import (
     METHODS,
     RESULT_COLUMNS,
     DawidSkene,

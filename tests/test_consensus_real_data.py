@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.consensus import aggregate, get_aggregator
+from pipeline.merge.consensus import aggregate, get_aggregator
 
 #: ``../shared`` relative to the repo root (override with ``$LABELQ_TRUTH_INFERENCE_DIR``)
 DATA_DIR = Path(os.environ.get("LABELQ_TRUTH_INFERENCE_DIR")

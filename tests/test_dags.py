@@ -40,7 +40,7 @@ def test_dag_parse_imports_nothing_heavy(repo, airflow_home, tmp_path):
         f"""
         import runpy, sys, json
         runpy.run_path({str(repo / 'dags' / 'labelq_daily.py')!r})
-        heavy = ['pandas', 'pyarrow', 'great_expectations', 'sklearn', 'scipy', 'pipeline.steps', 'pipeline.validate']
+        heavy = ['pandas', 'pyarrow', 'great_expectations', 'sklearn', 'scipy', 'pipeline.steps', 'pipeline.validate.gx']
         print(json.dumps([m for m in heavy if m in sys.modules]))
         """,
         _env(airflow_home, tmp_path),
@@ -220,16 +220,3 @@ def test_consumer_dag_parse_imports_nothing_heavy(repo, airflow_home, tmp_path):
     )
     assert out.returncode == 0, out.stderr[-3000:]
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
-
-
-def test_task_processes_in_celery_pools_validate_in_process(monkeypatch):
-    import multiprocessing
-
-    from pipeline.runtime import prepare_worker_process
-
-    monkeypatch.delenv("LABELQ_GX_PROCESS", raising=False)
-    prepare_worker_process()  # not daemonic: leave the GX worker process on
-    assert "LABELQ_GX_PROCESS" not in os.environ
-    monkeypatch.setattr(multiprocessing.current_process(), "daemon", True, raising=False)
-    prepare_worker_process()  # a Celery prefork child: no child processes allowed
-    assert os.environ["LABELQ_GX_PROCESS"] == "0"

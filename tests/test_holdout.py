@@ -10,7 +10,7 @@ import pytest
 
 from pipeline.cli import main
 from pipeline.config import ConfigError, parse_config
-from pipeline.holdout import RELABEL_COLUMNS, held_out_reasons, relabel_list
+from pipeline.merge.holdout import RELABEL_COLUMNS, held_out_reasons, relabel_list
 from pipeline.publish import read_manifest, read_training_set
 
 CASES = pd.DataFrame({

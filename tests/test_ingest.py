@@ -7,8 +7,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline import steps
-from pipeline.ingest import ContractError, check_contract, normalise_labels, to_canonical
-from pipeline.schema import ANNOTATIONS
+from pipeline.ingest.canonical import ContractError, check_contract, normalise_labels, to_canonical
+from pipeline.contract import ANNOTATIONS
 
 DAY = date(2026, 11, 1)
 

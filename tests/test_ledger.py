@@ -13,7 +13,7 @@ import pytest
 from pipeline import steps
 from pipeline.config import parse_config
 from pipeline.history import resolve
-from pipeline.ledger import read_ledger
+from pipeline.ingest.ledger import read_ledger
 from pipeline.storage import Store
 from test_hostile import CONFIG, acme
 

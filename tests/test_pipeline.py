@@ -145,10 +145,10 @@ def test_reader_verifies_checksums_and_names_versions(processed, tmp_path, days)
 
 
 def test_measure_writes_per_category_and_annotator_pair_agreement(processed, days):
-    from pipeline.agreement import cohen_kappa, per_category_agreement
+    from pipeline.measure.agreement import cohen_kappa, per_category_agreement
 
     part = processed / "metrics" / "sentiment" / f"date={days[0]}"
-    from pipeline.schema import namespaced
+    from pipeline.contract import namespaced
 
     ann = namespaced(steps.read_staged(processed, "sentiment", day=days[0]))  # an annotator is (vendor, id)
     per_cat = pd.read_parquet(part / "agreement_per_category.parquet")

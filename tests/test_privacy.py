@@ -1,4 +1,4 @@
-"""pipeline.privacy: reports name annotators by keyed pseudonyms; real ids stay in scorecards."""
+"""pipeline.report.privacy: reports name annotators by keyed pseudonyms; real ids stay in scorecards."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from pipeline import steps
-from pipeline.privacy import PSEUDONYM_KEY_ENV, pseudonym_key, pseudonymise
+from pipeline.report.privacy import PSEUDONYM_KEY_ENV, pseudonym_key, pseudonymise
 from pipeline.storage import open_store
 
 
@@ -98,7 +98,7 @@ def test_stages_racing_to_create_the_key_agree_on_one(tmp_path: Path, monkeypatc
     two different keys: the key is linked into place only if none is there yet."""
     from concurrent.futures import ThreadPoolExecutor
 
-    import pipeline.privacy as privacy
+    import pipeline.report.privacy as privacy
 
     monkeypatch.delenv(PSEUDONYM_KEY_ENV, raising=False)
     store = open_store(tmp_path)

@@ -37,10 +37,10 @@ from pipeline.publish import (
     version_path,
     write_version,
 )
-from pipeline.schema import CURATED
-from pipeline.splits import SPLITS, assign_splits
+from pipeline.contract import CURATED
+from pipeline.publish.splits import SPLITS, assign_splits
 from pipeline.storage import Layout, Store, sha256_file
-from pipeline.versions import diff_versions, version_summaries
+from pipeline.publish.diff import diff_versions, version_summaries
 
 TASK = "sentiment"
 
@@ -86,7 +86,7 @@ def test_columns_follow_the_curated_schema_with_lineage(processed, days):
 
 
 def test_split_is_a_documented_hash_of_item_id_and_never_moves(processed, days, config):
-    def by_formula(item_id: str) -> str:  # the rule in pipeline/splits.py, written out
+    def by_formula(item_id: str) -> str:  # the rule in pipeline/publish/splits.py, written out
         u = (int.from_bytes(hashlib.sha256(item_id.encode()).digest()[:8], "big") >> 11) / 2**53
         r = config.tasks[TASK].splits
         return "train" if u < r.train else "validation" if u < r.train + r.validation else "test"

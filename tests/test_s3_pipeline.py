@@ -14,7 +14,7 @@ import pytest
 import pipeline
 from pipeline.cli import main
 from pipeline.publish import list_versions, read_manifest
-from pipeline.scorecard import read_metrics_history
+from pipeline.score.scorecard import read_metrics_history
 from test_s3 import BUCKET, _keys, s3  # noqa: F401  (fixture)
 
 DAYS = ["2026-11-01", "2026-11-02"]

@@ -49,7 +49,7 @@ from pipeline.publish import (
     write_version,
 )
 from pipeline.storage import Store
-from pipeline.versions import diff_versions, render_diff, version_summaries
+from pipeline.publish.diff import diff_versions, render_diff, version_summaries
 from zygote import check_completed, check_reader_view, concurrent_reader, spawn
 
 BUCKET = "labelq-publish"

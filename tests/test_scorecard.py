@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.scorecard import (
+from pipeline.score.scorecard import (
     ANNOTATOR_COLUMNS,
     METRIC_TABLES,
     VENDOR_COLUMNS,

@@ -10,7 +10,7 @@ import pytest
 
 from pipeline import steps
 from pipeline.config import ConfigError, SLAConfig, parse_config
-from pipeline.sla import SLABreach, breaches, evaluate_sla, sla_status
+from pipeline.score.sla import SLABreach, breaches, evaluate_sla, sla_status
 
 
 def _card(**cols) -> pd.DataFrame:

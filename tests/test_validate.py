@@ -7,8 +7,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline import steps
-from pipeline.intake import annotated_at_bounds
-from pipeline.validate import describe, load_suite, validate_frame
+from pipeline.validate.stage import annotated_at_bounds
+from pipeline.validate.gx import describe, load_suite, validate_frame
 
 DAY = date(2026, 11, 1)
 PARAMS = {"label_set": ["negative", "neutral", "positive"], "vendor_set": ["acme"], "task_set": ["sentiment"],
@@ -116,7 +116,7 @@ def test_each_task_suite_matches_its_config_labels(config, repo):
 
 
 def test_canonical_task_and_vendor_suites_are_combined_from_json():
-    from pipeline.validate import combined_suite, suite_names
+    from pipeline.validate.gx import combined_suite, suite_names
 
     assert suite_names("sentiment", "crowdly") == ["annotations", "tasks/sentiment", "vendors/crowdly"]
     assert suite_names("sentiment", "acme") == ["annotations", "tasks/sentiment"]
@@ -127,7 +127,7 @@ def test_canonical_task_and_vendor_suites_are_combined_from_json():
 def test_personal_values_are_scrubbed_but_rows_and_counts_kept():
     import pyarrow as pa
 
-    from pipeline.validate import validate_batch
+    from pipeline.validate.gx import validate_batch
 
     frame = _frame(annotator_id=["secret-a", "secret-a", None], item_id=["i1", "i1", "i2"])
     out = validate_batch(pa.Table.from_pandas(frame, preserve_index=False), task="sentiment", vendor="acme",

@@ -1,4 +1,4 @@
-"""Static HTML quality report per task and day, its JSON twin, and an index.
+"""Stage 7, report: a static HTML quality report per task and day, its JSON twin, and an index.
 
 Written by :func:`pipeline.steps.report` (and ``labelq report``) under the storage root::
 
@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from pipeline.privacy import pseudonymise
+from pipeline.report.privacy import pseudonymise
 
 if TYPE_CHECKING:
     from pipeline.storage import Root, Store
@@ -127,7 +127,7 @@ def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------- I/O edge: read
 def _read_batches(store: Store, task: str, day: date) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The day's ``_validate.json`` per vendor of ``task`` and the quarantine reasons of its vendors."""
-    from pipeline.intake import VALIDATE_REPORT
+    from pipeline.storage import VALIDATE_REPORT
 
     staged = (store.layout.staged_task(task) / f"date={day.isoformat()}").as_posix()
     validation = [store.read_json(k) for k in store.committed_files(staged, "/" + VALIDATE_REPORT)]
@@ -149,7 +149,7 @@ def load_inputs(root: Root, task: str, day: date) -> ReportInputs:
     Raises ``FileNotFoundError`` (saying which stage to run) when the scorecard is missing.
     """
     from pipeline.publish import VersionNotFound, read_manifest
-    from pipeline.scorecard import METRIC_TABLES, read_metrics_history, scorecard_key
+    from pipeline.score.scorecard import METRIC_TABLES, read_metrics_history, scorecard_key
     from pipeline.storage import open_store
 
     store = open_store(root)
@@ -293,7 +293,7 @@ def build_report_data(
 ) -> dict[str, Any]:
     """The report as a JSON-able dict: the JSON twin, and what the HTML template renders.
 
-    Annotators are named by pseudonyms (:mod:`pipeline.privacy`, keyed by ``pseudonym_key``;
+    Annotators are named by pseudonyms (:mod:`pipeline.report.privacy`, keyed by ``pseudonym_key``;
     None: a random key, so the ids cannot be recovered, nor matched across reports). At most
     ``annotators_shown`` annotator rows are listed (``annotators_total`` counts them all), so a
     day with 60,000 annotators gives a report of bounded size; every flagged one is in

@@ -39,7 +39,7 @@ def _colours(vendors: Iterable[str]) -> dict[str, str]:
 def accuracy_over_time(history: pd.DataFrame, thresholds: Mapping[str, float | None] | None = None) -> str | None:
     """Gold and leave-one-vendor-out accuracy per vendor and day, with Wilson 95% bands.
 
-    ``history``: :func:`pipeline.scorecard.read_metrics_history` of ``scorecard_vendor``
+    ``history``: :func:`pipeline.score.scorecard.read_metrics_history` of ``scorecard_vendor``
     (``date, vendor, gold_accuracy, gold_ci_low, gold_ci_high, loo_accuracy, loo_ci_low,
     loo_ci_high``). ``thresholds``: vendor -> ``min_gold_accuracy`` drawn dashed.
     """

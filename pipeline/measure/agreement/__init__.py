@@ -1,0 +1,50 @@
+"""Inter-annotator agreement for multi-vendor annotation data.
+
+Data contract (the canonical long format named in ``pipeline/contract.py``): a
+:class:`pandas.DataFrame` or :class:`pyarrow.Table` with at least the columns
+``item_id``, ``annotator_id`` and ``label`` -- one row per label an annotator
+gave an item.  ``label`` may be string or numeric.  Missing labels are simply
+absent rows or null ``label`` values (null labels are dropped).  Other
+columns (``vendor``, ``task``, ``annotated_at``, ...) are ignored unless a
+function uses them (``vendor`` for per-vendor scopes).
+
+Metrics are plain functions with keyword-only options.  Undefined results
+(empty input, one rater per item, a single category, ...) are NaN with an
+:class:`UndefinedAgreementWarning` saying why.  The value-based metrics can
+also be computed from mergeable sufficient statistics
+(:func:`coincidences`), which add across batches split by item.
+"""
+
+from ._sums import UndefinedAgreementWarning
+from .bootstrap import BootstrapResult, bootstrap_ci
+from .coincidence import CoincidenceStats, coincidences, merge
+from .kappa import ConfusionStats, cohen_kappa, confusion
+from .krippendorff import Level, krippendorff_alpha
+from .multirater import fleiss_kappa, gwet_ac1, percent_agreement, scott_pi
+from .pairwise import pairwise_kappa, pairwise_kappa_matrix
+from .per_category import per_category_agreement
+from .table import TABLE_COLUMNS, TABLE_METRICS, agreement_table
+
+__all__ = [
+    "TABLE_COLUMNS",
+    "TABLE_METRICS",
+    "BootstrapResult",
+    "CoincidenceStats",
+    "ConfusionStats",
+    "Level",
+    "UndefinedAgreementWarning",
+    "agreement_table",
+    "bootstrap_ci",
+    "coincidences",
+    "cohen_kappa",
+    "confusion",
+    "fleiss_kappa",
+    "gwet_ac1",
+    "krippendorff_alpha",
+    "merge",
+    "pairwise_kappa",
+    "pairwise_kappa_matrix",
+    "per_category_agreement",
+    "percent_agreement",
+    "scott_pi",
+]

@@ -1,0 +1,746 @@
+"""Stage 5, publish: immutable, checksummed, versioned training sets, and the reader ML teams use.
+
+Layout of one task under the storage root (a local folder or an object store)::
+
+    curated/<task>/
+      <version>.<build>/           one immutable build: part-00000.parquet ... + _manifest.json
+      <version> -> <version>.<build>/   symlink (local disk only): the version's current build
+      latest -> <version>.<build>/      symlink (local disk only): the latest version's build
+      _versions/<version>.json     which build is version <version>   (pointer, replaced atomically)
+      _tags/<name>.json            a build pinned by name             (never pruned)
+      _latest.json                 the newest version (highest id; a backfill never moves it back)
+      .lock                        serialises the publishers of the task (local disk only)
+
+Every function taking ``root`` accepts a local folder, an ``s3://bucket/prefix`` URI (with
+``?endpoint_override=host:port&scheme=http`` if needed) or a :class:`~pipeline.storage.Store`.
+:func:`write_version` and :func:`version_path` return a build folder as a :class:`~pathlib.Path`
+for a local root and as a URI string (``s3://bucket/prefix/curated/<task>/<version>.<build>``)
+on an object store.
+
+A version id is the last day of the data interval it covers (``YYYY-MM-DD``); a re-run of
+that day replaces the version. ``<build>`` is 12 hex digits of the SHA-256 of the manifest
+without ``created_at``: the same inputs give the same build, byte for byte and on any storage,
+so a re-run with identical inputs changes nothing. Each build folder is a plain Parquet dataset
+that pandas, pyarrow, Polars and DuckDB read directly (``_``-prefixed files are ignored by all
+of them).
+
+Commit protocol (what makes a publish atomic). Readers trust only a build that a pointer names
+and that has its ``_manifest.json``; a build's manifest is written last and deleted first.
+
+On local disk, under the task's ``.lock`` (``fcntl``; released by the OS if the process dies):
+
+1. write the data files into a hidden ``.tmp-*`` folder, hash them, write ``_manifest.json``
+   last, fsync, then rename the folder to ``<version>.<build>`` (kept as is if that identical
+   build is already there and intact);
+2. replace ``_versions/<version>.json`` and then ``_latest.json`` (write aside + rename, fsync);
+3. prune: drop versions beyond ``keep_versions`` (never the latest nor a tagged build), point
+   the symlinks at what the pointers name, then delete every build and leftover no pointer
+   names (renamed away first).
+
+On an object store (no rename, no lock; every PUT is atomic per object):
+
+0. PUT a lease ``.lease-<version>.<build>.json`` on the build about to be written (a concurrent
+   publisher's prune skips leased builds; a lease expires after :data:`LEASE_SECONDS`);
+1. serialise the data files in memory (the same Parquet bytes as on disk), hash them and
+   compute the build id; if ``<version>.<build>/`` is already there and intact keep it, else
+   delete whatever is under that name (a damaged copy or a killed publisher's data files:
+   manifest first), PUT the data files, then ``_manifest.json`` last;
+2. PUT ``_versions/<version>.json``, then ``_latest.json`` (re-listed after writing, so a concurrent
+   publisher of another version cannot leave it on the older one), then delete the lease;
+3. prune: delete the pointers of dropped versions, then every build no pointer names: its
+   manifest first, then its data files. This also clears what a killed publisher left (data
+   files without a manifest, or a manifested build no pointer names yet).
+
+(Step 1 holds the build's Parquet bytes in memory until the build id is known: about the
+compressed size of the training set.)
+
+So a publisher killed at any point leaves readers on the previous build or the complete new
+one, and a re-run completes the job and clears what the killed one left. On an object store
+nothing locks; two publishers of different versions of a task may overlap safely: each leases
+its build, so the other's prune leaves it alone, and ``_latest.json`` is re-listed after writing.
+Still, the Airflow DAG runs ``publish`` per task with ``depends_on_past`` (days publish one after
+the other), and ``labelq tag`` / ``untag`` are best run when no publish of that task is running.
+A killed publisher's leftovers under an unexpired lease stay (invisible to readers) until a
+re-run of that version or the lease's expiry.
+The symlinks are a convenience for tools without labelq (each swap is atomic, but only
+:func:`read_training_set` checks the checksums and retries if a version is replaced while it
+reads); on an object store such tools read ``_latest.json`` and the build folder it names.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from pipeline.publish.splits import SPLITS
+from pipeline.storage import PARQUET_OPTIONS, Layout, Root, Store, atomic_write_json, open_store, sha256_file
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: A storage root: a local folder, an ``s3://`` URI or a :class:`~pipeline.storage.Store`.
+
+MANIFEST = "_manifest.json"
+LATEST = "_latest.json"
+VERSIONS = "_versions"
+TAGS = "_tags"
+LOCK = ".lock"
+#: Symlink to the latest build, next to one symlink per version id (local disk only).
+LATEST_LINK = "latest"
+#: Version of the manifest layout (1 was the walking skeleton's ``curated/<task>/<version>/``).
+FORMAT = 2
+#: Rows per data file; larger sets are written as several ``part-NNNNN.parquet`` files.
+MAX_ROWS_PER_FILE = 1_000_000
+
+_VERSION_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_TAG_RE = re.compile(r"^[A-Za-z][A-Za-z0-9._-]{0,63}$")
+_BUILD_RE = re.compile(r"^(?P<version>\d{4}-\d{2}-\d{2})\.(?P<build>[0-9a-f]{12})$")
+_LEFTOVERS = (".tmp-", ".trash-")
+#: On an object store a publisher leases the build it writes (``.lease-<version>.<build>.json``)
+#: until its pointers are written, so that a concurrent publisher's prune leaves it alone; a
+#: killed publisher's lease expires after this many seconds and its leftovers are pruned then.
+LEASE_PREFIX = ".lease-"
+LEASE_SECONDS = 3600
+_UNSTABLE_KEYS = ("created_at",)  # manifest keys left out of the build id
+
+
+class VersionNotFound(LookupError):
+    """The requested training-set version or tag does not exist (the message lists those that do)."""
+
+
+class ChecksumMismatch(RuntimeError):
+    """A published data file no longer matches the SHA-256 in its manifest."""
+
+
+@dataclass(frozen=True)
+class Ref:
+    """What a pointer names: a version id, its build folder and the data's content hash."""
+
+    version: str
+    path: str
+    content_sha256: str
+
+
+@dataclass(frozen=True)
+class _Task:
+    """One task's ``curated/<task>`` folder: its store, its key there, and the local folder.
+
+    ``local`` (as the caller spelled the root) is None on an object store; every local-only
+    step (lock, rename, fsync, symlinks) is guarded by it.
+    """
+
+    store: Store
+    key: str
+    local: Path | None
+
+    def k(self, *names: str) -> str:
+        """The store key of ``names`` under the task folder."""
+        return "/".join((self.key, *names))
+
+    def where(self, *names: str) -> Path | str:
+        """``names`` for callers and messages: a local Path, or the object store URI."""
+        if self.local is not None:
+            return self.local.joinpath(*names)
+        return "/".join((self.store.uri.rstrip("/"), self.key, *names))
+
+
+def _task(root: Root, task: str) -> _Task:
+    store = open_store(root)
+    key = store.layout.curated(task).as_posix()
+    if not store.is_local:
+        return _Task(store, key, None)
+    if isinstance(root, Store):
+        return _Task(store, key, Path(store.base) / key)
+    return _Task(store, key, Layout(os.fspath(root).removeprefix("file://")).curated(task))
+
+
+# --------------------------------------------------------------------------- small helpers
+def _fsync(path: Path) -> None:
+    """Flush a file or folder entry to disk (best effort on platforms that cannot)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _digest(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def content_hash(files: Sequence[dict[str, Any]]) -> str:
+    """SHA-256 over the data files' ``"<path> <sha256>\\n"`` lines, sorted by path.
+
+    Two versions with the same content hash hold byte-identical data files.
+    """
+    lines = "".join(f"{f['path']} {f['sha256']}\n" for f in sorted(files, key=lambda f: f["path"]))
+    return hashlib.sha256(lines.encode()).hexdigest()
+
+
+def _check_version_id(version: str) -> None:
+    if not _VERSION_RE.match(version):
+        raise ValueError(f"version id {version!r} must be the last day it covers, YYYY-MM-DD")
+
+
+def _check_tag(name: str) -> None:
+    if name == "latest" or not _TAG_RE.match(name):
+        raise ValueError(
+            f"tag name {name!r}: use a letter then letters, digits, '.', '_' or '-' (max 64), not 'latest'"
+        )
+
+
+def _write_pointer(t: _Task, name: str, ref: Ref, **extra: Any) -> None:
+    """Replace pointer ``name`` (atomic: rename locally, one PUT on an object store)."""
+    t.store.write_json(t.k(name), {**asdict(ref), **extra})
+    if t.local is not None:
+        _fsync((t.local / name).parent)
+
+
+def _remove_pointer(t: _Task, name: str) -> None:
+    if t.local is not None:
+        (t.local / name).unlink()
+    else:
+        t.store.delete(t.k(name))
+
+
+def _read_pointer(t: _Task, name: str) -> Ref | None:
+    """What pointer ``name`` names; None if it is absent, torn or not a pointer (readers then fall
+    back to the version pointers, and the next publish rewrites it)."""
+    try:
+        data = t.store.read_json(t.k(name))
+    except FileNotFoundError:
+        return None
+    except ValueError:  # torn or garbled (e.g. a disk that lost the tail of the write)
+        return None
+    if not isinstance(data, dict):
+        return None
+    if not {"version", "path", "content_sha256"} <= set(data):
+        return None  # a format-1 pointer: names no build
+    return Ref(data["version"], data["path"], data["content_sha256"])
+
+
+def _manifested(t: _Task, ref: Ref) -> bool:
+    return t.store.is_file(t.k(ref.path, MANIFEST))
+
+
+def _pointers(t: _Task, folder: str) -> dict[str, Ref]:
+    """``{file stem: Ref}`` for the pointers in ``folder`` whose build is manifested."""
+    out = {}
+    for info in t.store.list_dir(t.k(folder)):
+        name = info.base_name
+        if info.type != pafs.FileType.File or name.startswith(".") or not name.endswith(".json"):
+            continue
+        ref = _read_pointer(t, f"{folder}/{name}")
+        if ref is not None and _manifested(t, ref):
+            out[name.removesuffix(".json")] = ref
+    return out
+
+
+def _intact(t: _Task, folder: str) -> bool:
+    """Whether build ``folder`` has its manifest and every data file matches it."""
+    try:
+        manifest = t.store.read_json(t.k(folder, MANIFEST))
+        return all(t.store.sha256(t.k(folder, f["path"])) == f["sha256"] for f in manifest["files"])
+    except (OSError, ValueError, KeyError):
+        return False
+
+
+# --------------------------------------------------------------------------- local-disk extras
+def _discard(path: Path) -> None:
+    """Remove ``path`` so that it vanishes at once under its name (renamed away, then deleted)."""
+    if path.is_symlink():
+        path.unlink(missing_ok=True)
+        return
+    if not path.exists():
+        return
+    if not path.name.startswith(_LEFTOVERS):
+        trash = path.with_name(f".trash-{path.name}-{uuid.uuid4().hex[:12]}")
+        os.rename(path, trash)
+        path = trash
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _link(base: Path, name: str, target: str) -> None:
+    """Point the convenience symlink ``base/name`` at build folder ``target`` (atomic rename; best effort)."""
+    link = base / name
+    try:
+        if link.is_symlink() and os.readlink(link) == target:
+            return
+        if link.exists() and not link.is_symlink():
+            _discard(link)  # a materialised copy (e.g. made by copytree) or a format-1 folder
+        tmp = base / f".tmp-{name}-{uuid.uuid4().hex[:12]}"
+        os.symlink(target, tmp)
+        os.replace(tmp, link)
+    except OSError:  # pragma: no cover - no symlinks here (e.g. Windows without privilege)
+        pass
+
+
+def _sync_links(base: Path, refs: dict[str, Ref], latest: Ref | None) -> None:
+    """Make the ``<version>`` and ``latest`` symlinks match the pointers (the pointers are the truth)."""
+    for v, ref in refs.items():
+        _link(base, v, ref.path)
+    if latest is not None:
+        _link(base, LATEST_LINK, latest.path)
+    for p in base.iterdir():
+        if p.is_symlink() and _VERSION_RE.match(p.name) and p.name not in refs:
+            p.unlink()
+
+
+@contextlib.contextmanager
+def _locked(t: _Task) -> Iterator[None]:
+    """Hold the task's publish lock on local disk (released by the OS if the process dies).
+
+    Object stores have no lock: one publisher per task at a time is assumed (module docstring).
+    """
+    if t.local is None:
+        yield
+        return
+    t.local.mkdir(parents=True, exist_ok=True)
+    with open(t.local / LOCK, "a+b") as fh:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX: single publisher per task assumed
+            yield
+            return
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def _sweep_local(base: Path, refs: dict[str, Ref], latest: Ref | None, live: set[str]) -> None:
+    """Symlinks follow the pointers; builds no pointer names and ``.tmp-``/``.trash-`` leftovers go."""
+    _sync_links(base, refs, latest)
+    for folder in (base / VERSIONS, base / TAGS):
+        if folder.is_dir():
+            for p in folder.iterdir():
+                if p.name.startswith(_LEFTOVERS):
+                    _discard(p)
+    for p in base.iterdir():
+        if p.name.startswith(_LEFTOVERS) or (p.is_dir() and _BUILD_RE.match(p.name) and p.name not in live):
+            _discard(p)
+
+
+# --------------------------------------------------------------------------- writing
+def _slices(table: pa.Table, max_rows: int) -> Iterator[tuple[str, pa.Table]]:
+    """``(file name, rows)`` of each data file (one, possibly empty, for an empty table)."""
+    for i, start in enumerate(range(0, max(table.num_rows, 1), max_rows)):
+        yield f"part-{i:05d}.parquet", table.slice(start, max_rows)
+
+
+def _build_body(
+    version: str, table: pa.Table, manifest: dict[str, Any], files: list[dict[str, Any]]
+) -> tuple[dict[str, Any], str]:
+    """The manifest without ``build``/``created_at``, and the build id (12 hex digits of its SHA-256)."""
+    body = {k: v for k, v in manifest.items() if k not in _UNSTABLE_KEYS}
+    body.update(
+        format=FORMAT, version=version, files=files, rows=table.num_rows, content_sha256=content_hash(files),
+        schema=[{"name": f.name, "type": str(f.type), "nullable": f.nullable} for f in table.schema],
+    )
+    return body, _digest(body)[:12]
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _commit_build_local(t: _Task, version: str, table: pa.Table, manifest: dict[str, Any], max_rows: int) -> Ref:
+    """Step 1 on local disk: build in a ``.tmp-*`` folder, manifest last, fsync, rename into place."""
+    base = t.local
+    assert base is not None
+    tmp = base / f".tmp-{version}-{uuid.uuid4().hex[:12]}"
+    tmp.mkdir()
+    try:
+        files = []
+        for name, chunk in _slices(table, max_rows):
+            part = tmp / name
+            pq.write_table(chunk, part, **PARQUET_OPTIONS)
+            _fsync(part)
+            files.append({"path": name, "sha256": sha256_file(part), "rows": chunk.num_rows,
+                          "bytes": part.stat().st_size})
+        body, build = _build_body(version, table, manifest, files)
+        final = base / f"{version}.{build}"
+        if final.is_dir() and _intact(t, final.name):
+            _discard(tmp)  # this exact build is already published: keep it (and its created_at)
+        else:
+            _discard(final)  # a damaged copy of this build, if any
+            atomic_write_json(tmp / MANIFEST, {**body, "build": build, "created_at": _now()})
+            _fsync(tmp)
+            os.rename(tmp, final)
+            _fsync(base)
+    except BaseException:
+        _discard(tmp)
+        raise
+    return Ref(version, final.name, body["content_sha256"])
+
+
+def _commit_build_object(t: _Task, version: str, table: pa.Table, manifest: dict[str, Any], max_rows: int) -> Ref:
+    """Step 1 on an object store: data files serialised in memory, PUT, then the manifest last."""
+    parts: dict[str, bytes] = {}
+    files = []
+    for name, chunk in _slices(table, max_rows):
+        sink = pa.BufferOutputStream()
+        pq.write_table(chunk, sink, **PARQUET_OPTIONS)  # the bytes pq.write_table puts in a local file
+        parts[name] = sink.getvalue().to_pybytes()
+        files.append({"path": name, "sha256": hashlib.sha256(parts[name]).hexdigest(), "rows": chunk.num_rows,
+                      "bytes": len(parts[name])})
+    body, build = _build_body(version, table, manifest, files)
+    folder = f"{version}.{build}"
+    t.store.write_json(t.k(f"{LEASE_PREFIX}{folder}.json"), {"build": folder, "leased_at": _now()})
+    if not _intact(t, folder):  # else this exact build is already published: keep it (and its created_at)
+        if t.store.is_dir(t.k(folder)):  # a damaged copy, or the data files of a killed publisher
+            _delete_build_object(t, folder)  # replaced whole, as on local disk
+        for name, data in parts.items():
+            t.store.write_bytes(t.k(folder, name), data)
+        t.store.write_json(t.k(folder, MANIFEST), {**body, "build": build, "created_at": _now()})
+    return Ref(version, folder, body["content_sha256"])
+
+
+def _delete_build_object(t: _Task, folder: str) -> None:
+    """Delete build ``folder`` from an object store: its manifest first (readers stop trusting it), then the rest."""
+    t.store.delete(t.k(folder, MANIFEST))
+    t.store.delete_tree(t.k(folder))
+
+
+def _update_latest(t: _Task) -> None:
+    """Point ``_latest.json`` at the highest version id. On an object store (no lock) a concurrent
+    publisher may write it from an older listing: re-list after writing until it holds."""
+    for _ in range(5 if t.local is None else 1):
+        refs = _pointers(t, VERSIONS)
+        if not refs:
+            return
+        newest = refs[max(refs)]
+        if _read_pointer(t, LATEST) == newest:
+            return
+        _write_pointer(t, LATEST, newest)
+
+
+def _leased(t: _Task) -> set[str]:
+    """Builds a live publisher is writing on an object store (a lease younger than LEASE_SECONDS)."""
+    now = datetime.now(timezone.utc)
+    out = set()
+    for info in t.store.list_dir(t.key):
+        name = info.base_name
+        if info.type == pafs.FileType.File and name.startswith(LEASE_PREFIX) and name.endswith(".json"):
+            mtime = info.mtime if info.mtime is not None else now
+            if mtime.tzinfo is None:
+                mtime = mtime.replace(tzinfo=timezone.utc)
+            if (now - mtime).total_seconds() < LEASE_SECONDS:
+                out.add(name.removeprefix(LEASE_PREFIX).removesuffix(".json"))
+            else:
+                t.store.delete(t.k(name))
+    return out
+
+
+def _prune(t: _Task, keep_versions: int | None) -> list[str]:
+    """Step 3 of the protocol; call with the lock held. Returns the pruned version ids."""
+    refs = _pointers(t, VERSIONS)
+    pinned = {r.path for r in _pointers(t, TAGS).values()}
+    latest = _read_pointer(t, LATEST)
+    pruned = []
+    if keep_versions is not None:
+        for v in sorted(refs)[:-keep_versions]:
+            if (latest is None or v != latest.version) and refs[v].path not in pinned:
+                _remove_pointer(t, f"{VERSIONS}/{v}.json")
+                pruned.append(v)
+        if pruned and t.local is not None:
+            _fsync(t.local / VERSIONS)
+    refs = _pointers(t, VERSIONS)
+    live = {r.path for r in refs.values()} | pinned | ({latest.path} if latest else set())
+    if t.local is not None:
+        _sweep_local(t.local, refs, latest, live)
+    else:
+        live |= _leased(t)
+        for info in t.store.list_dir(t.key):
+            if info.type == pafs.FileType.Directory and _BUILD_RE.match(info.base_name) and info.base_name not in live:
+                _delete_build_object(t, info.base_name)
+    return pruned
+
+
+def write_version(
+    root: Root,
+    task: str,
+    version: str,
+    table: pa.Table,
+    manifest: dict[str, Any],
+    *,
+    keep_versions: int | None = None,
+    max_rows_per_file: int = MAX_ROWS_PER_FILE,
+) -> Path | str:
+    """Publish ``table`` as version ``version`` of ``task`` with ``manifest``; returns its build folder.
+
+    The build folder is a :class:`~pathlib.Path` for a local root and a URI string
+    (``s3://bucket/prefix/curated/<task>/<version>.<build>``) on an object store.
+    ``table`` must already be in its final row order (schema metadata is dropped, so the
+    bytes depend on the data only). The manifest gains ``format``, ``version``, ``files``
+    (path, SHA-256, rows, bytes), ``rows``, ``content_sha256``, ``schema``, ``build`` and
+    ``created_at``. Re-publishing a version replaces it; ``_latest.json`` names the highest
+    version id; then versions beyond the newest ``keep_versions`` are pruned (never the
+    latest, never a tagged one). See the module docstring for why this is atomic.
+    """
+    _check_version_id(version)
+    if max_rows_per_file < 1:
+        raise ValueError(f"max_rows_per_file must be >= 1, got {max_rows_per_file}")
+    t = _task(root, task)
+    commit = _commit_build_local if t.local is not None else _commit_build_object
+    with _locked(t):
+        ref = commit(t, version, table.replace_schema_metadata(None), manifest, max_rows_per_file)
+        if t.local is not None:
+            (t.local / VERSIONS).mkdir(exist_ok=True)
+        _write_pointer(t, f"{VERSIONS}/{version}.json", ref)
+        _update_latest(t)
+        if t.local is None:
+            t.store.delete(t.k(f"{LEASE_PREFIX}{ref.path}.json"))
+        _prune(t, keep_versions)
+    return t.where(ref.path)
+
+
+def _exists(t: _Task) -> bool:
+    return t.local.is_dir() if t.local is not None else t.store.is_dir(t.key)
+
+
+def prune(root: Root, task: str, keep_versions: int | None) -> list[str]:
+    """Keep the newest ``keep_versions`` versions (plus the latest and tagged ones); returns the pruned ids."""
+    t = _task(root, task)
+    if not _exists(t):
+        return []
+    with _locked(t):
+        return _prune(t, keep_versions)
+
+
+# --------------------------------------------------------------------------- tags
+def list_tags(root: Root, task: str) -> dict[str, Ref]:
+    """``{tag name: Ref}`` of ``task``, sorted by name."""
+    return _pointers(_task(root, task), TAGS)
+
+
+def tag_version(root: Root, task: str, version: str, name: str, *, force: bool = False) -> Ref:
+    """Pin the current build of ``version`` (or ``"latest"``, or another tag) under ``name``.
+
+    A tagged build is never pruned and stays readable as ``version="tag:<name>"`` (or just
+    ``name``) even after its version id is re-published. Moving an existing tag needs ``force``.
+    """
+    _check_tag(name)
+    t = _task(root, task)
+    with _locked(t):
+        ref = _resolve(t, task, version)
+        key = f"{TAGS}/{name}.json"
+        current = _read_pointer(t, key)
+        if current is not None and current.path != ref.path and not force:
+            raise ValueError(
+                f"tag {name!r} of task {task!r} already pins version {current.version} (build {current.path}); "
+                f"use force=True (labelq tag --force) to move it, or untag it first"
+            )
+        if t.local is not None:
+            (t.local / TAGS).mkdir(exist_ok=True)
+        _write_pointer(t, key, ref, tag=name)
+    return ref
+
+
+def untag(root: Root, task: str, name: str) -> Ref:
+    """Remove tag ``name``; its build becomes prunable again. Returns what it pinned."""
+    t = _task(root, task)
+    with _locked(t):
+        key = f"{TAGS}/{name}.json"
+        ref = _read_pointer(t, key)
+        if ref is None:
+            raise VersionNotFound(f"task {task!r} has no tag {name!r}; tags: {sorted(_pointers(t, TAGS)) or 'none'}")
+        _remove_pointer(t, key)
+        if t.local is not None:
+            _fsync(t.local / TAGS)
+    return ref
+
+
+# --------------------------------------------------------------------------- reading
+def version_refs(root: Root, task: str) -> dict[str, Ref]:
+    """``{version id: Ref}`` of ``task``'s published (pointed-to, manifested) versions, oldest first."""
+    return dict(sorted(_pointers(_task(root, task), VERSIONS).items()))
+
+
+def latest_ref(root: Root, task: str) -> Ref | None:
+    """What ``_latest.json`` names, or None before the first publish."""
+    return _read_pointer(_task(root, task), LATEST)
+
+
+def list_versions(root: Root, task: str) -> list[str]:
+    """Published (pointed-to, manifested) version ids of ``task``, oldest first."""
+    return list(version_refs(root, task))
+
+
+def _named(t: _Task, folder: str, name: str) -> Ref | None:
+    """The manifested build that pointer ``folder/<name>.json`` names (read directly, not listed), or None."""
+    if not (_VERSION_RE.fullmatch(name) or _TAG_RE.fullmatch(name)):
+        return None  # not a name a pointer can have (and never a path)
+    ref = _read_pointer(t, f"{folder}/{name}.json")
+    return ref if ref is not None and _manifested(t, ref) else None
+
+
+def _resolve(t: _Task, task: str, version: str | Ref = "latest") -> Ref:
+    if isinstance(version, Ref):
+        if _manifested(t, version):
+            return version
+        raise VersionNotFound(f"task {task!r} has no build {version.path!r} any more (under {t.where()})")
+    if version == "latest":
+        ref = _read_pointer(t, LATEST)
+        if ref is not None and _manifested(t, ref):
+            return ref
+        refs = _pointers(t, VERSIONS)
+        if refs:
+            return refs[max(refs)]
+        raise VersionNotFound(f"task {task!r} has no published training set under {t.where()}")
+    if version.startswith("tag:"):
+        if ref := _named(t, TAGS, version[4:]):
+            return ref
+        raise VersionNotFound(f"task {task!r} has no tag {version[4:]!r}; tags: {sorted(_pointers(t, TAGS)) or 'none'}")
+    if ref := _named(t, VERSIONS, version) or _named(t, TAGS, version):
+        return ref
+    refs, tags = _pointers(t, VERSIONS), _pointers(t, TAGS)
+    raise VersionNotFound(
+        f"task {task!r} has no version {version!r}; published: {sorted(refs) or 'none'}; tags: {sorted(tags) or 'none'}"
+    )
+
+
+def resolve_version(root: Root, task: str, version: str | Ref = "latest") -> str:
+    """The version id that ``version`` (``"latest"``, an id, ``"tag:<name>"`` or a tag name) names."""
+    return _resolve(_task(root, task), task, version).version
+
+
+def version_path(root: Root, task: str, version: str | Ref = "latest") -> Path | str:
+    """The build folder of ``version``: a plain Parquet dataset (``part-*.parquet``).
+
+    A :class:`~pathlib.Path` for a local root; on an object store the URI string
+    ``s3://bucket/prefix/curated/<task>/<version>.<build>`` (without ``?endpoint_override``).
+    ``version`` is what :func:`resolve_version` accepts, or a :class:`Ref` (e.g. from :func:`list_tags`).
+    """
+    t = _task(root, task)
+    return t.where(_resolve(t, task, version).path)
+
+
+def read_manifest(root: Root, task: str, version: str | Ref = "latest") -> dict[str, Any]:
+    """The ``_manifest.json`` of ``version`` (see :func:`version_path` for what it accepts)."""
+    t = _task(root, task)
+    return t.store.read_json(t.k(_resolve(t, task, version).path, MANIFEST))
+
+
+def _check_splits(split: str | Sequence[str] | None) -> list[str] | None:
+    if split is None:
+        return None
+    wanted = [split] if isinstance(split, str) else list(split)
+    bad = [s for s in wanted if s not in SPLITS]
+    if bad:
+        raise ValueError(f"unknown split(s) {bad}; choose from {list(SPLITS)}")
+    return wanted
+
+
+def _read_build(t: _Task, ref: Ref, columns: list[str] | None, splits: list[str] | None, verify: bool) -> pa.Table:
+    """Read build ``ref.path``; with ``verify`` each file's bytes are hashed, then parsed from the same bytes."""
+    where = t.where(ref.path, MANIFEST)
+    manifest = t.store.read_json(t.k(ref.path, MANIFEST))
+    if manifest.get("content_sha256") != ref.content_sha256:
+        raise ChecksumMismatch(f"{where}: content hash differs from its pointer; the version was modified after publishing")
+    names = [f["name"] for f in manifest["schema"]]
+    if columns is not None and (unknown := [c for c in columns if c not in names]):
+        raise ValueError(f"unknown column(s) {unknown}; the training set has {names}")
+    if verify and content_hash(manifest["files"]) != manifest["content_sha256"]:
+        raise ChecksumMismatch(f"{where}: files do not add up to content_sha256")
+    filters = [("split", "in", splits)] if splits else None
+    tables = []
+    for f in manifest["files"]:
+        key = t.k(ref.path, f["path"])
+        if not verify:
+            with t.store.open_input(key) as fh:
+                tables.append(pq.read_table(fh, columns=columns, filters=filters))
+            continue
+        data = t.store.read_bytes(key)
+        if hashlib.sha256(data).hexdigest() != f["sha256"]:
+            raise ChecksumMismatch(
+                f"{t.where(ref.path, f['path'])}: SHA-256 differs from {where}; the version was modified after "
+                f"publishing (re-run `labelq run --date {ref.version}` to republish it)"
+            )
+        tables.append(pq.read_table(pa.BufferReader(data), columns=columns, filters=filters))
+    return pa.concat_tables(tables)
+
+
+def read_training_table(
+    root: Root,
+    task: str,
+    version: str = "latest",
+    *,
+    columns: list[str] | None = None,
+    split: str | Sequence[str] | None = None,
+    verify: bool = True,
+) -> pa.Table:
+    """Like :func:`read_training_set`, as a :class:`pyarrow.Table` (e.g. for ``polars.from_arrow``)."""
+    splits = _check_splits(split)
+    t = _task(root, task)
+    for attempt in range(2):
+        ref = _resolve(t, task, version)
+        try:
+            return _read_build(t, ref, columns, splits, verify)
+        except FileNotFoundError:
+            if attempt:  # replaced and pruned while we read it: resolve once more, then give up
+                raise
+    raise AssertionError("unreachable")
+
+
+def read_training_set(
+    root: Root,
+    task: str,
+    version: str = "latest",
+    *,
+    columns: list[str] | None = None,
+    split: str | Sequence[str] | None = None,
+    verify: bool = True,
+) -> pd.DataFrame:
+    """The published training set of ``task`` as a DataFrame, one row per item, sorted by item_id.
+
+    ``root``: a local folder, an ``s3://bucket/prefix`` URI or a :class:`~pipeline.storage.Store`.
+    Columns (:data:`pipeline.contract.CURATED`): item_id, label, confidence, n_annotations,
+    agreement, vendors, split, source_batches. ``version``: ``"latest"`` (default), a version
+    id (``YYYY-MM-DD``, the last day it covers), ``"tag:<name>"`` or a bare tag name.
+    ``split``: ``"train"``, ``"validation"``, ``"test"`` or a list of them. With ``verify``
+    (default) every data file is checked against the manifest's SHA-256 first and
+    :class:`ChecksumMismatch` is raised on any difference.
+    """
+    return read_training_table(root, task, version, columns=columns, split=split, verify=verify).to_pandas()
+
+
+# --------------------------------------------------------------------------- downstream
+def asset_uri(root: Root, task: str) -> str:
+    """URI of the Airflow Asset for ``task``'s curated training sets (stable across versions).
+
+    ``file:///<absolute root>/curated/<task>`` for a local root, ``<root>/curated/<task>`` for
+    an object-store root such as ``s3://bucket/labelq`` (any ``?endpoint_override=...`` dropped).
+    Consumers resolve the version with :func:`read_training_set` (or ``_latest.json`` in that folder).
+
+    >>> asset_uri("/srv/labelq", "sentiment")
+    'file:///srv/labelq/curated/sentiment'
+    >>> asset_uri("s3://bucket/labelq/?endpoint_override=127.0.0.1:9000", "sentiment")
+    's3://bucket/labelq/curated/sentiment'
+    """
+    from pipeline.runtime import curated_asset_uri  # the one definition (cheap to import for DAG files)
+
+    return curated_asset_uri((root.base if root.is_local else root.uri) if isinstance(root, Store) else root, task)
