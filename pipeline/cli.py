@@ -411,7 +411,8 @@ def _relabel_command(args: argparse.Namespace, config: LabelqConfig, root: Path 
 
 def _versions_command(args: argparse.Namespace, config: LabelqConfig | None, root: Path | str) -> int:
     """``labelq versions | diff | tag | untag``: read and pin published training sets (no config needed)."""
-    from pipeline import publish, versions
+    from pipeline import publish
+    from pipeline.publish import diff as versions
     from pipeline.status import known_tasks
     from pipeline.storage import open_store
 

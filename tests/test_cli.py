@@ -18,6 +18,7 @@ def test_help_explains_commands_and_settings():
     assert "--date" in run_help and "--root" in run_help
 
 
+@pytest.mark.slow
 def test_simulate_run_and_summary(tmp_path, capsys):
     root = tmp_path / "data"
     assert main(["simulate", "--root", str(root), "--seed", "1", "--days", "2", "--items", "60", "-q"]) == 0
@@ -74,6 +75,7 @@ def test_versions_of_an_unknown_task_fails(processed, capsys):
     assert "unknown task 'sentmient'; known tasks: ['sentiment']" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_read_only_commands_work_from_the_root_alone(processed, tmp_path):
     """versions, diff, tag, untag and status need no config file (an ML team has only the root)."""
     import os
@@ -172,6 +174,7 @@ def test_a_read_only_root_exits_with_one_line_and_keeps_the_outputs(fresh_copy, 
     assert not list(fresh_copy.rglob(".tmp-*"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("what", ["ledger", "gold", "staged"])
 def test_a_corrupt_ledger_gold_or_staged_file_is_named(fresh_copy, capsys, what):
     assert main(["run", "--root", str(fresh_copy), "--date", "2026-11-01", "-q"]) == 0

@@ -61,6 +61,7 @@ def crowdkit_frame(annotations: pd.DataFrame) -> pd.DataFrame:
     return annotations.rename(columns={"item_id": "task", "annotator_id": "worker"})
 
 
+@pytest.mark.slow
 def test_dawid_skene_vs_majority_and_crowdkit(dataset: tuple) -> None:
     ck = pytest.importorskip("crowdkit.aggregation")
     name, annotations, truth = dataset

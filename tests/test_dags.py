@@ -60,6 +60,7 @@ def migrated_home(tmp_path_factory) -> Path:
     return home
 
 
+@pytest.mark.slow
 def test_dag_test_on_sqlite_publishes_a_training_set(repo, migrated_home, simulated, tmp_path, days):
     root = tmp_path / "data"
     shutil.copytree(simulated, root)

@@ -53,6 +53,7 @@ def test_versions_list_exactly_the_days_they_read(processed, days):
     assert stale_versions(Store(processed), TASK) == []
 
 
+@pytest.mark.slow
 def test_a_day_run_before_an_unprocessed_earlier_day_is_refused(fresh_copy, days, in_order, capsys):
     d1, d2, d3 = (d.isoformat() for d in days)
     assert run_cli("run", "--root", str(fresh_copy), "--date", d1) == 0
@@ -81,6 +82,7 @@ def test_a_partially_validated_earlier_day_is_refused(fresh_copy, config, days):
     assert not (fresh_copy / "consensus" / TASK / f"date={days[2]}").exists()
 
 
+@pytest.mark.slow
 def test_a_late_delivery_republishes_the_later_versions(fresh_copy, days, in_order, capsys, caplog):
     """Day 2's files arrive after day 3 was published: running day 2 re-publishes version 3."""
     d1, d2, d3 = (d.isoformat() for d in days)
@@ -117,6 +119,7 @@ def test_a_late_delivery_republishes_the_later_versions(fresh_copy, days, in_ord
     assert stale_versions(Store(fresh_copy), TASK) == []
 
 
+@pytest.mark.slow
 def test_a_day_without_deliveries_publishes_nothing_unless_allowed(fresh_copy, days, capsys):
     d1, d2, d3 = (d.isoformat() for d in days)
     for vendor in ("acme", "bluepeak", "crowdly"):
@@ -142,6 +145,7 @@ def _stage_out_of_order(config, root, days) -> None:
         steps.run_task_stages(config, root, d, TASK)
 
 
+@pytest.mark.slow
 def test_vendor_stages_in_any_order_publish_the_same_versions(fresh_copy, config, days, in_order, processed):
     _stage_out_of_order(config, fresh_copy, days)
     assert builds(fresh_copy) == in_order

@@ -426,6 +426,7 @@ os._exit(0)
 """
 
 
+@pytest.mark.slow
 def test_large_file_is_streamed_with_memory_bounded_by_the_batch(tmp_path):
     """Files of 0.2M, 0.8M and 2M rows, read in the same 50k-row batches, are written batch by
     batch, and the peak Arrow memory grows by at most 16 bytes per extra row (the only per-row
@@ -454,6 +455,7 @@ def _doubled(path: Path) -> pa.Table:
     return pa.concat_tables([t, t])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("when", ["same_day", "next_day"])
 def test_doubled_redelivery_of_an_accepted_batch_leaves_the_published_set_unchanged(config, simulated, tmp_path, when):
     """A re-delivery of an accepted batch id that fails validation (every row doubled: too many

@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+pytestmark = pytest.mark.slow  # every test drives a real headless Chromium
+
 WIDTH, HEIGHT = 1280, 800
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 

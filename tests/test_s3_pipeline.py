@@ -17,6 +17,8 @@ from pipeline.publish import list_versions, read_manifest
 from pipeline.score.scorecard import read_metrics_history
 from test_s3 import BUCKET, _keys, s3  # noqa: F401  (fixture)
 
+pytestmark = pytest.mark.slow  # every test runs the stages against a real S3 server
+
 DAYS = ["2026-11-01", "2026-11-02"]
 SIM = ["--seed", "3", "--days", "2", "--items", "80", "--start", DAYS[0], "-q"]
 

@@ -404,6 +404,7 @@ def _check_completed(client, root: Store, prefix: str, spec: dict) -> None:
     assert _layout_problems(_objects(client, prefix, bodies=False)) == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scenario", list(_SCENARIOS))
 def test_sigkill_before_every_object_store_mutation(scenario, s3_server, client, zygote, inputs):
     spec = _template(s3_server, scenario, inputs)
@@ -439,6 +440,7 @@ def test_sigkill_before_every_object_store_mutation(scenario, s3_server, client,
         _check_completed(client, root, prefix, spec)
 
 
+@pytest.mark.slow
 def test_sigkill_after_random_delays_on_s3(s3_server, client, zygote, inputs):
     spec = _template(s3_server, "replace", inputs)
     spec["job"]["max_rows"] = 60  # 8 data files: more time inside the publish
@@ -463,6 +465,7 @@ def test_sigkill_after_random_delays_on_s3(s3_server, client, zygote, inputs):
     assert killed >= 3, f"only {killed} of 6 kills landed inside the publish"  # most do; timing on a loaded box varies
 
 
+@pytest.mark.slow
 def test_readers_during_republishing_on_s3_see_only_complete_versions(s3_server, client, zygote, inputs):
     spec = _template(s3_server, "replace", inputs)
     root = _root(s3_server, spec["prefix"])

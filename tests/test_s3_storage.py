@@ -100,6 +100,7 @@ def _expire_leases(client, prefix: str) -> int:
     return len(leases)
 
 
+@pytest.mark.slow
 def test_a_swap_killed_before_any_object_store_mutation_reads_old_or_new_and_is_finished(s3_server, client, zygote):
     def fresh(prefix: str) -> Store:
         store = Store(_root(s3_server, prefix))

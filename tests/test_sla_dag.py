@@ -101,6 +101,7 @@ def sla_run(migrated_home, simulated, tmp_path_factory, days) -> Iterator[Simple
         yield SimpleNamespace(day=day, root=root, log=log, received=webhook.received, **result)
 
 
+@pytest.mark.slow
 def test_breach_fails_only_its_check_and_the_run_succeeds(sla_run, config):
     assert sla_run.state == "success", sla_run.log[-4000:]
     states = {(t, label): state for t, _, label, state in sla_run.tis}

@@ -126,6 +126,7 @@ steps.validate(load_config(os.environ["LABELQ_CONFIG"]), sys.argv[1], datetime.d
 """
 
 
+@pytest.mark.slow
 def test_a_validate_killed_mid_swap_is_refused_downstream_and_recovered_by_its_rerun(processed, config, days, tmp_path):
     """Killed between the two renames of the fallback swap, day 2's acme partition is missing: the
     next day's merge refuses (naming the day) instead of publishing without it, and re-running

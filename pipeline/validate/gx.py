@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-EXPECTATIONS_DIR = Path(__file__).resolve().parent.parent / "expectations"
+EXPECTATIONS_DIR = Path(__file__).resolve().parents[2] / "expectations"
 
 
 @dataclass(frozen=True)
