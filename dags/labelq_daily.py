@@ -34,6 +34,8 @@ data is published and reported, with the breaching vendor's check failed in it.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from typing import Any
 from datetime import timedelta
 from pathlib import Path
 
@@ -79,21 +81,17 @@ def _skip_if_empty(result: dict) -> dict:
     return result
 
 
-def _vendor_step(stage: str, vendor: str) -> dict:
-    from pipeline import steps
-
+def _vendor_step(step: Callable[..., dict], vendor: str, **kwargs: Any) -> dict:
+    """Run the stage function ``step`` (``steps.ingest`` / ``steps.validate``) for one vendor of the run's day."""
     config, root, day = _run()
-    params = get_current_context()["params"]
-    kwargs = {"strict": bool(params.get("strict"))} if stage == "ingest" else {}
-    return _fail_fast(getattr(steps, stage), config, root, day, vendor, **kwargs)
+    return _fail_fast(step, config, root, day, vendor, **kwargs)
 
 
-def _task_step(stage: str, task_name: str) -> dict:
-    from pipeline import steps
-
+def _task_step(step: Callable[..., dict], task_name: str) -> dict:
+    """Run the stage function ``step`` (``steps.measure`` ...) for one labelling task of the run's day."""
     config, root, day = _run()
     allow_empty = bool(get_current_context()["params"].get("allow_empty"))
-    return _skip_if_empty(_fail_fast(getattr(steps, stage), config, root, day, task_name, allow_empty=allow_empty))
+    return _skip_if_empty(_fail_fast(step, config, root, day, task_name, allow_empty=allow_empty))
 
 
 @dag(
@@ -131,11 +129,15 @@ def labelq_daily():
 
     @task(map_index_template="{{ vendor }}")
     def ingest(vendor: str) -> dict:
-        return _vendor_step("ingest", vendor)
+        from pipeline import steps
+
+        return _vendor_step(steps.ingest, vendor, strict=bool(get_current_context()["params"].get("strict")))
 
     @task(map_index_template="{{ ingested['vendor'] }}")
     def validate(ingested: dict) -> dict:
-        return _vendor_step("validate", ingested["vendor"])
+        from pipeline import steps
+
+        return _vendor_step(steps.validate, ingested["vendor"])
 
     @task
     def tasks(validated: list[dict]) -> list[str]:
@@ -144,11 +146,15 @@ def labelq_daily():
 
     @task(map_index_template="{{ task_name }}")
     def measure(task_name: str) -> dict:
-        return _task_step("measure", task_name)
+        from pipeline import steps
+
+        return _task_step(steps.measure, task_name)
 
     @task(map_index_template="{{ measured['task'] }}", depends_on_past=True)
     def merge(measured: dict) -> dict:
-        return _task_step("merge", measured["task"])
+        from pipeline import steps
+
+        return _task_step(steps.merge, measured["task"])
 
     @task(map_index_template="{{ merged['task'] }}", outlets=[AssetAlias(CURATED_ALIAS)], depends_on_past=True)
     def publish(merged: dict) -> dict:
@@ -169,11 +175,15 @@ def labelq_daily():
 
     @task(map_index_template="{{ published['task'] }}")
     def scorecard(published: dict) -> dict:
-        return _task_step("scorecard", published["task"])
+        from pipeline import steps
+
+        return _task_step(steps.scorecard, published["task"])
 
     @task(map_index_template="{{ scored['task'] }}")
     def report(scored: dict) -> dict:
-        return _task_step("report", scored["task"])
+        from pipeline import steps
+
+        return _task_step(steps.report, scored["task"])
 
     @task
     def sla_checks(scored: list[dict]) -> list[dict]:

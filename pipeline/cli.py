@@ -10,7 +10,8 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipeline.config import ConfigError, LabelqConfig, load_config, resolve_root
+from pipeline.config import ConfigError, LabelqConfig, load_config
+from pipeline.runtime import resolve_root
 
 if TYPE_CHECKING:
     import pandas as pd

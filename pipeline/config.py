@@ -218,15 +218,3 @@ def load_config(path: str | os.PathLike[str] | None = None) -> LabelqConfig:
     except yaml.YAMLError as exc:
         raise ConfigError(f"{p}: not valid YAML: {exc}") from None
     return parse_config(data, source=str(p))
-
-
-def resolve_root(root: str | os.PathLike[str] | None, config: LabelqConfig | None = None) -> Path | str:
-    """Storage root: ``root`` (``--root``), else ``$LABELQ_ROOT``, else the config's, else ``./data``.
-
-    A local folder comes back as an absolute :class:`~pathlib.Path`; an object-store URI
-    (``s3://bucket/prefix?endpoint_override=...``) as the string itself (see
-    :class:`pipeline.storage.Store`).
-    """
-    from pipeline.runtime import storage_root
-
-    return storage_root(root or os.environ.get("LABELQ_ROOT") or (config.storage.root if config else None) or "data")

@@ -44,7 +44,7 @@ def run_day(params: Mapping[str, Any], logical_date: datetime | None, data_inter
 
 def run_settings(params: Mapping[str, Any]) -> tuple[LabelqConfig, Path | str]:
     """Config and storage root from the DAG params (``config``, ``root``) or the environment."""
-    from pipeline.config import load_config, resolve_root
+    from pipeline.config import load_config
 
     config = load_config(params.get("config") or None)
     return config, resolve_root(params.get("root") or None, config)
@@ -58,6 +58,16 @@ def default_root() -> Path | str:
     ``storage.root`` or ``params.root``; deployments set ``LABELQ_ROOT`` so all agree).
     """
     return storage_root(os.environ.get("LABELQ_ROOT") or PROJECT / "data")
+
+
+def resolve_root(root: str | os.PathLike[str] | None, config: LabelqConfig | None = None) -> Path | str:
+    """Storage root: ``root`` (``--root``), else ``$LABELQ_ROOT``, else the config's, else ``./data``.
+
+    A local folder comes back as an absolute :class:`~pathlib.Path`; an object-store URI
+    (``s3://bucket/prefix?endpoint_override=...``) as the string itself (see
+    :class:`pipeline.storage.Store`).
+    """
+    return storage_root(root or os.environ.get("LABELQ_ROOT") or (config.storage.root if config else None) or "data")
 
 
 def storage_root(root: str | os.PathLike[str]) -> Path | str:

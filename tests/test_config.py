@@ -3,7 +3,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.config import ConfigError, load_config, parse_config, resolve_root
+from pipeline.config import ConfigError, load_config, parse_config
+from pipeline.runtime import resolve_root
 
 
 def _raw(repo: Path) -> dict:
