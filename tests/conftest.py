@@ -83,7 +83,7 @@ def s3_server():
     in ``AWS_*``; yields ``"127.0.0.1:<port>"`` (use it as ``?endpoint_override=...&scheme=http``)."""
     import logging
 
-    from e2e_stack import free_port
+    from helpers.e2e_stack import free_port
     from moto.server import ThreadedMotoServer
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access-log line per request otherwise
@@ -99,3 +99,19 @@ def s3_server():
     finally:
         mp.undo()
         server.stop()
+
+
+@pytest.fixture
+def s3(s3_server):
+    """A boto3 client of the loopback S3 server with :data:`helpers.s3.BUCKET` created (emptied and removed after)."""
+    import boto3
+
+    from helpers.s3 import BUCKET
+
+    client = boto3.client("s3", endpoint_url=f"http://{s3_server}", region_name="us-east-1")
+    client.create_bucket(Bucket=BUCKET)
+    yield client
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
+        for obj in page.get("Contents", []):
+            client.delete_object(Bucket=BUCKET, Key=obj["Key"])
+    client.delete_bucket(Bucket=BUCKET)

@@ -1,10 +1,10 @@
-"""Agreement metrics reproduce published values (tables in tests/agreement_refs.py)."""
+"""Agreement metrics reproduce published values (tables in tests/helpers/agreement_refs.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-import agreement_refs as refs
+from helpers import agreement_refs as refs
 from pipeline.measure.agreement import (
     cohen_kappa,
     fleiss_kappa,

@@ -26,8 +26,8 @@ from pathlib import Path
 
 import pytest
 
-from e2e_stack import airflow_local as local
-from e2e_stack import labelq_run_in_background
+from helpers.e2e_stack import airflow_local as local
+from helpers.e2e_stack import labelq_run_in_background
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPT = REPO / "scripts" / "airflow_local.py"

@@ -40,7 +40,7 @@ from pipeline.publish import (
     tag_version,
     write_version,
 )
-from zygote import check_completed, check_reader_view, concurrent_reader
+from helpers.zygote import check_completed, check_reader_view, concurrent_reader
 
 TASK = "t"
 
@@ -80,7 +80,7 @@ _ZYGOTE = _PUBLISHER + textwrap.dedent(
     f"""
     import pipeline.publish, pyarrow.dataset  # imported once, before any fork (read_table imports the latter)
     sys.path.insert(0, {str(Path(__file__).parent)!r})
-    from zygote import serve
+    from helpers.zygote import serve
     serve(publish_one, timeout=20)
     """
 )

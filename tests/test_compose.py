@@ -4,7 +4,7 @@ The compose file must describe the production topology (Airflow 3, CeleryExecuto
 Redis, api-server, scheduler, dag-processor, triggerer, workers, an init service), every
 Airflow component must read the same configuration from the one env file, every long-running
 service must have a health check, and the project's folders must be mounted where the
-configuration says they are. The e2e stack (tests/e2e_stack.py) must use the same settings.
+configuration says they are. The e2e stack (tests/helpers/e2e_stack.py) must use the same settings.
 """
 
 from __future__ import annotations
@@ -166,11 +166,11 @@ def test_env_example_settings_are_real_airflow_options(env):
 
 
 def test_e2e_stack_uses_the_same_settings(env, tmp_path):
-    from e2e_stack import AirflowStack
+    from helpers.e2e_stack import AirflowStack
 
     stack_env = AirflowStack(home=tmp_path, root=tmp_path / "data").env()
     missing = [k for k in SHARED if k not in env or k not in stack_env]
-    assert not missing, f"set in only one of .env.example and tests/e2e_stack.py: {missing}"
+    assert not missing, f"set in only one of .env.example and tests/helpers/e2e_stack.py: {missing}"
     for key in ("AIRFLOW__CORE__EXECUTOR", "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "AIRFLOW__CORE__LOAD_EXAMPLES"):
         assert stack_env[key] == env[key], key
     assert stack_env["AIRFLOW__CELERY__RESULT_BACKEND"].startswith("db+postgresql+psycopg2://")
@@ -190,7 +190,7 @@ def test_local_env_file_is_not_committed():
 
 
 def test_operations_guide_shows_the_commands_the_tests_run():
-    import e2e_stack
+    from helpers import e2e_stack
 
     guide = (REPO / "docs" / "operations.md").read_text()
     expected = [e2e_stack.SIMULATE, e2e_stack.UNPAUSE, "airflow db migrate",

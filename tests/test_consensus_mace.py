@@ -8,11 +8,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
-from test_consensus_methods import check_contract, flipper_frame, frame, gold_frame, random_frame
-from test_consensus_methods import (  # aliased: not collected again here
-    test_log_space_many_annotators_per_item as log_space_check,
-)
-from test_consensus_real_data import DATA_DIR, DATASETS, accuracy, crowdkit_frame, load
+from helpers.consensus import check_contract, flipper_frame, frame, gold_frame, random_frame
+from helpers.truth_inference import DATA_DIR, DATASETS, accuracy, crowdkit_frame, load
 
 from pipeline.merge.consensus import MACE, aggregate, get_aggregator
 
@@ -175,11 +172,6 @@ def test_em_log_likelihood_is_nondecreasing_without_smoothing() -> None:
     assert len(hist) == 60 and np.isfinite(hist).all()
     assert (np.diff(hist) >= -1e-9 * np.abs(hist[:-1])).all()
     assert not est.probas_.isna().any().any()
-
-
-def test_log_space_many_annotators_per_item() -> None:
-    """3000 annotators per item: in probability space every class would underflow to 0."""
-    log_space_check("mace")
 
 
 def test_settings() -> None:

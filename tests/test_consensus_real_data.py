@@ -3,20 +3,12 @@ ground truth, with crowd-kit as a test-only peer implementation."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 
+from helpers.truth_inference import DATA_DIR, DATASETS, IN_CI, accuracy, crowdkit_frame, load
 from pipeline.merge.consensus import aggregate, get_aggregator
-
-#: ``../shared`` relative to the repo root (override with ``$LABELQ_TRUTH_INFERENCE_DIR``)
-DATA_DIR = Path(os.environ.get("LABELQ_TRUTH_INFERENCE_DIR")
-                or Path(__file__).resolve().parents[2] / "shared" / "datasets" / "truth_inference")
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-DATASETS = ["duck", "product", "dog", "face"]
 
 pytestmark = [
     pytest.mark.skipif(  # under CI=true a missing dataset fails (test_the_shared_datasets_are_there), never skips
@@ -38,27 +30,10 @@ VS_MAJORITY_TOL = 0.01
 VS_CROWDKIT_TOL = 0.005
 
 
-def load(name: str) -> tuple[pd.DataFrame, pd.Series]:
-    answers = pd.read_csv(DATA_DIR / name / "answer.csv", dtype={"question": str, "worker": str})
-    annotations = answers.rename(
-        columns={"question": "item_id", "worker": "annotator_id", "answer": "label"}
-    )
-    truth = pd.read_csv(DATA_DIR / name / "truth.csv", dtype={"question": str})
-    return annotations, truth.set_index("question")["truth"]
-
-
-def accuracy(labels: pd.Series, truth: pd.Series) -> float:
-    return float((labels.reindex(truth.index) == truth).mean())
-
-
 @pytest.fixture(scope="module", params=DATASETS)
 def dataset(request: pytest.FixtureRequest) -> tuple[str, pd.DataFrame, pd.Series]:
     annotations, truth = load(request.param)
     return request.param, annotations, truth
-
-
-def crowdkit_frame(annotations: pd.DataFrame) -> pd.DataFrame:
-    return annotations.rename(columns={"item_id": "task", "annotator_id": "worker"})
 
 
 @pytest.mark.slow

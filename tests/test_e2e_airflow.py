@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from e2e_stack import (
+from helpers.e2e_stack import (
     BACKFILL,
     BIN,
     SIMULATE,

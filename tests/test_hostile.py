@@ -15,55 +15,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from helpers.deliveries import CONFIG, DAY, acme, deliver
 from pipeline import steps
 from pipeline.config import parse_config
 from pipeline.publish import read_manifest, read_training_set
 from pipeline.storage import PathEscape, check_member_name
 
-DAY = date(2026, 11, 1)
-CONFIG = {
-    "tasks": {"sentiment": {"labels": ["negative", "neutral", "positive"]}},
-    "vendors": {
-        "acme": {"task": "sentiment", "landing": "landing/acme", "max_bad_row_fraction": 0.5,
-                 "columns": {"item": "item_id", "worker": "annotator_id", "answer": "label", "ts": "annotated_at"},
-                 "labels": {"NEG": "negative", "NEU": "neutral", "POS": "positive"}},
-        "crowdly": {"task": "sentiment", "landing": "landing/crowdly", "timezone": "America/New_York",
-                    "columns": {"task_item": "item_id", "labeler": "annotator_id", "score": "label", "created": "annotated_at"},
-                    "labels": {"-1": "negative", "0": "neutral", "1": "positive"}},
-        "nested": {"task": "sentiment", "landing": "landing/nested", "explode": "answers", "vendor_column": "shop",
-                   "max_bad_row_fraction": 0.5,
-                   "columns": {"id": "item_id", "answers.worker": "annotator_id", "answers.label": "label",
-                               "meta.at": "annotated_at"}},
-    },
-}
-
-
 @pytest.fixture(scope="module")
 def cfg():
     return parse_config(CONFIG)
-
-
-def acme(n: int = 20, *, start: int = 0, **overrides) -> pa.Table:
-    """A good acme delivery: n rows, items i<k>, two workers, all labels known."""
-    idx = np.arange(start, start + n)
-    df = pd.DataFrame({
-        "item": [f"i{k // 2}" for k in idx], "worker": [f"w{k % 2}" for k in idx],
-        "answer": np.array(["NEG", "NEU", "POS"])[idx % 3],
-        "ts": pd.Timestamp("2026-11-01 12:00", tz="UTC") + pd.to_timedelta(idx, unit="ms"),  # all within the day
-    })
-    for k, v in overrides.items():
-        df[k] = v
-    return pa.Table.from_pandas(df, preserve_index=False)
-
-
-def deliver(root: Path, name: str, data: bytes | pa.Table, vendor: str = "acme") -> Path:
-    folder = root / "landing" / vendor / DAY.isoformat()
-    folder.mkdir(parents=True, exist_ok=True)
-    if isinstance(data, bytes):
-        (folder / name).write_bytes(data)
-    else:
-        pq.write_table(data, folder / name)
-    return folder / name
 
 
 def run(cfg, root: Path, vendor: str = "acme", **kw):
@@ -402,7 +362,7 @@ import json, os, sys
 import pyarrow as pa, pyarrow.parquet as pq
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
-from test_hostile import CONFIG, DAY, acme
+from helpers.deliveries import CONFIG, DAY, acme
 from pipeline import steps
 from pipeline.config import parse_config
 from pipeline.publish import read_manifest, read_training_set

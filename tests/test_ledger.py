@@ -15,7 +15,7 @@ from pipeline.config import parse_config
 from pipeline.history import resolve
 from pipeline.ingest.ledger import read_ledger
 from pipeline.storage import Store
-from test_hostile import CONFIG, acme
+from helpers.deliveries import CONFIG, acme
 
 D1, D2 = date(2026, 11, 1), date(2026, 11, 2)
 

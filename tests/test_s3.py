@@ -13,48 +13,18 @@ import pytest
 from pipeline import steps
 from pipeline.config import parse_config
 from pipeline.storage import Store
-from test_hostile import CONFIG, acme
+from helpers.deliveries import CONFIG, acme
+from helpers.s3 import BUCKET, bucket_objects, put_table
 
 DAY = date(2026, 11, 1)
-BUCKET = "labelq-test"
-
-
-@pytest.fixture
-def s3(s3_server):
-    import boto3
-
-    client = boto3.client("s3", endpoint_url=f"http://{s3_server}", region_name="us-east-1")
-    client.create_bucket(Bucket=BUCKET)
-    yield client
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
-        for obj in page.get("Contents", []):
-            client.delete_object(Bucket=BUCKET, Key=obj["Key"])
-    client.delete_bucket(Bucket=BUCKET)
-
-
-def _put_table(client, key: str, table) -> bytes:
-    buf = io.BytesIO()
-    pq.write_table(table, buf)
-    client.put_object(Bucket=BUCKET, Key=key, Body=buf.getvalue())
-    return buf.getvalue()
-
-
-def _keys(client) -> dict[str, bytes]:
-    out = {}
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
-        for obj in page.get("Contents", []):
-            out[obj["Key"]] = client.get_object(Bucket=BUCKET, Key=obj["Key"])["Body"].read()
-    return out
-
-
 def test_ingest_and_validate_on_s3(s3, s3_server):
     cfg = parse_config(CONFIG)
     root = f"s3://{BUCKET}/data?endpoint_override={s3_server}&scheme=http"
     land = f"data/landing/acme/{DAY}"
-    _put_table(s3, f"{land}/a-good.parquet", acme(20))
+    put_table(s3, f"{land}/a-good.parquet", acme(20))
     labels = ["POS"] * 10
     labels[3] = "MAYBE"
-    _put_table(s3, f"{land}/b-rows.parquet", acme(10, start=100, answer=labels))
+    put_table(s3, f"{land}/b-rows.parquet", acme(10, start=100, answer=labels))
     s3.put_object(Bucket=BUCKET, Key=f"{land}/c-broken.parquet", Body=b"not parquet")
     s3.put_object(Bucket=BUCKET, Key=f"{land}/d-partial.parquet.part", Body=b"PAR1")
 
@@ -62,7 +32,7 @@ def test_ingest_and_validate_on_s3(s3, s3_server):
     val = steps.validate(cfg, root, DAY, "acme")
     assert (ing["files_ingested"], ing["files_rejected"]) == (2, 1)
     assert (val["rows_in"], val["rows_staged"], val["rows_quarantined"]) == (30, 29, 1)  # the unreadable file has no rows
-    objects = _keys(s3)
+    objects = bucket_objects(s3)
     staged = f"data/staged/sentiment/date={DAY}/vendor=acme"
     quarantine = f"data/quarantine/date={DAY}/vendor=acme"
     assert {f"{staged}/a-good.parquet", f"{staged}/b-rows.parquet", f"{staged}/_validate.json",
@@ -76,7 +46,7 @@ def test_ingest_and_validate_on_s3(s3, s3_server):
     # a re-run overwrites (no appends, no stale objects) and reproduces the same bytes
     steps.ingest(cfg, root, DAY, "acme")
     steps.validate(cfg, root, DAY, "acme")
-    assert _keys(s3) == objects
+    assert bucket_objects(s3) == objects
 
     # the Store reads what it wrote
     store = Store(root)

@@ -15,7 +15,7 @@ import pipeline
 from pipeline.cli import main
 from pipeline.publish import list_versions, read_manifest
 from pipeline.score.scorecard import read_metrics_history
-from test_s3 import BUCKET, _keys, s3  # noqa: F401  (fixture)
+from helpers.s3 import BUCKET, bucket_objects
 
 pytestmark = pytest.mark.slow  # every test runs the stages against a real S3 server
 
@@ -24,7 +24,7 @@ SIM = ["--seed", "3", "--days", "2", "--items", "80", "--start", DAYS[0], "-q"]
 
 
 @pytest.fixture
-def roots(s3, s3_server, tmp_path, monkeypatch):  # noqa: F811  (s3_server: conftest)
+def roots(s3, s3_server, tmp_path, monkeypatch):
     """The same simulation and two-day run on an s3:// root and on a local root (run from
     ``tmp_path``, so anything an object-store root wrongly wrote as local files lands there)."""
     monkeypatch.chdir(tmp_path)
@@ -40,10 +40,10 @@ def _local_files(local) -> dict[str, bytes]:
     return {p.relative_to(local).as_posix(): p.read_bytes() for p in local.rglob("*") if p.is_file() and not p.is_symlink()}
 
 
-def test_every_stage_writes_to_the_object_store(roots, s3, tmp_path, capsys):  # noqa: F811
+def test_every_stage_writes_to_the_object_store(roots, s3, tmp_path, capsys):
     remote, local = roots
     capsys.readouterr()
-    objects = {k.removeprefix("labelq/"): v for k, v in _keys(s3).items()}
+    objects = {k.removeprefix("labelq/"): v for k, v in bucket_objects(s3).items()}
     for prefix in ("landing/", "gold/", "ingested/", "staged/", "quarantine/", "ledger/", "metrics/", "scorecards/", "consensus/",
                    "curated/", "reports/"):
         assert any(k.startswith(prefix) for k in objects), f"nothing under {prefix} on S3"
@@ -77,7 +77,7 @@ def test_every_stage_writes_to_the_object_store(roots, s3, tmp_path, capsys):  #
     assert sorted(hist["date"].dt.strftime("%Y-%m-%d").unique()) == DAYS
 
 
-def test_cli_reads_versions_reports_and_tags_on_s3(roots, s3, capsys):  # noqa: F811
+def test_cli_reads_versions_reports_and_tags_on_s3(roots, s3, capsys):
     remote, _ = roots
     capsys.readouterr()
     assert main(["versions", "sentiment", "--root", remote, "--json"]) == 0

@@ -50,7 +50,7 @@ from pipeline.publish import (
 )
 from pipeline.storage import Store
 from pipeline.publish.diff import diff_versions, render_diff, version_summaries
-from zygote import check_completed, check_reader_view, concurrent_reader, spawn
+from helpers.zygote import check_completed, check_reader_view, concurrent_reader, spawn
 
 BUCKET = "labelq-publish"
 TASK = "t"
@@ -330,7 +330,7 @@ _ZYGOTE = f"TESTS = {str(Path(__file__).parent)!r}\n" + textwrap.dedent(
     import pipeline.publish, pyarrow.dataset  # imported once before any fork; S3 is initialised in each child
     from pipeline.storage import Store
     sys.path.insert(0, TESTS)
-    from zygote import Counting, serve
+    from helpers.zygote import Counting, serve
 
     def publish_one(job):
         s3 = Store(job["root"])

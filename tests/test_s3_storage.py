@@ -19,7 +19,7 @@ import json
 from datetime import datetime, timedelta, timezone
 
 from pipeline.storage import BUILD_LEASE, BUILD_LEASE_SECONDS, SWAPS, Store, open_store
-from zygote import spawn
+from helpers.zygote import spawn
 
 BUCKET = "labelq-swaps"
 KEY = "staged/sentiment/date=2026-11-01/vendor=acme"
@@ -33,7 +33,7 @@ _ZYGOTE = f"TESTS = {str(Path(__file__).parent)!r}\n" + textwrap.dedent(
     import pyarrow.fs as pafs
     from pipeline.storage import Store
     sys.path.insert(0, TESTS)
-    from zygote import Counting, serve
+    from helpers.zygote import Counting, serve
 
     def swap_one(job):
         s3 = Store(job["root"])
@@ -165,7 +165,7 @@ def test_a_swap_finished_by_two_processes_at_once_completes_and_a_lost_object_is
     build and the partition is an error naming it."""
     import pyarrow.fs as pafs
 
-    from zygote import Counting
+    from helpers.zygote import Counting
 
     store = Store(_root(s3_server, "twice"))
     _swap(store, KEY, OLD)

@@ -15,7 +15,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from e2e_stack import webhook as serve_webhook
+from helpers.e2e_stack import webhook as serve_webhook
 
 DAG_FILE = Path(__file__).resolve().parent.parent / "dags" / "labelq_daily.py"
 

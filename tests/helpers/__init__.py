@@ -1,0 +1,6 @@
+"""Helpers shared by the test modules (test modules never import each other)."""
+
+from pathlib import Path
+
+#: The repository root; shared datasets are at ``REPO.parent / "shared"`` (``../shared``).
+REPO = Path(__file__).resolve().parents[2]

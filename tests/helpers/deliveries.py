@@ -1,0 +1,52 @@
+"""Hand-made vendor deliveries: a three-vendor config in three schemas (one nested), a good acme
+batch, and a way to drop any bytes or table into a vendor's landing folder."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+DAY = date(2026, 11, 1)
+CONFIG = {
+    "tasks": {"sentiment": {"labels": ["negative", "neutral", "positive"]}},
+    "vendors": {
+        "acme": {"task": "sentiment", "landing": "landing/acme", "max_bad_row_fraction": 0.5,
+                 "columns": {"item": "item_id", "worker": "annotator_id", "answer": "label", "ts": "annotated_at"},
+                 "labels": {"NEG": "negative", "NEU": "neutral", "POS": "positive"}},
+        "crowdly": {"task": "sentiment", "landing": "landing/crowdly", "timezone": "America/New_York",
+                    "columns": {"task_item": "item_id", "labeler": "annotator_id", "score": "label", "created": "annotated_at"},
+                    "labels": {"-1": "negative", "0": "neutral", "1": "positive"}},
+        "nested": {"task": "sentiment", "landing": "landing/nested", "explode": "answers", "vendor_column": "shop",
+                   "max_bad_row_fraction": 0.5,
+                   "columns": {"id": "item_id", "answers.worker": "annotator_id", "answers.label": "label",
+                               "meta.at": "annotated_at"}},
+    },
+}
+
+
+def acme(n: int = 20, *, start: int = 0, **overrides) -> pa.Table:
+    """A good acme delivery: n rows, items i<k>, two workers, all labels known."""
+    idx = np.arange(start, start + n)
+    df = pd.DataFrame({
+        "item": [f"i{k // 2}" for k in idx], "worker": [f"w{k % 2}" for k in idx],
+        "answer": np.array(["NEG", "NEU", "POS"])[idx % 3],
+        "ts": pd.Timestamp("2026-11-01 12:00", tz="UTC") + pd.to_timedelta(idx, unit="ms"),  # all within the day
+    })
+    for k, v in overrides.items():
+        df[k] = v
+    return pa.Table.from_pandas(df, preserve_index=False)
+
+
+def deliver(root: Path, name: str, data: bytes | pa.Table, vendor: str = "acme") -> Path:
+    folder = root / "landing" / vendor / DAY.isoformat()
+    folder.mkdir(parents=True, exist_ok=True)
+    if isinstance(data, bytes):
+        (folder / name).write_bytes(data)
+    else:
+        pq.write_table(data, folder / name)
+    return folder / name
