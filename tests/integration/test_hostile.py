@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from helpers.deliveries import CONFIG, DAY, acme, deliver
+from helpers import REPO, TESTS
 from pipeline import steps
 from pipeline.config import parse_config
 from pipeline.publish import read_manifest, read_training_set
@@ -394,8 +395,8 @@ def test_large_file_is_streamed_with_memory_bounded_by_the_batch(tmp_path):
     add 8-40 bytes per row per column). The growth is measured between the two larger files, so a
     constant per-batch allocation (GX's, the writer's) does not count. Measured in a fresh
     process, each size under its own proxy memory pool."""
-    res = subprocess.run([sys.executable, "-c", _PEAKS, str(Path(__file__).parent), str(tmp_path)],
-                         capture_output=True, text=True, cwd=Path(__file__).parent.parent, timeout=300)
+    res = subprocess.run([sys.executable, "-c", _PEAKS, str(TESTS), str(tmp_path)],
+                         capture_output=True, text=True, cwd=REPO, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
     m = json.loads(res.stdout.strip().splitlines()[-1])
     (small, rows_small, groups_small), (mid, rows_mid, groups_mid), (large, rows_large, groups_large) = (
@@ -502,7 +503,7 @@ def test_two_vendors_using_the_same_annotator_id_are_two_annotators(cfg, tmp_pat
     assert overall["percent_agreement"] == pytest.approx(1.0)
 
 
-FUZZ = Path(__file__).parent / "data" / "fuzz"
+FUZZ = TESTS / "data" / "fuzz"
 FUZZ_CORPORA = [FUZZ / "arrow-testing" / "data" / "parquet" / "fuzzing", FUZZ / "parquet-testing" / "bad_data"]
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers import REPO
 from pipeline import steps
 from pipeline.cli import main
 from pipeline.history import HistoryGap, gaps, resolve, stale_versions
@@ -22,7 +23,7 @@ from pipeline.storage import Store
 
 TASK = "sentiment"
 LABELQ = str(Path(sys.executable).parent / "labelq")
-CONFIG = str(Path(__file__).resolve().parent.parent / "config" / "labelq.yaml")
+CONFIG = str(REPO / "config" / "labelq.yaml")
 
 
 def builds(root) -> dict[str, tuple[str, str, list[str]]]:

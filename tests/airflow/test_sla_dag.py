@@ -15,9 +15,10 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from helpers import REPO
 from helpers.e2e_stack import webhook as serve_webhook
 
-DAG_FILE = Path(__file__).resolve().parent.parent / "dags" / "labelq_daily.py"
+DAG_FILE = REPO / "dags" / "labelq_daily.py"
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from helpers import TESTS
 from pipeline.publish import (
     LATEST,
     LEASE_PREFIX,
@@ -322,7 +323,7 @@ def test_leftovers_of_a_killed_publisher_are_invisible_and_cleared_by_the_next_p
 
 
 # --------------------------------------------------------------------------- SIGKILL at every object-store mutation
-_ZYGOTE = f"TESTS = {str(Path(__file__).parent)!r}\n" + textwrap.dedent(
+_ZYGOTE = f"TESTS = {str(TESTS)!r}\n" + textwrap.dedent(
     """
     import json, os, signal, sys, time
     import pyarrow.fs as pafs

@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from helpers import TESTS
 from pipeline.publish import (
     LATEST_LINK,
     MANIFEST,
@@ -79,7 +80,7 @@ _PUBLISHER = textwrap.dedent(
 _ZYGOTE = _PUBLISHER + textwrap.dedent(
     f"""
     import pipeline.publish, pyarrow.dataset  # imported once, before any fork (read_table imports the latter)
-    sys.path.insert(0, {str(Path(__file__).parent)!r})
+    sys.path.insert(0, {str(TESTS)!r})
     from helpers.zygote import serve
     serve(publish_one, timeout=20)
     """

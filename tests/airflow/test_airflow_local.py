@@ -25,11 +25,11 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from helpers import REPO
 
 from helpers.e2e_stack import airflow_local as local
 from helpers.e2e_stack import labelq_run_in_background
 
-REPO = Path(__file__).resolve().parent.parent
 SCRIPT = REPO / "scripts" / "airflow_local.py"
 BIN = Path(sys.executable).parent
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")

@@ -229,7 +229,7 @@ def test_log_space_many_annotators_per_item(method: str) -> None:
 # --------------------------------------------------------------------------------------------
 # gold clamping
 # --------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("method", ["weighted_vote", "dawid_skene", "one_coin_dawid_skene"])
+@pytest.mark.parametrize("method", ["weighted_vote", "dawid_skene", "one_coin_dawid_skene", "mace"])
 def test_gold_clamps_and_anchors(method: str) -> None:
     """a and b contradict each other everywhere: only gold can tell who is right."""
     truth = {i: ("p" if i % 3 else "n") for i in range(20)}
@@ -244,7 +244,7 @@ def test_gold_clamps_and_anchors(method: str) -> None:
     assert (out["label"] == pd.Series(truth)).all()
 
 
-@pytest.mark.parametrize("method", ["dawid_skene", "one_coin_dawid_skene"])
+@pytest.mark.parametrize("method", ["dawid_skene", "one_coin_dawid_skene", "mace"])
 def test_gold_clamp_overrides_unanimous_annotators(method: str) -> None:
     df, truth = flipper_frame()
     assert truth[2] == "neg"  # a and b say neg, c (the flipper) says pos
@@ -341,3 +341,39 @@ class TestErrors:
     def test_bad_settings(self, method: str, bad: dict, match: str) -> None:
         with pytest.raises(ValueError, match=match):
             aggregate(self.DF, method=method, **bad)
+
+
+# --------------------------------------------------------------------------------------------
+# registry completeness (scikit-learn's test_common.py style)
+# --------------------------------------------------------------------------------------------
+#: Methods a method-parametrised check leaves out, and why (anything else must run every method).
+EXEMPT = {
+    "test_log_space_many_annotators_per_item": {
+        "majority_vote": "no likelihood: nothing to underflow",
+        "weighted_vote": "no likelihood: weights are closed-form gold accuracies",
+    },
+    "test_gold_clamps_and_anchors": {"majority_vote": "ignores gold by definition"},
+    "test_gold_clamp_overrides_unanimous_annotators": {
+        "majority_vote": "ignores gold by definition",
+        "weighted_vote": "its weights are learned from that gold, so un-clamped it follows the gold's annotator "
+                         "(TestWeightedVoteToy.test_no_clamp checks its clamp)",
+    },
+}
+
+
+def test_every_consensus_method_is_in_every_parametrised_check() -> None:
+    """A new method in METHODS runs in every check here unless EXEMPT says why not."""
+    import sys
+
+    module = sys.modules[__name__]
+    checked = {}
+    for name, fn in vars(module).items():
+        for mark in getattr(fn, "pytestmark", []) if name.startswith("test_") else []:
+            if mark.name == "parametrize" and mark.args[0] == "method":
+                checked[name] = set(mark.args[1])
+    assert "test_shuffled_rows_same_output" in checked, sorted(checked)  # the registry sees the parametrised checks
+    assert set(EXEMPT) <= set(checked), set(EXEMPT) - set(checked)
+    for name, methods in checked.items():
+        assert methods <= set(METHODS), (name, methods - set(METHODS))
+        missing = set(METHODS) - methods
+        assert missing == set(EXEMPT.get(name, {})), f"{name} leaves out {sorted(missing)} without a reason in EXEMPT"

@@ -14,9 +14,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from helpers import REPO
 import yaml
 
-REPO = Path(__file__).resolve().parent.parent
 AIRFLOW_SERVICES = {
     "airflow-apiserver": ["api-server"],
     "airflow-scheduler": ["scheduler"],

@@ -18,6 +18,7 @@ import pytest
 import json
 from datetime import datetime, timedelta, timezone
 
+from helpers import TESTS
 from pipeline.storage import BUILD_LEASE, BUILD_LEASE_SECONDS, SWAPS, Store, open_store
 from helpers.zygote import spawn
 
@@ -27,7 +28,7 @@ SIBLING = "staged/sentiment/date=2026-11-01/vendor=bluepeak"
 OLD = {"part-0.parquet": "old 0", "part-1.parquet": "old 1", "_validate.json": "old report"}
 NEW = {"part-1.parquet": "new 1", "part-2.parquet": "new 2", "part-3.parquet": "new 3", "_validate.json": "new report"}
 
-_ZYGOTE = f"TESTS = {str(Path(__file__).parent)!r}\n" + textwrap.dedent(
+_ZYGOTE = f"TESTS = {str(TESTS)!r}\n" + textwrap.dedent(
     """
     import os, signal, sys
     import pyarrow.fs as pafs
