@@ -40,7 +40,7 @@ REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 REDIS_DBS = range(9, 16)
 REDIS_LOCK = "labelq:e2e:owner"
 
-# Commands docs/operations.md shows and the e2e test runs, verbatim (tests/test_compose.py
+# Commands docs/operations.md shows and the e2e test runs, verbatim (tests/airflow/test_compose.py
 # checks the guide still contains them).
 SIMULATE = 'labelq simulate --root "$LABELQ_ROOT" --seed 7 --days 3 --start 2026-11-01 --items 150'
 UNPAUSE = "airflow dags unpause labelq_daily"
