@@ -6,6 +6,7 @@ are mapped onto :data:`ANNOTATIONS` by :mod:`pipeline.ingest.canonical`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
@@ -72,3 +73,12 @@ def namespaced(annotations: pd.DataFrame) -> pd.DataFrame:
     if annotations.empty:
         return annotations
     return annotations.assign(annotator_id=annotations["vendor"].astype(str) + "/" + annotations["annotator_id"].astype(str))
+
+
+def require_columns(present: Iterable[str], needed: Iterable[str], what: str, fix: str = "") -> None:
+    """Raise a ``ValueError`` naming the columns of ``needed`` missing from ``present``, the columns
+    there are, and ``fix`` (how to get the right input): the one column check of every stage."""
+    have = [str(c) for c in present]
+    missing = [c for c in needed if c not in have]
+    if missing:
+        raise ValueError(f"{what} is missing required column(s) {missing}; it has {have}" + (f"; {fix}" if fix else ""))

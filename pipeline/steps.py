@@ -22,7 +22,7 @@ from pipeline import __version__
 from pipeline.measure.accuracy import gold_accuracy
 from pipeline.config import LabelqConfig, TaskConfig, VendorConfig
 from pipeline.publish import read_manifest, write_version
-from pipeline.contract import CURATED, GOLD, namespaced
+from pipeline.contract import CURATED, GOLD, namespaced, require_columns
 from pipeline.publish.splits import SPLITS, assign_splits
 from pipeline.storage import Root, Store, open_store
 
@@ -300,9 +300,8 @@ def _count_values(column: pa.ChunkedArray) -> dict[str, int]:
 
 def curated_table(consensus: pa.Table, ratios: dict[str, float]) -> pa.Table:
     """The training set (:data:`CURATED`) from a consensus table: kept items sorted by item_id, with splits."""
-    missing = [c for c in CURATED.names if c not in consensus.schema.names and c != "split"]
-    if missing:
-        raise ValueError(f"consensus has no column(s) {missing}; re-run the merge stage to rebuild it")
+    require_columns(consensus.schema.names, [c for c in CURATED.names if c != "split"], "consensus",
+                    "re-run the merge stage to rebuild it")
     kept = consensus.filter(pc.is_null(consensus["held_out_reason"])).sort_by("item_id")
     columns = {c: kept[c].cast(CURATED.field(c).type) for c in CURATED.names if c != "split"}
     columns["split"] = pa.array(assign_splits(kept["item_id"].to_pylist(), ratios), pa.string())

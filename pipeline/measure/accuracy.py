@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
+from pipeline.contract import require_columns
+
 
 def wilson_interval(correct: np.ndarray | int, total: np.ndarray | int, *, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
     r"""Wilson score interval for a binomial proportion.
@@ -57,9 +59,7 @@ def gold_accuracy(
     appear with ``n_gold == 0`` and NaN accuracy.
     """
     by = list(by)
-    missing = [c for c in ["item_id", "label", *by] if c not in annotations.columns]
-    if missing:
-        raise ValueError(f"annotations lack column(s) {missing} needed for gold accuracy")
+    require_columns(annotations.columns, ["item_id", "label", *by], "annotations", "gold accuracy needs them")
     groups = annotations[by].drop_duplicates().sort_values(by, ignore_index=True)
     on_gold = annotations.merge(gold[["item_id", "gold_label"]], on="item_id", how="inner")
     on_gold = on_gold.assign(correct=(on_gold["label"] == on_gold["gold_label"]).astype("int64"))

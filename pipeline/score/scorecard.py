@@ -70,7 +70,7 @@ import pandas as pd
 import pyarrow as pa
 
 from pipeline.measure.accuracy import gold_accuracy, wilson_interval
-from pipeline.contract import namespaced
+from pipeline.contract import namespaced, require_columns
 
 if TYPE_CHECKING:
     from pipeline.merge.consensus import Method
@@ -155,12 +155,7 @@ class Scorecards:
 
 # --------------------------------------------------------------------------- building blocks
 def _require(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise ValueError(
-            f"{what} lacks column(s) {missing}; it has {list(frame.columns)} "
-            "(expected the canonical long format of pipeline.contract.ANNOTATIONS)"
-        )
+    require_columns(frame.columns, columns, what, "expected the canonical long format of pipeline.contract.ANNOTATIONS")
 
 
 def _rate(correct: pd.Series, total: pd.Series, confidence: float) -> tuple[pd.Series, np.ndarray, np.ndarray]:

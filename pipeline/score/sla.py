@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.config import SLAConfig
+from pipeline.contract import require_columns
 
 __all__ = ["SLA_STATUSES", "Breach", "SLABreach", "SLAStatus", "breaches", "evaluate_sla", "sla_status"]
 
@@ -106,9 +107,7 @@ def evaluate_sla(scorecard: pd.DataFrame, slas: Mapping[str, SLAConfig | None]) 
     ``breach`` / ``insufficient_data`` (rules in the module docstring).
     """
     need = ["vendor", "n_gold", "gold_accuracy", "gold_ci_low", "gold_ci_high", "kappa_vs_consensus", "n_consensus_items"]
-    missing = [c for c in need if c not in scorecard.columns]
-    if missing:
-        raise ValueError(f"scorecard lacks column(s) {missing} needed for SLA checks; build it with pipeline.score.scorecard")
+    require_columns(scorecard.columns, need, "scorecard", "SLA checks need them: build it with pipeline.score.scorecard")
     rows = []
     r: Any  # one scorecard row (attribute access by column name)
     for r in scorecard.itertuples(index=False):

@@ -128,7 +128,7 @@ def test_per_category_degenerate_category_warns():
 
 # --------------------------------------------------------------- actionable errors
 def test_missing_columns_named():
-    with pytest.raises(ValueError, match=r"missing column\(s\) \['annotator_id'\]"):
+    with pytest.raises(ValueError, match=r"missing required column\(s\) \['annotator_id'\]"):
         krippendorff_alpha(pd.DataFrame({"item_id": [1], "label": [1]}))
 
 
@@ -172,7 +172,7 @@ def test_bad_options():
         bootstrap_ci("kappa_of_doom", df)
     with pytest.raises(ValueError, match="by must be"):
         pairwise_kappa_matrix(df, by="task")
-    with pytest.raises(ValueError, match=r"missing column\(s\) \['vendor'\]"):
+    with pytest.raises(ValueError, match=r"missing required column\(s\) \['vendor'\]"):
         agreement_table(df)
     text = frame([(1, "a", "lo"), (1, "b", "hi")])
     with pytest.raises(ValueError, match="needs numeric labels"):

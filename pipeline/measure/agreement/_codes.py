@@ -23,6 +23,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipeline.contract import require_columns
+
 __all__ = ["REQUIRED_COLUMNS", "Annotations", "Encoded", "encode", "group_counts"]
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("item_id", "annotator_id", "label")
@@ -50,14 +52,8 @@ def _columns_of(annotations: Any) -> list[str]:
 
 def check_columns(annotations: Any, extra: Sequence[str] = ()) -> None:
     """Raise a ``ValueError`` naming any missing required column."""
-    present = set(_columns_of(annotations))
-    missing = [c for c in (*REQUIRED_COLUMNS, *extra) if c not in present]
-    if missing:
-        raise ValueError(
-            f"annotations are missing column(s) {missing}; the long format needs "
-            f"{list(REQUIRED_COLUMNS)} (one row per label an annotator gave an item), "
-            f"found {sorted(present)}"
-        )
+    require_columns(sorted(set(_columns_of(annotations))), (*REQUIRED_COLUMNS, *extra), "annotations",
+                    f"the long format needs {list(REQUIRED_COLUMNS)} (one row per label an annotator gave an item)")
 
 
 def _as_arrow(col: pd.Series | pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | None:

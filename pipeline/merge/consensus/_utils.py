@@ -25,6 +25,8 @@ from typing import Any, Self
 import numpy as np
 import pandas as pd
 
+from pipeline.contract import require_columns
+
 __all__ = [
     "clamp_to_gold",
     "design_matrix",
@@ -60,21 +62,12 @@ def _to_pandas(frame: Any, name: str, columns: Sequence[str]) -> pd.DataFrame:
         except ImportError:  # pragma: no cover - pyarrow is a project dependency
             pa = None
         if pa is not None and isinstance(frame, (pa.Table, pa.RecordBatch)):
-            missing = [c for c in columns if c not in frame.schema.names]
-            if missing:
-                raise ValueError(
-                    f"{name} is missing required column(s) {missing}; "
-                    f"it has {list(frame.schema.names)}"
-                )
+            require_columns(frame.schema.names, columns, name)
             return frame.select(list(columns)).to_pandas()
         raise TypeError(
             f"{name} must be a pandas.DataFrame or pyarrow.Table, got {type(frame).__name__}"
         )
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise ValueError(
-            f"{name} is missing required column(s) {missing}; it has {list(df.columns)}"
-        )
+    require_columns(df.columns, columns, name)
     duplicated = [c for c in columns if int((df.columns == c).sum()) > 1]
     if duplicated:
         raise ValueError(f"{name} has duplicated column name(s) {duplicated}; keep one of each")
