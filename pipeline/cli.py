@@ -358,12 +358,11 @@ def _report_command(args: argparse.Namespace, config: LabelqConfig, root: Path |
     if args.task and args.task not in config.tasks:
         print(f"labelq report: unknown task {args.task!r}; configured tasks: {sorted(config.tasks)}", file=sys.stderr)
         return 2
-    metrics = {task: store.layout.metrics(task, args.date).as_posix() for task in tasks}
-    missing = [task for task in tasks if not store.is_file(f"{metrics[task]}/summary.json")]
+    missing = [task for task in tasks if not store.is_file(store.layout.metrics_summary(task, args.date).as_posix())]
     if missing:  # checked for every task before anything is written
         for task in missing:
             print(f"labelq report: {task} {args.date}: this day has not been processed "
-                  f"({store.location(metrics[task] + '/summary.json')} not found, so there is nothing to report); "
+                  f"({store.location(store.layout.metrics_summary(task, args.date).as_posix())} not found, so there is nothing to report); "
                   f"run it first: `labelq run --date {args.date}`", file=sys.stderr)
         return 1
     for task in tasks:
@@ -391,7 +390,7 @@ def _relabel_command(args: argparse.Namespace, config: LabelqConfig, root: Path 
         print(f"labelq relabel: unknown task {args.task!r}; configured tasks: {sorted(config.tasks)}", file=sys.stderr)
         return 2
     store = open_store(root)
-    key = f"{store.layout.consensus(args.task, args.date).as_posix()}/relabel.parquet"
+    key = store.layout.relabel_table(args.task, args.date).as_posix()
     if not store.is_file(key):
         print(f"labelq relabel: {store.location(key)}: not found; run the merge stage for {args.task} {args.date} "
               f"first (`labelq run --date {args.date}`)", file=sys.stderr)

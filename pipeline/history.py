@@ -242,7 +242,7 @@ def gaps(config: LabelqConfig, store: Store, task: str, until: date) -> dict[str
             delivered = set(files) | {k for k, _, _ in escaped}
             if not delivered:
                 continue
-            key = f"{lay.staged(task, day, vendor).as_posix()}/{VALIDATE_REPORT}"
+            key = lay.validate_report(task, day, vendor).as_posix()
             seen = {b["file"] for b in store.read_json(key)["batches"]} if store.is_file(key) else set()
             if folder in seen:  # the whole day folder was rejected (it resolves outside the vendor's folder)
                 continue
@@ -272,7 +272,7 @@ def delivered_on(config: LabelqConfig, store: Store, task: str, day: date) -> in
     n = 0
     lay = store.layout
     for vendor, vcfg in config.vendors_for(task).items():
-        key = f"{lay.ingested(day, vendor).as_posix()}/{INGEST_REPORT}"
+        key = lay.ingest_report(day, vendor).as_posix()
         if store.is_file(key):
             n += len(store.read_json(key)["files"])
         else:

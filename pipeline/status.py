@@ -12,7 +12,6 @@ from typing import Any
 
 from pipeline.config import LabelqConfig
 from pipeline.history import gaps, stale_versions
-from pipeline.storage import INGEST_REPORT, VALIDATE_REPORT
 from pipeline.publish import latest_ref, version_refs
 from pipeline.storage import Store
 
@@ -76,12 +75,12 @@ def task_status(store: Store, task: str, config: LabelqConfig | None = None) -> 
     rows = []
     for d in sorted(days):
         day = date.fromisoformat(d)
-        ing = [v for v in vendors if d in ingested_days and store.is_file(f"{lay.ingested(day, v).as_posix()}/{INGEST_REPORT}")]
-        val = [v for v in vendors if store.is_file(f"{lay.staged(task, day, v).as_posix()}/{VALIDATE_REPORT}")]
+        ing = [v for v in vendors if d in ingested_days and store.is_file(lay.ingest_report(day, v).as_posix())]
+        val = [v for v in vendors if store.is_file(lay.validate_report(task, day, v).as_posix())]
         rows.append({
             "date": d, "vendors": len(vendors), "ingested": len(ing), "validated": len(val),
             "unprocessed_deliveries": holes.get(d, []),
-            "merged": store.is_file(f"{lay.consensus(task, day).as_posix()}/consensus.parquet"),
+            "merged": store.is_file(lay.consensus_table(task, day).as_posix()),
             "published": d in refs, "stale": d in stale,
         })
     latest = latest_ref(store, task)

@@ -24,7 +24,7 @@ from pipeline.config import LabelqConfig, TaskConfig, VendorConfig
 from pipeline.publish import read_manifest, write_version
 from pipeline.contract import CURATED, GOLD, namespaced, require_columns
 from pipeline.publish.splits import SPLITS, assign_splits
-from pipeline.storage import Root, Store, open_store
+from pipeline.storage import CONSENSUS_TABLE, MERGE_REPORT, METRICS_SUMMARY, RELABEL_TABLE, Root, Store, open_store
 
 log = logging.getLogger("labelq")
 
@@ -186,7 +186,7 @@ def measure(config: LabelqConfig, root: Root, day: date, task: str, *, allow_emp
     with store.replace_dir(store.layout.metrics(task, day).as_posix()) as out:
         for name, frame in tables.items():
             store.write_parquet(pa.Table.from_pandas(frame, preserve_index=False), f"{out}/{name}.parquet")
-        store.write_json(f"{out}/summary.json", summary)
+        store.write_json(f"{out}/{METRICS_SUMMARY}", summary)
     log.info("measure %s %s: %d labels on %d items, alpha=%s", task, day, summary["labels"], summary["items"],
              summary["agreement"].get("krippendorff_alpha"))
     return summary
@@ -223,7 +223,6 @@ def source_batches(annotations: pd.DataFrame, item_ids: pd.Series) -> pa.ListArr
 _MERGE_ORDER = ["item_id", "vendor", "annotator_id", "batch_id", "source_file", "annotated_at", "label"]
 
 
-MERGE_REPORT = "_merge.json"
 
 
 def merge(config: LabelqConfig, root: Root, day: date, task: str, *, allow_empty: bool = False) -> dict[str, Any]:
@@ -269,8 +268,8 @@ def merge(config: LabelqConfig, root: Root, day: date, task: str, *, allow_empty
                    "held_out_by_reason": {str(k): int(v) for k, v in by_reason.items()},
                    "days": hist.days, "withdrawn": hist.withdrawn}
         with store.replace_dir(store.layout.consensus(task, day).as_posix()) as out:
-            store.write_parquet(table, f"{out}/consensus.parquet")
-            store.write_parquet(pa.Table.from_pandas(relabel, preserve_index=False), f"{out}/relabel.parquet")
+            store.write_parquet(table, f"{out}/{CONSENSUS_TABLE}")
+            store.write_parquet(pa.Table.from_pandas(relabel, preserve_index=False), f"{out}/{RELABEL_TABLE}")
             store.write_json(f"{out}/{MERGE_REPORT}", {**summary, "inputs_sha256": hist.inputs_sha256,
                                                        "deliveries": hist.deliveries})
     withdrawn = ", ".join(f"{n} {k}" for k, n in hist.withdrawn.items() if n)
@@ -333,7 +332,7 @@ def publish(config: LabelqConfig, root: Root, day: date, task: str, *, allow_emp
     if skipped := _skip_empty(config, store, "publish", task, day, allow_empty):
         return skipped
     cons_dir = store.layout.consensus(task, day).as_posix()
-    cons_key, merge_key = f"{cons_dir}/consensus.parquet", f"{cons_dir}/{MERGE_REPORT}"
+    cons_key, merge_key = store.layout.consensus_table(task, day).as_posix(), store.layout.merge_report(task, day).as_posix()
     with store.lock(store.layout.task_lock(task).as_posix()):
         if not store.is_file(cons_key) or not store.is_file(merge_key):
             raise FileNotFoundError(f"{store.location(cons_dir)}: no consensus for {task} {day}; run the merge stage first")
@@ -351,7 +350,7 @@ def publish(config: LabelqConfig, root: Root, day: date, task: str, *, allow_emp
         by_split = pd.crosstab(labels["split"], labels["label"]).reindex(index=list(SPLITS), columns=tcfg.labels, fill_value=0)
         reports = inputs.docs()
         resolution = {(d["date"], d["vendor"], d["file"]): d for d in merged["deliveries"]}
-        metrics_key = f"{store.layout.metrics(task, day).as_posix()}/summary.json"
+        metrics_key = store.layout.metrics_summary(task, day).as_posix()
         gold = read_gold(store, task)
         days = merged["days"]
         manifest = {

@@ -10,7 +10,7 @@ from typing import Any
 from pipeline.config import LabelqConfig
 from pipeline.publish import VersionNotFound, read_manifest, resolve_version
 from pipeline.score.scorecard import scorecard_key
-from pipeline.storage import Root, Store, open_store
+from pipeline.storage import AGREEMENT_TABLE, METRICS_SUMMARY, Root, Store, open_store
 
 log = logging.getLogger("labelq")
 
@@ -133,7 +133,7 @@ def _quarantined(store: Store) -> dict[str, dict[str, list[dict[str, Any]]]]:
 
 def _agreement_ci(store: Store, folder: str) -> dict[str, list[float | None]]:
     """``metric -> [ci_low, ci_high]`` of the day's overall agreement (``agreement.parquet``)."""
-    key = f"{folder}/agreement.parquet"
+    key = f"{folder}/{AGREEMENT_TABLE}"
     if not store.is_file(key):
         return {}
     t = store.read_parquet(key, columns=["scope", "metric", "ci_low", "ci_high"]).to_pandas()
@@ -161,7 +161,7 @@ def summary_data(config: LabelqConfig, root: Path | str) -> dict[str, Any]:
     for task in config.tasks:
         quarantined = every_quarantined.get(task, {})
         days: dict[str, dict[str, Any]] = {}
-        for key in store.committed_files(f"metrics/{task}", "/summary.json"):
+        for key in store.committed_files(store.layout.metrics_task(task).as_posix(), "/" + METRICS_SUMMARY):
             if key.count("/") != 3:
                 continue
             s = store.read_json(key)

@@ -164,11 +164,12 @@ def load_inputs(root: Root, task: str, day: date) -> ReportInputs:
             )
         tables[name] = store.read_parquet(key).to_pandas()
     history = read_metrics_history(store, task, "scorecard_vendor", until=day)
-    measured = store.read_json(f"{folder}/summary.json") if store.is_file(f"{folder}/summary.json") else None
-    agree_key = f"{folder}/agreement.parquet"
+    summary_key = store.layout.metrics_summary(task, day).as_posix()
+    measured = store.read_json(summary_key) if store.is_file(summary_key) else None
+    agree_key = store.layout.agreement_table(task, day).as_posix()
     agreement = store.read_parquet(agree_key).to_pandas() if store.is_file(agree_key) else None
     validation, quarantine = _read_batches(store, task, day)
-    cons_key = f"{store.layout.consensus(task, day).as_posix()}/consensus.parquet"
+    cons_key = store.layout.consensus_table(task, day).as_posix()
     consensus = store.read_parquet(cons_key).to_pandas() if store.is_file(cons_key) else None
     manifest, error = None, None
     try:

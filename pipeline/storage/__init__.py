@@ -71,9 +71,15 @@ PARQUET_OPTIONS: dict[str, Any] = {"compression": "zstd", "write_statistics": Tr
 #: Suffix of the GX result stored beside each staged batch (see :func:`validation_sidecar`).
 VALIDATION_SUFFIX = ".validation.json"
 
-#: Name of a stage's report inside its partition: ingest's, and validate's (the staged partition's commit record).
-INGEST_REPORT = "_ingest.json"
-VALIDATE_REPORT = "_validate.json"
+#: Names of the files inside partitions that other stages read (a stage writes them into its build,
+#: ``f"{build}/{NAME}"``; readers take the keys from :class:`Layout`).
+INGEST_REPORT = "_ingest.json"  # ingest's report of a vendor-day
+VALIDATE_REPORT = "_validate.json"  # validate's report, the staged partition's commit record
+MERGE_REPORT = "_merge.json"  # merge's report (with the digest of its inputs)
+METRICS_SUMMARY = "summary.json"  # the measure stage's figures
+AGREEMENT_TABLE = "agreement.parquet"  # every agreement metric and scope, with bootstrap intervals
+CONSENSUS_TABLE = "consensus.parquet"  # one row per item: label, confidence, held-out reason
+RELABEL_TABLE = "relabel.parquet"  # the held-out items to send back to the vendors
 
 #: On an object store each partition build holds a lease, its first object; a build whose lease is
 #: older than this many seconds is taken for a killed run's and deleted by the next replacement.
@@ -142,6 +148,28 @@ class Layout:
 
     def curated(self, task: str) -> Path:
         return self.root / "curated" / task
+
+    # -- files other stages read
+    def ingest_report(self, day: date, vendor: str) -> Path:
+        return self.ingested(day, vendor) / INGEST_REPORT
+
+    def validate_report(self, task: str, day: date, vendor: str) -> Path:
+        return self.staged(task, day, vendor) / VALIDATE_REPORT
+
+    def metrics_summary(self, task: str, day: date) -> Path:
+        return self.metrics(task, day) / METRICS_SUMMARY
+
+    def agreement_table(self, task: str, day: date) -> Path:
+        return self.metrics(task, day) / AGREEMENT_TABLE
+
+    def consensus_table(self, task: str, day: date) -> Path:
+        return self.consensus(task, day) / CONSENSUS_TABLE
+
+    def relabel_table(self, task: str, day: date) -> Path:
+        return self.consensus(task, day) / RELABEL_TABLE
+
+    def merge_report(self, task: str, day: date) -> Path:
+        return self.consensus(task, day) / MERGE_REPORT
 
     def pseudonym_key(self) -> Path:
         """The root's own key for annotator pseudonyms (used when ``$LABELQ_PSEUDONYM_KEY`` is unset)."""
