@@ -364,41 +364,8 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def list_complete_files(folder: Path, suffix: str = ".parquet") -> list[Path]:
-    """Delivered files in ``folder``, sorted by name.
-
-    Files still being written are skipped by convention: names starting with ``.`` or ``_``
-    and names ending in ``.tmp``, ``.part`` or ``.inprogress`` are not complete deliveries.
-    """
-    if not folder.is_dir():
-        return []
-    out = []
-    for p in sorted(folder.iterdir()):
-        if not p.is_file() or p.name.startswith((".", "_")):
-            continue
-        if p.name.endswith((".tmp", ".part", ".inprogress")):
-            continue
-        if p.suffix == suffix:
-            out.append(p)
-    return out
-
-
-def read_parquet_files(files: list[Path], schema: pa.Schema) -> pa.Table:
-    """Concatenate parquet ``files`` that share ``schema`` (an empty table if there are none)."""
-    if not files:
-        return schema.empty_table()
-    return pa.concat_tables([pq.read_table(f, schema=schema) for f in files])
-
-
-def partition_files(base: Path, pattern: str = "**/*.parquet") -> list[Path]:
-    """All committed parquet files under ``base`` (temporary siblings are skipped)."""
-    if not base.is_dir():
-        return []
-    return sorted(p for p in base.glob(pattern) if not any(part.startswith(".") for part in p.relative_to(base).parts))
-
-
 # --------------------------------------------------------------------------- object storage
-#: Names that mark a delivery as still being written (see :func:`list_complete_files`).
+#: Names that mark a delivery as still being written (skipped by :meth:`Store.complete_files`).
 INCOMPLETE_PREFIXES = (".", "_")
 INCOMPLETE_SUFFIXES = (".tmp", ".part", ".inprogress")
 
@@ -497,8 +464,8 @@ class Store:
     def committed_files(self, key: str, suffix: str = ".parquet", *, hidden: bool = False) -> list[str]:
         """Keys of the committed files under ``key`` ending in ``suffix``, sorted.
 
-        Like :func:`partition_files`: anything under a ``.``-prefixed name (a partition or file
-        still being built by :meth:`replace_dir` or a writer) is skipped; with ``hidden``, files
+        Anything under a ``.``-prefixed name (a partition or file still being built by
+        :meth:`replace_dir` or a writer) is skipped; with ``hidden``, files
         whose own name starts with ``.`` (the validation sidecars) are listed, still not those
         inside ``.``-prefixed folders.
         """
