@@ -26,7 +26,7 @@ from typing import Any, Literal, get_args
 
 import pandas as pd
 
-from ._utils import RESULT_COLUMNS, BaseAggregator
+from ._base import RESULT_COLUMNS, BaseAggregator
 from .majority_vote import MajorityVote
 
 __all__ = [

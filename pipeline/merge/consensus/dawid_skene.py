@@ -8,7 +8,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._utils import BaseAggregator, Encoded, clamp_to_gold, design_matrix, posterior_step, record_em_fit
+from ._base import BaseAggregator
+from ._em import design_matrix, posterior_step, record_em_fit
+from ._encoding import Encoded, clamp_to_gold
 
 __all__ = ["DawidSkene"]
 
@@ -71,7 +73,7 @@ class DawidSkene(BaseAggregator):
     Attributes
     ----------
     labels_, probas_, result_, classes_, tie_order_
-        See :class:`~pipeline.merge.consensus._utils.BaseAggregator`.
+        See :class:`~pipeline.merge.consensus._base.BaseAggregator`.
     priors_ : pandas.Series
         Class prior :math:`p`, indexed by label.
     confusion_matrices_ : pandas.DataFrame

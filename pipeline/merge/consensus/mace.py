@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ._utils import Encoded, clamp_to_gold, posterior_step, record_em_fit
+from ._em import posterior_step, record_em_fit
+from ._encoding import Encoded, clamp_to_gold
 from .dawid_skene import _PROB_FLOOR, DawidSkene
 
 __all__ = ["MACE"]
@@ -72,7 +73,7 @@ class MACE(DawidSkene):
     Attributes
     ----------
     labels_, probas_, result_, classes_, tie_order_
-        See :class:`~pipeline.merge.consensus._utils.BaseAggregator`.
+        See :class:`~pipeline.merge.consensus._base.BaseAggregator`.
     competence_ : pandas.Series
         :math:`\theta_j` per ``annotator_id``: probability of answering truthfully (not the
         accuracy, which is :math:`\theta_j + (1 - \theta_j)\xi_{j z}`).

@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._utils import BaseAggregator, Encoded
+from ._base import BaseAggregator
+from ._encoding import Encoded
 
 __all__ = ["MajorityVote"]
 

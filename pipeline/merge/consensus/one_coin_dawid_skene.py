@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._utils import Encoded
+from ._encoding import Encoded
 from .dawid_skene import _PROB_FLOOR, DawidSkene
 
 __all__ = ["OneCoinDawidSkene"]

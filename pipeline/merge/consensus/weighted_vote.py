@@ -8,7 +8,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from ._utils import BaseAggregator, Encoded, clamp_to_gold
+from ._base import BaseAggregator
+from ._encoding import Encoded, clamp_to_gold
 
 __all__ = ["WeightedVote"]
 
@@ -67,7 +68,7 @@ class WeightedVote(BaseAggregator):
     prior_mean_ : float
         The :math:`m` used.
     labels_, probas_, result_, classes_, tie_order_
-        See :class:`~pipeline.merge.consensus._utils.BaseAggregator`.
+        See :class:`~pipeline.merge.consensus._base.BaseAggregator`.
 
     Notes
     -----
