@@ -33,20 +33,29 @@ from pipeline.config import load_config  # noqa: E402
 from pipeline.simulate import simulate  # noqa: E402
 
 DAY = date(2026, 11, 1)
+CONFIG = REPO / "config" / "labelq.yaml"
 
 
-def _stage(call: str, root: Path) -> tuple[float, float]:
-    """Run ``pipeline.steps.<call>`` in a fresh process: (seconds, peak RSS in MiB)."""
-    code = (f"from datetime import date; from pipeline import steps; from pipeline.config import load_config; "
-            f"c = load_config({str(REPO / 'config' / 'labelq.yaml')!r}); "
-            f"steps.{call.format(c='c', root=repr(str(root)), day=repr(DAY.isoformat()))}")
-    code = code.replace(repr(DAY.isoformat()), f"date.fromisoformat({DAY.isoformat()!r})")
+#: One stage in a fresh process: ``python -c RUNNER <stage> <root> <day> <vendor or task>``.
+RUNNER = """
+import sys
+from datetime import date
+from pipeline import steps
+from pipeline.config import load_config
+stage, root, day, arg = sys.argv[1:]
+getattr(steps, stage)(load_config(), root, date.fromisoformat(day), arg)
+"""
+
+
+def _stage(stage: str, arg: str, root: Path) -> tuple[float, float]:
+    """Run ``pipeline.steps.<stage>(config, root, DAY, arg)`` in a fresh process: (seconds, peak RSS in MiB)."""
+    env = {**os.environ, "LABELQ_PSEUDONYM_KEY": "bench-key-0123456789", "LABELQ_CONFIG": str(CONFIG)}
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, env={**os.environ, "LABELQ_PSEUDONYM_KEY": "bench-key-0123456789"})
+    proc = subprocess.Popen([sys.executable, "-c", RUNNER, stage, str(root), DAY.isoformat(), arg], cwd=REPO, env=env)
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - t0
     if status != 0:
-        raise SystemExit(f"stage {call} failed (exit status {status})")
+        raise SystemExit(f"stage {stage} {arg} failed (exit status {status})")
     return seconds, usage.ru_maxrss / 1024
 
 
@@ -56,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--items", type=int, default=60_000, help="items in the day (default 60,000)")
     ap.add_argument("--root", type=Path, default=None, help="storage root to use (default: a temporary folder)")
     args = ap.parse_args(argv)
-    config = load_config(REPO / "config" / "labelq.yaml")
+    config = load_config(CONFIG)
     with tempfile.TemporaryDirectory() as tmp:
         root = args.root or Path(tmp)
         t0 = time.perf_counter()
@@ -64,15 +73,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"simulated {rep.rows:,} labels of {args.items:,} items by {len(config.vendors)} x {args.annotators:,} "
               f"annotators in {time.perf_counter() - t0:.1f} s", flush=True)
         (task,) = config.tasks
-        calls = [f"ingest({{c}}, {{root}}, {{day}}, {v!r})" for v in config.vendors]
-        calls += [f"validate({{c}}, {{root}}, {{day}}, {v!r})" for v in config.vendors]
-        calls += [f"{s}({{c}}, {{root}}, {{day}}, {task!r})" for s in ("measure", "merge", "publish", "scorecard", "report")]
+        calls = [(stage, vendor) for stage in ("ingest", "validate") for vendor in config.vendors]
+        calls += [(stage, task) for stage in ("measure", "merge", "publish", "scorecard", "report")]
         print(f"{'stage':<34} {'seconds':>8} {'peak RSS MiB':>13}")
-        peak = 0.0
-        for call in calls:
-            seconds, rss = _stage(call, root)
-            peak = max(peak, rss)
-            print(f"{call.split('(')[0] + ' ' + call.split(', ')[-1].rstrip(')'):<34} {seconds:8.1f} {rss:13.0f}", flush=True)
+        peak = total = 0.0
+        for stage, arg in calls:
+            seconds, rss = _stage(stage, arg, root)
+            peak, total = max(peak, rss), total + seconds
+            print(f"{stage + ' ' + arg:<34} {seconds:8.1f} {rss:13.0f}", flush=True)
+        print(f"{'all ' + str(len(calls)) + ' stages':<34} {total:8.1f} {peak:13.0f}")
         metrics = root / "metrics" / task / f"date={DAY.isoformat()}"
         pairs = pq.read_metadata(metrics / "kappa_annotators.parquet").num_rows
         staged = pq.read_table(root / "scorecards" / task / f"date={DAY.isoformat()}" / "scorecard_annotator.parquet",

@@ -68,11 +68,11 @@ def _error_matrix(k: int) -> np.ndarray:
 def _vendor_labels(vendor: VendorConfig, canonical: list[str]) -> list[object]:
     """The vendor's own spelling of each canonical label (ints if its vocabulary is numeric)."""
     inverse = {c: v for v, c in vendor.labels.items()}
-    spelled: list[object] = [inverse.get(c, c) for c in canonical]
+    spelled = [inverse.get(c, c) for c in canonical]
     try:
-        return [int(str(s)) for s in spelled]
+        return [int(s) for s in spelled]
     except ValueError:
-        return spelled
+        return list(spelled)
 
 
 def _simulate_vendor_day(

@@ -152,7 +152,7 @@ def measure(config: LabelqConfig, root: Root, day: date, task: str, *, allow_emp
     check_complete(config, store, task, day)
     ann = resolve(store, task, day).day(day)
     raters = namespaced(ann)  # an annotator is (vendor, annotator id)
-    gold = read_gold(root, task)
+    gold = read_gold(store, task)
     agreement = agreement_table(raters, level=tcfg.level, label_order=tcfg.labels, by="vendor")
     with warnings.catch_warnings():  # pairs that share no item are NaN by design
         warnings.simplefilter("ignore", UndefinedAgreementWarning)
@@ -162,7 +162,7 @@ def measure(config: LabelqConfig, root: Root, day: date, task: str, *, allow_emp
             columns={"rater_a": "annotator_a", "rater_b": "annotator_b"})
     vendor_acc = gold_accuracy(ann, gold, by=["vendor"])
     annotator_acc = gold_accuracy(ann, gold, by=["vendor", "annotator_id"])
-    reports = validation_reports(root, task, day=day)
+    reports = validation_reports(store, task, day=day)
     overall = agreement[agreement["scope"] == "overall"].set_index("metric")["value"]
     accuracy_rows: Iterable[Any] = vendor_acc.itertuples()
     summary = {
@@ -254,7 +254,7 @@ def merge(config: LabelqConfig, root: Root, day: date, task: str, *, allow_empty
         if ann.empty:
             raise ValueError(f"task {task!r}: no staged annotations up to {day}; nothing to merge")
         ann = ann.sort_values(_MERGE_ORDER, kind="stable", ignore_index=True)
-        gold = read_gold(root, task)
+        gold = read_gold(store, task)
         result = aggregate(namespaced(ann), method=tcfg.consensus, gold=gold if len(gold) else None, labels=tcfg.labels)
         result["vendors"] = contributing_vendors(ann, result["item_id"])
         result["held_out_reason"] = held_out_reasons(result, min_labels=tcfg.min_labels_per_item,
@@ -382,7 +382,7 @@ def publish(config: LabelqConfig, root: Root, day: date, task: str, *, allow_emp
             "class_balance_by_split": {s: {label: int(n) for label, n in by_split.loc[s].to_dict().items()} for s in SPLITS},
             "quality": _rounded(store.read_json(metrics_key)) if store.is_file(metrics_key) else None,
         }
-        dest = write_version(root, task, day.isoformat(), table, manifest,
+        dest = write_version(store, task, day.isoformat(), table, manifest,
                              keep_versions=tcfg.keep_versions)
         written = read_manifest(store, task, day.isoformat())
         later = [s["version"] for s in stale_versions(store, task, every_day) if s["version"] > day.isoformat()]
@@ -419,12 +419,12 @@ def scorecard(config: LabelqConfig, root: Root, day: date, task: str, *, allow_e
         return skipped
     vendors = config.vendors_for(task)
     cards = build_scorecards(
-        resolve(store, task, day).day(day), read_gold(root, task), task=task, labels=tcfg.labels,
+        resolve(store, task, day).day(day), read_gold(store, task), task=task, labels=tcfg.labels,
         method=tcfg.consensus, prices={v: c.price_per_label for v, c in vendors.items()}, vendors=list(vendors),
     )
     checks = evaluate_sla(cards.vendor, {v: c.sla for v, c in vendors.items()})
     cards = cards.with_sla(sla_status(checks))
-    paths = write_scorecards(root, task, day, cards)
+    paths = write_scorecards(store, task, day, cards)
     failed = breaches(checks)
     for b in failed:
         log.warning("SLA breach %s %s: %s", task, day, b)
@@ -527,15 +527,15 @@ def report(config: LabelqConfig, root: Root, day: date, task: str, *, allow_empt
     store = open_store(root)
     if skipped := _skip_empty(config, store, "report", task, day, allow_empty):
         return skipped
-    inputs = rpt.load_inputs(root, task, day)
+    inputs = rpt.load_inputs(store, task, day)
     data = rpt.build_report_data(
         inputs, task=task, day=day, labels=tcfg.labels,
         slas={v: c.sla for v, c in config.vendors_for(task).items()},
         meta={"labelq": __version__, "consensus": tcfg.consensus, "config_sha256": config.digest()[:12]},
         pseudonym_key=pseudonym_key(store),
     )
-    html_path, json_path = rpt.write_report(root, task, day, data, rpt.render_report(data, rpt.report_figures(inputs, labels=tcfg.labels, data=data)))
-    index = rpt.write_index(root)
+    html_path, json_path = rpt.write_report(store, task, day, data, rpt.render_report(data, rpt.report_figures(inputs, labels=tcfg.labels, data=data)))
+    index = rpt.write_index(store)
     log.info("report %s %s -> %s", task, day, html_path)
     return {"stage": "report", "task": task, "date": day.isoformat(), "html": str(html_path), "json": str(json_path),
             "index": str(index), "sla_breaches": [v["vendor"] for v in data["sla"]["breaches"]]}

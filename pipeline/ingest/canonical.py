@@ -453,7 +453,7 @@ def pair_keys(item_id: pa.ChunkedArray | pa.Array, annotator_id: pa.ChunkedArray
 
     item_hash = _hash_strings(item_id)
     key = item_hash * np.uint64(0x9E3779B97F4A7C15) ^ h(annotator_id)
-    empty = ~(_filled(pc.greater(pc.utf8_length(item_id), 0)) & _filled(pc.greater(pc.utf8_length(annotator_id), 0)))
+    empty = ~(bool_mask(pc.greater(pc.utf8_length(item_id), 0)) & bool_mask(pc.greater(pc.utf8_length(annotator_id), 0)))
     key[empty] = 0
     key[(key == 0) & ~empty] = 1
     return key
@@ -464,5 +464,6 @@ def _hash_strings(arr: pa.ChunkedArray | pa.Array) -> np.ndarray:
     return pd.util.hash_pandas_object(s, index=False).to_numpy().astype(np.uint64)
 
 
-def _filled(arr: pa.ChunkedArray | pa.Array) -> np.ndarray:
+def bool_mask(arr: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """A boolean Arrow array as a numpy mask, nulls False."""
     return np.asarray(pc.fill_null(arr, False).to_numpy(zero_copy_only=False), dtype=bool)

@@ -46,7 +46,6 @@ working unchanged, because a local :class:`Store` is a thin shell over the same 
 from __future__ import annotations
 
 import contextlib
-from concurrent.futures import Future, ThreadPoolExecutor
 import hashlib
 import json
 import os
@@ -54,6 +53,7 @@ import shutil
 import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date, datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import Any, TypeAlias
@@ -616,6 +616,7 @@ class Store:
 
     @staticmethod
     def _journal_key(dest: str, build: str) -> str:
+        """``.swaps/<dest, URL-quoted>~<build>.json`` (:meth:`finish_swaps` selects a partition's by the prefix)."""
         return f"{SWAPS}/{urllib.parse.quote(dest, safe='')}~{build}.json"
 
     def _finish_swap(self, key: str, journal: dict[str, Any]) -> None:
@@ -644,13 +645,17 @@ class Store:
             self.fs.delete_dir(self.path(tmp))
         self.delete(key)
 
-    def finish_swaps(self) -> list[str]:
-        """Finish every object-store swap a killed run left half-done; returns the partitions it completed
-        (nothing to do locally, where a swap is one atomic rename)."""
+    def finish_swaps(self, dest: str | None = None) -> list[str]:
+        """Finish every object-store swap (of partition ``dest`` only, if given) that a killed run
+        left half-done; returns the partitions it completed (nothing to do locally, where a swap is
+        one atomic rename)."""
         if self.is_local:
             return []
+        prefix = f"{SWAPS}/{urllib.parse.quote(dest, safe='')}~" if dest is not None else f"{SWAPS}/"
         done = []
         for key in self.list_files(SWAPS, ".json"):
+            if not key.startswith(prefix):
+                continue
             with contextlib.suppress(FileNotFoundError):  # finished meanwhile by its own writer
                 journal = self.read_json(key)
                 self._finish_swap(key, journal)
@@ -663,11 +668,7 @@ class Store:
         :data:`BUILD_LEASE_SECONDS`. Nothing locks on an object store, so a younger build may be a
         live run's (e.g. a re-publish of a stale day beside that day's own run): it stays, invisible
         to readers, until its lease expires."""
-        prefix = f"{SWAPS}/{urllib.parse.quote(dest, safe='')}~"
-        for key in self.list_files(SWAPS, ".json"):
-            if key.startswith(prefix):
-                with contextlib.suppress(FileNotFoundError):
-                    self._finish_swap(key, self.read_json(key))
+        self.finish_swaps(dest)
         parent, name = PurePosixPath(dest).parent.as_posix(), PurePosixPath(dest).name
         now = _utcnow()
         for info in self.list_dir("" if parent == "." else parent):

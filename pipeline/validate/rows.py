@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline.contract import ANNOTATIONS
-from pipeline.ingest.canonical import ISSUE_REASONS, pair_keys  # noqa: F401  (re-exported: the key validate's duplicate index uses)
+from pipeline.ingest.canonical import ISSUE_REASONS, bool_mask
 
 #: Row reasons that come from ingest or the duplicate index rather than a single expectation.
 INGEST_REASONS = (*ISSUE_REASONS, "wrong_vendor")
@@ -137,10 +137,6 @@ def _scalar(value: Any, type_: pa.DataType) -> pa.Scalar:
     return pa.scalar(value, type_)
 
 
-def _mask(arr: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    return np.asarray(pc.fill_null(arr, False).to_numpy(zero_copy_only=False), dtype=bool)
-
-
 def row_codes(
     table: pa.Table,
     policy: RowPolicy,
@@ -158,15 +154,15 @@ def row_codes(
         issue = table["_issue"]
         if pa.types.is_dictionary(issue.type):
             issue = pc.cast(issue, pa.string())
-        ordered += [(reason, _mask(pc.equal(issue, reason))) for reason in ISSUE_REASONS]
+        ordered += [(reason, bool_mask(pc.equal(issue, reason))) for reason in ISSUE_REASONS]
     if "_claimed_vendor" in table.column_names and table["_claimed_vendor"].null_count < n:
         claimed = table["_claimed_vendor"]
         if pa.types.is_dictionary(claimed.type):
             claimed = pc.cast(claimed, pa.string())
         claimed = pc.utf8_lower(claimed)
-        ordered.append(("wrong_vendor", _mask(pc.not_equal(claimed, vendor.lower()))))
+        ordered.append(("wrong_vendor", bool_mask(pc.not_equal(claimed, vendor.lower()))))
     for check in policy.checks:
-        ordered.append((check.reason, _mask(_fails(check, table[check.column], params))))
+        ordered.append((check.reason, bool_mask(_fails(check, table[check.column], params))))
     ordered += [("duplicate_in_file", dup_in_file), ("duplicate_staged", dup_staged)]
     for reason, bad in reversed(ordered):  # lowest precedence first, so the first reason wins
         codes[bad] = policy.code(reason)
