@@ -41,7 +41,7 @@ import pyarrow.parquet as pq
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.history import resolve  # noqa: E402
-from pipeline.contract import ANNOTATIONS  # noqa: E402
+from pipeline.kinds.classification import ANNOTATIONS  # noqa: E402
 from pipeline.storage import Store  # noqa: E402
 
 VENDORS = ("acme", "bluepeak", "crowdly")

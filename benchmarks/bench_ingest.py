@@ -51,7 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from pipeline import steps  # noqa: E402
 from pipeline.validate import stage as validate_stage  # noqa: E402
 from pipeline.config import parse_config  # noqa: E402
-from pipeline.contract import ANNOTATIONS  # noqa: E402
+from pipeline.kinds.classification import ANNOTATIONS  # noqa: E402
 
 DAY = date(2026, 11, 1)
 CONFIG = {

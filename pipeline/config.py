@@ -10,15 +10,13 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from pipeline.contract import OPTIONAL_VENDOR_COLUMNS, REQUIRED_VENDOR_COLUMNS
-
-Level = Literal["nominal", "ordinal", "interval", "ratio"]
-ConsensusMethod = Literal["majority_vote", "weighted_vote", "dawid_skene", "one_coin_dawid_skene", "mace"]
+from pipeline.contract import OPTIONAL_VENDOR_COLUMNS, REQUIRED_VENDOR_COLUMNS, Level
+from pipeline.kinds import DEFAULT_KIND, LabelKind, get_kind
 
 DEFAULT_CONFIG = Path("config") / "labelq.yaml"
 
@@ -54,26 +52,55 @@ class SplitRatios(_Model):
 
 
 class TaskConfig(_Model):
-    """A labelling task: its label set and how labels are judged, merged and published."""
+    """A labelling task: its label kind, label set and how labels are judged, merged and published.
 
-    labels: list[str] = Field(min_length=2)
+    ``kind`` names the task's label kind (:mod:`pipeline.kinds`; a registered name or an import
+    path ``package.module:ClassName``), which checks the rest: classification needs ``labels`` (the
+    ordered label set) and a ``consensus`` method it has; ``options`` holds a kind's own settings.
+    """
+
+    kind: str = DEFAULT_KIND
+    labels: list[str] | None = Field(default=None, min_length=2)
     level: Level = "nominal"
     min_labels_per_item: int = Field(default=2, ge=1)
     #: items whose consensus confidence / agreement is below these are held out (pipeline.merge.holdout)
     min_confidence: float | None = Field(default=None, ge=0, le=1)
     min_agreement: float | None = Field(default=None, ge=0, le=1)
-    consensus: ConsensusMethod = "majority_vote"
+    #: the consensus method (the kind's default when not given; the kind lists its methods)
+    consensus: str = ""
+    #: settings of the task's label kind (the kind validates them)
+    options: dict[str, Any] = Field(default_factory=dict)
     splits: SplitRatios = Field(default_factory=SplitRatios)
     #: published versions kept (newest first); tagged versions and the latest are never deleted.
     keep_versions: int | None = Field(default=30, ge=1)
 
     @field_validator("labels")
     @classmethod
-    def _unique_labels(cls, labels: list[str]) -> list[str]:
-        dupes = sorted({x for x in labels if labels.count(x) > 1})
+    def _unique_labels(cls, labels: list[str] | None) -> list[str] | None:
+        dupes = sorted({x for x in labels or [] if (labels or []).count(x) > 1})
         if dupes:
             raise ValueError(f"labels must be unique; repeated: {dupes}")
         return labels
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_consensus(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("consensus"):
+            try:
+                data = {**data, "consensus": get_kind(str(data.get("kind") or DEFAULT_KIND)).default_consensus}
+            except ValueError:
+                pass  # an unknown kind is reported by _kind_fits
+        return data
+
+    @model_validator(mode="after")
+    def _kind_fits(self) -> "TaskConfig":
+        self.label_kind.check_task(self)
+        return self
+
+    @property
+    def label_kind(self) -> LabelKind:
+        """The task's :class:`pipeline.kinds.LabelKind` (raises ``ValueError`` for an unknown kind)."""
+        return get_kind(self.kind)
 
 
 class SLAConfig(_Model):
@@ -127,14 +154,7 @@ class VendorConfig(_Model):
 
     @field_validator("columns")
     @classmethod
-    def _columns_map_to_canonical(cls, columns: dict[str, str]) -> dict[str, str]:
-        allowed = set(REQUIRED_VENDOR_COLUMNS) | set(OPTIONAL_VENDOR_COLUMNS)
-        unknown = sorted(set(columns.values()) - allowed)
-        if unknown:
-            raise ValueError(f"maps onto unknown canonical columns {unknown}; allowed: {sorted(allowed)}")
-        missing = [c for c in REQUIRED_VENDOR_COLUMNS if c not in columns.values()]
-        if missing:
-            raise ValueError(f"maps no vendor column to {missing}")
+    def _columns_map_once(cls, columns: dict[str, str]) -> dict[str, str]:
         targets = list(columns.values())
         twice = sorted({t for t in targets if targets.count(t) > 1})
         if twice:
@@ -167,13 +187,20 @@ class LabelqConfig(_Model):
                 raise ValueError(
                     f"vendors.{name}.task: unknown task {vendor.task!r}; known: {sorted(self.tasks)}"
                 )
-            label_set = set(self.tasks[vendor.task].labels)
-            bad = sorted(v for v in set(vendor.labels.values()) if v not in label_set)
-            if bad:
-                raise ValueError(
-                    f"vendors.{name}.labels: maps onto {bad}, not in task "
-                    f"{vendor.task!r} labels {self.tasks[vendor.task].labels}"
-                )
+            task = self.tasks[vendor.task]
+            kind = task.label_kind
+            allowed = [*REQUIRED_VENDOR_COLUMNS, *OPTIONAL_VENDOR_COLUMNS, *kind.vendor_columns]
+            unknown = sorted(set(vendor.columns.values()) - set(allowed))
+            if unknown:
+                raise ValueError(f"vendors.{name}.columns: maps onto unknown canonical columns {unknown}; "
+                                 f"allowed for a {kind.name} task: {sorted(allowed)}")
+            missing = [c for c in (*REQUIRED_VENDOR_COLUMNS, *kind.required_columns) if c not in vendor.columns.values()]
+            if missing:
+                raise ValueError(f"vendors.{name}.columns: maps no vendor column to {missing}")
+            try:
+                kind.check_vendor(vendor, task)
+            except ValueError as exc:
+                raise ValueError(f"vendors.{name}.{exc}") from None
         landings = [v.landing.rstrip("/") for v in self.vendors.values()]
         shared = sorted({x for x in landings if landings.count(x) > 1})
         if shared:
@@ -202,9 +229,9 @@ def parse_config(data: object, *, source: str = "<config>") -> LabelqConfig:
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
-            key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+            key = ".".join(str(p) for p in err["loc"])
             msg = err["msg"].removeprefix("Value error, ")
-            lines.append(f"{source}: {key}: {msg}")
+            lines.append(f"{source}: {key}: {msg}" if key else f"{source}: {msg}")
         raise ConfigError("invalid configuration\n  " + "\n  ".join(lines)) from None
 
 

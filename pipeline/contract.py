@@ -1,65 +1,85 @@
-"""The canonical Arrow schemas, named once.
+"""The canonical columns every label kind shares, named once.
 
-Every stage reads and writes these; vendor-specific shapes exist only in landing files and
-are mapped onto :data:`ANNOTATIONS` by :mod:`pipeline.ingest.canonical`.
+A staged annotation is one row per label an annotator gave an item: the shared key columns
+(:data:`KEY_FIELDS`), then the task's *label kind* payload (:mod:`pipeline.kinds`: for
+classification one ``label`` string), then the shared trail (:data:`TRAIL_FIELDS`). Gold rows and
+the published training set are built the same way (:func:`gold_schema`, :func:`curated_schema`).
+Vendor-specific shapes exist only in landing files and are mapped onto these by
+:mod:`pipeline.ingest.canonical`; every stage reads and writes them through its task's kind
+(``kind.annotations``, ``kind.gold``, ``kind.curated``).
+
+Null policy: every key column but ``annotator_id`` is non-null once staged; a null payload value
+(a label the vendor left empty) is never staged: validation quarantines the row with a reason
+(for classification ``null_label``), so no stage downstream sees a missing label.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, get_args
 
 import pyarrow as pa
 
 if TYPE_CHECKING:
     import pandas as pd
 
-#: One row per label an annotator gave an item (the long format every metric consumes).
-ANNOTATIONS = pa.schema(
-    [
-        pa.field("task", pa.string(), nullable=False),
-        pa.field("item_id", pa.string(), nullable=False),
-        pa.field("vendor", pa.string(), nullable=False),
-        pa.field("annotator_id", pa.string()),
-        pa.field("label", pa.string()),
-        pa.field("annotated_at", pa.timestamp("us", tz="UTC")),
-        pa.field("batch_id", pa.string(), nullable=False),
-        pa.field("source_file", pa.string(), nullable=False),
-    ]
-)
+#: Level of measurement of a task's values (Krippendorff's alpha's distance; ``tasks.<t>.level``).
+Level = Literal["nominal", "ordinal", "interval", "ratio"]
+LEVELS: tuple[str, ...] = get_args(Level)
 
-#: Items whose true label is known; mixed into vendor deliveries to measure accuracy.
-GOLD = pa.schema(
-    [
-        pa.field("task", pa.string(), nullable=False),
-        pa.field("item_id", pa.string(), nullable=False),
-        pa.field("gold_label", pa.string(), nullable=False),
-    ]
+#: Who labelled what: the columns before a kind's payload in every staged annotation.
+KEY_FIELDS: tuple[pa.Field, ...] = (
+    pa.field("task", pa.string(), nullable=False),
+    pa.field("item_id", pa.string(), nullable=False),
+    pa.field("vendor", pa.string(), nullable=False),
+    pa.field("annotator_id", pa.string()),
 )
-
-#: The published training set: one row per item that passed the task's consensus rules,
-#: sorted by ``item_id``. ``vendors``: comma-joined sorted vendors that labelled the item;
-#: ``split``: train / validation / test, fixed by a hash of ``item_id`` (:mod:`pipeline.publish.splits`);
-#: ``source_batches``: sorted ``<vendor>/<batch_id>`` of every batch that labelled the item
-#: (each one is listed with its SHA-256 and validation result in the version's manifest).
-CURATED = pa.schema(
-    [
-        pa.field("item_id", pa.string(), nullable=False),
-        pa.field("label", pa.string(), nullable=False),
-        pa.field("confidence", pa.float64(), nullable=False),
-        pa.field("n_annotations", pa.int32(), nullable=False),
-        pa.field("agreement", pa.float64(), nullable=False),
-        pa.field("vendors", pa.string(), nullable=False),
-        pa.field("split", pa.string(), nullable=False),
-        pa.field("source_batches", pa.list_(pa.string()), nullable=False),
-    ]
+#: When and from which delivery: the columns after a kind's payload.
+TRAIL_FIELDS: tuple[pa.Field, ...] = (
+    pa.field("annotated_at", pa.timestamp("us", tz="UTC")),
+    pa.field("batch_id", pa.string(), nullable=False),
+    pa.field("source_file", pa.string(), nullable=False),
 )
+SHARED_COLUMNS: tuple[str, ...] = tuple(f.name for f in (*KEY_FIELDS, *TRAIL_FIELDS))
 
-#: Columns a vendor must map onto (``annotated_at`` and ``batch_id`` are optional).
-REQUIRED_VENDOR_COLUMNS = ("item_id", "annotator_id", "label")
+#: Columns a vendor of any kind must map onto, and the shared ones it may map (a kind adds its
+#: payload columns: ``kind.vendor_columns``).
+REQUIRED_VENDOR_COLUMNS = ("item_id", "annotator_id")
 OPTIONAL_VENDOR_COLUMNS = ("annotated_at", "batch_id")
 
-ANNOTATION_COLUMNS: tuple[str, ...] = tuple(ANNOTATIONS.names)
+#: The published training set's columns after a kind's payload. ``confidence``: the consensus's
+#: posterior probability (kind-defined); ``agreement``: share of the item's labels that agree with
+#: it; ``vendors``: comma-joined sorted vendors that labelled the item; ``split``: train /
+#: validation / test, fixed by a hash of ``item_id`` (:mod:`pipeline.publish.splits`);
+#: ``source_batches``: sorted ``<vendor>/<batch_id>`` of every batch that labelled the item (each
+#: listed with its SHA-256 and validation result in the version's manifest).
+CURATED_TRAIL: tuple[pa.Field, ...] = (
+    pa.field("confidence", pa.float64(), nullable=False),
+    pa.field("n_annotations", pa.int32(), nullable=False),
+    pa.field("agreement", pa.float64(), nullable=False),
+    pa.field("vendors", pa.string(), nullable=False),
+    pa.field("split", pa.string(), nullable=False),
+    pa.field("source_batches", pa.list_(pa.string()), nullable=False),
+)
+
+
+def annotations_schema(payload: pa.Schema) -> pa.Schema:
+    """A kind's staged annotations: :data:`KEY_FIELDS`, ``payload``, :data:`TRAIL_FIELDS`."""
+    clash = sorted(set(payload.names) & set(SHARED_COLUMNS))
+    if clash:
+        raise ValueError(f"a label kind's payload may not redefine the shared column(s) {clash}")
+    return pa.schema([*KEY_FIELDS, *payload, *TRAIL_FIELDS])
+
+
+def gold_schema(payload: pa.Schema) -> pa.Schema:
+    """A kind's gold items (``gold/<task>.parquet``): ``task``, ``item_id`` and the true ``payload``."""
+    return pa.schema([KEY_FIELDS[0], KEY_FIELDS[1], *payload])
+
+
+def curated_schema(payload: pa.Schema) -> pa.Schema:
+    """A kind's published training set: one row per kept item, sorted by ``item_id``: ``item_id``,
+    the consensus ``payload``, then :data:`CURATED_TRAIL`."""
+    return pa.schema([pa.field("item_id", pa.string(), nullable=False), *payload, *CURATED_TRAIL])
 
 
 def namespaced(annotations: pd.DataFrame) -> pd.DataFrame:

@@ -36,7 +36,7 @@ import pandas as pd
 import pyarrow as pa
 
 from pipeline.config import LabelqConfig
-from pipeline.contract import ANNOTATIONS
+from pipeline.contract import KEY_FIELDS, TRAIL_FIELDS
 from pipeline.storage import INGEST_REPORT, VALIDATE_REPORT, Store
 
 
@@ -154,8 +154,12 @@ def _settle(deliveries: list[dict[str, Any]]) -> None:
                 d["tried_to_supersede"] = _ref(kept)
 
 
-def resolve(store: Store, task: str, until: date) -> History:
-    """The rows of ``task`` that count up to ``until`` (see the module docstring), in staged order."""
+def resolve(store: Store, task: str, until: date, *, schema: pa.Schema | None = None) -> History:
+    """The rows of ``task`` that count up to ``until`` (see the module docstring), in staged order.
+
+    ``schema``: the task's staged annotations (``kind.annotations``), which every file is read as;
+    None reads them as written (and gives only the shared columns when nothing is staged).
+    """
     read = read_reports(store, task, until)
     keys, reports = read.keys, read.docs()
     deliveries: list[dict[str, Any]] = []
@@ -176,7 +180,7 @@ def resolve(store: Store, task: str, until: date) -> History:
                 f"staged/{task}/date={x['date']}/vendor={x['vendor']}/{VALIDATE_REPORT} lists them; re-run "
                 f"ingest and validate of {x['vendor']} {x['date']} (`labelq run --date {x['date']}`)")
         try:
-            tables.append(store.read_parquet(x["staged_output"], schema=ANNOTATIONS))
+            tables.append(store.read_parquet(x["staged_output"], schema=schema))
         except (pa.ArrowInvalid, OSError) as exc:  # a damaged partition: name it and how to rebuild it
             raise ValueError(
                 f"{store.location(x['staged_output'])}: the staged file cannot be read ({exc}); staged "
@@ -184,7 +188,7 @@ def resolve(store: Store, task: str, until: date) -> History:
                 f"(`labelq run --date {x['date']}`)") from None
         sizes.append(tables[-1].num_rows)
         present.append(x)
-    table = pa.concat_tables(tables) if tables else ANNOTATIONS.empty_table()
+    table = pa.concat_tables(tables) if tables else (schema or pa.schema([*KEY_FIELDS, *TRAIL_FIELDS])).empty_table()
     origin = np.repeat(np.arange(len(sizes)), sizes)  # which used delivery each row came from
     # rule 3: the first (date, file, row) label of a vendor's (item, annotator) pair counts
     # (Arrow hash aggregation: the smallest row number of every pair; exact, no per-row Python)

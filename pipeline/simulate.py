@@ -16,6 +16,7 @@ The same ``seed`` always writes the same files.
 from __future__ import annotations
 
 import zoneinfo
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -24,9 +25,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from pipeline.config import LabelqConfig, VendorConfig
-from pipeline.contract import GOLD
-from pipeline.storage import Root, Store, open_store
+from pipeline.config import LabelqConfig, TaskConfig, VendorConfig
+from pipeline.kinds import Delivery, SimulationSpec, Simulated
+from pipeline.kinds.classification import GOLD
+from pipeline.storage import Root, open_store
 
 
 @dataclass(frozen=True)
@@ -156,6 +158,65 @@ def _corrupt(frame: pd.DataFrame, kind: str, vendor: VendorConfig, rng: np.rando
     return frame
 
 
+def simulate_classification(task_name: str, task: TaskConfig, vendors: Mapping[str, VendorConfig],
+                            spec: SimulationSpec) -> Simulated:
+    """The classification kind's simulator (:meth:`pipeline.kinds.LabelKind.simulate`): every day of
+    ``spec`` for the ``vendors`` of one task, each delivery in the vendor's own schema and
+    vocabulary, and the gold rows (see the module docstring)."""
+    labels = list(task.labels or [])
+    k = len(labels)
+    seed, t_index, annotators = spec.seed, spec.task_index, spec.annotators
+    deliveries: list[Delivery] = []
+    bad: list[str] = []
+    gold_parts: list[pd.DataFrame] = []
+    vendor_items = list(vendors.items())
+    rng = np.random.default_rng([seed, t_index])
+    prior = rng.dirichlet(np.full(k, 8.0))
+    profiles = [DEFAULT_PROFILES[i % len(DEFAULT_PROFILES)] for i in range(len(vendor_items))]
+    if annotators is not None:
+        profiles = [replace(p, n_annotators=annotators) for p in profiles]
+    accs = [
+        np.clip(rng.normal(p.accuracy, 0.05, size=p.n_annotators), 0.35, 0.99) for p in profiles
+    ]
+    for d in range(spec.days):
+        day = spec.start + timedelta(days=d)
+        drng = np.random.default_rng([seed, t_index, day.toordinal()])
+        truth = drng.choice(k, size=spec.items_per_day, p=prior)
+        item_ids = np.array([f"{task_name}-{day:%Y%m%d}-{i:05d}" for i in range(spec.items_per_day)])
+        is_gold = drng.random(spec.items_per_day) < spec.gold_fraction
+        gold_parts.append(
+            pd.DataFrame(
+                {"task": task_name, "item_id": item_ids[is_gold],
+                 "gold_label": np.asarray(labels, dtype=object)[truth[is_gold]]}
+            )
+        )
+        day_start = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+        for v_index, ((vname, vendor), profile) in enumerate(zip(vendor_items, profiles)):
+            vrng = np.random.default_rng([seed, t_index, day.toordinal(), v_index])
+            item_idx, ann, answer = _simulate_vendor_day(
+                vrng, items=item_ids, truth=truth, n_classes=k, profile=profile, annotator_acc=accs[v_index]
+            )
+            seconds = np.sort(vrng.integers(6 * 3600, 22 * 3600, size=len(ann)))
+            times = pd.DatetimeIndex(day_start + pd.to_timedelta(seconds, unit="s"))
+            # two batches a day: the first ~60% of the work, then the rest
+            cut = int(len(ann) * 0.6)
+            for b, sl in enumerate((slice(0, cut), slice(cut, None))):
+                batch_id = f"{vname}-{day:%Y%m%d}-{b + 1:02d}"
+                frame = _to_vendor_frame(
+                    vname, vendor,
+                    item_ids=item_ids[item_idx[sl]], annotators=ann[sl], answers=answer[sl],
+                    times=times[sl], vendor_labels=_vendor_labels(vendor, labels), batch_id=batch_id,
+                )
+                vendor_day = d * len(vendor_items) + v_index
+                if b == 1 and vendor_day % spec.bad_batch_every == spec.bad_batch_every - 1:
+                    kind = BAD_BATCH_KINDS[(spec.bad_batches_before + len(bad)) % len(BAD_BATCH_KINDS)]
+                    frame = _corrupt(frame, kind, vendor, vrng)
+                    bad.append(f"{batch_id} ({kind})")
+                deliveries.append(Delivery(vname, day, batch_id, pa.Table.from_pandas(frame, preserve_index=False)))
+    gold = pd.concat(gold_parts, ignore_index=True) if gold_parts else GOLD.empty_table().to_pandas()
+    return Simulated(deliveries, pa.Table.from_pandas(gold, schema=GOLD, preserve_index=False), bad)
+
+
 def simulate(
     config: LabelqConfig,
     root: Root,
@@ -170,8 +231,10 @@ def simulate(
 ) -> SimulationReport:
     """Write ``days`` days of deliveries for every vendor, plus the gold set, under ``root``.
 
-    ``annotators``: annotators per vendor (default: each profile's, 6 to 10); a large value
-    spreads the work thinly (e.g. 20,000 per vendor: a day of 60,000 distinct annotators).
+    Each task's data comes from its label kind's simulator (:meth:`pipeline.kinds.LabelKind.simulate`;
+    classification: :func:`simulate_classification`). ``annotators``: annotators per vendor
+    (default: each profile's, 6 to 10); a large value spreads the work thinly (e.g. 20,000 per
+    vendor: a day of 60,000 distinct annotators).
 
     ``root`` may be a local folder, an ``s3://`` URI or a :class:`~pipeline.storage.Store`;
     ``files`` of the report are the delivered files' locations.
@@ -186,62 +249,23 @@ def simulate(
     files: list[str] = []
     bad: list[str] = []
     rows = 0
-    gold_rows: dict[str, list[pd.DataFrame]] = {t: [] for t in config.tasks}
-    for t_index, (task_name, task) in enumerate(config.tasks.items()):
-        vendors = list(config.vendors_for(task_name).items())
-        k = len(task.labels)
-        rng = np.random.default_rng([seed, t_index])
-        prior = rng.dirichlet(np.full(k, 8.0))
-        profiles = [DEFAULT_PROFILES[i % len(DEFAULT_PROFILES)] for i in range(len(vendors))]
-        if annotators is not None:
-            profiles = [replace(p, n_annotators=annotators) for p in profiles]
-        accs = [
-            np.clip(rng.normal(p.accuracy, 0.05, size=p.n_annotators), 0.35, 0.99) for p in profiles
-        ]
-        for d in range(days):
-            day = start + timedelta(days=d)
-            drng = np.random.default_rng([seed, t_index, day.toordinal()])
-            truth = drng.choice(k, size=items_per_day, p=prior)
-            item_ids = np.array([f"{task_name}-{day:%Y%m%d}-{i:05d}" for i in range(items_per_day)])
-            is_gold = drng.random(items_per_day) < gold_fraction
-            gold_rows[task_name].append(
-                pd.DataFrame(
-                    {"task": task_name, "item_id": item_ids[is_gold],
-                     "gold_label": np.asarray(task.labels, dtype=object)[truth[is_gold]]}
-                )
-            )
-            day_start = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
-            for v_index, ((vname, vendor), profile) in enumerate(zip(vendors, profiles)):
-                vrng = np.random.default_rng([seed, t_index, day.toordinal(), v_index])
-                item_idx, ann, answer = _simulate_vendor_day(
-                    vrng, items=item_ids, truth=truth, n_classes=k, profile=profile, annotator_acc=accs[v_index]
-                )
-                seconds = np.sort(vrng.integers(6 * 3600, 22 * 3600, size=len(ann)))
-                times = pd.DatetimeIndex(day_start + pd.to_timedelta(seconds, unit="s"))
-                # two batches a day: the first ~60% of the work, then the rest
-                cut = int(len(ann) * 0.6)
-                for b, sl in enumerate((slice(0, cut), slice(cut, None))):
-                    batch_id = f"{vname}-{day:%Y%m%d}-{b + 1:02d}"
-                    frame = _to_vendor_frame(
-                        vname, vendor,
-                        item_ids=item_ids[item_idx[sl]], annotators=ann[sl], answers=answer[sl],
-                        times=times[sl], vendor_labels=_vendor_labels(vendor, task.labels), batch_id=batch_id,
-                    )
-                    vendor_day = d * len(vendors) + v_index
-                    if b == 1 and vendor_day % bad_batch_every == bad_batch_every - 1:
-                        kind = BAD_BATCH_KINDS[len(bad) % len(BAD_BATCH_KINDS)]
-                        frame = _corrupt(frame, kind, vendor, vrng)
-                        bad.append(f"{batch_id} ({kind})")
-                    key = (layout.landing(vendor, day) / f"{batch_id}.parquet").as_posix()
-                    store.write_parquet(pa.Table.from_pandas(frame, preserve_index=False), key)
-                    files.append(store.location(key))
-                    rows += len(frame)
     n_gold = 0
-    for task_name, parts in gold_rows.items():
+    for t_index, (task_name, task) in enumerate(config.tasks.items()):
+        kind = task.label_kind
+        spec = SimulationSpec(seed=seed, task_index=t_index, start=start, days=days, items_per_day=items_per_day,
+                              gold_fraction=gold_fraction, bad_batch_every=bad_batch_every, annotators=annotators,
+                              bad_batches_before=len(bad))
+        sim = kind.simulate(task_name, task, config.vendors_for(task_name), spec)
+        for delivery in sim.deliveries:
+            key = (layout.landing(config.vendors[delivery.vendor], delivery.day) / f"{delivery.name}.parquet").as_posix()
+            store.write_parquet(delivery.table, key)
+            files.append(store.location(key))
+            rows += delivery.table.num_rows
+        bad += sim.bad_batches
         key = layout.gold(task_name).as_posix()
-        existing = store.read_parquet(key, schema=GOLD).to_pandas() if store.is_file(key) else None
-        gold = pd.concat(([existing] if existing is not None else []) + parts, ignore_index=True)
+        existing = store.read_parquet(key, schema=kind.gold).to_pandas() if store.is_file(key) else None
+        gold = pd.concat(([existing] if existing is not None else []) + [sim.gold.to_pandas()], ignore_index=True)
         gold = gold.drop_duplicates("item_id", keep="last").sort_values("item_id", ignore_index=True)
-        store.write_parquet(pa.Table.from_pandas(gold, schema=GOLD, preserve_index=False), key)
+        store.write_parquet(pa.Table.from_pandas(gold, schema=kind.gold, preserve_index=False), key)
         n_gold += len(gold)
     return SimulationReport(files=files, gold_items=n_gold, rows=rows, bad_batches=bad)

@@ -19,10 +19,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline import __version__
-from pipeline.measure.accuracy import gold_accuracy
 from pipeline.config import LabelqConfig, TaskConfig, VendorConfig
+from pipeline.contract import require_columns
+from pipeline.kinds import DEFAULT_KIND, MEASURED_TABLES, LabelKind, get_kind
 from pipeline.publish import read_manifest, write_version
-from pipeline.contract import CURATED, GOLD, namespaced, require_columns
 from pipeline.publish.splits import SPLITS, assign_splits
 from pipeline.storage import CONSENSUS_TABLE, MERGE_REPORT, METRICS_SUMMARY, RELABEL_TABLE, Root, Store, open_store
 
@@ -94,17 +94,18 @@ def read_staged(root: Root, task: str, *, day: date | None = None, until: date |
     return hist.annotations if day is None else hist.day(day)
 
 
-def read_gold(root: Root, task: str) -> pd.DataFrame:
-    """Gold items of ``task`` (``gold/<task>.parquet``; empty if there is none)."""
+def read_gold(root: Root, task: str, *, kind: LabelKind | None = None) -> pd.DataFrame:
+    """Gold items of ``task`` (``gold/<task>.parquet``, in ``kind.gold``; empty if there is none)."""
+    schema = (kind or get_kind(DEFAULT_KIND)).gold
     store = open_store(root)
     key = store.layout.gold(task).as_posix()
     if not store.is_file(key):
-        return GOLD.empty_table().to_pandas()
+        return schema.empty_table().to_pandas()
     try:
-        gold = store.read_parquet(key, schema=GOLD).to_pandas()
+        gold = store.read_parquet(key, schema=schema).to_pandas()
     except (pa.ArrowInvalid, OSError, ValueError) as exc:
         raise ValueError(f"{store.location(key)}: the gold file cannot be read ({exc}); it must be a Parquet file "
-                         f"with columns {GOLD.names}: restore it or rewrite it from your gold source") from None
+                         f"with columns {schema.names}: restore it or rewrite it from your gold source") from None
     return gold[gold["task"] == task].reset_index(drop=True)
 
 
@@ -128,6 +129,19 @@ def _skip_empty(config: LabelqConfig, store: Store, stage: str, task: str, day: 
 
 
 # --------------------------------------------------------------------------- measure
+def headline_figures(agreement: pd.DataFrame, vendor_accuracy: pd.DataFrame) -> dict[str, Any]:
+    """The day's ``summary.json`` figures: ``agreement`` (overall value of each metric) and
+    ``gold_accuracy`` (per vendor: accuracy, n_gold, Wilson bounds); NaN as None."""
+    def num(x: Any) -> float | None:
+        return None if pd.isna(x) else float(x)
+
+    overall = agreement[agreement["scope"] == "overall"].set_index("metric")["value"]
+    rows: Iterable[Any] = vendor_accuracy.itertuples()
+    return {"agreement": {str(k): num(v) for k, v in overall.items()},
+            "gold_accuracy": {r.vendor: {"accuracy": num(r.accuracy), "n_gold": int(r.n_gold), "ci_low": num(r.ci_low),
+                                         "ci_high": num(r.ci_high)} for r in rows}}
+
+
 def measure(config: LabelqConfig, root: Root, day: date, task: str, *, allow_empty: bool = False) -> dict[str, Any]:
     """Agreement (overall and per vendor) and gold accuracy (per vendor and annotator) for ``day``.
 
@@ -140,55 +154,38 @@ def measure(config: LabelqConfig, root: Root, day: date, task: str, *, allow_emp
     without deliveries unless ``allow_empty``; refuses a history with holes
     (:class:`pipeline.history.HistoryGap`).
     """
-    import warnings
-
-    from pipeline.measure.agreement import UndefinedAgreementWarning, agreement_table, pairwise_kappa, per_category_agreement
     from pipeline.history import check_complete, resolve
 
     tcfg = _task(config, task)
+    kind = tcfg.label_kind
     store = open_store(root)
     if skipped := _skip_empty(config, store, "measure", task, day, allow_empty):
         return skipped
     check_complete(config, store, task, day)
-    ann = resolve(store, task, day).day(day)
-    raters = namespaced(ann)  # an annotator is (vendor, annotator id)
-    gold = read_gold(store, task)
-    agreement = agreement_table(raters, level=tcfg.level, label_order=tcfg.labels, by="vendor")
-    with warnings.catch_warnings():  # pairs that share no item are NaN by design
-        warnings.simplefilter("ignore", UndefinedAgreementWarning)
-        per_category = per_category_agreement(raters)
-        # only the pairs that share an item: memory follows the labels, not the square of the annotators
-        kappa_pairs = pairwise_kappa(raters, by="annotator_id").rename(
-            columns={"rater_a": "annotator_a", "rater_b": "annotator_b"})
-    vendor_acc = gold_accuracy(ann, gold, by=["vendor"])
-    annotator_acc = gold_accuracy(ann, gold, by=["vendor", "annotator_id"])
+    ann = resolve(store, task, day, schema=kind.annotations).day(day)
+    measured = kind.measure(ann, read_gold(store, task, kind=kind), tcfg)
+    tables = measured.tables
+    missing = [t for t in MEASURED_TABLES if t not in tables]
+    if missing:  # the kind's bug, not the data's: name it
+        raise TypeError(f"label kind {kind.name!r}: measure returned no table(s) {missing}")
     reports = validation_reports(store, task, day=day)
-    overall = agreement[agreement["scope"] == "overall"].set_index("metric")["value"]
-    accuracy_rows: Iterable[Any] = vendor_acc.itertuples()
     summary = {
-        "stage": "measure", "task": task, "date": day.isoformat(), "labels": len(ann),
-        "items": int(ann["item_id"].nunique()), "level": tcfg.level,
+        "stage": "measure", "task": task, "date": day.isoformat(), "kind": kind.name, "labels": len(ann),
+        "items": int(ann["item_id"].nunique()),
         "batches_staged": sum(r["batches_staged"] for r in reports),
         "batches_quarantined": sum(r["batches_quarantined"] for r in reports),
         "rows_in": sum(r["rows_in"] for r in reports),
         "rows_staged": sum(r["rows_staged"] for r in reports),
         "rows_quarantined": sum(r["rows_quarantined"] for r in reports),
-        "agreement": {k: (None if pd.isna(v) else float(v)) for k, v in overall.items()},
-        "gold_accuracy": {
-            r.vendor: {"accuracy": None if pd.isna(r.accuracy) else float(r.accuracy), "n_gold": int(r.n_gold),
-                       "ci_low": None if pd.isna(r.ci_low) else float(r.ci_low),
-                       "ci_high": None if pd.isna(r.ci_high) else float(r.ci_high)}
-            for r in accuracy_rows
-        },
+        **measured.summary,
+        **headline_figures(tables["agreement"], tables["accuracy_vendor"]),
     }
-    tables = {"agreement": agreement, "agreement_per_category": per_category, "kappa_annotators": kappa_pairs,
-              "accuracy_vendor": vendor_acc, "accuracy_annotator": annotator_acc}
     with store.replace_dir(store.layout.metrics(task, day).as_posix()) as out:
         for name, frame in tables.items():
             store.write_parquet(pa.Table.from_pandas(frame, preserve_index=False), f"{out}/{name}.parquet")
         store.write_json(f"{out}/{METRICS_SUMMARY}", summary)
     log.info("measure %s %s: %d labels on %d items, alpha=%s", task, day, summary["labels"], summary["items"],
-             summary["agreement"].get("krippendorff_alpha"))
+             (summary.get("agreement") or {}).get("krippendorff_alpha"))
     return summary
 
 
@@ -219,8 +216,10 @@ def source_batches(annotations: pd.DataFrame, item_ids: pd.Series) -> pa.ListArr
     return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), pa.array(pairs["batch"].to_numpy(dtype=object), pa.string()))
 
 
-#: Canonical row order of annotations before merging, so results never depend on file order.
-_MERGE_ORDER = ["item_id", "vendor", "annotator_id", "batch_id", "source_file", "annotated_at", "label"]
+def merge_order(kind: LabelKind) -> list[str]:
+    """Canonical row order of annotations before merging, so results never depend on file order:
+    item, vendor, annotator, batch, file, time, then the kind's payload columns."""
+    return ["item_id", "vendor", "annotator_id", "batch_id", "source_file", "annotated_at", *kind.payload.names]
 
 
 
@@ -239,23 +238,22 @@ def merge(config: LabelqConfig, root: Root, day: date, task: str, *, allow_empty
     without deliveries unless ``allow_empty``; refuses a history with holes
     (:class:`pipeline.history.HistoryGap`).
     """
-    from pipeline.merge.consensus import aggregate
     from pipeline.history import check_complete, resolve
     from pipeline.merge.holdout import held_out_reasons, relabel_list
 
     tcfg = _task(config, task)
+    kind = tcfg.label_kind
     store = open_store(root)
     if skipped := _skip_empty(config, store, "merge", task, day, allow_empty):
         return skipped
     with store.lock(store.layout.task_lock(task).as_posix()):
         check_complete(config, store, task, day)
-        hist = resolve(store, task, day)
+        hist = resolve(store, task, day, schema=kind.annotations)
         ann = hist.annotations
         if ann.empty:
             raise ValueError(f"task {task!r}: no staged annotations up to {day}; nothing to merge")
-        ann = ann.sort_values(_MERGE_ORDER, kind="stable", ignore_index=True)
-        gold = read_gold(store, task)
-        result = aggregate(namespaced(ann), method=tcfg.consensus, gold=gold if len(gold) else None, labels=tcfg.labels)
+        ann = ann.sort_values(merge_order(kind), kind="stable", ignore_index=True)
+        result = kind.consensus(ann, read_gold(store, task, kind=kind), tcfg)
         result["vendors"] = contributing_vendors(ann, result["item_id"])
         result["held_out_reason"] = held_out_reasons(result, min_labels=tcfg.min_labels_per_item,
                                                      min_confidence=tcfg.min_confidence, min_agreement=tcfg.min_agreement)
@@ -297,15 +295,17 @@ def _count_values(column: pa.ChunkedArray) -> dict[str, int]:
     return {str(c["values"]): int(c["counts"]) for c in sorted(counts, key=lambda c: c["values"])}
 
 
-def curated_table(consensus: pa.Table, ratios: dict[str, float]) -> pa.Table:
-    """The training set (:data:`CURATED`) from a consensus table: kept items sorted by item_id, with splits."""
-    require_columns(consensus.schema.names, [c for c in CURATED.names if c != "split"], "consensus",
+def curated_table(consensus: pa.Table, ratios: dict[str, float], schema: pa.Schema | None = None) -> pa.Table:
+    """The training set (``schema``: the task kind's ``curated``; default classification's) from a
+    consensus table: kept items sorted by item_id, with splits."""
+    schema = schema or get_kind(DEFAULT_KIND).curated
+    require_columns(consensus.schema.names, [c for c in schema.names if c != "split"], "consensus",
                     "re-run the merge stage to rebuild it")
     kept = consensus.filter(pc.is_null(consensus["held_out_reason"])).sort_by("item_id")
-    columns = {c: kept[c].cast(CURATED.field(c).type) for c in CURATED.names if c != "split"}
+    columns = {c: kept[c].cast(schema.field(c).type) for c in schema.names if c != "split"}
     columns["split"] = pa.array(assign_splits(kept["item_id"].to_pylist(), ratios), pa.string())
-    table = pa.table({c: columns[c] for c in CURATED.names}, schema=CURATED)
-    nulls = [f.name for f in CURATED if not f.nullable and table[f.name].null_count]
+    table = pa.table({c: columns[c] for c in schema.names}, schema=schema)
+    nulls = [f.name for f in schema if not f.nullable and table[f.name].null_count]
     if nulls:
         raise ValueError(f"consensus has nulls in required column(s) {nulls}; check the merge stage output")
     return table
@@ -324,10 +324,10 @@ def publish(config: LabelqConfig, root: Root, day: date, task: str, *, allow_emp
     atomic. Later versions made stale by this day are listed under ``stale_later_versions``
     (``labelq run`` re-publishes them; the DAG logs a warning naming the command).
     """
-    from pipeline.merge.consensus import get_aggregator
     from pipeline.history import read_reports, stale_versions
 
     tcfg = _task(config, task)
+    kind = tcfg.label_kind
     store = open_store(root)
     if skipped := _skip_empty(config, store, "publish", task, day, allow_empty):
         return skipped
@@ -345,13 +345,12 @@ def publish(config: LabelqConfig, root: Root, day: date, task: str, *, allow_emp
                 f"task {task!r} {day}: the staged data up to {day} changed since it was merged (another day was "
                 f"processed meanwhile?); re-run the merge first: `labelq run --date {day}` (nothing was published)")
         cons = store.read_parquet(cons_key)
-        table = curated_table(cons, tcfg.splits.model_dump())
-        labels = table.select(["label", "split"]).to_pandas()
-        by_split = pd.crosstab(labels["split"], labels["label"]).reindex(index=list(SPLITS), columns=tcfg.labels, fill_value=0)
+        table = curated_table(cons, tcfg.splits.model_dump(), kind.curated)
+        split_sizes = pd.Series(table["split"].to_numpy(zero_copy_only=False)).value_counts()
         reports = inputs.docs()
         resolution = {(d["date"], d["vendor"], d["file"]): d for d in merged["deliveries"]}
         metrics_key = store.layout.metrics_summary(task, day).as_posix()
-        gold = read_gold(store, task)
+        gold = read_gold(store, task, kind=kind)
         days = merged["days"]
         manifest = {
             "task": task,
@@ -361,11 +360,11 @@ def publish(config: LabelqConfig, root: Root, day: date, task: str, *, allow_emp
             "inputs_sha256": current,
             "labelq_version": __version__,
             "config_sha256": config.digest(),
+            "kind": kind.name,
             "consensus": {"method": tcfg.consensus, "min_labels_per_item": tcfg.min_labels_per_item,
-                          "settings": get_aggregator(tcfg.consensus, labels=tcfg.labels).get_params(),
-                          "gold_items": int(len(gold))},
+                          **kind.consensus_settings(tcfg), "gold_items": int(len(gold))},
             "splits": {"ratios": tcfg.splits.model_dump(), "rule": "sha256(item_id) first 53 bits / 2**53 vs cumulative ratios",
-                       "items": {s: int(by_split.loc[s].to_numpy().sum()) for s in SPLITS}},
+                       "items": {s: int(split_sizes.get(s, 0)) for s in SPLITS}},
             "source_batches": sorted(
                 ({"vendor": r["vendor"], "date": r["date"], "batch": f"{r['vendor']}/{b['batch_id']}", **b,
                   **{k: resolution.get((r["date"], r["vendor"], b["file"]), {}).get(k)
@@ -378,8 +377,7 @@ def publish(config: LabelqConfig, root: Root, day: date, task: str, *, allow_emp
             "counts": {"items": cons.num_rows, "published": table.num_rows, "held_out": cons.num_rows - table.num_rows,
                        "held_out_by_reason": _count_values(cons["held_out_reason"]),
                        "labels_used": merged["labels_used"], "rows_withdrawn": merged["withdrawn"]},
-            "class_balance": {label: int(n) for label, n in by_split.sum().to_dict().items()},
-            "class_balance_by_split": {s: {label: int(n) for label, n in by_split.loc[s].to_dict().items()} for s in SPLITS},
+            **kind.balance(table, tcfg),
             "quality": _rounded(store.read_json(metrics_key)) if store.is_file(metrics_key) else None,
         }
         dest = write_version(store, task, day.isoformat(), table, manifest,
@@ -410,17 +408,18 @@ def scorecard(config: LabelqConfig, root: Root, day: date, task: str, *, allow_e
     Skipped on a day without deliveries unless ``allow_empty``.
     """
     from pipeline.history import resolve
-    from pipeline.score.scorecard import build_scorecards, write_scorecards
+    from pipeline.score.scorecard import write_scorecards
     from pipeline.score.sla import breaches, evaluate_sla, sla_status
 
     tcfg = _task(config, task)
+    kind = tcfg.label_kind
     store = open_store(root)
     if skipped := _skip_empty(config, store, "scorecard", task, day, allow_empty):
         return skipped
     vendors = config.vendors_for(task)
-    cards = build_scorecards(
-        resolve(store, task, day).day(day), read_gold(store, task), task=task, labels=tcfg.labels,
-        method=tcfg.consensus, prices={v: c.price_per_label for v, c in vendors.items()}, vendors=list(vendors),
+    cards = kind.scorecards(
+        resolve(store, task, day, schema=kind.annotations).day(day), read_gold(store, task, kind=kind), tcfg,
+        task_name=task, prices={v: c.price_per_label for v, c in vendors.items()}, vendors=list(vendors),
     )
     checks = evaluate_sla(cards.vendor, {v: c.sla for v, c in vendors.items()})
     cards = cards.with_sla(sla_status(checks))
@@ -528,13 +527,14 @@ def report(config: LabelqConfig, root: Root, day: date, task: str, *, allow_empt
     if skipped := _skip_empty(config, store, "report", task, day, allow_empty):
         return skipped
     inputs = rpt.load_inputs(store, task, day)
+    labels = tcfg.label_kind.report_labels(tcfg)
     data = rpt.build_report_data(
-        inputs, task=task, day=day, labels=tcfg.labels,
+        inputs, task=task, day=day, labels=labels,
         slas={v: c.sla for v, c in config.vendors_for(task).items()},
         meta={"labelq": __version__, "consensus": tcfg.consensus, "config_sha256": config.digest()[:12]},
-        pseudonym_key=pseudonym_key(store),
+        pseudonym_key=pseudonym_key(store), kind=tcfg.label_kind,
     )
-    html_path, json_path = rpt.write_report(store, task, day, data, rpt.render_report(data, rpt.report_figures(inputs, labels=tcfg.labels, data=data)))
+    html_path, json_path = rpt.write_report(store, task, day, data, rpt.render_report(data, rpt.report_figures(inputs, labels=labels, data=data)))
     index = rpt.write_index(store)
     log.info("report %s %s -> %s", task, day, html_path)
     return {"stage": "report", "task": task, "date": day.isoformat(), "html": str(html_path), "json": str(json_path),

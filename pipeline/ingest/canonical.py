@@ -31,26 +31,49 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline.config import VendorConfig
-from pipeline.contract import ANNOTATIONS
+from pipeline.kinds import DEFAULT_KIND, LabelKind, get_kind
 
-#: Canonical columns plus the row's position in the delivered file and an ingest-time issue.
-INGESTED = pa.schema(
-    [f.with_nullable(True) for f in ANNOTATIONS]
-    + [pa.field("_source_row", pa.int64()), pa.field("_claimed_vendor", pa.string()), pa.field("_issue", pa.string())]
-)
+#: Row bookkeeping ingest adds to a kind's canonical columns: the row's position in the delivered
+#: file, the vendor it claims, and an ingest-time issue.
+BOOKKEEPING = (pa.field("_source_row", pa.int64()), pa.field("_claimed_vendor", pa.string()), pa.field("_issue", pa.string()))
 #: What a row's ``_issue`` may hold: values that could not be mapped (null when the row is fine).
 INVALID_UTF8, INVALID_TIMESTAMP = "invalid_utf8", "invalid_timestamp"
 ISSUE_REASONS = (INVALID_UTF8, INVALID_TIMESTAMP)
 #: Errors a corrupt Parquet file raises while its footer or pages are decoded.
 _READ_ERRORS = (pa.ArrowException, OSError, ValueError, IndexError, KeyError, OverflowError, MemoryError)
-#: What ingest writes: INGESTED plus ``_key`` (the pair key validate's duplicate index uses).
-INGESTED_WITH_KEY = INGESTED.append(pa.field("_key", pa.uint64()))
-#: The ingested (intermediate) files favour speed; staged and quarantined files use PARQUET_OPTIONS.
-INTERMEDIATE_OPTIONS: dict[str, Any] = {"compression": "lz4", "write_statistics": False,
-                                        "use_dictionary": ["task", "vendor", "annotator_id", "label", "batch_id",
-                                                           "source_file", "_claimed_vendor", "_issue"]}
-#: Text columns read back as Arrow dictionaries (cheap checks on distinct values, categoricals for GX).
-DICTIONARY_COLUMNS = ["task", "vendor", "annotator_id", "label", "batch_id", "source_file", "_claimed_vendor", "_issue"]
+#: The pair key validate's duplicate index uses, appended by ingest.
+KEY_FIELD = pa.field("_key", pa.uint64())
+#: Shared text columns read back as Arrow dictionaries (cheap checks on distinct values, categoricals for GX).
+_SHARED_DICTIONARY = ("task", "vendor", "annotator_id", "batch_id", "source_file", "_claimed_vendor", "_issue")
+
+
+def _kind(kind: LabelKind | None) -> LabelKind:
+    return get_kind(DEFAULT_KIND) if kind is None else kind
+
+
+def ingested_schema(kind: LabelKind | None = None) -> pa.Schema:
+    """A kind's canonical columns (all nullable: a bad row may lack any) plus :data:`BOOKKEEPING`."""
+    return pa.schema([f.with_nullable(True) for f in _kind(kind).annotations] + list(BOOKKEEPING))
+
+
+def ingested_with_key(kind: LabelKind | None = None) -> pa.Schema:
+    """What ingest writes: :func:`ingested_schema` plus ``_key``."""
+    return ingested_schema(kind).append(KEY_FIELD)
+
+
+def dictionary_columns(kind: LabelKind | None = None) -> list[str]:
+    """Text columns of an ingested file read back as Arrow dictionaries."""
+    shared = list(_SHARED_DICTIONARY)
+    return [*shared[:3], *_kind(kind).dictionary_columns, *shared[3:]]
+
+
+def intermediate_options(kind: LabelKind | None = None) -> dict[str, Any]:
+    """Writer options of the ingested (intermediate) files: speed first (staged files use PARQUET_OPTIONS)."""
+    return {"compression": "lz4", "write_statistics": False, "use_dictionary": dictionary_columns(kind)}
+
+
+#: The ingested schema of a classification task (the default kind).
+INGESTED = ingested_schema()
 
 #: Rows per streamed record batch (memory is bounded by this, not by the file size). Each batch
 #: is one GX validation, whose fixed cost (~0.3 s) argues for large batches.
@@ -87,10 +110,10 @@ class ContractError(ValueError):
 
 _ID_TYPES = (pa.types.is_string, pa.types.is_large_string, pa.types.is_integer, pa.types.is_string_view,
              pa.types.is_binary, pa.types.is_large_binary)
-_LABEL_TYPES = _ID_TYPES + (pa.types.is_boolean, pa.types.is_floating)
 _TIME_TYPES = (pa.types.is_timestamp, pa.types.is_string, pa.types.is_large_string, pa.types.is_date)
-_EXPECTED = {"item_id": _ID_TYPES, "annotator_id": _ID_TYPES, "label": _LABEL_TYPES,
-             "annotated_at": _TIME_TYPES, "batch_id": _ID_TYPES, "vendor": _ID_TYPES}
+#: Arrow types a vendor column may have for each shared canonical column (a kind adds its payload's).
+_SHARED_TYPES = {"item_id": _ID_TYPES, "annotator_id": _ID_TYPES, "annotated_at": _TIME_TYPES, "batch_id": _ID_TYPES,
+                 "vendor": _ID_TYPES}
 
 
 def _type_ok(t: pa.DataType, checks: tuple) -> bool:
@@ -129,11 +152,13 @@ def _source_columns(vendor: VendorConfig) -> dict[str, str]:
     return cols
 
 
-def check_contract(schema: pa.Schema, vendor: VendorConfig, *, file: str) -> list[str]:
-    """Raise :class:`ContractError` unless ``schema`` has every mapped column in a usable type.
+def check_contract(schema: pa.Schema, vendor: VendorConfig, *, file: str, kind: LabelKind | None = None) -> list[str]:
+    """Raise :class:`ContractError` unless ``schema`` has every mapped column in a type its canonical
+    column (shared, or the ``kind``'s payload: ``kind.vendor_columns``) accepts.
 
     Returns the names of extra (unmapped) columns, which are ignored.
     """
+    expected = {**_SHARED_TYPES, **_kind(kind).vendor_columns}
     names = schema.names
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
@@ -158,7 +183,7 @@ def check_contract(schema: pa.Schema, vendor: VendorConfig, *, file: str) -> lis
         )
     for col, canon in cols.items():
         t = _field_type(schema, col, vendor.explode)
-        if not _type_ok(t, _EXPECTED[canon]):
+        if not _type_ok(t, tuple(expected[canon])):
             raise ContractError(
                 "schema_drift",
                 f"{file}: column {col!r} (-> {canon}) has type {t}, which cannot hold {canon}.",
@@ -222,8 +247,10 @@ def _decodes(value: bytes) -> bool:
     return True
 
 
-def _to_string(arr: pa.ChunkedArray, bad: np.ndarray) -> pa.ChunkedArray:
-    """Cast to string; invalid UTF-8 values become null and are flagged in ``bad`` (in place)."""
+def as_text(arr: pa.ChunkedArray, bad: np.ndarray) -> pa.ChunkedArray:
+    """Cast a delivered column to string; invalid UTF-8 values become null and are flagged in
+    ``bad`` (in place), so the row is quarantined (``invalid_utf8``), not dropped. Whole floats
+    become integers first (``1.0`` -> ``"1"``)."""
     if pa.types.is_dictionary(arr.type):
         arr = pc.cast(arr, arr.type.value_type)
     if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
@@ -247,7 +274,7 @@ def _to_string(arr: pa.ChunkedArray, bad: np.ndarray) -> pa.ChunkedArray:
 
 
 def _as_string(arr: pa.ChunkedArray) -> pa.ChunkedArray:
-    return _to_string(arr, np.zeros(len(arr), dtype=bool))
+    return as_text(arr, np.zeros(len(arr), dtype=bool))
 
 
 def _on_dictionary(arr: pa.ChunkedArray, fn: Callable[[pa.Array], pa.Array]) -> pa.ChunkedArray:
@@ -341,33 +368,40 @@ def map_batch(
     batch_id: str,
     source_file: str,
     source_rows: np.ndarray | None = None,
+    kind: LabelKind | None = None,
 ) -> pa.Table:
-    """Map a flat vendor table (see :func:`flatten`) onto :data:`INGESTED` (canonical + row bookkeeping)."""
+    """Map a flat vendor table (see :func:`flatten`) onto :func:`ingested_schema` of ``kind``:
+    the shared canonical columns, the kind's payload (``kind.map_payload``) and row bookkeeping."""
+    kind = _kind(kind)
     n = table.num_rows
     bad_utf8, bad_time = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
     by_canon = {canon: table.column(col) for col, canon in _source_columns(vendor).items()}
+    payload = kind.map_payload({c: by_canon[c] for c in kind.vendor_columns if c in by_canon}, vendor, bad_utf8)
+    missing = [c for c in kind.payload.names if c not in payload]
+    if missing:  # a kind's bug, never the vendor's: name it
+        raise TypeError(f"label kind {kind.name!r}: map_payload returned no column(s) {missing}")
     columns = {
         "task": _const(task, n),
-        "item_id": _to_string(by_canon["item_id"], bad_utf8),
+        "item_id": as_text(by_canon["item_id"], bad_utf8),
         "vendor": _const(vendor_name, n),
-        "annotator_id": _on_dictionary(_to_string(by_canon["annotator_id"], bad_utf8), pc.utf8_trim_whitespace),
-        "label": normalise_labels(_to_string(by_canon["label"], bad_utf8), vendor.labels),
+        "annotator_id": _on_dictionary(as_text(by_canon["annotator_id"], bad_utf8), pc.utf8_trim_whitespace),
+        **{c: payload[c] for c in kind.payload.names},
         "annotated_at": (
             to_utc(by_canon["annotated_at"], vendor.timezone, bad_time)
             if "annotated_at" in by_canon
             else pa.chunked_array([pa.nulls(n, pa.timestamp("us", tz="UTC"))])
         ),
-        "batch_id": _to_string(by_canon["batch_id"], bad_utf8) if "batch_id" in by_canon else _const(batch_id, n),
+        "batch_id": as_text(by_canon["batch_id"], bad_utf8) if "batch_id" in by_canon else _const(batch_id, n),
         "source_file": _const(source_file, n),
         "_source_row": pa.chunked_array([pa.array(np.arange(n, dtype=np.int64) if source_rows is None else source_rows)]),
         "_claimed_vendor": (
-            _on_dictionary(_to_string(by_canon["vendor"], bad_utf8), _norm)
+            _on_dictionary(as_text(by_canon["vendor"], bad_utf8), _norm)
             if "vendor" in by_canon else pa.chunked_array([pa.nulls(n, pa.string())])
         ),
         "_issue": pa.chunked_array([pa.array(
             np.where(bad_utf8, INVALID_UTF8, np.where(bad_time, INVALID_TIMESTAMP, np.array(None, dtype=object))), pa.string())]),
     }
-    return pa.table(columns, schema=INGESTED)
+    return pa.table(columns, schema=ingested_schema(kind))
 
 
 def to_canonical(
@@ -378,12 +412,14 @@ def to_canonical(
     vendor: VendorConfig,
     batch_id: str,
     source_file: str,
+    kind: LabelKind | None = None,
 ) -> pa.Table:
-    """Rename, cast and relabel a vendor table into the :data:`~pipeline.contract.ANNOTATIONS` schema."""
+    """Rename, cast and relabel a vendor table into ``kind.annotations`` (default: classification)."""
+    kind = _kind(kind)
     flat, parent = flatten(table, vendor)
     mapped = map_batch(flat, task=task, vendor_name=vendor_name, vendor=vendor, batch_id=batch_id,
-                       source_file=source_file, source_rows=parent)
-    return mapped.select(ANNOTATIONS.names).cast(ANNOTATIONS)
+                       source_file=source_file, source_rows=parent, kind=kind)
+    return mapped.select(kind.annotations.names).cast(kind.annotations)
 
 
 def open_delivery(source: Any, *, file: str) -> pq.ParquetFile:

@@ -24,16 +24,17 @@ import pyarrow.parquet as pq
 from pipeline.config import LabelqConfig, VendorConfig
 from pipeline.ingest.canonical import (
     DEFAULT_BATCH_ROWS,
-    INGESTED_WITH_KEY,
-    INTERMEDIATE_OPTIONS,
     ContractError,
     FileRecord,
     check_contract,
+    ingested_with_key,
+    intermediate_options,
     iter_delivery,
     map_batch,
     open_delivery,
     pair_keys,
 )
+from pipeline.kinds import LabelKind
 from pipeline.ingest.ledger import duplicate_of, ledger_entry, read_ledger, write_ledger_day
 from pipeline.storage import INGEST_REPORT, Store, in_background, open_store
 
@@ -46,30 +47,31 @@ def _write_with_key(writer: pq.ParquetWriter, canon: pa.Table) -> None:
     writer.write_table(canon.append_column("_key", pa.array(keys, pa.uint64())))
 
 
-def _ingest_file(store: Store, key: str, out_key: str, *, vendor_name: str, vcfg: VendorConfig,
+def _ingest_file(store: Store, key: str, out_key: str, *, vendor_name: str, vcfg: VendorConfig, kind: LabelKind,
                  batch_rows: int) -> tuple[int, int, str | None, list[str]]:
     """Stream one delivery into ``out_key``; returns (rows, source rows, batch id if single, extra columns)."""
     with store.open_input(key) as fh:
         pf = open_delivery(fh, file=key)
         try:
-            return _ingest_open_file(store, pf, key, out_key, vendor_name=vendor_name, vcfg=vcfg, batch_rows=batch_rows)
+            return _ingest_open_file(store, pf, key, out_key, vendor_name=vendor_name, vcfg=vcfg, kind=kind,
+                                     batch_rows=batch_rows)
         except ContractError as exc:  # after the footer was read: its rows are counted as quarantined
             exc.rows = pf.metadata.num_rows  # type: ignore[attr-defined]
             raise
 
 
 def _ingest_open_file(store: Store, pf: pq.ParquetFile, key: str, out_key: str, *, vendor_name: str,
-                      vcfg: VendorConfig, batch_rows: int) -> tuple[int, int, str | None, list[str]]:
+                      vcfg: VendorConfig, kind: LabelKind, batch_rows: int) -> tuple[int, int, str | None, list[str]]:
     """:func:`_ingest_file` once the footer was read."""
-    extra = check_contract(pf.schema_arrow, vcfg, file=key)
+    extra = check_contract(pf.schema_arrow, vcfg, file=key, kind=kind)
     stem = PurePosixPath(key).stem
     rows, batch_ids = 0, set[str]()
-    with store.parquet_writer(out_key, INGESTED_WITH_KEY, **INTERMEDIATE_OPTIONS) as writer, \
+    with store.parquet_writer(out_key, ingested_with_key(kind), **intermediate_options(kind)) as writer, \
             in_background() as submit:
         for flat, parent in iter_delivery(pf, vcfg, file=key, batch_rows=batch_rows):
             try:
                 canon = map_batch(flat, task=vcfg.task, vendor_name=vendor_name, vendor=vcfg, batch_id=stem,
-                                  source_file=key, source_rows=parent)
+                                  source_file=key, source_rows=parent, kind=kind)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as exc:
                 first = int(parent[0]) if len(parent) else 0
                 raise ContractError("bad_values", f"{key}: rows {first}..{first + len(parent) - 1}: values cannot be "
@@ -92,6 +94,7 @@ def ingest_day(config: LabelqConfig, root: Any, day: date, vendor: str, *,
     A vendor whose landing folder does not exist is warned about (``strict``: ``ValueError``).
     """
     vcfg = config.vendors[vendor]
+    kind = config.tasks[vcfg.task].label_kind
     store = open_store(root)
     lay = store.layout
     vendor_folder = lay.vendor_landing(vcfg).as_posix()
@@ -126,7 +129,7 @@ def ingest_day(config: LabelqConfig, root: Any, day: date, vendor: str, *,
             out_key = f"{out}/{stem}.parquet"
             try:
                 rec.rows, rec.source_rows, batch_id, rec.extra_columns = _ingest_file(
-                    store, key, out_key, vendor_name=vendor, vcfg=vcfg, batch_rows=batch_rows)
+                    store, key, out_key, vendor_name=vendor, vcfg=vcfg, kind=kind, batch_rows=batch_rows)
                 rec.batch_id = batch_id or stem
                 rec.output = f"{stem}.parquet"
             except ContractError as exc:

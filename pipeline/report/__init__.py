@@ -37,6 +37,7 @@ import pandas as pd
 from pipeline.report.privacy import pseudonymise
 
 if TYPE_CHECKING:
+    from pipeline.kinds import LabelKind
     from pipeline.storage import Root, Store
 
 __all__ = [
@@ -291,6 +292,7 @@ def build_report_data(
     held_out_shown: int = HELD_OUT_SHOWN,
     pseudonym_key: bytes | None = None,
     annotators_shown: int = ANNOTATORS_SHOWN,
+    kind: LabelKind | None = None,
 ) -> dict[str, Any]:
     """The report as a JSON-able dict: the JSON twin, and what the HTML template renders.
 
@@ -309,8 +311,13 @@ def build_report_data(
     in :data:`BATCH_STATUSES`, reason code, cause, full ``detail`` and ``reason_file``, the
     quarantine record; ``counts`` per vendor from its ``_validate.json``; ``by_status``) and
     ``agreement`` (``rows`` of ``agreement.parquet``: scope, metric, value, ci_low, ci_high,
-    n_items, n_labels; ``metrics`` and ``scopes`` in display order, ``names``, ``level``).
+    n_items, n_labels; ``metrics`` and ``scopes`` in display order, ``names``, ``level``),
+    ``kind`` (the task's label kind, default classification) and ``kind_sections`` (the kind's own
+    tables, :meth:`pipeline.kinds.LabelKind.report_sections`).
     """
+    from pipeline.kinds import DEFAULT_KIND, get_kind
+
+    kind = kind or get_kind(DEFAULT_KIND)
     slas = slas or {}
     thresholds = {
         v: (None if s is None else {"min_gold_accuracy": s.min_gold_accuracy,
@@ -359,6 +366,8 @@ def build_report_data(
                                                      "batches_staged", "batches_quarantined") if k in inputs.measured},
         "batches": _batches(inputs.validation, inputs.quarantine),
         "agreement": _agreement(inputs.agreement, (inputs.measured or {}).get("level")),
+        "kind": kind.name,
+        "kind_sections": [{**sec, "rows": records(pd.DataFrame(sec["rows"]))} for sec in kind.report_sections(inputs)],
     }
 
 
@@ -390,11 +399,11 @@ def _fmt_time(x: Any) -> str:
     return "n/a" if not x else pd.Timestamp(x).tz_convert("UTC").strftime("%m-%d %H:%M UTC")
 
 
-def _environment() -> Any:
+def _environment(extra: Path | None = None) -> Any:
     import jinja2
 
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(_TEMPLATES),
+        loader=jinja2.FileSystemLoader([_TEMPLATES, *([extra] if extra else [])]),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -413,9 +422,18 @@ def render_report(data: Mapping[str, Any], images: Mapping[str, str | None]) -> 
     agreement = {(r["scope"], r["metric"]): r for r in data["agreement"]["rows"]}
     scope_sizes = {r["scope"]: r for r in data["agreement"]["rows"]}  # n_items / n_labels are per scope
     glance = sorted({v["vendor"] for v in data["vendors"]} | set(data["batches"]["counts"]))
-    return _environment().get_template("report.html.j2").render(
+    template = _kind_template(str(data.get("kind") or "classification"))
+    return _environment(template.parent if template.is_absolute() else None).get_template("report.html.j2").render(
         d=data, images=images, kappa=kappa, kappa_vendors=names, agreement=agreement, scope_sizes=scope_sizes,
-        glance_vendors=glance, scorecard={v["vendor"]: v for v in data["vendors"]})
+        glance_vendors=glance, scorecard={v["vendor"]: v for v in data["vendors"]},
+        kind_template=template.name if template.is_absolute() else template.as_posix())
+
+
+def _kind_template(kind: str) -> Path:
+    """The kind's report sections template: a name under ``templates/`` or a file the kind ships."""
+    from pipeline.kinds import get_kind
+
+    return Path(get_kind(kind).report_template)
 
 
 def render_index(entries: Sequence[Mapping[str, Any]]) -> str:

@@ -616,3 +616,79 @@ def read_metrics_history(root: Root, task: str, name: str, *, until: date | None
     out = pd.concat(frames, ignore_index=True)
     out["date"] = out["date"].astype("datetime64[us]")
     return out.sort_values("date", kind="stable", ignore_index=True)
+
+
+# --------------------------------------------------------------------------- any label kind
+def scorecards_from_correct(
+    annotations: pd.DataFrame,
+    correct: pd.Series,
+    *,
+    task: str,
+    prices: Mapping[str, float] | None = None,
+    vendors: Sequence[str] | None = None,
+    confidence: float = 0.95,
+) -> Scorecards:
+    """Scorecards of a label kind that only says which labels are correct against gold.
+
+    ``correct``: aligned with ``annotations``; True / False on labels of gold items, NA on the rest
+    (what "correct" means is the kind's: e.g. within a tolerance of the gold score). Gives volume,
+    gold accuracy with Wilson intervals, turnaround and cost per correct label per vendor and
+    annotator; the classification-only columns (leave-one-vendor-out agreement, kappa, top label,
+    low-effort signals) are NaN / NA / False, and ``confusion`` / ``vendor_kappa`` are empty.
+    """
+    _require(annotations, ["item_id", "vendor", "annotator_id", "annotated_at"], "annotations")
+    if len(correct) != len(annotations):
+        raise ValueError(f"correct has {len(correct)} values for {len(annotations)} annotations; give one per row")
+    prices = dict(prices or {})
+    keyed = annotations.astype({"vendor": "string"}).reset_index(drop=True)
+    flags = pd.Series(pd.array(correct.to_numpy(), dtype="boolean"))
+    keyed["_gold"], keyed["_correct"] = flags.notna().astype("int64"), flags.fillna(False).astype("int64")
+
+    def gold(by: list[str]) -> pd.DataFrame:
+        out = keyed.groupby(by, as_index=False).agg(n_gold=("_gold", "sum"), n_correct=("_correct", "sum"))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out["gold_accuracy"] = out["n_correct"] / out["n_gold"].where(out["n_gold"] > 0)
+        out["gold_ci_low"], out["gold_ci_high"] = wilson_interval(out["n_correct"].to_numpy(), out["n_gold"].to_numpy(),
+                                                                  confidence=confidence)
+        return out
+
+    names = sorted(set(vendors or []) | set(keyed["vendor"].dropna().unique()))
+    v = pd.DataFrame({"vendor": pd.Series(names, dtype="string")})
+    for part in (volume(keyed), gold(["vendor"]), turnaround(keyed)):
+        v = v.merge(part.astype({"vendor": "string"}), on="vendor", how="left")
+    zero = ["n_labels", "n_items", "n_annotators", "n_gold", "n_correct", "active_hours"]
+    v[zero] = v[zero].fillna(0).astype("int64")
+    for c in ("n_loo", "n_loo_agree", "n_consensus_items", "n_low_effort_annotators"):
+        v[c] = 0
+    for c in ("gold_accuracy", "gold_ci_low", "gold_ci_high", "loo_accuracy", "loo_ci_low", "loo_ci_high",
+              "kappa_vs_consensus"):
+        v[c] = v[c].astype("float64") if c in v.columns else np.nan
+    price = v["vendor"].map(lambda name: float(prices.get(name, 0.0))).astype("float64")
+    v = v.join(cost_columns(v["n_labels"], v["gold_accuracy"], price))
+    v.insert(0, "task", task)
+    v["sla_status"] = pd.Series("no_sla", index=v.index, dtype="string")
+    v["sla_detail"] = pd.Series(pd.NA, index=v.index, dtype="string")
+    v = v.astype({"task": "string"})
+
+    key = ["vendor", "annotator_id"]
+    a = volume(keyed, by=key).drop(columns="n_annotators")
+    for part in (gold(key), turnaround(keyed, by=key)):
+        a = a.merge(part, on=key, how="left")
+    for c in ("n_loo", "n_loo_agree"):
+        a[c] = 0
+    for c in ("loo_accuracy", "loo_ci_low", "loo_ci_high", "top_label_share"):
+        a[c] = np.nan
+    a["cost"] = a["n_labels"].astype("float64") * a["vendor"].map(lambda name: float(prices.get(name, 0.0))).astype("float64")
+    a["top_label"] = pd.Series(pd.NA, index=a.index, dtype="string")
+    a["near_constant"] = False
+    a["chance_level"] = pd.array([pd.NA] * len(a), dtype="boolean")
+    a["too_fast"] = pd.array([pd.NA] * len(a), dtype="boolean")
+    a["low_effort"] = False
+    a["low_effort_detail"] = pd.Series("", index=a.index, dtype="string")
+    a.insert(0, "task", task)
+    a = a.astype({"task": "string", "vendor": "string", "annotator_id": "string"})
+    confusion = pd.DataFrame({"vendor": pd.Series(dtype="string"), "gold_label": pd.Series(dtype="string"),
+                              "label": pd.Series(dtype="string"), "count": pd.Series(dtype="int64")})
+    kappa = vendor_kappa(keyed.iloc[0:0].assign(label=pd.Series(dtype="string")))
+    return Scorecards(vendor=v[list(VENDOR_COLUMNS)], annotator=a[list(ANNOTATOR_COLUMNS)].sort_values(key, ignore_index=True),
+                      confusion=confusion, vendor_kappa=kappa)

@@ -1,8 +1,10 @@
 """Validate: run a Great Expectations (GX Core 1.x) suite, stored as JSON, on a batch.
 
-Suites live in ``expectations/<name>.json`` and are loaded by GX itself. Suite parameters
-(``{"$PARAMETER": "label_set"}``) are filled per batch from the config, so one suite serves
-every task and vendor. Great Expectations is imported lazily: it is slow to import and DAG
+Suites live in ``expectations/<name>.json`` and are loaded by GX itself: ``annotations`` (the
+shared columns), ``kinds/<kind>`` (the label kind's payload), then ``tasks/<task>`` and
+``vendors/<vendor>`` where they exist. Suite parameters (``{"$PARAMETER": "label_set"}``) are
+filled per batch from the config (:meth:`pipeline.kinds.LabelKind.suite_parameters`), so one
+suite serves every task and vendor. Great Expectations is imported lazily: it is slow to import and DAG
 files must stay cheap to parse.
 """
 
@@ -16,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from pipeline.kinds import DEFAULT_KIND, get_kind
 
 EXPECTATIONS_DIR = Path(__file__).resolve().parents[2] / "expectations"
 
@@ -34,12 +38,26 @@ def expectations_dir() -> Path:
     return Path(os.environ.get("LABELQ_EXPECTATIONS") or EXPECTATIONS_DIR)
 
 
+def suite_path(name: str) -> Path:
+    """Where suite ``name`` is stored: ``expectations/<name>.json``, or for ``kinds/<kind>`` the file a
+    kind ships itself (:attr:`pipeline.kinds.LabelKind.suite_file`)."""
+    if name.startswith("kinds/"):
+        try:
+            own = get_kind(name.removeprefix("kinds/")).suite_file
+        except ValueError:
+            own = None
+        if own is not None:
+            return Path(own)
+    return expectations_dir() / f"{name}.json"
+
+
 @functools.cache
 def load_suite(name: str = "annotations") -> Any:
-    """Load ``expectations/<name>.json`` into a GX ``ExpectationSuite`` (``name`` may be ``tasks/<task>``)."""
+    """Load ``expectations/<name>.json`` into a GX ``ExpectationSuite`` (``name`` may be ``tasks/<task>``
+    or ``kinds/<kind>``, see :func:`suite_path`)."""
     import great_expectations as gx
 
-    path = expectations_dir() / f"{name}.json"
+    path = suite_path(name)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: expectation suite {name!r} not found")
     try:
@@ -48,9 +66,10 @@ def load_suite(name: str = "annotations") -> Any:
         raise ValueError(f"{path}: not a valid GX expectation suite: {exc}") from exc
 
 
-def suite_names(task: str, vendor: str) -> list[str]:
-    """The suites a (task, vendor) batch must pass: canonical, then ``tasks/<task>``, then ``vendors/<vendor>``."""
-    names = ["annotations"]
+def suite_names(task: str, vendor: str, kind: str = DEFAULT_KIND) -> list[str]:
+    """The suites a (task, vendor) batch of label kind ``kind`` must pass: the shared ``annotations``,
+    the kind's ``kinds/<kind>``, then ``tasks/<task>`` and ``vendors/<vendor>`` where they exist."""
+    names = ["annotations", get_kind(kind).suite]
     for extra in (f"tasks/{task}", f"vendors/{vendor}"):
         if (expectations_dir() / f"{extra}.json").is_file():
             names.append(extra)
@@ -58,35 +77,35 @@ def suite_names(task: str, vendor: str) -> list[str]:
 
 
 @functools.cache
-def suite_documents(task: str, vendor: str) -> tuple[dict[str, Any], ...]:
-    """The raw JSON of each suite for (task, vendor), each first checked by loading it with GX."""
+def suite_documents(task: str, vendor: str, kind: str = DEFAULT_KIND) -> tuple[dict[str, Any], ...]:
+    """The raw JSON of each suite for (task, vendor, kind), each first checked by loading it with GX."""
     docs = []
-    for name in suite_names(task, vendor):
+    for name in suite_names(task, vendor, kind):
         load_suite(name)  # validates the file with GX, naming it on error
-        docs.append(json.loads((expectations_dir() / f"{name}.json").read_text(encoding="utf-8")))
+        docs.append(json.loads(suite_path(name).read_text(encoding="utf-8")))
     return tuple(docs)
 
 
 @functools.cache
-def combined_suite(task: str, vendor: str) -> Any:
+def combined_suite(task: str, vendor: str, kind: str = DEFAULT_KIND) -> Any:
     """One GX ``ExpectationSuite`` holding every expectation of :func:`suite_names` (one pass per batch)."""
     import great_expectations as gx
 
-    docs = suite_documents(task, vendor)
+    docs = suite_documents(task, vendor, kind)
     expectations = [e for d in docs for e in d["expectations"]]
-    meta = {"sources": suite_names(task, vendor), "personal_data_columns": personal_columns(task, vendor)}
+    meta = {"sources": suite_names(task, vendor, kind), "personal_data_columns": personal_columns(task, vendor, kind)}
     return gx.ExpectationSuite(name=f"labelq.{task}.{vendor}", expectations=expectations, meta=meta)
 
 
-def suite_expectations(task: str, vendor: str) -> list[dict[str, Any]]:
-    """Every expectation dict (as in the JSON files) for (task, vendor), in suite order."""
-    return [e for d in suite_documents(task, vendor) for e in d["expectations"]]
+def suite_expectations(task: str, vendor: str, kind: str = DEFAULT_KIND) -> list[dict[str, Any]]:
+    """Every expectation dict (as in the JSON files) for (task, vendor, kind), in suite order."""
+    return [e for d in suite_documents(task, vendor, kind) for e in d["expectations"]]
 
 
-def personal_columns(task: str, vendor: str) -> list[str]:
+def personal_columns(task: str, vendor: str, kind: str = DEFAULT_KIND) -> list[str]:
     """Columns that may hold personal data (suite ``meta.personal_data_columns``): values never stored."""
     cols: list[str] = []
-    for d in suite_documents(task, vendor):
+    for d in suite_documents(task, vendor, kind):
         cols += [c for c in (d.get("meta") or {}).get("personal_data_columns", []) if c not in cols]
     return cols
 
@@ -127,10 +146,25 @@ def _failures(result: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def validate_frame(frame: pd.DataFrame, *, parameters: dict[str, Any], suite: str = "annotations") -> ValidationOutcome:
-    """Validate ``frame`` with the named suite; ``parameters`` fill the suite's ``$PARAMETER`` slots."""
+def _with_columns(parameters: dict[str, Any], kind: str) -> dict[str, Any]:
+    """``parameters`` with ``annotation_columns`` (the kind's ordered canonical columns) unless given."""
+    return {"annotation_columns": get_kind(kind).annotations.names, **parameters}
+
+
+def validate_frame(frame: pd.DataFrame, *, parameters: dict[str, Any], suite: str | None = None,
+                   kind: str = DEFAULT_KIND) -> ValidationOutcome:
+    """Validate ``frame`` with the named suite, or the shared suite and ``kind``'s together
+    (``suite=None``); ``parameters`` fill the suites' ``$PARAMETER`` slots."""
+    import great_expectations as gx
+
     batch = _batch_definition().get_batch(batch_parameters={"dataframe": frame.reset_index(drop=True)})
-    result = batch.validate(load_suite(suite), expectation_parameters=parameters, result_format="SUMMARY")
+    if suite is None:
+        names = ["annotations", get_kind(kind).suite]
+        docs = [json.loads(suite_path(n).read_text(encoding="utf-8")) for n in names if load_suite(n)]
+        gx_suite = gx.ExpectationSuite(name="+".join(names), expectations=[e for d in docs for e in d["expectations"]])
+    else:
+        gx_suite = load_suite(suite)
+    result = batch.validate(gx_suite, expectation_parameters=_with_columns(parameters, kind), result_format="SUMMARY")
     as_dict = result.to_json_dict()
     return ValidationOutcome(success=bool(result.success), failures=_failures(as_dict), result=as_dict)
 
@@ -226,16 +260,18 @@ def frame_for_gx(table: Any) -> pd.DataFrame:
     return pd.DataFrame(cols, columns=table.column_names)
 
 
-def validate_batch(table: Any, *, task: str, vendor: str, parameters: dict[str, Any], offset: int = 0) -> ValidationOutcome:
-    """Validate one Arrow batch of canonical rows with the combined (task, vendor) suite.
+def validate_batch(table: Any, *, task: str, vendor: str, parameters: dict[str, Any], offset: int = 0,
+                   kind: str = DEFAULT_KIND) -> ValidationOutcome:
+    """Validate one Arrow batch of canonical rows with the combined (task, vendor, kind) suite.
 
     Unexpected values of personal-data columns are scrubbed from the stored result; row
     indices are reported relative to the file (``offset`` = the batch's first row).
     """
     frame = frame_for_gx(table)
     batch = _batch_definition().get_batch(batch_parameters={"dataframe": frame})
-    result = batch.validate(combined_suite(task, vendor), expectation_parameters=parameters, result_format="SUMMARY")
-    as_dict = scrub(result.to_json_dict(), personal_columns(task, vendor), offset=offset)
+    result = batch.validate(combined_suite(task, vendor, kind), expectation_parameters=_with_columns(parameters, kind),
+                            result_format="SUMMARY")
+    as_dict = scrub(result.to_json_dict(), personal_columns(task, vendor, kind), offset=offset)
     return ValidationOutcome(success=bool(result.success), failures=_failures(as_dict), result=as_dict)
 
 

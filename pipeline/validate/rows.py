@@ -26,7 +26,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.contract import ANNOTATIONS
 from pipeline.ingest.canonical import ISSUE_REASONS, bool_mask
 
 #: Row reasons that come from ingest or the duplicate index rather than a single expectation.
@@ -35,10 +34,18 @@ DUPLICATE_REASONS = ("duplicate_in_file", "duplicate_staged")
 #: GX reasons (``meta.reason``) that duplicate rows account for.
 DUPLICATE_GX = "duplicate_label"
 
-#: A quarantined-rows file (``<stem>.rows.parquet``): the canonical columns (nullable: a bad row
-#: may lack any of them), the row's place in the delivery and its reason.
-QUARANTINE_ROWS_CANONICAL = pa.schema([f.with_nullable(True) for f in ANNOTATIONS])
-QUARANTINE_ROWS = pa.schema([*QUARANTINE_ROWS_CANONICAL, pa.field("source_row", pa.int64()), pa.field("reason", pa.string())])
+
+
+def quarantine_rows_canonical(annotations: pa.Schema) -> pa.Schema:
+    """A kind's canonical columns as kept for quarantined rows: nullable (a bad row may lack any)."""
+    return pa.schema([f.with_nullable(True) for f in annotations])
+
+
+def quarantine_rows_schema(annotations: pa.Schema) -> pa.Schema:
+    """A quarantined-rows file (``<stem>.rows.parquet``) of a kind whose staged schema is ``annotations``:
+    its canonical columns (nullable), the row's place in the delivery and its reason."""
+    return pa.schema([*quarantine_rows_canonical(annotations), pa.field("source_row", pa.int64()),
+                      pa.field("reason", pa.string())])
 
 _ROW_TYPES = {
     "expect_column_values_to_be_between",

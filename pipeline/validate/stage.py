@@ -26,11 +26,19 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline.config import LabelqConfig, VendorConfig
-from pipeline.contract import ANNOTATIONS
-from pipeline.ingest.canonical import DEFAULT_BATCH_ROWS, DICTIONARY_COLUMNS, INGESTED, pair_keys
+from pipeline.ingest.canonical import DEFAULT_BATCH_ROWS, dictionary_columns, ingested_schema
+from pipeline.kinds import LabelKind
 from pipeline.ingest.ledger import ledger_entry, read_ledger, write_ledger_day
 from pipeline.storage import INGEST_REPORT, VALIDATE_REPORT, VALIDATION_SUFFIX, Store, in_background, open_store, validation_sidecar
-from pipeline.validate.rows import QUARANTINE_ROWS, QUARANTINE_ROWS_CANONICAL, RowPolicy, compile_policy, duplicate_masks, reason_array, row_codes
+from pipeline.validate.rows import (
+    RowPolicy,
+    compile_policy,
+    duplicate_masks,
+    quarantine_rows_canonical,
+    quarantine_rows_schema,
+    reason_array,
+    row_codes,
+)
 
 if TYPE_CHECKING:
     from pipeline.validate.gx import ValidationOutcome
@@ -66,15 +74,16 @@ def _reason_columns(policy: RowPolicy) -> dict[str, str]:
 
 
 def validate_file(store: Store, rec: dict[str, Any], *, in_key: str, staged_dir: str, quarantine_dir: str,
-                  task: str, vendor: str, vcfg: VendorConfig, params: dict[str, Any],
+                  task: str, vendor: str, vcfg: VendorConfig, kind: LabelKind, params: dict[str, Any],
                   staged_keys: np.ndarray, batch_rows: int) -> dict[str, Any]:
     """Split one ingested file into staged and quarantined rows; returns its batch entry (with
     ``_keys``, its staged pair keys, and ``_reason``, its reason file's key and document or None,
     for the caller to pop)."""
     from pipeline.validate.gx import merge_outcomes, personal_columns, suite_expectations, validate_batch
 
-    policy = compile_policy(suite_expectations(task, vendor))
-    personal = set(personal_columns(task, vendor))
+    policy = compile_policy(suite_expectations(task, vendor, kind.name))
+    personal = set(personal_columns(task, vendor, kind.name))
+    schema = kind.annotations
     stem = PurePosixPath(rec["output"]).stem
     stage_key, rows_key = f"{staged_dir}/{stem}.parquet", f"{quarantine_dir}/{stem}.rows.parquet"
     counts: Counter = Counter()
@@ -83,29 +92,30 @@ def validate_file(store: Store, rec: dict[str, Any], *, in_key: str, staged_dir:
     rows_in = rows_bad = 0
     outcomes = []
     with store.open_input(in_key) as fh:
-        pf = pq.ParquetFile(fh, read_dictionary=DICTIONARY_COLUMNS)
+        pf = pq.ParquetFile(fh, read_dictionary=dictionary_columns(kind))
         keys = pf.read(columns=["_key"])["_key"].to_numpy()
         dup_in_file, dup_staged = duplicate_masks(keys, staged_keys)
         good_all = np.zeros(len(keys), dtype=bool)
-        with store.parquet_writer(stage_key, ANNOTATIONS) as good_w, \
-                store.parquet_writer(rows_key, QUARANTINE_ROWS) as bad_w, in_background() as submit:
+        with store.parquet_writer(stage_key, schema) as good_w, \
+                store.parquet_writer(rows_key, quarantine_rows_schema(schema)) as bad_w, in_background() as submit:
             for batch in pf.iter_batches(batch_size=batch_rows):
                 t = pa.Table.from_batches([batch])
                 n = t.num_rows
                 sl = slice(rows_in, rows_in + n)
                 codes = row_codes(t, policy, params=params, vendor=vendor, dup_in_file=dup_in_file[sl],
                                   dup_staged=dup_staged[sl])
-                canon = t.select(ANNOTATIONS.names)
+                canon = t.select(schema.names)
                 good = codes == 0
                 good_all[sl] = good
-                submit(_write_split, good_w, bad_w, t, codes, policy)  # while GX validates the batch
-                outcomes.append(validate_batch(canon, task=task, vendor=vendor, parameters=params, offset=rows_in))
+                submit(_write_split, good_w, bad_w, t, codes, policy, schema)  # while GX validates the batch
+                outcomes.append(validate_batch(canon, task=task, vendor=vendor, parameters=params, offset=rows_in,
+                                               kind=kind.name))
                 if not good.all():
                     _collect(codes, policy, t, counts, examples, columns, personal, vcfg)
                     rows_bad += int((~good).sum())
                 rows_in += n
     if not outcomes:  # an empty file still gets GX's verdict (empty_batch)
-        outcomes.append(validate_batch(_EMPTY, task=task, vendor=vendor, parameters=params))
+        outcomes.append(validate_batch(_empty(kind), task=task, vendor=vendor, parameters=params, kind=kind.name))
     verdict = merge_outcomes(outcomes)
     failing = {f["reason"] or f["expectation"] for f in verdict.failures}
     row_level = set(policy.reasons) | {"duplicate_label"}
@@ -144,38 +154,46 @@ def validate_file(store: Store, rec: dict[str, Any], *, in_key: str, staged_dir:
             "quarantined_rows": PurePosixPath(rows_key).name, "_reason": why}
 
 
-def _write_split(good_w: pq.ParquetWriter, bad_w: pq.ParquetWriter, t: pa.Table, codes: np.ndarray, policy: RowPolicy) -> None:
-    """Good rows to the staged file; bad rows, with ``source_row`` and ``reason``, to the quarantine rows file."""
-    canon = t.select(ANNOTATIONS.names)
+def _write_split(good_w: pq.ParquetWriter, bad_w: pq.ParquetWriter, t: pa.Table, codes: np.ndarray, policy: RowPolicy,
+                 schema: pa.Schema) -> None:
+    """Good rows to the staged file (``schema``: the kind's annotations); bad rows, with ``source_row``
+    and ``reason``, to the quarantine rows file."""
+    canon = t.select(schema.names)
     good = codes == 0
-    good_w.write_table(canon.filter(pa.array(good)).cast(ANNOTATIONS))
+    good_w.write_table(canon.filter(pa.array(good)).cast(schema))
     if not good.all():
         bad = ~good
-        bad_rows = canon.filter(pa.array(bad)).cast(QUARANTINE_ROWS_CANONICAL)  # bad rows may lack a required value
+        bad_rows = canon.filter(pa.array(bad)).cast(quarantine_rows_canonical(schema))  # bad rows may lack a required value
         reasons = reason_array(codes[bad], policy)
         src = t["_source_row"].filter(pa.array(bad))
-        bad_w.write_table(pa.Table.from_arrays([*bad_rows.columns, src, reasons], schema=QUARANTINE_ROWS))
+        bad_w.write_table(pa.Table.from_arrays([*bad_rows.columns, src, reasons], schema=quarantine_rows_schema(schema)))
 
 
-_EMPTY = pa.Table.from_batches([], schema=INGESTED).select(ANNOTATIONS.names)
+def _empty(kind: LabelKind) -> pa.Table:
+    """No rows, in the kind's canonical columns (an empty file still gets GX's verdict)."""
+    return pa.Table.from_batches([], schema=ingested_schema(kind)).select(kind.annotations.names)
 
 
-def gx_validate_file(root: Any, in_key: str, *, task: str, vendor: str, params: dict[str, Any], batch_rows: int) -> ValidationOutcome:
+def gx_validate_file(root: Any, in_key: str, *, task: str, vendor: str, params: dict[str, Any], batch_rows: int,
+                     kind: LabelKind | None = None) -> ValidationOutcome:
     """GX's verdict alone on one ingested file, streamed batch by batch (what :func:`validate_file`
     computes beside its row checks; used by the benchmark to time the GX step)."""
     from pipeline.validate.gx import merge_outcomes, validate_batch
 
+    from pipeline.kinds import DEFAULT_KIND, get_kind
+
+    kind = kind or get_kind(DEFAULT_KIND)
     store = open_store(root)
     outcomes = []
     offset = 0
     with store.open_input(in_key) as fh:
-        pf = pq.ParquetFile(fh, read_dictionary=DICTIONARY_COLUMNS)
-        for batch in pf.iter_batches(batch_size=batch_rows, columns=ANNOTATIONS.names):
+        pf = pq.ParquetFile(fh, read_dictionary=dictionary_columns(kind))
+        for batch in pf.iter_batches(batch_size=batch_rows, columns=kind.annotations.names):
             outcomes.append(validate_batch(pa.Table.from_batches([batch]), task=task, vendor=vendor,
-                                           parameters=params, offset=offset))
+                                           parameters=params, offset=offset, kind=kind.name))
             offset += batch.num_rows
     if not outcomes:
-        outcomes.append(validate_batch(_EMPTY, task=task, vendor=vendor, parameters=params))
+        outcomes.append(validate_batch(_empty(kind), task=task, vendor=vendor, parameters=params, kind=kind.name))
     return merge_outcomes(outcomes)
 
 
@@ -315,7 +333,9 @@ def validate_day(config: LabelqConfig, root: Any, day: date, vendor: str, *,
     if not store.is_file(report_key):
         raise FileNotFoundError(f"{store.location(report_key)}: no ingest report; run the ingest stage for {vendor} {day} first")
     report = store.read_json(report_key)
-    params = {"label_set": task.labels, "vendor_set": [vendor], "task_set": [vcfg.task], **annotated_at_bounds(day)}
+    kind = task.label_kind
+    params = {**kind.suite_parameters(task), "annotation_columns": kind.annotations.names, "vendor_set": [vendor],
+              "task_set": [vcfg.task], **annotated_at_bounds(day)}
     earlier = _earlier_accepted(store, vendor, day)
     keys_by_batch: dict[str, list[np.ndarray]] = {}
     batches: list[dict[str, Any]] = []
@@ -340,7 +360,8 @@ def validate_day(config: LabelqConfig, root: Any, day: date, vendor: str, *,
                 continue
             others = [k for b, ks in keys_by_batch.items() if b != rec["batch_id"] for k in ks]
             entry = validate_file(store, rec, in_key=f"{ingested}/{rec['output']}", staged_dir=staged,
-                                  quarantine_dir=quarantine, task=vcfg.task, vendor=vendor, vcfg=vcfg, params=params,
+                                  quarantine_dir=quarantine, task=vcfg.task, vendor=vendor, vcfg=vcfg, kind=kind,
+                                  params=params,
                                   staged_keys=np.concatenate(others) if others else np.zeros(0, dtype=np.uint64),
                                   batch_rows=batch_rows)
             keys_by_batch.setdefault(rec["batch_id"], []).append(entry.pop("_keys"))

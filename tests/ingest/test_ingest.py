@@ -8,7 +8,7 @@ import pytest
 
 from pipeline import steps
 from pipeline.ingest.canonical import ContractError, check_contract, normalise_labels, to_canonical
-from pipeline.contract import ANNOTATIONS
+from pipeline.kinds.classification import ANNOTATIONS
 
 DAY = date(2026, 11, 1)
 

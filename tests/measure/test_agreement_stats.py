@@ -259,7 +259,7 @@ def test_per_category_equals_binarised_metric(metric):
 
 # ------------------------------------------------------------- canonical schema / docs
 def test_table_on_canonical_arrow_schema_with_text_labels():
-    from pipeline.contract import ANNOTATIONS
+    from pipeline.kinds.classification import ANNOTATIONS
 
     rng = np.random.default_rng(12)
     names = ["negative", "neutral", "positive"]

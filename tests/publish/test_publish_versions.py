@@ -37,7 +37,7 @@ from pipeline.publish import (
     version_path,
     write_version,
 )
-from pipeline.contract import CURATED
+from pipeline.kinds.classification import CURATED
 from pipeline.publish.splits import SPLITS, assign_splits
 from pipeline.storage import Layout, Store, sha256_file
 from pipeline.publish.diff import diff_versions, version_summaries

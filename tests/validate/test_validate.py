@@ -118,8 +118,8 @@ def test_each_task_suite_matches_its_config_labels(config, repo):
 def test_canonical_task_and_vendor_suites_are_combined_from_json():
     from pipeline.validate.gx import combined_suite, suite_names
 
-    assert suite_names("sentiment", "crowdly") == ["annotations", "tasks/sentiment", "vendors/crowdly"]
-    assert suite_names("sentiment", "acme") == ["annotations", "tasks/sentiment"]
+    assert suite_names("sentiment", "crowdly") == ["annotations", "kinds/classification", "tasks/sentiment", "vendors/crowdly"]
+    assert suite_names("sentiment", "acme") == ["annotations", "kinds/classification", "tasks/sentiment"]
     n = sum(len(load_suite(s).expectations) for s in suite_names("sentiment", "crowdly"))
     assert len(combined_suite("sentiment", "crowdly").expectations) == n
 

@@ -12,10 +12,12 @@ its expected disagreement; those are accumulated in column blocks (memory
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal, get_args
+from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from pipeline.contract import LEVELS, Level
 
 from ._codes import Annotations
 from ._sums import Features, degenerate_reason, features, safe_div, undefined
@@ -23,8 +25,6 @@ from .coincidence import CoincidenceStats, as_stats
 
 __all__ = ["Level", "krippendorff_alpha"]
 
-Level = Literal["nominal", "ordinal", "interval", "ratio"]
-LEVELS: tuple[str, ...] = get_args(Level)
 
 _BLOCK_ELEMENTS = 1 << 22  # ~32 MB of float64 per block of pairwise distances
 

@@ -1,0 +1,281 @@
+"""Label kinds: what a label *is* for a task (one class, a preference, a rating, a set of tags ...).
+
+Every stage is the same for every kind: ingest maps vendor columns, validate quarantines rows,
+history resolves what counts, merge holds items out, publish writes versions, score checks SLAs,
+report renders. What differs is behind one seam, :class:`LabelKind`:
+
+=====================  ===================================================================
+``payload``            the kind's columns in a staged annotation (between the shared key and
+                       trail columns of :mod:`pipeline.contract`); ``gold_payload`` and
+                       ``curated_payload`` likewise for gold rows and the training set
+``vendor_columns``     payload columns a vendor maps its columns onto (``required_columns``
+                       of them must be mapped), with the Arrow types each accepts
+``map_payload``        vendor values -> canonical payload (ingest; vocabulary, scales)
+``suite``              the kind's GX suite (``expectations/kinds/<name>.json``) and its
+                       ``suite_parameters``: the row checks validation compiles and GX judges
+``measure``            agreement and gold accuracy tables of one day
+``consensus``          one row per item: ``item_id``, the curated payload, ``confidence``,
+                       ``n_annotations``, ``agreement`` (merge holds items out on these)
+``balance``            what the manifest says about a version's payload (class balance ...)
+``scorecards``         vendor and annotator scorecards: what "correct against gold" means
+``report_labels``      the ordered categories a report shows (none for non-categorical kinds),
+                       ``report_template`` / ``report_sections``: the kind's report sections
+``simulate``           synthetic vendor deliveries and gold of the kind, for demos and tests
+=====================  ===================================================================
+
+A task names its kind in config (``tasks.<t>.kind``, default ``classification``) with the kind's
+own settings under ``tasks.<t>.options``. A kind is found by name in the registry
+(:func:`register_kind`; the built-in ones are registered here) or, for a kind that lives outside
+this package, by an import path ``package.module:ClassName`` (so every process, e.g. each Airflow
+task, finds it without registering). ``docs/kinds.md`` says how to add one.
+"""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+import pyarrow as pa
+
+from pipeline.contract import annotations_schema, curated_schema, gold_schema
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from pipeline.config import TaskConfig, VendorConfig
+    from pipeline.report import ReportInputs
+    from pipeline.score.scorecard import Scorecards
+
+__all__ = ["DEFAULT_KIND", "MEASURED_TABLES", "Delivery", "LabelKind", "Measured", "SimulationSpec", "Simulated", "get_kind", "kind_names",
+           "register_kind"]
+
+#: The kind of a task that names none (today's single-label classification).
+DEFAULT_KIND = "classification"
+
+TypeCheck = Callable[[pa.DataType], bool]
+
+#: The tables every kind's :meth:`LabelKind.measure` returns (see :class:`Measured`).
+MEASURED_TABLES = ("agreement", "accuracy_vendor", "accuracy_annotator")
+
+
+@dataclass(frozen=True)
+class Measured:
+    """What a kind measures on one day (the measure stage writes ``tables`` as Parquet files).
+
+    ``tables`` must hold :data:`MEASURED_TABLES`: ``agreement`` (``scope, metric, value, ci_low,
+    ci_high, n_items, n_labels``; ``scope`` is ``overall`` or a vendor), ``accuracy_vendor`` and
+    ``accuracy_annotator`` (``n_gold, n_correct, accuracy, ci_low, ci_high`` by ``vendor`` /
+    ``vendor, annotator_id``; correct as the kind defines it); any others are the kind's own.
+    The stage derives the day's ``summary.json`` figures (overall agreement, gold accuracy per
+    vendor) from them; ``summary`` adds the kind's own keys (e.g. ``level``).
+    """
+
+    tables: dict[str, pd.DataFrame]
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SimulationSpec:
+    """What to simulate for one task (``labelq simulate``): ``days`` days from ``start``, seeded by
+    (``seed``, ``task_index``) so the same spec always gives the same data."""
+
+    seed: int
+    task_index: int
+    start: date
+    days: int
+    items_per_day: int = 300
+    gold_fraction: float = 0.1
+    #: every ``bad_batch_every``-th vendor-day delivers a broken batch (to exercise quarantine)
+    bad_batch_every: int = 4
+    #: annotators per vendor (None: the simulator's own numbers)
+    annotators: int | None = None
+    #: broken batches simulated for earlier tasks (the kinds of breakage rotate across tasks)
+    bad_batches_before: int = 0
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One simulated file: ``vendor`` delivers ``table`` (in its own schema) on ``day`` as ``<name>.parquet``."""
+
+    vendor: str
+    day: date
+    name: str
+    table: pa.Table
+
+
+@dataclass(frozen=True)
+class Simulated:
+    """A kind simulator's output for one task: the deliveries, the gold rows (``kind.gold``) and
+    the broken batches among the deliveries (``"<batch> (<what>)"``)."""
+
+    deliveries: list[Delivery]
+    gold: pa.Table
+    bad_batches: list[str] = field(default_factory=list)
+
+
+class LabelKind(ABC):
+    """One kind of label. Subclass, set the class attributes, implement the abstract methods."""
+
+    #: registry name, written in config as ``tasks.<t>.kind``
+    name: ClassVar[str]
+    #: payload columns of a staged annotation (nullable: a bad row may lack them until validated)
+    payload: ClassVar[pa.Schema]
+    #: columns of a gold row beyond ``task, item_id``
+    gold_payload: ClassVar[pa.Schema]
+    #: columns of a training-set row between ``item_id`` and the shared trail
+    curated_payload: ClassVar[pa.Schema]
+    #: payload column -> Arrow type checks a vendor column mapped onto it must pass
+    vendor_columns: ClassVar[Mapping[str, tuple[TypeCheck, ...]]]
+    #: the ``vendor_columns`` a vendor must map (the rest are optional)
+    required_columns: ClassVar[tuple[str, ...]]
+    #: text payload columns worth reading back as Arrow dictionaries (cheap distinct-value checks)
+    dictionary_columns: ClassVar[tuple[str, ...]] = ()
+    #: the consensus method of a task that names none (``tasks.<t>.consensus``)
+    default_consensus: ClassVar[str]
+    #: where :attr:`suite` is stored, for a kind that ships its own (None: ``expectations/kinds/<name>.json``)
+    suite_file: ClassVar[Path | None] = None
+    #: the report's kind sections: a Jinja template with macros ``quality(d, images, kappa, kappa_vendors)``
+    #: and ``training_set(d, images)``; a name under ``pipeline/report/templates/`` or a file's path
+    report_template: ClassVar[str | Path] = "kinds/generic.html.j2"
+
+    # ------------------------------------------------------------------ schemas
+    @property
+    def annotations(self) -> pa.Schema:
+        """The staged annotations of this kind (:func:`pipeline.contract.annotations_schema`)."""
+        return annotations_schema(self.payload)
+
+    @property
+    def gold(self) -> pa.Schema:
+        return gold_schema(self.gold_payload)
+
+    @property
+    def curated(self) -> pa.Schema:
+        return curated_schema(self.curated_payload)
+
+    @property
+    def suite(self) -> str:
+        """The kind's GX suite, ``expectations/kinds/<name>.json`` (row checks on the payload)."""
+        return f"kinds/{self.name}"
+
+    # ------------------------------------------------------------------ config
+    def check_task(self, task: TaskConfig) -> None:
+        """Raise ``ValueError`` (naming the key) if ``task``'s settings do not fit this kind."""
+
+    def check_vendor(self, vendor: VendorConfig, task: TaskConfig) -> None:
+        """Raise ``ValueError`` (naming the key) if ``vendor``'s mapping does not fit this kind."""
+
+    # ------------------------------------------------------------------ ingest, validate
+    @abstractmethod
+    def map_payload(self, columns: Mapping[str, pa.ChunkedArray], vendor: VendorConfig,
+                    invalid_text: np.ndarray) -> dict[str, pa.ChunkedArray]:
+        """Vendor values -> every column of :attr:`payload` (same length, any order).
+
+        ``columns``: the vendor's mapped payload columns by canonical name, as delivered (absent
+        when an optional column is not mapped). Use :func:`pipeline.ingest.canonical.as_text` for
+        text: it flags invalid UTF-8 in ``invalid_text`` (in place) so the row is quarantined,
+        not dropped. Values that do not fit are kept for validation to name, never dropped.
+        """
+
+    def suite_parameters(self, task: TaskConfig) -> dict[str, Any]:
+        """Values of the ``$PARAMETER`` slots of :attr:`suite` for a batch of ``task``."""
+        return {}
+
+    # ------------------------------------------------------------------ measure, merge, publish
+    @abstractmethod
+    def measure(self, annotations: pd.DataFrame, gold: pd.DataFrame, task: TaskConfig) -> Measured:
+        """Agreement and gold accuracy of one day's ``annotations`` (annotators namespaced by vendor)."""
+
+    @abstractmethod
+    def consensus(self, annotations: pd.DataFrame, gold: pd.DataFrame, task: TaskConfig) -> pd.DataFrame:
+        """One row per item: ``item_id``, :attr:`curated_payload` columns, ``confidence``,
+        ``n_annotations``, ``agreement`` (annotators namespaced by vendor; rows in canonical order)."""
+
+    def consensus_settings(self, task: TaskConfig) -> dict[str, Any]:
+        """The consensus method and its settings, recorded in each version's manifest."""
+        return {}
+
+    def balance(self, curated: pa.Table, task: TaskConfig) -> dict[str, Any]:
+        """What the manifest records about a version's payload (e.g. ``class_balance``)."""
+        return {}
+
+    # ------------------------------------------------------------------ score, report, simulate
+    @abstractmethod
+    def scorecards(self, annotations: pd.DataFrame, gold: pd.DataFrame, task: TaskConfig, *, task_name: str,
+                   prices: Mapping[str, float], vendors: list[str]) -> Scorecards:
+        """Vendor and annotator scorecards of one day (:class:`pipeline.score.scorecard.Scorecards`)."""
+
+    def report_labels(self, task: TaskConfig) -> list[str]:
+        """The ordered categories a report shows (confusion cells, class balance); none by default."""
+        return []
+
+    def report_sections(self, inputs: ReportInputs) -> list[dict[str, Any]]:
+        """The kind's own report tables, rendered by the generic template: each ``{"id", "title",
+        "columns", "rows" (list of dicts), "note"}``; none by default."""
+        return []
+
+    def simulate(self, task_name: str, task: TaskConfig, vendors: Mapping[str, VendorConfig],
+                 spec: SimulationSpec) -> Simulated:
+        """Synthetic deliveries of ``vendors`` (each in its own schema, as configured) and gold rows
+        of one task for the days of ``spec`` (``labelq simulate``, demos, tests)."""
+        raise NotImplementedError(f"label kind {self.name!r} has no simulator")
+
+
+_REGISTRY: dict[str, LabelKind] = {}
+
+
+def register_kind(kind: LabelKind | type[LabelKind], *, replace: bool = False) -> LabelKind:
+    """Add ``kind`` to the registry under ``kind.name``; returns the instance.
+
+    Raises ``ValueError`` if another kind has that name (``replace=True`` overrides).
+    """
+    inst = kind() if isinstance(kind, type) else kind
+    if not isinstance(inst, LabelKind):
+        raise TypeError(f"{kind!r} is not a pipeline.kinds.LabelKind")
+    if inst.name in _REGISTRY and not replace and type(_REGISTRY[inst.name]) is not type(inst):
+        raise ValueError(f"a label kind named {inst.name!r} is already registered ({type(_REGISTRY[inst.name]).__qualname__})")
+    _REGISTRY[inst.name] = inst
+    return inst
+
+
+def kind_names() -> list[str]:
+    """Names of the registered kinds."""
+    return sorted(_REGISTRY)
+
+
+def get_kind(name: str) -> LabelKind:
+    """The kind ``name``: a registered name, or an import path ``package.module:ClassName``.
+
+    Raises ``ValueError`` naming the registered kinds when ``name`` is neither.
+    """
+    if name in _REGISTRY:
+        return _REGISTRY[name]
+    if ":" in name:
+        module, _, attr = name.partition(":")
+        try:
+            obj = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as exc:
+            raise ValueError(f"label kind {name!r} cannot be imported ({exc}); give a registered kind "
+                             f"{kind_names()} or an importable 'package.module:ClassName'") from None
+        inst = obj() if isinstance(obj, type) else obj
+        if not isinstance(inst, LabelKind):
+            raise ValueError(f"label kind {name!r} is {type(inst).__name__}, not a pipeline.kinds.LabelKind subclass")
+        _REGISTRY[name] = inst
+        _REGISTRY.setdefault(inst.name, inst)  # its suite and reports name it by its own name
+        return inst
+    raise ValueError(f"unknown label kind {name!r}; registered kinds: {kind_names()} (or give "
+                     "'package.module:ClassName' of a LabelKind subclass)")
+
+
+def _register_builtins() -> None:
+    from pipeline.kinds.classification import Classification
+
+    register_kind(Classification())
+
+
+_register_builtins()
