@@ -123,16 +123,31 @@ class SLAConfig(_Model):
         return self
 
 
+class FeedConfig(_Model):
+    """One of several tasks a vendor's files feed (``vendors.<v>.tasks.<task>``): the columns that
+    task reads from each file on top of the vendor's shared ``columns`` (e.g. its criterion column
+    mapped to ``label``), its vocabulary, and optionally its own price and SLA."""
+
+    columns: dict[str, str] = Field(default_factory=dict)
+    labels: dict[str, str] = Field(default_factory=dict)
+    price_per_label: float | None = Field(default=None, ge=0)
+    sla: SLAConfig | None = None
+
+
 class VendorConfig(_Model):
     """One annotation vendor: where it delivers and how its schema maps onto ours.
 
-    ``columns`` keys may be dotted paths into struct columns (``meta.worker``); ``explode`` names
-    a list column whose elements become one row each (other columns repeat); ``vendor_column``
-    names a column in which rows claim a vendor (rows claiming another are quarantined);
-    ``max_bad_row_fraction`` is the share of bad rows above which the whole file is quarantined.
+    ``task`` names the one task its files feed; or ``tasks`` maps several tasks to what each reads
+    from the same files (:class:`FeedConfig`: one file with two criterion columns feeds two tasks;
+    :meth:`feeds` resolves them). ``columns`` keys may be dotted paths into struct columns
+    (``meta.worker``); ``explode`` names a list column whose elements become one row each (other
+    columns repeat); ``vendor_column`` names a column in which rows claim a vendor (rows claiming
+    another are quarantined); ``max_bad_row_fraction`` is the share of bad rows above which the
+    whole file is quarantined.
     """
 
-    task: str
+    task: str | None = None
+    tasks: dict[str, FeedConfig] = Field(default_factory=dict)
     landing: str
     columns: dict[str, str]
     labels: dict[str, str] = Field(default_factory=dict)
@@ -145,9 +160,39 @@ class VendorConfig(_Model):
     sla: SLAConfig | None = None
 
     @model_validator(mode="after")
+    def _one_way_to_name_tasks(self) -> "VendorConfig":
+        if (self.task is None) == (not self.tasks):
+            raise ValueError("give either task (the one task this vendor's files feed) or tasks (several tasks "
+                             "fed by the same files, each with the columns it reads), not both or neither")
+        return self
+
+    def feeds(self) -> dict[str, "VendorConfig"]:
+        """``{task: the vendor as that task sees it}``: one entry for a ``task`` vendor; for a ``tasks``
+        vendor one per task, with the shared columns and vocabulary plus the task's own."""
+        if self.task is not None:
+            return {self.task: self}
+        return {t: self.model_copy(update={
+            "task": t, "tasks": {}, "columns": {**self.columns, **f.columns}, "labels": {**self.labels, **f.labels},
+            "price_per_label": self.price_per_label if f.price_per_label is None else f.price_per_label,
+            "sla": f.sla or self.sla}) for t, f in self.tasks.items()}
+
+    @property
+    def feeds_several(self) -> bool:
+        """Whether one delivery feeds several tasks (its outputs are then kept per task)."""
+        return bool(self.tasks)
+
+    @property
+    def task_name(self) -> str:
+        """The task of a single-task view (:meth:`feeds` gives one per task)."""
+        if self.task is None:
+            raise ValueError(f"this vendor feeds several tasks {sorted(self.tasks)}; use feeds()")
+        return self.task
+
+    @model_validator(mode="after")
     def _explode_is_mapped(self) -> "VendorConfig":
         if self.explode is not None:
-            roots = {c.split(".", 1)[0] for c in self.columns} | {c for c in self.columns}
+            every = [*self.columns, *(c for f in self.tasks.values() for c in f.columns)]
+            roots = {c.split(".", 1)[0] for c in every} | set(every)
             if self.explode not in roots:
                 raise ValueError(f"explode: {self.explode!r} is not a mapped column; mapped: {sorted(self.columns)}")
         return self
@@ -183,33 +228,42 @@ class LabelqConfig(_Model):
     @model_validator(mode="after")
     def _vendors_fit_tasks(self) -> "LabelqConfig":
         for name, vendor in self.vendors.items():
-            if vendor.task not in self.tasks:
-                raise ValueError(
-                    f"vendors.{name}.task: unknown task {vendor.task!r}; known: {sorted(self.tasks)}"
-                )
-            task = self.tasks[vendor.task]
-            kind = task.label_kind
-            allowed = [*REQUIRED_VENDOR_COLUMNS, *OPTIONAL_VENDOR_COLUMNS, *kind.vendor_columns]
-            unknown = sorted(set(vendor.columns.values()) - set(allowed))
-            if unknown:
-                raise ValueError(f"vendors.{name}.columns: maps onto unknown canonical columns {unknown}; "
-                                 f"allowed for a {kind.name} task: {sorted(allowed)}")
-            missing = [c for c in (*REQUIRED_VENDOR_COLUMNS, *kind.required_columns) if c not in vendor.columns.values()]
-            if missing:
-                raise ValueError(f"vendors.{name}.columns: maps no vendor column to {missing}")
-            try:
-                kind.check_vendor(vendor, task)
-            except ValueError as exc:
-                raise ValueError(f"vendors.{name}.{exc}") from None
+            for task_name, feed in vendor.feeds().items():
+                where = f"vendors.{name}" if vendor.task is not None else f"vendors.{name}.tasks.{task_name}"
+                if task_name not in self.tasks:
+                    raise ValueError(f"{where if vendor.tasks else where + '.task'}: unknown task {task_name!r}; "
+                                     f"known: {sorted(self.tasks)}")
+                self._feed_fits(where, feed, self.tasks[task_name])
         landings = [v.landing.rstrip("/") for v in self.vendors.values()]
         shared = sorted({x for x in landings if landings.count(x) > 1})
         if shared:
             raise ValueError(f"vendors share a landing folder {shared}: each vendor needs its own")
         return self
 
+    @staticmethod
+    def _feed_fits(where: str, feed: VendorConfig, task: TaskConfig) -> None:
+        """Raise ``ValueError`` (prefixed with ``where``) unless ``feed``'s columns fit ``task``'s kind."""
+        kind = task.label_kind
+        allowed = [*REQUIRED_VENDOR_COLUMNS, *OPTIONAL_VENDOR_COLUMNS, *kind.vendor_columns]
+        unknown = sorted(set(feed.columns.values()) - set(allowed))
+        if unknown:
+            raise ValueError(f"{where}.columns: maps onto unknown canonical columns {unknown}; "
+                             f"allowed for a {kind.name} task: {sorted(allowed)}")
+        missing = [c for c in (*REQUIRED_VENDOR_COLUMNS, *kind.required_columns) if c not in feed.columns.values()]
+        if missing:
+            raise ValueError(f"{where}.columns: maps no vendor column to {missing}")
+        targets = list(feed.columns.values())
+        twice = sorted({t for t in targets if targets.count(t) > 1})
+        if twice:
+            raise ValueError(f"{where}.columns: maps several vendor columns to {twice}")
+        try:
+            kind.check_vendor(feed, task)
+        except ValueError as exc:
+            raise ValueError(f"{where}.{exc}") from None
+
     def vendors_for(self, task: str) -> dict[str, VendorConfig]:
-        """The vendors that deliver labels for ``task``."""
-        return {n: v for n, v in self.vendors.items() if v.task == task}
+        """The vendors that deliver labels for ``task``, each as that task sees it (:meth:`VendorConfig.feeds`)."""
+        return {n: v.feeds()[task] for n, v in self.vendors.items() if task in v.feeds()}
 
     def digest(self) -> str:
         """SHA-256 of the normalised configuration (recorded in manifests)."""

@@ -244,6 +244,10 @@ def simulate(
             f"days, items_per_day and bad_batch_every must be >= 1 and annotators >= 2 "
             f"(got {days}, {items_per_day}, {bad_batch_every}, {annotators})"
         )
+    several = sorted(n for n, v in config.vendors.items() if v.feeds_several)
+    if several:
+        raise ValueError(f"labelq simulate writes each task's files on their own, but vendor(s) {several} feed several "
+                         "tasks from one file; simulate a config in which each vendor has one task")
     store = open_store(root)
     layout = store.layout
     files: list[str] = []

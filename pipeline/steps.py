@@ -9,25 +9,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from datetime import date, timedelta
-from pathlib import Path
+from datetime import date
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from pipeline import __version__
 from pipeline.config import LabelqConfig, TaskConfig, VendorConfig
-from pipeline.contract import require_columns
 from pipeline.kinds import DEFAULT_KIND, MEASURED_TABLES, LabelKind, get_kind
+from pipeline.merge.lineage import contributing_vendors, merge_order, source_batches
 from pipeline.publish import read_manifest, write_version
-from pipeline.publish.splits import SPLITS, assign_splits
-from pipeline.storage import CONSENSUS_TABLE, MERGE_REPORT, METRICS_SUMMARY, RELABEL_TABLE, Root, Store, open_store
+from pipeline.publish.manifest import build_manifest, curated_table
+from pipeline.storage import Root, Store, open_store
 
 log = logging.getLogger("labelq")
-
 
 
 def _vendor(config: LabelqConfig, vendor: str) -> VendorConfig:
@@ -76,8 +72,8 @@ def validate(config: LabelqConfig, root: Root, day: date, vendor: str, *, batch_
     from pipeline.ingest.canonical import DEFAULT_BATCH_ROWS
     from pipeline.validate.stage import validate_day
 
-    vcfg = _vendor(config, vendor)
-    _task(config, vcfg.task)
+    for task in _vendor(config, vendor).feeds():
+        _task(config, task)
     return validate_day(config, root, day, vendor, batch_rows=batch_rows or DEFAULT_BATCH_ROWS)
 
 
@@ -182,48 +178,15 @@ def measure(config: LabelqConfig, root: Root, day: date, task: str, *, allow_emp
     }
     with store.replace_dir(store.layout.metrics(task, day).as_posix()) as out:
         for name, frame in tables.items():
-            store.write_parquet(pa.Table.from_pandas(frame, preserve_index=False), f"{out}/{name}.parquet")
-        store.write_json(f"{out}/{METRICS_SUMMARY}", summary)
+            store.write_parquet(pa.Table.from_pandas(frame, preserve_index=False),
+                                out.key(store.layout.metrics_table(task, day, name)))
+        store.write_json(out.key(store.layout.metrics_summary(task, day)), summary)
     log.info("measure %s %s: %d labels on %d items, alpha=%s", task, day, summary["labels"], summary["items"],
              (summary.get("agreement") or {}).get("krippendorff_alpha"))
     return summary
 
 
 # --------------------------------------------------------------------------- merge
-def contributing_vendors(annotations: pd.DataFrame, item_ids: pd.Series) -> pd.Series:
-    """Comma-joined sorted vendor names that labelled each item in ``item_ids`` (vectorised)."""
-    vendors, v_codes = np.unique(annotations["vendor"].to_numpy(dtype=str), return_inverse=True)
-    if len(vendors) > 62:
-        raise ValueError(f"{len(vendors)} vendors label one task; at most 62 are supported")
-    items, i_codes = np.unique(annotations["item_id"].to_numpy(dtype=str), return_inverse=True)
-    masks = np.zeros(len(items), dtype=np.int64)
-    np.bitwise_or.at(masks, i_codes, np.left_shift(np.int64(1), v_codes.astype(np.int64)))
-    names = {m: ",".join(v for b, v in enumerate(vendors) if m >> b & 1) for m in np.unique(masks).tolist()}
-    by_item = pd.Series([names[m] for m in masks.tolist()], index=items)
-    return by_item.reindex(item_ids.to_numpy()).reset_index(drop=True)
-
-
-def source_batches(annotations: pd.DataFrame, item_ids: pd.Series) -> pa.ListArray:
-    """Sorted unique ``<vendor>/<batch_id>`` that labelled each item of ``item_ids`` (vectorised).
-
-    ``item_ids`` must be unique; an item without annotations gets an empty list.
-    """
-    keys = annotations["vendor"].astype(str) + "/" + annotations["batch_id"].astype(str)
-    pos = pd.Index(item_ids).get_indexer(annotations["item_id"])
-    pairs = pd.DataFrame({"pos": pos, "batch": keys.to_numpy(dtype=object)})
-    pairs = pairs[pairs["pos"] >= 0].drop_duplicates().sort_values(["pos", "batch"])
-    offsets = np.concatenate([[0], np.cumsum(np.bincount(pairs["pos"].to_numpy(), minlength=len(item_ids)))])
-    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), pa.array(pairs["batch"].to_numpy(dtype=object), pa.string()))
-
-
-def merge_order(kind: LabelKind) -> list[str]:
-    """Canonical row order of annotations before merging, so results never depend on file order:
-    item, vendor, annotator, batch, file, time, then the kind's payload columns."""
-    return ["item_id", "vendor", "annotator_id", "batch_id", "source_file", "annotated_at", *kind.payload.names]
-
-
-
-
 def merge(config: LabelqConfig, root: Root, day: date, task: str, *, allow_empty: bool = False) -> dict[str, Any]:
     """Consensus over every staged label of ``task`` that counts up to ``day``; hold out thin or uncertain items.
 
@@ -266,9 +229,9 @@ def merge(config: LabelqConfig, root: Root, day: date, task: str, *, allow_empty
                    "held_out_by_reason": {str(k): int(v) for k, v in by_reason.items()},
                    "days": hist.days, "withdrawn": hist.withdrawn}
         with store.replace_dir(store.layout.consensus(task, day).as_posix()) as out:
-            store.write_parquet(table, f"{out}/{CONSENSUS_TABLE}")
-            store.write_parquet(pa.Table.from_pandas(relabel, preserve_index=False), f"{out}/{RELABEL_TABLE}")
-            store.write_json(f"{out}/{MERGE_REPORT}", {**summary, "inputs_sha256": hist.inputs_sha256,
+            store.write_parquet(table, out.key(store.layout.consensus_table(task, day)))
+            store.write_parquet(pa.Table.from_pandas(relabel, preserve_index=False), out.key(store.layout.relabel_table(task, day)))
+            store.write_json(out.key(store.layout.merge_report(task, day)), {**summary, "inputs_sha256": hist.inputs_sha256,
                                                        "deliveries": hist.deliveries})
     withdrawn = ", ".join(f"{n} {k}" for k, n in hist.withdrawn.items() if n)
     log.info("merge %s %s: %d items by %s, %d held out%s", task, day, len(result), tcfg.consensus, summary["held_out"],
@@ -277,40 +240,6 @@ def merge(config: LabelqConfig, root: Root, day: date, task: str, *, allow_empty
 
 
 # --------------------------------------------------------------------------- publish
-def _rounded(obj: Any, digits: int = 12) -> Any:
-    """``obj`` with every float rounded to ``digits`` significant digits (last-bit noise of
-    order-dependent float sums must not change a version's manifest)."""
-    if isinstance(obj, float):
-        return float(f"{obj:.{digits}g}")
-    if isinstance(obj, dict):
-        return {k: _rounded(v, digits) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_rounded(v, digits) for v in obj]
-    return obj
-
-
-def _count_values(column: pa.ChunkedArray) -> dict[str, int]:
-    """``{value: count}`` of the non-null values of ``column``, sorted by value."""
-    counts = pc.value_counts(column.drop_null()).to_pylist()
-    return {str(c["values"]): int(c["counts"]) for c in sorted(counts, key=lambda c: c["values"])}
-
-
-def curated_table(consensus: pa.Table, ratios: dict[str, float], schema: pa.Schema | None = None) -> pa.Table:
-    """The training set (``schema``: the task kind's ``curated``; default classification's) from a
-    consensus table: kept items sorted by item_id, with splits."""
-    schema = schema or get_kind(DEFAULT_KIND).curated
-    require_columns(consensus.schema.names, [c for c in schema.names if c != "split"], "consensus",
-                    "re-run the merge stage to rebuild it")
-    kept = consensus.filter(pc.is_null(consensus["held_out_reason"])).sort_by("item_id")
-    columns = {c: kept[c].cast(schema.field(c).type) for c in schema.names if c != "split"}
-    columns["split"] = pa.array(assign_splits(kept["item_id"].to_pylist(), ratios), pa.string())
-    table = pa.table({c: columns[c] for c in schema.names}, schema=schema)
-    nulls = [f.name for f in schema if not f.nullable and table[f.name].null_count]
-    if nulls:
-        raise ValueError(f"consensus has nulls in required column(s) {nulls}; check the merge stage output")
-    return table
-
-
 def publish(config: LabelqConfig, root: Root, day: date, task: str, *, allow_empty: bool = False) -> dict[str, Any]:
     """Publish the merged labels of ``day`` as training-set version ``<day>`` of ``task``.
 
@@ -346,40 +275,12 @@ def publish(config: LabelqConfig, root: Root, day: date, task: str, *, allow_emp
                 f"processed meanwhile?); re-run the merge first: `labelq run --date {day}` (nothing was published)")
         cons = store.read_parquet(cons_key)
         table = curated_table(cons, tcfg.splits.model_dump(), kind.curated)
-        split_sizes = pd.Series(table["split"].to_numpy(zero_copy_only=False)).value_counts()
-        reports = inputs.docs()
-        resolution = {(d["date"], d["vendor"], d["file"]): d for d in merged["deliveries"]}
         metrics_key = store.layout.metrics_summary(task, day).as_posix()
         gold = read_gold(store, task, kind=kind)
-        days = merged["days"]
-        manifest = {
-            "task": task,
-            "data_interval": {"start": days[0] if days else day.isoformat(),
-                              "end": (day + timedelta(days=1)).isoformat()},
-            "days": days,
-            "inputs_sha256": current,
-            "labelq_version": __version__,
-            "config_sha256": config.digest(),
-            "kind": kind.name,
-            "consensus": {"method": tcfg.consensus, "min_labels_per_item": tcfg.min_labels_per_item,
-                          **kind.consensus_settings(tcfg), "gold_items": int(len(gold))},
-            "splits": {"ratios": tcfg.splits.model_dump(), "rule": "sha256(item_id) first 53 bits / 2**53 vs cumulative ratios",
-                       "items": {s: int(split_sizes.get(s, 0)) for s in SPLITS}},
-            "source_batches": sorted(
-                ({"vendor": r["vendor"], "date": r["date"], "batch": f"{r['vendor']}/{b['batch_id']}", **b,
-                  **{k: resolution.get((r["date"], r["vendor"], b["file"]), {}).get(k)
-                     for k in ("resolution", "resolved_by", "rows_used")}}
-                 for r in reports for b in r["batches"]),
-                key=lambda b: (b["date"], b["vendor"], b["file"]),
-            ),
-            "validation": sorted(({k: v for k, v in r.items() if k != "batches"} for r in reports),
-                                 key=lambda r: (r["date"], r["vendor"])),
-            "counts": {"items": cons.num_rows, "published": table.num_rows, "held_out": cons.num_rows - table.num_rows,
-                       "held_out_by_reason": _count_values(cons["held_out_reason"]),
-                       "labels_used": merged["labels_used"], "rows_withdrawn": merged["withdrawn"]},
-            **kind.balance(table, tcfg),
-            "quality": _rounded(store.read_json(metrics_key)) if store.is_file(metrics_key) else None,
-        }
+        manifest = build_manifest(
+            task=task, day=day, merged=merged, reports=inputs.docs(), inputs_sha256=current,
+            config_sha256=config.digest(), task_config=tcfg, consensus=cons, table=table, gold_items=len(gold),
+            quality=store.read_json(metrics_key) if store.is_file(metrics_key) else None)
         dest = write_version(store, task, day.isoformat(), table, manifest,
                              keep_versions=tcfg.keep_versions)
         written = read_manifest(store, task, day.isoformat())
@@ -393,7 +294,7 @@ def publish(config: LabelqConfig, root: Root, day: date, task: str, *, allow_emp
                     (date.fromisoformat(later[-1]) - date.fromisoformat(later[0])).days + 1, later[0], later[-1])
     return {"stage": "publish", "task": task, "date": day.isoformat(), "version": day.isoformat(),
             "path": str(dest), "items": table.num_rows, "held_out": manifest["counts"]["held_out"],
-            "content_sha256": written["content_sha256"], "build": written["build"], "days": days,
+            "content_sha256": written["content_sha256"], "build": written["build"], "days": manifest["days"],
             "stale_later_versions": later}
 
 
@@ -441,6 +342,20 @@ def scorecard(config: LabelqConfig, root: Root, day: date, task: str, *, allow_e
     return summary
 
 
+def _scorecard_key(store: Store, task: str, day: date) -> str:
+    from pipeline.score.scorecard import scorecard_key
+
+    return scorecard_key(store, task, day)
+
+
+def _vendor_scorecard(store: Store, task: str, day: date) -> pd.DataFrame:
+    """The day's ``scorecard_vendor.parquet`` of ``task`` (``FileNotFoundError`` naming the stage to run)."""
+    key = _scorecard_key(store, task, day)
+    if not store.is_file(key):
+        raise FileNotFoundError(f"{store.location(key)}: no vendor scorecard for {task} {day}; run the scorecard stage first")
+    return store.read_parquet(key).to_pandas()
+
+
 def check_sla(config: LabelqConfig, root: Root, day: date, task: str) -> dict[str, Any]:
     """Check the day's vendor scorecard against the SLAs in config; raise on any breach.
 
@@ -454,19 +369,11 @@ def check_sla(config: LabelqConfig, root: Root, day: date, task: str) -> dict[st
     FileNotFoundError
         The scorecard of ``task`` and ``day`` has not been written yet.
     """
-    from pipeline.score.scorecard import scorecard_key
-    from pipeline.score.sla import SLABreach, breaches, evaluate_sla, sla_status
+    from pipeline.score.sla import enforce_sla
 
     _task(config, task)
-    store = open_store(root)
-    key = scorecard_key(store, task, day)
-    if not store.is_file(key):
-        raise FileNotFoundError(f"{store.location(key)}: no vendor scorecard for {task} {day}; run the scorecard stage first")
-    checks = evaluate_sla(store.read_parquet(key).to_pandas(), {v: c.sla for v, c in config.vendors_for(task).items()})
-    status = sla_status(checks)
-    failed = breaches(checks)
-    if failed:
-        raise SLABreach(failed, task=task, date=day.isoformat())
+    card = _vendor_scorecard(open_store(root), task, day)
+    status = enforce_sla(card, {v: c.sla for v, c in config.vendors_for(task).items()}, task=task, date=day.isoformat())
     log.info("check_sla %s %s: no breach (%s)", task, day, dict(zip(status["vendor"], status["sla_status"])))
     return {"stage": "check_sla", "task": task, "date": day.isoformat(),
             "status": {str(v): str(s) for v, s in zip(status["vendor"], status["sla_status"])}}
@@ -487,26 +394,20 @@ def check_vendor_sla(config: LabelqConfig, root: Root, day: date, task: str, ven
     ValueError, LookupError
         ``vendor`` is unknown or labels another task; the scorecard has no row for it.
     """
-    from pipeline.score.scorecard import scorecard_key
-    from pipeline.score.sla import SLABreach, breaches, evaluate_sla, sla_status
+    from pipeline.score.sla import enforce_sla
 
     _task(config, task)
-    vcfg = _vendor(config, vendor)
-    if vcfg.task != task:
-        raise ValueError(f"vendor {vendor!r} labels task {vcfg.task!r}, not {task!r}")
+    feeds = _vendor(config, vendor).feeds()
+    if task not in feeds:
+        labelled = f"task {next(iter(feeds))!r}" if len(feeds) == 1 else f"tasks {sorted(feeds)}"
+        raise ValueError(f"vendor {vendor!r} labels {labelled}, not {task!r}")
     store = open_store(root)
-    key = scorecard_key(store, task, day)
-    if not store.is_file(key):
-        raise FileNotFoundError(f"{store.location(key)}: no vendor scorecard for {task} {day}; run the scorecard stage first")
-    card = store.read_parquet(key).to_pandas()
+    card = _vendor_scorecard(store, task, day)
     card = card[card["vendor"] == vendor]
     if card.empty:
-        raise LookupError(f"{store.location(key)} has no row for vendor {vendor!r}; re-run the scorecard stage for {task} {day}")
-    checks = evaluate_sla(card, {vendor: vcfg.sla})
-    failed = breaches(checks)
-    if failed:
-        raise SLABreach(failed, task=task, date=day.isoformat())
-    status = sla_status(checks)
+        raise LookupError(f"{store.location(_scorecard_key(store, task, day))} has no row for vendor {vendor!r}; "
+                          f"re-run the scorecard stage for {task} {day}")
+    status = enforce_sla(card, {vendor: feeds[task].sla}, task=task, date=day.isoformat())
     verdict, detail = ("no_sla", None) if status.empty else (str(status["sla_status"].iloc[0]), str(status["sla_detail"].iloc[0]))
     log.info("check_sla %s %s %s: %s (%s)", task, day, vendor, verdict, detail)
     return {"stage": "check_sla", "task": task, "vendor": vendor, "date": day.isoformat(), "status": verdict, "detail": detail}

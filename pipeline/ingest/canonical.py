@@ -95,6 +95,8 @@ class FileRecord:
     extra_columns: list[str] = field(default_factory=list)
     source_rows: int | None = None
     duplicate_of: dict[str, Any] | None = None
+    #: the task these canonical rows feed (a file of a vendor with several tasks has one record per task)
+    task: str | None = None
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)

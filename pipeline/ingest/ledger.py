@@ -27,24 +27,17 @@ from typing import Any
 from pipeline.ingest.canonical import FileRecord
 from pipeline.storage import Store
 
-LEDGER = "ledger"
-
 #: Statuses of entries that produced an outcome (everything but no-op duplicates).
 PRIMARY = frozenset({"ingested", "staged", "partially_quarantined", "quarantined", "rejected", "superseded"})
 
 Entry = dict[str, Any]
 
 
-def ledger_key(vendor: str, day: date | str) -> str:
-    d = day if isinstance(day, str) else day.isoformat()
-    return f"{LEDGER}/vendor={vendor}/date={d}.json"
-
-
 def read_ledger(store: Store, vendor: str, *, exclude: date | None = None) -> list[Entry]:
     """Every entry of ``vendor`` over all days (but ``exclude``), oldest first."""
-    skip = ledger_key(vendor, exclude) if exclude else None
+    skip = store.layout.ledger(vendor, exclude).as_posix() if exclude else None
     entries: list[Entry] = []
-    for key in store.list_files(f"{LEDGER}/vendor={vendor}", ".json"):
+    for key in store.list_files(store.layout.ledger_vendor(vendor).as_posix(), ".json"):
         if key != skip and not key.rsplit("/", 1)[-1].startswith("."):
             try:
                 entries.extend(store.read_json(key)["entries"])
@@ -56,7 +49,7 @@ def read_ledger(store: Store, vendor: str, *, exclude: date | None = None) -> li
 
 def write_ledger_day(store: Store, vendor: str, day: date, entries: list[Entry]) -> str:
     """Replace the ledger document of ``vendor`` and ``day`` atomically; returns its key."""
-    key = ledger_key(vendor, day)
+    key = store.layout.ledger(vendor, day).as_posix()
     store.write_json(key, {"vendor": vendor, "date": day.isoformat(), "entries": entries})
     return key
 
@@ -65,10 +58,11 @@ def _ref(e: Entry) -> dict[str, Any]:
     return {"file": e["file"], "sha256": e["sha256"], "date": e["date"], "batch_id": e["batch_id"]}
 
 
-def duplicate_of(sha: str, *, earlier: list[Entry]) -> dict[str, Any] | None:
-    """The entry that first delivered these bytes, if any (``earlier``: other days + this day so far)."""
+def duplicate_of(sha: str, *, earlier: list[Entry], task: str | None = None) -> dict[str, Any] | None:
+    """The entry that first delivered these bytes for ``task``, if any (``earlier``: other days + this
+    day so far; entries without a task count for every task)."""
     for e in earlier:
-        if e["sha256"] == sha and e["status"] in PRIMARY:
+        if e["sha256"] == sha and e["status"] in PRIMARY and (task is None or e.get("task") in (None, task)):
             return _ref(e)
     return None
 
@@ -76,5 +70,5 @@ def duplicate_of(sha: str, *, earlier: list[Entry]) -> dict[str, Any] | None:
 def ledger_entry(rec: FileRecord | dict[str, Any], day: date, **extra: Any) -> dict[str, Any]:
     """One ledger entry of a delivery (an ingest :class:`FileRecord` or a validate batch entry) on ``day``."""
     r = rec.to_dict() if isinstance(rec, FileRecord) else dict(rec)
-    keep = ("file", "sha256", "batch_id", "status", "reason", "duplicate_of", "supersedes", "superseded_by")
+    keep = ("file", "task", "sha256", "batch_id", "status", "reason", "duplicate_of", "supersedes", "superseded_by")
     return {**{k: r.get(k) for k in keep}, "date": day.isoformat(), "rows_in": r.get("rows"), **extra}

@@ -36,7 +36,7 @@ from pipeline.ingest.canonical import (
 )
 from pipeline.kinds import LabelKind
 from pipeline.ingest.ledger import duplicate_of, ledger_entry, read_ledger, write_ledger_day
-from pipeline.storage import INGEST_REPORT, Store, in_background, open_store
+from pipeline.storage import Store, in_background, open_store
 
 log = logging.getLogger("labelq")
 
@@ -70,7 +70,7 @@ def _ingest_open_file(store: Store, pf: pq.ParquetFile, key: str, out_key: str, 
             in_background() as submit:
         for flat, parent in iter_delivery(pf, vcfg, file=key, batch_rows=batch_rows):
             try:
-                canon = map_batch(flat, task=vcfg.task, vendor_name=vendor_name, vendor=vcfg, batch_id=stem,
+                canon = map_batch(flat, task=vcfg.task_name, vendor_name=vendor_name, vendor=vcfg, batch_id=stem,
                                   source_file=key, source_rows=parent, kind=kind)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as exc:
                 first = int(parent[0]) if len(parent) else 0
@@ -94,7 +94,7 @@ def ingest_day(config: LabelqConfig, root: Any, day: date, vendor: str, *,
     A vendor whose landing folder does not exist is warned about (``strict``: ``ValueError``).
     """
     vcfg = config.vendors[vendor]
-    kind = config.tasks[vcfg.task].label_kind
+    feeds = vcfg.feeds()
     store = open_store(root)
     lay = store.layout
     vendor_folder = lay.vendor_landing(vcfg).as_posix()
@@ -112,39 +112,43 @@ def ingest_day(config: LabelqConfig, root: Any, day: date, vendor: str, *,
     records: list[FileRecord] = []
     with store.replace_dir(lay.ingested(day, vendor).as_posix()) as out:
         for key, reason, why in escaped:
-            records.append(FileRecord(file=key, sha256=None, batch_id=PurePosixPath(key).stem, rows=None,
-                                      status="rejected", reason=reason, detail=why))
+            for task in feeds:
+                records.append(FileRecord(file=key, sha256=None, batch_id=PurePosixPath(key).stem, rows=None,
+                                          status="rejected", reason=reason, detail=why, task=task))
             log.warning("ingest %s: %s", vendor, why)
         for key in files:
             stem = PurePosixPath(key).stem
             sha = store.sha256(key)
-            rec = FileRecord(file=key, sha256=sha, batch_id=stem, rows=None, status="ingested")
-            records.append(rec)
-            dup = duplicate_of(sha, earlier=[ledger_entry(r, day) for r in records[:-1] if r.sha256])
-            if dup is not None:
-                rec.status, rec.reason, rec.duplicate_of = "duplicate", "duplicate_file", dup
-                rec.detail = (f"{key}: same bytes (SHA-256 {sha[:12]}) as {dup['file']} delivered {dup['date']}; "
-                              "recorded as a no-op")
-                continue
-            out_key = f"{out}/{stem}.parquet"
-            try:
-                rec.rows, rec.source_rows, batch_id, rec.extra_columns = _ingest_file(
-                    store, key, out_key, vendor_name=vendor, vcfg=vcfg, kind=kind, batch_rows=batch_rows)
-                rec.batch_id = batch_id or stem
-                rec.output = f"{stem}.parquet"
-            except ContractError as exc:
-                rec.status, rec.reason, rec.detail = "rejected", exc.reason, str(exc)
-                rec.rows = getattr(exc, "rows", None)
-                log.warning("ingest %s: rejected %s", vendor, exc)
+            for task, feed in feeds.items():  # one delivery, one canonical file per task it feeds
+                rec = FileRecord(file=key, sha256=sha, batch_id=stem, rows=None, status="ingested", task=task)
+                records.append(rec)
+                dup = duplicate_of(sha, earlier=[ledger_entry(r, day) for r in records[:-1] if r.sha256], task=task)
+                if dup is not None:
+                    rec.status, rec.reason, rec.duplicate_of = "duplicate", "duplicate_file", dup
+                    rec.detail = (f"{key}: same bytes (SHA-256 {sha[:12]}) as {dup['file']} delivered {dup['date']}; "
+                                  "recorded as a no-op")
+                    continue
+                name = lay.ingested_file(stem, task if vcfg.feeds_several else None)
+                try:
+                    rec.rows, rec.source_rows, batch_id, rec.extra_columns = _ingest_file(
+                        store, key, out.key(lay.ingested(day, vendor) / name), vendor_name=vendor, vcfg=feed,
+                        kind=config.tasks[task].label_kind, batch_rows=batch_rows)
+                    rec.batch_id = batch_id or stem
+                    rec.output = name
+                except ContractError as exc:
+                    rec.status, rec.reason, rec.detail = "rejected", exc.reason, str(exc)
+                    rec.rows = getattr(exc, "rows", None)
+                    log.warning("ingest %s: rejected %s", vendor, exc)
         summary = {
-            "stage": "ingest", "vendor": vendor, "task": vcfg.task, "date": day.isoformat(),
+            "stage": "ingest", "vendor": vendor, "task": vcfg.task, **({"tasks": sorted(feeds)} if vcfg.feeds_several else {}),
+            "date": day.isoformat(),
             "landing_folder_exists": store.is_dir(vendor_folder),
             "files": [r.to_dict() for r in records],
             "files_ingested": sum(r.status == "ingested" for r in records),
             "files_rejected": sum(r.status == "rejected" for r in records),
             "files_duplicate": sum(r.status == "duplicate" for r in records),
         }
-        store.write_json(f"{out}/{INGEST_REPORT}", summary)
+        store.write_json(out.key(lay.ingest_report(day, vendor)), summary)
     write_ledger_day(store, vendor, day, [ledger_entry(r, day) for r in records])
     log.info("ingest %s %s: %d file(s), %d ingested, %d rejected, %d duplicate", vendor, day, len(records),
              summary["files_ingested"], summary["files_rejected"], summary["files_duplicate"])

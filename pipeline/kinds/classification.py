@@ -97,7 +97,7 @@ class Classification(LabelKind):
         from pipeline.measure.agreement import UndefinedAgreementWarning, agreement_table, pairwise_kappa, per_category_agreement
 
         raters = namespaced(annotations)  # an annotator is (vendor, annotator id)
-        agreement = agreement_table(raters, level=task.level, label_order=_labels(task), by="vendor")
+        agreement = agreement_table(raters, level=task.level, labels=_labels(task), by="vendor")
         with warnings.catch_warnings():  # pairs that share no item are NaN by design
             warnings.simplefilter("ignore", UndefinedAgreementWarning)
             per_category = per_category_agreement(raters)

@@ -23,6 +23,8 @@ import numpy as np
 Split = Literal["train", "validation", "test"]
 #: The splits, in the order their shares are laid out on [0, 1).
 SPLITS: tuple[Split, ...] = ("train", "validation", "test")
+#: The rule in words, as each version's manifest records it.
+SPLIT_RULE = "sha256(item_id) first 53 bits / 2**53 vs cumulative ratios"
 
 
 def item_unit(item_ids: Iterable[str]) -> np.ndarray:

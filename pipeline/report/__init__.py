@@ -448,7 +448,10 @@ def render_index(entries: Sequence[Mapping[str, Any]]) -> str:
 # --------------------------------------------------------------------------- I/O edge: write
 def report_keys(task: str, day: date) -> tuple[str, str]:
     """``(html, json)`` keys (relative to the storage root) of the report of ``task`` and ``day``."""
-    return f"reports/{task}/{day.isoformat()}.html", f"reports/{task}/{day.isoformat()}.json"
+    from pipeline.storage import Layout
+
+    lay = Layout("")
+    return lay.report(task, day, ".html").as_posix(), lay.report(task, day, ".json").as_posix()
 
 
 def report_paths(root: Root, task: str, day: date) -> tuple[str, str]:
@@ -476,7 +479,7 @@ def write_index(root: Root) -> str:
 
     store = open_store(root)
     entries = []
-    for key in store.committed_files("reports", ".json"):
+    for key in store.committed_files(store.layout.reports().as_posix(), ".json"):
         parts = key.split("/")
         if len(parts) != 3:
             continue
@@ -485,5 +488,6 @@ def write_index(root: Root) -> str:
                         "counts": d["sla"]["counts"], "breaches": [v["vendor"] for v in d["sla"]["breaches"]],
                         "published": d["class_balance"].get("published") if d["class_balance"]["available"] else None,
                         "held_out": d["held_out"]["total"]})
-    store.write_bytes("reports/index.html", render_index(entries).encode("utf-8"))
-    return store.location("reports/index.html")
+    index = store.layout.reports_index().as_posix()
+    store.write_bytes(index, render_index(entries).encode("utf-8"))
+    return store.location(index)

@@ -271,7 +271,7 @@ def _kappa_matrix(frame: pd.DataFrame, labels: Sequence[Any] | None) -> pd.DataF
 
     with warnings.catch_warnings():  # undefined kappas are NaN in the table; no need to warn twice
         warnings.simplefilter("ignore", UndefinedAgreementWarning)
-        return pairwise_kappa_matrix(frame, by="vendor", label_order=labels)
+        return pairwise_kappa_matrix(frame, by="vendor", labels=labels)
 
 
 def _shared_items(annotations: pd.DataFrame) -> pd.DataFrame:
@@ -544,15 +544,15 @@ def write_scorecards(root: Root, task: str, day: date, cards: Scorecards) -> lis
     tables = {name: pa.Table.from_pandas(frame, preserve_index=False) for name, frame in cards.tables().items()}
     with store.replace_dir(folder) as out:  # everything converted first: a bad frame writes nothing
         for name, table in tables.items():
-            store.write_parquet(table, f"{out}/{name}.parquet")
-    return [store.location(f"{folder}/{name}.parquet") for name in tables]
+            store.write_parquet(table, out.key(store.layout.scorecard_table(task, day, name)))
+    return [store.location(store.layout.scorecard_table(task, day, name).as_posix()) for name in tables]
 
 
 def scorecard_key(store: Any, task: str, day: date, name: str = "scorecard_vendor") -> str:
     """Key of scorecard table ``name`` of ``task`` and ``day`` (in the scorecard stage's partition)."""
     if name not in METRIC_TABLES:
         raise ValueError(f"{name!r} is not a scorecard table; choose from {list(METRIC_TABLES)}")
-    return f"{store.layout.scorecards(task, day).as_posix()}/{name}.parquet"
+    return store.layout.scorecard_table(task, day, name).as_posix()
 
 
 _NAME = re.compile(r"^[A-Za-z0-9_]+$")

@@ -159,3 +159,13 @@ def breaches(checks: pd.DataFrame) -> list[Breach]:
     """The failed checks of :func:`evaluate_sla` as :class:`Breach` records."""
     bad: Iterable[Any] = checks[checks["status"] == "breach"].itertuples(index=False)
     return [Breach(str(r.vendor), str(r.metric), float(r.value), float(r.threshold), int(r.n)) for r in bad]
+
+
+def enforce_sla(scorecard: pd.DataFrame, slas: Mapping[str, SLAConfig | None], *, task: str, date: str) -> pd.DataFrame:
+    """:func:`evaluate_sla`, then raise :class:`SLABreach` naming every breach; returns the
+    :func:`sla_status` of the vendors when none breached (the ``check_sla`` steps)."""
+    checks = evaluate_sla(scorecard, slas)
+    failed = breaches(checks)
+    if failed:
+        raise SLABreach(failed, task=task, date=date)
+    return sla_status(checks)

@@ -104,6 +104,28 @@ def validation_sidecar(stem: str) -> str:
     return f".{stem}{VALIDATION_SUFFIX}"
 
 
+class Build(str):
+    """The key of a partition being built by :meth:`Store.replace_dir` (a ``str``: the build's key).
+
+    :meth:`key` turns the final key of a file in the partition (what :class:`Layout` returns) into
+    its key in the build, so writers name files by where they will be, never by the build's name.
+    """
+
+    dest: str
+
+    def __new__(cls, build: str, dest: str) -> "Build":
+        obj = super().__new__(cls, build)
+        obj.dest = PurePosixPath(dest).as_posix()
+        return obj
+
+    def key(self, final: str | os.PathLike[str]) -> str:
+        """Where the file that will be ``final`` (inside the partition) is written in this build."""
+        rel = PurePosixPath(os.fspath(final)).as_posix()
+        if not rel.startswith(self.dest + "/"):
+            raise ValueError(f"{rel} is not inside the partition {self.dest} being built")
+        return f"{self}/{rel.removeprefix(self.dest + '/')}"
+
+
 class Layout:
     """Paths of every partition under one storage root."""
 
@@ -122,6 +144,12 @@ class Layout:
     def ingested(self, day: date, vendor: str) -> Path:
         return self.root / "ingested" / f"date={day.isoformat()}" / f"vendor={vendor}"
 
+    @staticmethod
+    def ingested_file(stem: str, task: str | None = None) -> str:
+        """Name of a delivery's canonical file inside :meth:`ingested`: ``<stem>.parquet``, or for a
+        vendor whose files feed several tasks ``task=<task>/<stem>.parquet`` (one per task)."""
+        return f"{stem}.parquet" if task is None else f"task={task}/{stem}.parquet"
+
     def staged_task(self, task: str) -> Path:
         return self.root / "staged" / task
 
@@ -130,6 +158,12 @@ class Layout:
 
     def quarantine(self, day: date, vendor: str) -> Path:
         return self.root / "quarantine" / f"date={day.isoformat()}" / f"vendor={vendor}"
+
+    @staticmethod
+    def quarantine_folder(task: str | None = None) -> str:
+        """Where a task's quarantined files go inside :meth:`quarantine`: the partition itself, or for
+        a vendor whose files feed several tasks ``task=<task>`` (one subfolder per task)."""
+        return "" if task is None else f"task={task}"
 
     def metrics_task(self, task: str) -> Path:
         return self.root / "metrics" / task
@@ -170,6 +204,32 @@ class Layout:
 
     def merge_report(self, task: str, day: date) -> Path:
         return self.consensus(task, day) / MERGE_REPORT
+
+    def scorecard_table(self, task: str, day: date, name: str) -> Path:
+        """A table of the scorecard stage's partition (``scorecard_vendor``, ``confusion`` ...)."""
+        return self.scorecards(task, day) / f"{name}.parquet"
+
+    def metrics_table(self, task: str, day: date, name: str) -> Path:
+        """A table of the measure stage's partition (``agreement``, ``accuracy_vendor`` ...)."""
+        return self.metrics(task, day) / f"{name}.parquet"
+
+    def ledger_vendor(self, vendor: str) -> Path:
+        """Every ledger document of ``vendor`` (:mod:`pipeline.ingest.ledger`)."""
+        return self.root / "ledger" / f"vendor={vendor}"
+
+    def ledger(self, vendor: str, day: date | str) -> Path:
+        """The ledger document of ``vendor`` and ``day`` (written by that day's ingest and validate)."""
+        return self.ledger_vendor(vendor) / f"date={day if isinstance(day, str) else day.isoformat()}.json"
+
+    def reports(self) -> Path:
+        return self.root / "reports"
+
+    def report(self, task: str, day: date, suffix: str = ".html") -> Path:
+        """The report of ``task`` and ``day`` (``.html``) or its JSON twin (``.json``)."""
+        return self.reports() / task / f"{day.isoformat()}{suffix}"
+
+    def reports_index(self) -> Path:
+        return self.reports() / "index.html"
 
     def pseudonym_key(self) -> Path:
         """The root's own key for annotator pseudonyms (used when ``$LABELQ_PSEUDONYM_KEY`` is unset)."""
@@ -577,8 +637,11 @@ class Store:
             self.fs.delete_file(self.path(key))
 
     @contextlib.contextmanager
-    def replace_dir(self, key: str) -> Iterator[str]:
+    def replace_dir(self, key: str) -> Iterator[Build]:
         """Build a partition under a temporary sibling key and put it in place of ``key`` on success.
+
+        Yields the :class:`Build` (its key; ``build.key(final)`` is where a file of the partition
+        is written).
 
         Locally this is :func:`replace_dir` (atomic directory renames). On object stores the new
         objects are copied over, reports (``_*``) last, and stale objects deleted, after a journal
@@ -589,7 +652,7 @@ class Store:
         """
         if self.is_local:
             with replace_dir(Path(self.path(key))) as folder:
-                yield PurePosixPath(folder.relative_to(Path(self.base))).as_posix()
+                yield Build(PurePosixPath(folder.relative_to(Path(self.base))).as_posix(), key)
             return
         dest = PurePosixPath(key).as_posix()
         self._clear_swap_leftovers(dest)
@@ -597,7 +660,7 @@ class Store:
         tmp = (PurePosixPath(dest).parent / f".tmp-{PurePosixPath(dest).name}-{build}").as_posix()
         self.write_json(f"{tmp}/{BUILD_LEASE}", {"dest": dest, "leased_at": _utcnow().isoformat()})
         try:
-            yield tmp
+            yield Build(tmp, dest)
         except BaseException:
             with contextlib.suppress(Exception):
                 self.fs.delete_dir(self.path(tmp))

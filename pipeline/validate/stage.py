@@ -29,7 +29,7 @@ from pipeline.config import LabelqConfig, VendorConfig
 from pipeline.ingest.canonical import DEFAULT_BATCH_ROWS, dictionary_columns, ingested_schema
 from pipeline.kinds import LabelKind
 from pipeline.ingest.ledger import ledger_entry, read_ledger, write_ledger_day
-from pipeline.storage import INGEST_REPORT, VALIDATE_REPORT, VALIDATION_SUFFIX, Store, in_background, open_store, validation_sidecar
+from pipeline.storage import VALIDATION_SUFFIX, Store, in_background, open_store, validation_sidecar
 from pipeline.validate.rows import (
     RowPolicy,
     compile_policy,
@@ -245,16 +245,12 @@ def _ref(entry: dict[str, Any], day: date) -> dict[str, Any]:
     return {"file": entry["file"], "sha256": entry["sha256"], "date": day.isoformat(), "batch_id": entry["batch_id"]}
 
 
-def _earlier_accepted(store: Store, vendor: str, day: date) -> dict[str, list[dict[str, Any]]]:
-    """``{batch_id: [ref]}`` of deliveries of ``vendor`` accepted on days before ``day`` (as recorded so far).
+def _earlier_accepted_entries(store: Store, vendor: str, day: date) -> list[dict[str, Any]]:
+    """Ledger entries of deliveries of ``vendor`` accepted on days before ``day`` (as recorded so far).
 
     Only for the ``tried_to_supersede`` note of a quarantined re-delivery; nothing staged depends on it.
     """
-    out: dict[str, list[dict[str, Any]]] = {}
-    for e in read_ledger(store, vendor):
-        if e["date"] < day.isoformat() and e["status"] == "staged":
-            out.setdefault(e["batch_id"], []).append({k: e[k] for k in ("file", "sha256", "date", "batch_id")})
-    return out
+    return [e for e in read_ledger(store, vendor) if e["date"] < day.isoformat() and e["status"] == "staged"]
 
 
 def _settle_supersessions(store: Store, batches: list[dict[str, Any]], day: date, staged_dir: str) -> None:
@@ -325,25 +321,60 @@ def validate_day(config: LabelqConfig, root: Any, day: date, vendor: str, *,
     (:func:`pipeline.history.resolve`).
     """
     vcfg = config.vendors[vendor]
-    task = config.tasks[vcfg.task]
     store = open_store(root)
     lay = store.layout
     ingested = lay.ingested(day, vendor).as_posix()
-    report_key = f"{ingested}/{INGEST_REPORT}"
+    report_key = lay.ingest_report(day, vendor).as_posix()
     if not store.is_file(report_key):
         raise FileNotFoundError(f"{store.location(report_key)}: no ingest report; run the ingest stage for {vendor} {day} first")
     report = store.read_json(report_key)
+    feeds = vcfg.feeds()
+    summaries: dict[str, dict[str, Any]] = {}
+    entries: list[dict[str, Any]] = []
+    with store.replace_dir(lay.quarantine(day, vendor).as_posix()) as quarantine:
+        for task_name, feed in feeds.items():
+            records = [r for r in report["files"] if r.get("task") in (None, task_name)]
+            sub = lay.quarantine_folder(task_name if vcfg.feeds_several else None)
+            summaries[task_name], batches = _validate_feed(
+                config, store, day, vendor, task_name, feed, records, ingested=ingested,
+                quarantine=f"{quarantine}/{sub}" if sub else quarantine, prefix=f"{sub}/" if sub else "",
+                batch_rows=batch_rows)
+            entries += [ledger_entry(b, day, task=task_name, **{k: b.get(k) for k in (
+                "rows_staged", "rows_quarantined", "staged_output", "quarantined_rows")}) for b in batches]
+    write_ledger_day(store, vendor, day, entries)
+    for task_name, summary in summaries.items():
+        log.info("validate %s %s%s: %d batch(es) staged (%d with quarantined rows), %d quarantined; %d of %d rows "
+                 "staged", vendor, day, f" ({task_name})" if vcfg.feeds_several else "", summary["batches_staged"],
+                 summary["batches_partially_quarantined"], summary["batches_quarantined"], summary["rows_staged"],
+                 summary["rows_in"])
+    if not vcfg.feeds_several:
+        return next(iter(summaries.values()))
+    counts = [k for k, v in next(iter(summaries.values())).items() if isinstance(v, int) and not isinstance(v, bool)]
+    return {"stage": "validate", "vendor": vendor, "task": None, "date": day.isoformat(),
+            **{k: sum(s[k] for s in summaries.values()) for k in counts}, "tasks": summaries}
+
+
+def _validate_feed(config: LabelqConfig, store: Store, day: date, vendor: str, task_name: str, vcfg: VendorConfig,
+                   records: list[dict[str, Any]], *, ingested: str, quarantine: str, prefix: str,
+                   batch_rows: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """:func:`validate_day` for one task a vendor's files feed: replaces ``staged/<task>/date=<day>/vendor=<vendor>/``
+    and fills ``quarantine`` (the vendor's quarantine partition, or its ``task=<task>`` folder); returns
+    the summary and the batch entries (for the ledger)."""
+    lay = store.layout
+    task = config.tasks[task_name]
     kind = task.label_kind
     params = {**kind.suite_parameters(task), "annotation_columns": kind.annotations.names, "vendor_set": [vendor],
-              "task_set": [vcfg.task], **annotated_at_bounds(day)}
-    earlier = _earlier_accepted(store, vendor, day)
+              "task_set": [task_name], **annotated_at_bounds(day)}
+    earlier = [e for e in _earlier_accepted_entries(store, vendor, day) if e.get("task") in (None, task_name)]
+    earlier_by_batch: dict[str, list[dict[str, Any]]] = {}
+    for e in earlier:
+        earlier_by_batch.setdefault(e["batch_id"], []).append({k: e[k] for k in ("file", "sha256", "date", "batch_id")})
     keys_by_batch: dict[str, list[np.ndarray]] = {}
     batches: list[dict[str, Any]] = []
     reasons: dict[str, dict[str, Any]] = {}  # reason files, written once the re-deliveries are settled
-    with store.replace_dir(lay.staged(vcfg.task, day, vendor).as_posix()) as staged, \
-            store.replace_dir(lay.quarantine(day, vendor).as_posix()) as quarantine:
-        for rec in report["files"]:
-            rec = {**rec, "vendor": vendor, "task": vcfg.task, "date": day.isoformat()}
+    with store.replace_dir(lay.staged(task_name, day, vendor).as_posix()) as staged:
+        for rec in records:
+            rec = {**rec, "vendor": vendor, "task": task_name, "date": day.isoformat()}
             base = {k: rec[k] for k in ("file", "sha256", "batch_id", "rows")}
             links = {k: rec.get(k) for k in ("duplicate_of",) if rec.get(k)}
             if rec["status"] == "duplicate":
@@ -360,25 +391,29 @@ def validate_day(config: LabelqConfig, root: Any, day: date, vendor: str, *,
                 continue
             others = [k for b, ks in keys_by_batch.items() if b != rec["batch_id"] for k in ks]
             entry = validate_file(store, rec, in_key=f"{ingested}/{rec['output']}", staged_dir=staged,
-                                  quarantine_dir=quarantine, task=vcfg.task, vendor=vendor, vcfg=vcfg, kind=kind,
+                                  quarantine_dir=quarantine, task=task_name, vendor=vendor, vcfg=vcfg, kind=kind,
                                   params=params,
                                   staged_keys=np.concatenate(others) if others else np.zeros(0, dtype=np.uint64),
                                   batch_rows=batch_rows)
             keys_by_batch.setdefault(rec["batch_id"], []).append(entry.pop("_keys"))
             if (why := entry.pop("_reason", None)) is not None:
+                if prefix and why[1].get("quarantined_rows"):
+                    why[1]["quarantined_rows"] = prefix + why[1]["quarantined_rows"]
                 reasons[why[0]] = why[1]
+            if prefix and entry.get("quarantined_rows"):
+                entry["quarantined_rows"] = prefix + entry["quarantined_rows"]
             if entry.get("staged_output"):
-                entry["staged_output"] = f"{lay.staged(vcfg.task, day, vendor).as_posix()}/{PurePosixPath(entry['staged_output']).name}"
+                entry["staged_output"] = f"{lay.staged(task_name, day, vendor).as_posix()}/{PurePosixPath(entry['staged_output']).name}"
             if entry["detail"]:
                 log.warning("validate %s: %s %s: %s", vendor, entry["status"], rec["file"], entry["detail"])
             batches.append({**entry, **links})
         _settle_supersessions(store, batches, day, staged)
-        _note_failed_redeliveries(reasons, batches, day, quarantine, earlier, vendor)
+        _note_failed_redeliveries(reasons, batches, day, quarantine, earlier_by_batch, vendor)
         for key, doc in reasons.items():
             store.write_json(key, doc)
         counted = [b for b in batches if b["status"] in ("staged", "quarantined")]
         summary = {
-            "stage": "validate", "vendor": vendor, "task": vcfg.task, "date": day.isoformat(),
+            "stage": "validate", "vendor": vendor, "task": task_name, "date": day.isoformat(),
             "batches_staged": sum(b["status"] == "staged" for b in batches),
             "batches_quarantined": sum(b["status"] == "quarantined" for b in batches),
             "batches_partially_quarantined": sum(b["status"] == "staged" and b["rows_quarantined"] > 0 for b in batches),
@@ -391,14 +426,9 @@ def validate_day(config: LabelqConfig, root: Any, day: date, vendor: str, *,
             "unreadable_files": sum(b["rows"] is None for b in counted),
         }
         if summary["rows_in"] != summary["rows_staged"] + summary["rows_quarantined"]:  # an invariant, never user input
-            raise RuntimeError(f"validate {vendor} {day}: rows do not reconcile: {summary}")
-        store.write_json(f"{staged}/{VALIDATE_REPORT}", {**summary, "batches": batches})
-    write_ledger_day(store, vendor, day, [ledger_entry(b, day, **{k: b.get(k) for k in (
-        "rows_staged", "rows_quarantined", "staged_output", "quarantined_rows")}) for b in batches])
-    log.info("validate %s %s: %d batch(es) staged (%d with quarantined rows), %d quarantined; %d of %d rows staged",
-             vendor, day, summary["batches_staged"], summary["batches_partially_quarantined"],
-             summary["batches_quarantined"], summary["rows_staged"], summary["rows_in"])
-    return summary
+            raise RuntimeError(f"validate {vendor} {task_name} {day}: rows do not reconcile: {summary}")
+        store.write_json(staged.key(lay.validate_report(task_name, day, vendor)), {**summary, "batches": batches})
+    return summary, batches
 
 
 # --------------------------------------------------------------------------- data docs

@@ -78,8 +78,8 @@ def test_one_category_percent_agreement_is_a_true_one():
 
 
 def test_gwet_with_a_wider_domain_is_defined():
-    # with label_order naming two categories, AC1 is defined (Gwet's design): 1.0
-    assert gwet_ac1(ONE_CATEGORY, label_order=[1, 2]) == pytest.approx(1.0)
+    # with labels naming two categories, AC1 is defined (Gwet's design): 1.0
+    assert gwet_ac1(ONE_CATEGORY, labels=[1, 2]) == pytest.approx(1.0)
 
 
 def test_cohen_degenerate():
@@ -120,7 +120,7 @@ def test_table_on_empty_input():
 def test_per_category_degenerate_category_warns():
     df = frame([(1, "a", "x"), (1, "b", "x"), (2, "a", "y"), (2, "b", "x")])
     with pytest.warns(UndefinedAgreementWarning, match="'z'"):
-        res = per_category_agreement(df, label_order=["x", "y", "z"]).set_index("category")
+        res = per_category_agreement(df, labels=["x", "y", "z"]).set_index("category")
     assert math.isnan(res.loc["z", "value"])
     # with two categories, one-vs-rest agreement is the same for both
     assert res.loc["x", "value"] == pytest.approx(res.loc["y", "value"])
@@ -160,14 +160,14 @@ def test_bad_options():
     df = frame([(1, "a", 1), (1, "b", 2), (2, "a", 1), (2, "b", 1)])
     with pytest.raises(ValueError, match="level must be one of"):
         krippendorff_alpha(df, level="cardinal")
-    with pytest.raises(ValueError, match="not in label_order"):
-        krippendorff_alpha(df, label_order=[1, 3])
+    with pytest.raises(ValueError, match="not in labels"):
+        krippendorff_alpha(df, labels=[1, 3])
     with pytest.raises(ValueError, match="duplicate"):
-        krippendorff_alpha(df, label_order=[1, 2, 2])
+        krippendorff_alpha(df, labels=[1, 2, 2])
     with pytest.raises(ValueError, match="weights must be"):
         cohen_kappa(df, weights="cubic")
     with pytest.raises(ValueError, match="confidence level"):
-        bootstrap_ci(krippendorff_alpha, df, level=95)
+        bootstrap_ci(krippendorff_alpha, df, confidence=95)
     with pytest.raises(ValueError, match="unknown metric"):
         bootstrap_ci("kappa_of_doom", df)
     with pytest.raises(ValueError, match="by must be"):

@@ -148,13 +148,13 @@ def test_sparse_pairwise_kappa_matches_sklearn_on_every_pair_that_shares_items()
         truth = rng.integers(0, 3)
         rows += [(i, f"a{a:02d}", truth if rng.random() < 0.7 else int(rng.integers(0, 3))) for a in anns]
     df = pd.DataFrame(rows, columns=["item_id", "annotator_id", "label"])
-    long = pairwise_kappa(df, weights="linear", label_order=[0, 1, 2])
+    long = pairwise_kappa(df, weights="linear", labels=[0, 1, 2])
     wide = df.pivot(index="item_id", columns="annotator_id", values="label")
     shared = {(a, b): int(wide[[a, b]].dropna().shape[0]) for a in wide.columns for b in wide.columns if a < b}
     expected_pairs = {k: n for k, n in shared.items() if n > 0}
     assert list(zip(long["rater_a"], long["rater_b"])) == sorted(expected_pairs)
     assert long["n_items"].tolist() == [expected_pairs[k] for k in sorted(expected_pairs)]
-    mat = pairwise_kappa_matrix(df, weights="linear", label_order=[0, 1, 2])
+    mat = pairwise_kappa_matrix(df, weights="linear", labels=[0, 1, 2])
     for r in long.itertuples():
         both = wide[[r.rater_a, r.rater_b]].dropna()
         expected = cohen_kappa_score(both[r.rater_a], both[r.rater_b], weights="linear", labels=[0, 1, 2])

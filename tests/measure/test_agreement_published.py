@@ -38,7 +38,7 @@ def test_krippendorff_2011_ordinal_with_text_labels_and_label_order():
     text = [[None if v is None else names[v] for v in row] for row in refs.KRIPP_FOUR]
     df = refs.coders_by_units(text)
     order = ["very low", "low", "mid", "high", "very high"]
-    assert round(krippendorff_alpha(df, level="ordinal", label_order=order), 3) == 0.815
+    assert round(krippendorff_alpha(df, level="ordinal", labels=order), 3) == 0.815
     # alphabetical order is a different (wrong) scale: the order must matter
     assert round(krippendorff_alpha(df, level="ordinal"), 3) != 0.815
     assert round(krippendorff_alpha(df, level="nominal"), 3) == 0.743
@@ -74,7 +74,7 @@ def test_cohen_weighted_example(weights):
 def test_cohen_sas_example(weights):
     df = refs.cells_to_long(refs.SAS_TABLE10)
     # categories 0..2 are the table's rows/columns even though rater 1 never used 0
-    assert round(cohen_kappa(df, weights=weights, label_order=[0, 1, 2]), 4) == refs.SAS_TABLE10_KAPPA[weights]
+    assert round(cohen_kappa(df, weights=weights, labels=[0, 1, 2]), 4) == refs.SAS_TABLE10_KAPPA[weights]
 
 
 @pytest.mark.parametrize(("cells", "expected"), [(refs.K2004_TABLE_4A, refs.K2004_4A), (refs.K2004_TABLE_4B, refs.K2004_4B)])

@@ -94,11 +94,11 @@ def test_profiles_compress_and_label_order_realigns():
     ordered = coincidences(df, categories=[5, 4, 3, 2, 1])
     assert list(ordered.categories) == [5, 4, 3, 2, 1]
     assert krippendorff_alpha(ordered, level="ordinal") == pytest.approx(
-        krippendorff_alpha(df, level="ordinal", label_order=[5, 4, 3, 2, 1]), abs=1e-12
+        krippendorff_alpha(df, level="ordinal", labels=[5, 4, 3, 2, 1]), abs=1e-12
     )
-    # stats + label_order: q of Gwet's AC1 follows the wider domain
-    assert gwet_ac1(stats, label_order=[1, 2, 3, 4, 5, 6]) == pytest.approx(
-        gwet_ac1(df, label_order=[1, 2, 3, 4, 5, 6]), abs=1e-12
+    # stats + labels: q of Gwet's AC1 follows the wider domain
+    assert gwet_ac1(stats, labels=[1, 2, 3, 4, 5, 6]) == pytest.approx(
+        gwet_ac1(df, labels=[1, 2, 3, 4, 5, 6]), abs=1e-12
     )
 
 
@@ -211,7 +211,7 @@ def test_agreement_table_layout_and_values():
 
 def test_agreement_table_levels_overall_only_and_no_bootstrap():
     df = random_frame(9)
-    tab = agreement_table(df, level="ordinal", label_order=[1, 2, 3, 4, 5], by=None, n_boot=0)
+    tab = agreement_table(df, level="ordinal", labels=[1, 2, 3, 4, 5], by=None, n_boot=0)
     assert list(tab["scope"]) == ["overall"] * len(TABLE_METRICS)
     assert tab[["ci_low", "ci_high"]].isna().all().all()
     alpha = tab.set_index("metric").loc["krippendorff_alpha", "value"]
@@ -237,12 +237,12 @@ def test_pairwise_by_vendor_uses_majority_with_documented_tie_rule():
                      columns=["item_id", "annotator_id", "label"])
     )
     assert mat.loc["v1", "v2"] == pytest.approx(expected, abs=1e-12)
-    # with label_order reversed, ties go the other way
-    rev = pairwise_kappa_matrix(df, by="vendor", label_order=["c", "b", "a"])
+    # with labels reversed, ties go the other way
+    rev = pairwise_kappa_matrix(df, by="vendor", labels=["c", "b", "a"])
     expected_rev = cohen_kappa(
         pd.DataFrame([(1, "v1", "b"), (1, "v2", "b"), (2, "v1", "c"), (2, "v2", "a"), (3, "v1", "c"), (3, "v2", "c")],
                      columns=["item_id", "annotator_id", "label"]),
-        label_order=["c", "b", "a"],
+        labels=["c", "b", "a"],
     )
     assert rev.loc["v1", "v2"] == pytest.approx(expected_rev, abs=1e-12)
 
@@ -278,10 +278,10 @@ def test_table_on_canonical_arrow_schema_with_text_labels():
         "source_file": ["f.csv"] * n,
     }
     table = pa.Table.from_pydict(cols, schema=ANNOTATIONS)
-    tab = agreement_table(table, level="ordinal", label_order=names, by="vendor", n_boot=50)
+    tab = agreement_table(table, level="ordinal", labels=names, by="vendor", n_boot=50)
     assert list(tab["scope"].unique()) == ["overall", "acme", "bluepeak"]
     df = table.to_pandas()
-    expected = krippendorff_alpha(df, level="ordinal", label_order=names)
+    expected = krippendorff_alpha(df, level="ordinal", labels=names)
     got = tab.set_index(["scope", "metric"]).loc[("overall", "krippendorff_alpha"), "value"]
     assert got == pytest.approx(expected, abs=1e-12)
     assert tab.set_index(["scope", "metric"]).loc[("overall", "krippendorff_alpha"), "n_labels"] == df["label"].notna().sum()
@@ -292,7 +292,7 @@ def test_numeric_text_labels_match_numeric_label_order():
                        "label": ["1", "2", "3", "3", "1", "1"]})
     as_numbers = df.assign(label=df["label"].astype(int))
     for level in LEVELS:
-        assert krippendorff_alpha(df, level=level, label_order=[1, 2, 3]) == pytest.approx(
+        assert krippendorff_alpha(df, level=level, labels=[1, 2, 3]) == pytest.approx(
             krippendorff_alpha(as_numbers, level=level), abs=1e-12
         )
 
@@ -322,11 +322,11 @@ def test_pairwise_kappa_of_60000_annotators_is_sparse_and_the_dense_matrix_refus
     df = pd.DataFrame({"item_id": items, "annotator_id": [f"w{a:05d}" for a in annotators],
                        "label": rng.integers(0, 3, 2 * n)})
     tracemalloc.start()
-    long = pairwise_kappa(df, label_order=[0, 1, 2])
+    long = pairwise_kappa(df, labels=[0, 1, 2])
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert len(long) == n and (long["n_items"] == 1).all()
     assert (long["rater_a"] < long["rater_b"]).all()
     assert peak < 500 * 2**20, f"{peak / 2**20:.0f} MiB for {n} annotators"  # numpy allocations are traced
     with pytest.raises(ValueError, match=r"60000 raters would need a dense 60000 x 60000 matrix \(26\.8 GiB\); use pairwise_kappa"):
-        pairwise_kappa_matrix(df, label_order=[0, 1, 2])
+        pairwise_kappa_matrix(df, labels=[0, 1, 2])

@@ -38,6 +38,7 @@ from pipeline.publish import (
     write_version,
 )
 from pipeline.kinds.classification import CURATED
+from pipeline.publish.manifest import rounded
 from pipeline.publish.splits import SPLITS, assign_splits
 from pipeline.storage import Layout, Store, sha256_file
 from pipeline.publish.diff import diff_versions, version_summaries
@@ -148,7 +149,7 @@ def test_manifest_is_complete_and_checksummed(processed, days, config):
         assert m["class_balance"] == {k: int((df["label"] == k).sum()) for k in config.tasks[TASK].labels}
         assert sum(sum(x.values()) for x in m["class_balance_by_split"].values()) == len(df)
         summary = json.loads((processed / "metrics" / TASK / f"date={day}" / "summary.json").read_text())
-        assert m["quality"] == steps._rounded(summary)  # floats to 12 significant digits
+        assert m["quality"] == rounded(summary)  # floats to 12 significant digits
         assert m["files"] and all(f["sha256"] == sha256_file(folder / f["path"]) for f in m["files"])
         assert m["content_sha256"] == content_hash(m["files"])
         assert [(f["name"], f["type"]) for f in m["schema"]] == [(f.name, str(f.type)) for f in CURATED]

@@ -155,7 +155,7 @@ class Encoded:
 
     item: np.ndarray  #: item code per kept row, in ``[0, n_item_slots)``
     label: np.ndarray  #: category code per kept row, in ``[0, len(categories))``
-    categories: np.ndarray  #: category values, sorted unless ``label_order`` given
+    categories: np.ndarray  #: category values, sorted unless ``labels`` given
     n_item_slots: int  #: number of item codes (items with only null labels included)
     item_ids: Any  #: item id of each item code (a pandas Index; indexable)
     annotator: np.ndarray | None = None  #: annotator code per kept row
@@ -168,14 +168,14 @@ class Encoded:
         return int(self.item.shape[0])
 
 
-def _map_to_order(codes: np.ndarray, uniques: np.ndarray, label_order: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
-    order = pd.Index(list(label_order))
+def _map_to_order(codes: np.ndarray, uniques: np.ndarray, labels: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+    order = pd.Index(list(labels))
     if order.has_duplicates:
         dup = order[order.duplicated()].unique().tolist()[:5]
-        raise ValueError(f"label_order has duplicate categories {dup}; list each category once")
+        raise ValueError(f"labels has duplicate categories {dup}; list each category once")
     pos = order.get_indexer(pd.Index(uniques)) if len(uniques) else np.empty(0, dtype=np.int64)
     if (pos < 0).any():
-        # tolerate 1 vs "1" (e.g. numeric labels stored as text, label_order from a config file)
+        # tolerate 1 vs "1" (e.g. numeric labels stored as text, labels from a config file)
         as_text = pd.Index([str(x) for x in order])
         if not as_text.has_duplicates:
             alt = as_text.get_indexer(pd.Index([str(x) for x in uniques]))
@@ -185,8 +185,8 @@ def _map_to_order(codes: np.ndarray, uniques: np.ndarray, label_order: Sequence[
     if unknown:
         n_unknown = int((pos < 0).sum())
         raise ValueError(
-            f"{n_unknown} observed label value(s) are not in label_order, e.g. {unknown!r}; "
-            f"label_order={list(label_order)[:10]!r} must list every category the task can use "
+            f"{n_unknown} observed label value(s) are not in labels, e.g. {unknown!r}; "
+            f"labels={list(labels)[:10]!r} must list every category the task can use "
             "(check spelling and type, e.g. 1 vs '1')"
         )
     mapped = pos[codes] if len(codes) else codes
@@ -196,7 +196,7 @@ def _map_to_order(codes: np.ndarray, uniques: np.ndarray, label_order: Sequence[
 def encode(
     annotations: Annotations,
     *,
-    label_order: Sequence[Any] | None = None,
+    labels: Sequence[Any] | None = None,
     annotator: bool = False,
     group: str | None = None,
 ) -> Encoded:
@@ -218,8 +218,8 @@ def encode(
             f"item_id is null on {int((item_codes < 0).sum())} labelled row(s); every label row must name its item"
         )
     # categories actually present after dropping nulls (factorize never yields unused ones)
-    if label_order is not None:
-        label_codes, categories = _map_to_order(label_codes, label_uniques, label_order)
+    if labels is not None:
+        label_codes, categories = _map_to_order(label_codes, label_uniques, labels)
     else:
         categories = label_uniques
     kw: dict[str, Any] = {}

@@ -38,7 +38,7 @@ class BootstrapResult(NamedTuple):
     ci_low: float
     ci_high: float
     n_boot: int
-    level: float
+    confidence: float
     n_valid: int  #: replicates where the metric was defined (not NaN)
 
 
@@ -122,12 +122,12 @@ _VALUE_METRICS: dict[Callable[..., float], str] = {
 _BY_NAME: dict[str, Callable[..., float]] = {v: k for k, v in _VALUE_METRICS.items()} | {"cohen_kappa": cohen_kappa}
 
 
-def percentile_interval(values: np.ndarray, level: float) -> tuple[float, float, int]:
+def percentile_interval(values: np.ndarray, confidence: float) -> tuple[float, float, int]:
     """Percentile interval of the finite replicates (NaN if fewer than half are finite)."""
     finite = values[np.isfinite(values)]
     if finite.size == 0 or finite.size < 0.5 * values.size:
         return float("nan"), float("nan"), int(finite.size)
-    tail = (1.0 - level) / 2.0
+    tail = (1.0 - confidence) / 2.0
     lo, hi = np.quantile(finite, [tail, 1.0 - tail])
     return float(lo), float(hi), int(finite.size)
 
@@ -147,9 +147,9 @@ def bootstrap_values(
     return {k: (np.concatenate(v) if v else np.empty(0)) for k, v in out.items()}
 
 
-def _check_level(level: float) -> None:
-    if not (0.0 < float(level) < 1.0):
-        raise ValueError(f"level is the confidence level and must be in (0, 1), got {level!r}")
+def _check_confidence(confidence: float) -> None:
+    if not (0.0 < float(confidence) < 1.0):
+        raise ValueError(f"confidence is the confidence level and must be in (0, 1), got {confidence!r}")
 
 
 def bootstrap_ci(
@@ -157,7 +157,7 @@ def bootstrap_ci(
     annotations: Annotations | CoincidenceStats | ConfusionStats,
     *,
     n_boot: int = 1000,
-    level: float = 0.95,
+    confidence: float = 0.95,
     seed: int | np.random.Generator | None = 0,
     metric_kwargs: Mapping[str, Any] | None = None,
 ) -> BootstrapResult:
@@ -167,7 +167,7 @@ def bootstrap_ci(
     items with replacement, keeping all labels of a drawn item together.
     It is computed on sufficient statistics (profile multinomial, see module
     docstring), and is reproducible for a given ``seed``.  The interval is
-    ``[q_{(1-level)/2}, q_{(1+level)/2}]`` of the defined (non-NaN)
+    ``[q_{(1-confidence)/2}, q_{(1+confidence)/2}]`` of the defined (non-NaN)
     replicates; NaN if fewer than half of them are defined.
 
     Parameters
@@ -185,19 +185,19 @@ def bootstrap_ci(
         :func:`confusion` statistics.
     n_boot : int, default 1000
         Number of replicates.
-    level : float, default 0.95
-        Confidence level (not the level of measurement: pass that in
+    confidence : float, default 0.95
+        Confidence level of the interval (the level of measurement is the metric's: pass it in
         ``metric_kwargs={"level": "interval"}`` or via ``partial``).
     seed : int, Generator or None, default 0
         Seed of ``numpy.random.default_rng``.
     metric_kwargs : mapping, optional
-        Keyword options of the metric (``level``, ``label_order``,
+        Keyword options of the metric (``level``, ``labels``,
         ``raters``, ``weights``).
 
     Returns
     -------
     BootstrapResult
-        ``(estimate, ci_low, ci_high, n_boot, level, n_valid)``.
+        ``(estimate, ci_low, ci_high, n_boot, confidence, n_valid)``.
 
     References
     ----------
@@ -206,7 +206,7 @@ def bootstrap_ci(
     Answering the call for a standard reliability measure for coding data.
     Communication Methods and Measures 1(1), 77-89.
     """
-    _check_level(level)
+    _check_confidence(confidence)
     if int(n_boot) < 1:
         raise ValueError(f"n_boot must be a positive number of replicates, got {n_boot!r}")
     kwargs: dict[str, Any] = dict(metric_kwargs or {})
@@ -222,7 +222,7 @@ def bootstrap_ci(
     if metric is cohen_kappa:
         weights = kwargs.get("weights")
         stats_c = annotations if isinstance(annotations, ConfusionStats) else confusion(
-            annotations, raters=kwargs.get("raters"), label_order=kwargs.get("label_order")
+            annotations, raters=kwargs.get("raters"), labels=kwargs.get("labels")
         )
         estimate = cohen_kappa(stats_c, weights=weights)
         cells = stats_c.matrix.ravel()
@@ -234,11 +234,11 @@ def bootstrap_ci(
         values = np.concatenate(reps) if reps else np.empty(0)
     elif metric in _VALUE_METRICS:
         name = _VALUE_METRICS[metric]
-        unknown = set(kwargs) - ({"level", "label_order"} if name == "krippendorff_alpha" else {"label_order"})
+        unknown = set(kwargs) - ({"level", "labels"} if name == "krippendorff_alpha" else {"labels"})
         if unknown:
             raise ValueError(f"{name} does not take option(s) {sorted(unknown)}")
-        stats = as_stats(annotations, kwargs.get("label_order"))
-        point_kwargs = {k: v for k, v in kwargs.items() if k != "label_order"}
+        stats = as_stats(annotations, kwargs.get("labels"))
+        point_kwargs = {k: v for k, v in kwargs.items() if k != "labels"}
         estimate = metric(stats, **point_kwargs)
         if name == "krippendorff_alpha" and kwargs.get("level", "nominal") in ("interval", "ratio"):
             numeric_values(stats, kwargs["level"])
@@ -247,5 +247,5 @@ def bootstrap_ci(
         raise ValueError(
             f"bootstrap_ci supports {sorted(_BY_NAME)} from pipeline.measure.agreement, got {getattr(metric, '__name__', metric)!r}"
         )
-    lo, hi, n_valid = percentile_interval(values, level)
-    return BootstrapResult(float(estimate), lo, hi, int(n_boot), float(level), n_valid)
+    lo, hi, n_valid = percentile_interval(values, confidence)
+    return BootstrapResult(float(estimate), lo, hi, int(n_boot), float(confidence), n_valid)

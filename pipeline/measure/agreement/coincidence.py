@@ -57,13 +57,13 @@ class CoincidenceStats:
     Attributes
     ----------
     categories : ndarray of shape (V,)
-        Category values (sorted, or in ``label_order`` when one was given).
+        Category values (sorted, or in ``labels`` when one was given).
     profiles : scipy.sparse.csr_array of shape (K, V)
         Distinct per-item label counts ``n_iv`` (only items with >= 1 label).
     multiplicity : ndarray of shape (K,)
         Number of items having each profile.
     explicit_order : bool
-        Whether ``categories`` came from an explicit ``label_order``.
+        Whether ``categories`` came from an explicit ``labels``.
     """
 
     __slots__ = ("categories", "profiles", "multiplicity", "explicit_order", "_cache")
@@ -199,7 +199,7 @@ def coincidences(annotations: Annotations | Encoded, categories: Sequence[Any] |
     ``item x category`` keys and a grouping of items by profile; O(rows)
     memory, no items x annotators matrix.
     """
-    enc = annotations if isinstance(annotations, Encoded) else encode(annotations, label_order=categories)
+    enc = annotations if isinstance(annotations, Encoded) else encode(annotations, labels=categories)
     return from_codes(enc.item, enc.label, enc.n_item_slots, enc.categories, explicit_order=categories is not None)
 
 
@@ -332,7 +332,7 @@ def merge(*parts: CoincidenceStats) -> CoincidenceStats:
     """Combine statistics of batches that are split by item.
 
     Categories are united (sorted when comparable, unless a part carries an
-    explicit ``label_order``, whose order is kept and extended).  The result
+    explicit ``labels``, whose order is kept and extended).  The result
     is exactly the statistics of the concatenated batches.
     """
     if not parts:
@@ -347,7 +347,7 @@ def merge(*parts: CoincidenceStats) -> CoincidenceStats:
             extra = pd.Index(p.categories).difference(cats, sort=False)
             if len(extra) and p.explicit_order:
                 raise ValueError(
-                    f"cannot merge statistics built with different label_order lists (extra {list(extra)[:5]})"
+                    f"cannot merge statistics built with different labels lists (extra {list(extra)[:5]})"
                 )
             cats = cats.append(extra)
         categories = np.asarray(cats.to_numpy())
@@ -374,19 +374,19 @@ def merge(*parts: CoincidenceStats) -> CoincidenceStats:
     )
 
 
-def as_stats(annotations: Annotations | CoincidenceStats, label_order: Sequence[Any] | None) -> CoincidenceStats:
-    """Annotations -> :class:`CoincidenceStats`; a stats object is re-aligned to ``label_order``."""
+def as_stats(annotations: Annotations | CoincidenceStats, labels: Sequence[Any] | None) -> CoincidenceStats:
+    """Annotations -> :class:`CoincidenceStats`; a stats object is re-aligned to ``labels``."""
     if isinstance(annotations, CoincidenceStats):
-        if label_order is None:
+        if labels is None:
             return annotations
-        order = pd.Index(list(label_order))
+        order = pd.Index(list(labels))
         if order.has_duplicates:
-            raise ValueError(f"label_order has duplicate categories {order[order.duplicated()].tolist()[:5]}")
+            raise ValueError(f"labels has duplicate categories {order[order.duplicated()].tolist()[:5]}")
         unknown = pd.Index(annotations.categories).difference(order)
         if len(unknown):
             raise ValueError(
-                f"categories {list(unknown)[:5]!r} of the statistics are not in label_order={list(label_order)[:10]!r}"
+                f"categories {list(unknown)[:5]!r} of the statistics are not in labels={list(labels)[:10]!r}"
             )
         aligned = _align(annotations, np.asarray(order.to_numpy()))
         return CoincidenceStats(aligned.categories, aligned.profiles, aligned.multiplicity, explicit_order=True)
-    return coincidences(annotations, categories=label_order)
+    return coincidences(annotations, categories=labels)

@@ -117,7 +117,7 @@ def confusion(
     annotations: Annotations,
     *,
     raters: Sequence[Any] | None = None,
-    label_order: Sequence[Any] | None = None,
+    labels: Sequence[Any] | None = None,
 ) -> ConfusionStats:
     """Confusion matrix of two raters over the items both labelled.
 
@@ -128,7 +128,7 @@ def confusion(
         label an annotator gave an item; null labels dropped).
     raters : pair of annotator ids, optional
         Required when the annotations have more than two annotators.
-    label_order : sequence, optional
+    labels : sequence, optional
         Category domain and order (matters for weighted kappa).  Default:
         the sorted labels occurring on the items both raters labelled.
 
@@ -136,7 +136,7 @@ def confusion(
     -------
     ConfusionStats
     """
-    enc = encode(annotations, label_order=label_order, annotator=True)
+    enc = encode(annotations, labels=labels, annotator=True)
     assert enc.annotator is not None and enc.annotators is not None
     a, b = _select_raters(enc, raters)
     labs = []
@@ -150,7 +150,7 @@ def confusion(
     la, lb = labs[0][both], labs[1][both]
     cats = enc.categories
     n_cat = len(cats)
-    if label_order is None:
+    if labels is None:
         used = np.flatnonzero(np.bincount(np.r_[la, lb], minlength=n_cat) > 0)
         remap = np.full(n_cat, -1, dtype=np.int64)
         remap[used] = np.arange(used.size)
@@ -164,7 +164,7 @@ def cohen_kappa(
     *,
     raters: Sequence[Any] | None = None,
     weights: KappaWeights = None,
-    label_order: Sequence[Any] | None = None,
+    labels: Sequence[Any] | None = None,
 ) -> float:
     r"""Cohen's kappa between two raters, optionally weighted.
 
@@ -175,7 +175,7 @@ def cohen_kappa(
 
     over the ``n`` items labelled by both raters, with ``w_jk = [j != k]``
     (unweighted, = ``(p_o - p_e) / (1 - p_e)``), ``|j - k|`` (linear) or
-    ``(j - k)^2`` (quadratic) on category *positions* in ``label_order``
+    ``(j - k)^2`` (quadratic) on category *positions* in ``labels``
     (default: sorted labels), as :func:`sklearn.metrics.cohen_kappa_score`.
 
     Parameters
@@ -190,7 +190,7 @@ def cohen_kappa(
         when the annotations contain more than two annotators.
     weights : {None, "linear", "quadratic"}
         Disagreement weighting.
-    label_order : sequence, optional
+    labels : sequence, optional
         Category domain and order.
 
     Returns
@@ -207,7 +207,7 @@ def cohen_kappa(
     """
     weight_matrix(1, weights)  # validate early
     stats = annotations if isinstance(annotations, ConfusionStats) else confusion(
-        annotations, raters=raters, label_order=label_order
+        annotations, raters=raters, labels=labels
     )
     if stats.n_items == 0:
         return undefined("cohen_kappa", f"raters {stats.raters!r} share no labelled item")

@@ -44,7 +44,7 @@ def numeric_values(stats: CoincidenceStats, level: str) -> np.ndarray:
     except (TypeError, ValueError):
         raise ValueError(
             f"level={level!r} needs numeric labels, but labels include {list(cats[:3])!r}; "
-            "use level='ordinal' with label_order for ordered text labels, or level='nominal'"
+            "use level='ordinal' with labels for ordered text labels, or level='nominal'"
         ) from None
     return vals
 
@@ -167,7 +167,7 @@ def krippendorff_alpha(
     annotations: Annotations | CoincidenceStats,
     *,
     level: Level = "nominal",
-    label_order: Sequence[Any] | None = None,
+    labels: Sequence[Any] | None = None,
 ) -> float:
     r"""Krippendorff's alpha reliability coefficient.
 
@@ -198,7 +198,7 @@ def krippendorff_alpha(
         Or the statistics returned by :func:`coincidences`.
     level : {"nominal", "ordinal", "interval", "ratio"}, default "nominal"
         Level of measurement.  Interval and ratio need numeric labels.
-    label_order : sequence, optional
+    labels : sequence, optional
         The task's categories in order.  Sets the rank order for
         ``level="ordinal"`` (default: sorted label values) and must contain
         every observed label.
@@ -213,7 +213,7 @@ def krippendorff_alpha(
     Raises
     ------
     ValueError
-        Missing columns, unknown ``level``, labels outside ``label_order``,
+        Missing columns, unknown ``level``, labels outside ``labels``,
         non-numeric labels for interval/ratio.
 
     References
@@ -232,7 +232,7 @@ def krippendorff_alpha(
     0.444
     """
     check_level(level)
-    stats = as_stats(annotations, label_order)
+    stats = as_stats(annotations, labels)
     if level in ("interval", "ratio"):
         numeric_values(stats, level)  # fail early on text labels
     obs, exp, n = alpha_parts(stats, level)

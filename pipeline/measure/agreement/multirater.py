@@ -39,12 +39,12 @@ _CONTRACT = """annotations : pandas.DataFrame, pyarrow.Table or CoincidenceStats
 def _point(
     name: str,
     annotations: Annotations | CoincidenceStats,
-    label_order: Sequence[Any] | None,
+    labels: Sequence[Any] | None,
     formula: Callable[[dict[str, np.ndarray]], np.ndarray],
     *,
     chance_corrected: bool = True,
 ) -> float:
-    stats = as_stats(annotations, label_order)
+    stats = as_stats(annotations, labels)
     s = sums(stats)
     reason = degenerate_reason(s, check_categories=chance_corrected)
     if reason is not None:
@@ -53,7 +53,7 @@ def _point(
 
 
 def percent_agreement(
-    annotations: Annotations | CoincidenceStats, *, label_order: Sequence[Any] | None = None
+    annotations: Annotations | CoincidenceStats, *, labels: Sequence[Any] | None = None
 ) -> float:
     r"""Observed agreement: the share of agreeing ordered label pairs within items.
 
@@ -69,7 +69,7 @@ def percent_agreement(
     Parameters
     ----------
     {contract}
-    label_order : sequence, optional
+    labels : sequence, optional
         The task's categories; every observed label must be in it.
 
     Returns
@@ -85,10 +85,10 @@ def percent_agreement(
     computational linguistics. Computational Linguistics 34(4), 555-596
     (observed agreement ``A_o`` for multiple coders, section 2.6).
     """
-    return _point("percent_agreement", annotations, label_order, percent_agreement_from, chance_corrected=False)
+    return _point("percent_agreement", annotations, labels, percent_agreement_from, chance_corrected=False)
 
 
-def fleiss_kappa(annotations: Annotations | CoincidenceStats, *, label_order: Sequence[Any] | None = None) -> float:
+def fleiss_kappa(annotations: Annotations | CoincidenceStats, *, labels: Sequence[Any] | None = None) -> float:
     r"""Fleiss' kappa for any number of raters, also with unequal raters per item.
 
     .. math::
@@ -108,7 +108,7 @@ def fleiss_kappa(annotations: Annotations | CoincidenceStats, *, label_order: Se
     Parameters
     ----------
     {contract}
-    label_order : sequence, optional
+    labels : sequence, optional
         The task's categories; every observed label must be in it.
 
     Returns
@@ -122,10 +122,10 @@ def fleiss_kappa(annotations: Annotations | CoincidenceStats, *, label_order: Se
     Fleiss, J. L. (1971). Measuring nominal scale agreement among many
     raters. Psychological Bulletin 76(5), 378-382.
     """
-    return _point("fleiss_kappa", annotations, label_order, fleiss_kappa_from)
+    return _point("fleiss_kappa", annotations, labels, fleiss_kappa_from)
 
 
-def scott_pi(annotations: Annotations | CoincidenceStats, *, label_order: Sequence[Any] | None = None) -> float:
+def scott_pi(annotations: Annotations | CoincidenceStats, *, labels: Sequence[Any] | None = None) -> float:
     r"""Scott's pi, in its multi-rater form ("multi-pi").
 
     .. math::
@@ -143,7 +143,7 @@ def scott_pi(annotations: Annotations | CoincidenceStats, *, label_order: Sequen
     Parameters
     ----------
     {contract}
-    label_order : sequence, optional
+    labels : sequence, optional
         The task's categories; every observed label must be in it.
 
     Returns
@@ -158,10 +158,10 @@ def scott_pi(annotations: Annotations | CoincidenceStats, *, label_order: Sequen
     nominal scale coding. Public Opinion Quarterly 19(3), 321-325.
     Artstein, R. & Poesio, M. (2008), section 2.6 (multi-pi).
     """
-    return _point("scott_pi", annotations, label_order, scott_pi_from)
+    return _point("scott_pi", annotations, labels, scott_pi_from)
 
 
-def gwet_ac1(annotations: Annotations | CoincidenceStats, *, label_order: Sequence[Any] | None = None) -> float:
+def gwet_ac1(annotations: Annotations | CoincidenceStats, *, labels: Sequence[Any] | None = None) -> float:
     r"""Gwet's first-order agreement coefficient AC1 (multiple raters, missing labels).
 
     .. math::
@@ -173,12 +173,12 @@ def gwet_ac1(annotations: Annotations | CoincidenceStats, *, label_order: Sequen
 
     ``N'`` counts items with two or more labels, ``N`` items with at least
     one, and ``q`` is the number of categories in the domain
-    (``len(label_order)`` when given, else the number of observed labels).
+    (``len(labels)`` when given, else the number of observed labels).
 
     Parameters
     ----------
     {contract}
-    label_order : sequence, optional
+    labels : sequence, optional
         The task's categories; sets ``q`` and must contain every observed
         label.
 
@@ -197,7 +197,7 @@ def gwet_ac1(annotations: Annotations | CoincidenceStats, *, label_order: Sequen
     Statistical Psychology 61(1), 29-48.
     Gwet, K. L. (2014). Handbook of Inter-Rater Reliability, 4th ed.
     """
-    stats = as_stats(annotations, label_order)
+    stats = as_stats(annotations, labels)
     s = sums(stats)
     reason = degenerate_reason(s, check_categories=False)
     if reason is None and stats.n_categories < 2:

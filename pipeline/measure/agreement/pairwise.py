@@ -26,7 +26,7 @@ def majority_labels(
     """One label per (rater, item): the majority of the rater's labels on the item.
 
     Ties go to the category that comes first in the category order (sorted
-    labels, or ``label_order``).  Returns ``(rater, item, label)`` arrays.
+    labels, or ``labels``).  Returns ``(rater, item, label)`` arrays.
     """
     unit = rater * n_items + item
     keys, counts = group_counts(unit * n_cat + label, int(rater.max(initial=0) + 1) * n_items * n_cat)
@@ -80,7 +80,7 @@ def _pair_confusions(
 
 
 def _rater_codes(
-    annotations: Annotations, by: str, label_order: Sequence[Any] | None, weights: KappaWeights
+    annotations: Annotations, by: str, labels: Sequence[Any] | None, weights: KappaWeights
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
     """``(rater, item, label, rater names, n categories)``: one label per (rater, item)."""
     if by not in ("annotator_id", "vendor"):
@@ -88,7 +88,7 @@ def _rater_codes(
     weight_matrix(1, weights)  # reject a bad weighting before any work
     if by == "vendor":
         check_columns(annotations, ("vendor",))
-    enc = encode(annotations, label_order=label_order, annotator=by == "annotator_id", group="vendor" if by == "vendor" else None)
+    enc = encode(annotations, labels=labels, annotator=by == "annotator_id", group="vendor" if by == "vendor" else None)
     n_cat = len(enc.categories)
     if by == "annotator_id":
         assert enc.annotator is not None and enc.annotators is not None
@@ -125,7 +125,7 @@ def pairwise_kappa(
     *,
     by: Literal["annotator_id", "vendor"] = "annotator_id",
     weights: KappaWeights = None,
-    label_order: Sequence[Any] | None = None,
+    labels: Sequence[Any] | None = None,
 ) -> pd.DataFrame:
     r"""Cohen's kappa of every pair of raters that share at least one item (long, sparse).
 
@@ -144,7 +144,7 @@ def pairwise_kappa(
     ----------
     Cohen, J. (1960); Cohen, J. (1968) -- see :func:`cohen_kappa`.
     """
-    rater, item, label, names, n_cat = _rater_codes(annotations, by, label_order, weights)
+    rater, item, label, names, n_cat = _rater_codes(annotations, by, labels, weights)
     a, b, n_items, k = _pair_kappas(rater, item, label, len(names), n_cat, weights)
     na, nb = names[a].astype(object), names[b].astype(object)
     try:  # the smaller id first when ids are comparable (kappa is symmetric)
@@ -165,7 +165,7 @@ def pairwise_kappa_matrix(
     *,
     by: Literal["annotator_id", "vendor"] = "annotator_id",
     weights: KappaWeights = None,
-    label_order: Sequence[Any] | None = None,
+    labels: Sequence[Any] | None = None,
 ) -> pd.DataFrame:
     r"""Cohen's kappa between every pair of raters, on the items each pair shares.
 
@@ -186,11 +186,11 @@ def pairwise_kappa_matrix(
         one label per item (else ``ValueError``).  With ``"vendor"`` a
         vendor's label on an item is the majority of its annotators' labels;
         **ties go to the category that comes first in the category order**
-        (``label_order`` if given, else sorted labels), so results are
+        (``labels`` if given, else sorted labels), so results are
         deterministic.
     weights : {None, "linear", "quadratic"}
         Kappa weighting.
-    label_order : sequence, optional
+    labels : sequence, optional
         Category domain and order.
 
     Returns
@@ -205,7 +205,7 @@ def pairwise_kappa_matrix(
     ----------
     Cohen, J. (1960); Cohen, J. (1968) -- see :func:`cohen_kappa`.
     """
-    rater, item, label, names, n_cat = _rater_codes(annotations, by, label_order, weights)
+    rater, item, label, names, n_cat = _rater_codes(annotations, by, labels, weights)
     n_raters = len(names)
     present = np.unique(rater)
     if present.size > MAX_DENSE_RATERS:

@@ -19,7 +19,7 @@ def per_category_agreement(
     annotations: Annotations | CoincidenceStats,
     *,
     metric: Literal["krippendorff_alpha", "fleiss_kappa"] = "krippendorff_alpha",
-    label_order: Sequence[Any] | None = None,
+    labels: Sequence[Any] | None = None,
 ) -> pd.DataFrame:
     r"""Agreement on each category against all others (one-vs-rest).
 
@@ -44,7 +44,7 @@ def per_category_agreement(
         item; null labels dropped; other columns ignored.
     metric : {"krippendorff_alpha", "fleiss_kappa"}
         Binary coefficient to compute per category.
-    label_order : sequence, optional
+    labels : sequence, optional
         Category domain and order of the output rows.
 
     Returns
@@ -63,7 +63,7 @@ def per_category_agreement(
     """
     if metric not in ("krippendorff_alpha", "fleiss_kappa"):
         raise ValueError(f"metric must be 'krippendorff_alpha' or 'fleiss_kappa', got {metric!r}")
-    stats = as_stats(annotations, label_order)
+    stats = as_stats(annotations, labels)
     f = features(stats)
     w = stats.multiplicity.astype(np.float64)
     m = f.m

@@ -19,7 +19,7 @@ from ._sums import (
     scott_pi_from,
     sums,
 )
-from .bootstrap import _check_level, _ChunkSums, _value_evaluator, bootstrap_values, percentile_interval
+from .bootstrap import _check_confidence, _ChunkSums, _value_evaluator, bootstrap_values, percentile_interval
 from .coincidence import CoincidenceStats, from_codes
 from .krippendorff import Level, alpha_from_parts, alpha_parts, check_level, numeric_values
 
@@ -66,7 +66,7 @@ def agreement_table(
     annotations: Annotations,
     *,
     level: Level = "nominal",
-    label_order: Sequence[Any] | None = None,
+    labels: Sequence[Any] | None = None,
     by: str | None = "vendor",
     n_boot: int = 200,
     seed: int = 0,
@@ -93,7 +93,7 @@ def agreement_table(
         labels are dropped; other columns are ignored.
     level : {"nominal", "ordinal", "interval", "ratio"}, default "nominal"
         Level of measurement for Krippendorff's alpha.
-    label_order : sequence, optional
+    labels : sequence, optional
         The task's categories in order (ordinal rank order; Gwet's ``q``).
     by : str or None, default "vendor"
         Column defining the per-group scopes; ``None`` for overall only.
@@ -133,13 +133,13 @@ def agreement_table(
     1  overall  krippendorff_alpha    1.0
     """
     check_level(level)
-    _check_level(confidence)
+    _check_confidence(confidence)
     if int(n_boot) < 0:
         raise ValueError(f"n_boot must be >= 0, got {n_boot!r}")
     if by is not None:
         check_columns(annotations, (by,))
-    enc = encode(annotations, label_order=label_order, group=by)
-    explicit = label_order is not None
+    enc = encode(annotations, labels=labels, group=by)
+    explicit = labels is not None
     seeds = np.random.SeedSequence(seed)
 
     rows: list[tuple[Any, ...]] = []

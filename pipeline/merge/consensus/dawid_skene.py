@@ -8,9 +8,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._base import BaseAggregator
-from ._em import design_matrix, posterior_step, record_em_fit
-from ._encoding import Encoded, clamp_to_gold
+from ._em import EMAggregator, design_matrix
+from ._encoding import Encoded
 
 __all__ = ["DawidSkene"]
 
@@ -18,16 +17,7 @@ __all__ = ["DawidSkene"]
 _PROB_FLOOR = 1e-300
 
 
-def _check_em_settings(max_iter: Any, tol: Any, alpha: Any) -> None:
-    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
-        raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
-    if not isinstance(tol, (int, float, np.floating)) or not np.isfinite(tol) or tol < 0:
-        raise ValueError(f"tol must be a finite number >= 0, got {tol!r}")
-    if not isinstance(alpha, (int, float, np.floating)) or not np.isfinite(alpha) or alpha < 0:
-        raise ValueError(f"alpha must be a finite number >= 0, got {alpha!r}")
-
-
-class DawidSkene(BaseAggregator):
+class DawidSkene(EMAggregator):
     r"""Dawid-Skene model: one full confusion matrix per annotator, fitted by EM.
 
     Model. Item :math:`i` has a latent true class :math:`z_i \sim \text{Cat}(p)`. Given
@@ -114,12 +104,7 @@ class DawidSkene(BaseAggregator):
         alpha: float = 0.01,
         clamp_gold: bool = True,
     ) -> None:
-        _check_em_settings(max_iter, tol, alpha)
-        super().__init__(labels=labels)
-        self.max_iter = max_iter
-        self.tol = tol
-        self.alpha = alpha
-        self.clamp_gold = clamp_gold
+        super().__init__(labels=labels, max_iter=max_iter, tol=tol, alpha=alpha, clamp_gold=clamp_gold)
 
     # model-specific M-step ----------------------------------------------------------------
     def _log_confusion(self, expected: np.ndarray, enc: Encoded) -> np.ndarray:
@@ -134,44 +119,32 @@ class DawidSkene(BaseAggregator):
                               where=total > 0)
         return np.log(np.maximum(probs, _PROB_FLOOR))
 
-    # EM driver ------------------------------------------------------------------------------
-    def _fit_encoded(self, enc: Encoded) -> np.ndarray:
-        n_items, n_ann, n_cls = enc.n_items, enc.n_annotators, enc.n_classes
-        gold = enc.gold if self.clamp_gold else np.full(n_items, -1, dtype=np.int64)
-        gold_rows = np.flatnonzero(gold >= 0)
+    # EM steps (the loop is EMAggregator's) -----------------------------------------------
+    def _em_start(self, enc: Encoded) -> dict[str, Any]:
         X = design_matrix(enc)  # (items, annotators*classes) counts
-        XT = X.T.tocsr()
-        # Posteriors are kept as Tt with shape (classes, items): see softmax_columns.
-        Tt = np.ascontiguousarray((enc.counts / np.maximum(enc.n_annotations, 1)[:, None]).T)
-        clamp_to_gold(Tt, gold, transposed=True)
+        return {"X": X, "XT": X.T.tocsr(), "log_pi": np.zeros((enc.n_annotators, enc.n_classes, enc.n_classes)),
+                "log_prior": np.zeros(enc.n_classes)}
 
-        history: list[float] = []
-        converged = False
-        log_pi = np.zeros((n_ann, n_cls, n_cls))
-        log_prior = np.zeros(n_cls)
-        n_iter = 0
-        for n_iter in range(1, self.max_iter + 1 if n_items else 1):
-            # M-step: expected[a, l, k] = sum over rows (a said l) of T[item, k]
-            expected = np.empty((n_ann * n_cls, n_cls))
-            for k in range(n_cls):
-                expected[:, k] = XT @ Tt[k]
-            log_pi = self._log_confusion(expected.reshape(n_ann, n_cls, n_cls), enc)
-            prior = (Tt.sum(axis=1) + self.alpha) / (n_items + n_cls * self.alpha)
-            log_prior = np.log(np.maximum(prior, _PROB_FLOOR))
-            # E-step in log space: logits[k, i] = log p_k + sum_r log pi[a_r, k, y_r]
-            log_pi_t = np.ascontiguousarray(log_pi.reshape(n_ann * n_cls, n_cls).T)
-            logits = np.empty((n_cls, n_items))
-            for k in range(n_cls):
-                logits[k] = X @ log_pi_t[k]
-            Tt, log_likelihood = posterior_step(logits, log_prior, gold, gold_rows)
-            history.append(log_likelihood)
-            if len(history) > 1 and abs(history[-1] - history[-2]) <= self.tol * enc.n_rows:
-                converged = True
-                break
+    def _em_iteration(self, enc: Encoded, Tt: np.ndarray, state: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+        n_items, n_ann, n_cls = enc.n_items, enc.n_annotators, enc.n_classes
+        X, XT = state["X"], state["XT"]
+        # M-step: expected[a, l, k] = sum over rows (a said l) of T[item, k]
+        expected = np.empty((n_ann * n_cls, n_cls))
+        for k in range(n_cls):
+            expected[:, k] = XT @ Tt[k]
+        log_pi = self._log_confusion(expected.reshape(n_ann, n_cls, n_cls), enc)
+        prior = (Tt.sum(axis=1) + self.alpha) / (n_items + n_cls * self.alpha)
+        log_prior = np.log(np.maximum(prior, _PROB_FLOOR))
+        # E-step in log space: logits[k, i] = log p_k + sum_r log pi[a_r, k, y_r] (the prior is added later)
+        log_pi_t = np.ascontiguousarray(log_pi.reshape(n_ann * n_cls, n_cls).T)
+        logits = np.empty((n_cls, n_items))
+        for k in range(n_cls):
+            logits[k] = X @ log_pi_t[k]
+        state["log_pi"], state["log_prior"] = log_pi, log_prior
+        return logits, log_prior
 
-        record_em_fit(self, n_iter, converged, history)
-        self._set_parameters(enc, log_pi, log_prior)
-        return np.ascontiguousarray(Tt.T)
+    def _em_finish(self, enc: Encoded, state: dict[str, Any]) -> None:
+        self._set_parameters(enc, state["log_pi"], state["log_prior"])
 
     def _set_parameters(self, enc: Encoded, log_pi: np.ndarray, log_prior: np.ndarray) -> None:
         classes = enc.classes.rename("label")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
-from ._em import posterior_step, record_em_fit
-from ._encoding import Encoded, clamp_to_gold
+from ._encoding import Encoded
 from .dawid_skene import _PROB_FLOOR, DawidSkene
 
 __all__ = ["MACE"]
@@ -126,38 +127,32 @@ class MACE(DawidSkene):
                              where=total > 0)
         return competence, spamming
 
-    def _fit_encoded(self, enc: Encoded) -> np.ndarray:
+    def _em_start(self, enc: Encoded) -> dict[str, Any]:
         n_items, n_ann, n_cls = enc.n_items, enc.n_annotators, enc.n_classes
-        gold = enc.gold if self.clamp_gold else np.full(n_items, -1, dtype=np.int64)
-        gold_rows = np.flatnonzero(gold >= 0)
-        pair = enc.annotator * n_cls + enc.label  # row -> (annotator, label) cell
-        cell = enc.label * n_items + enc.item  # row -> (label, item) cell of Tt
-        n_per_annotator = np.bincount(enc.annotator, minlength=n_ann).astype(np.float64)
-        log_uniform = np.full(n_cls, -np.log(max(n_cls, 1)))
-        # posteriors as Tt, shape (classes, items): see softmax_columns
-        Tt = np.ascontiguousarray((enc.counts / np.maximum(enc.n_annotations, 1)[:, None]).T)
-        clamp_to_gold(Tt, gold, transposed=True)
         competence = np.full(n_ann, 0.5)
         spamming = np.full((n_ann, n_cls), 1.0 / max(n_cls, 1))
-        knew_if_same = self._log_tables(competence, spamming)[2]
+        return {"pair": enc.annotator * n_cls + enc.label,  # row -> (annotator, label) cell
+                "cell": enc.label * n_items + enc.item,  # row -> (label, item) cell of Tt
+                "n_per_annotator": np.bincount(enc.annotator, minlength=n_ann).astype(np.float64),
+                "log_uniform": np.full(n_cls, -np.log(max(n_cls, 1))),
+                "competence": competence, "spamming": spamming,
+                "knew_if_same": self._log_tables(competence, spamming)[2]}
 
-        history: list[float] = []
-        converged = False
-        n_iter = 0
-        for n_iter in range(1, self.max_iter + 1 if n_items else 1):
-            knew = Tt.ravel()[cell] * knew_if_same.ravel()[pair]
-            competence, spamming = self._m_step(knew, enc, pair, n_per_annotator)
-            log_spam, log_same, knew_if_same = self._log_tables(competence, spamming)
-            spam_r = log_spam.ravel()[pair]
-            logits = np.bincount(cell, log_same.ravel()[pair] - spam_r, n_cls * n_items)
-            logits = logits.reshape(n_cls, n_items) + np.bincount(enc.item, spam_r, n_items)
-            Tt, log_likelihood = posterior_step(logits, log_uniform, gold, gold_rows)
-            history.append(log_likelihood)
-            if len(history) > 1 and abs(history[-1] - history[-2]) <= self.tol * enc.n_rows:
-                converged = True
-                break
+    def _em_iteration(self, enc: Encoded, Tt: np.ndarray, state: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+        n_items, n_cls = enc.n_items, enc.n_classes
+        pair, cell = state["pair"], state["cell"]
+        knew = Tt.ravel()[cell] * state["knew_if_same"].ravel()[pair]
+        competence, spamming = self._m_step(knew, enc, pair, state["n_per_annotator"])
+        log_spam, log_same, state["knew_if_same"] = self._log_tables(competence, spamming)
+        state["competence"], state["spamming"] = competence, spamming
+        spam_r = log_spam.ravel()[pair]
+        logits = np.bincount(cell, log_same.ravel()[pair] - spam_r, n_cls * n_items)
+        logits = logits.reshape(n_cls, n_items) + np.bincount(enc.item, spam_r, n_items)
+        return logits, state["log_uniform"]
 
-        record_em_fit(self, n_iter, converged, history)
+    def _em_finish(self, enc: Encoded, state: dict[str, Any]) -> None:
+        n_cls = enc.n_classes
+        competence, spamming = state["competence"], state["spamming"]
         annotators = enc.annotators.rename("annotator_id")
         self.competence_ = pd.Series(competence, index=annotators, name="competence")
         self.spamming_ = pd.DataFrame(spamming, index=annotators,
@@ -166,5 +161,4 @@ class MACE(DawidSkene):
         log_pi = np.repeat(log_spam[:, :, None], n_cls, axis=2)  # [a, l(observed), k(true)]
         diag = np.arange(n_cls)
         log_pi[:, diag, diag] = log_same
-        self._set_parameters(enc, log_pi, log_uniform)
-        return np.ascontiguousarray(Tt.T)
+        self._set_parameters(enc, log_pi, state["log_uniform"])
