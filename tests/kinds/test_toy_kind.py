@@ -149,6 +149,7 @@ def test_sla_report_and_status_run_for_the_kind(run):
     assert sum(r["items"] for r in histogram) == 60  # the first day's items
 
 
+@pytest.mark.slow  # two fresh processes (simulate, run): ~30 s
 def test_the_cli_finds_the_kind_by_import_path_in_a_new_process(tmp_path):
     """What an Airflow task does: a fresh process that knows the kind only from the config."""
     cfg = tmp_path / "labelq.yaml"
