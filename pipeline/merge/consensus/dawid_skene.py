@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -94,17 +93,6 @@ class DawidSkene(EMAggregator):
        problem solved?", PVLDB 10(5):541-552, 2017.
     .. [3] Toloka crowd-kit, ``crowdkit.aggregation.classification.DawidSkene``.
     """
-
-    def __init__(
-        self,
-        labels: Sequence[Any] | None = None,
-        *,
-        max_iter: int = 100,
-        tol: float = 1e-6,
-        alpha: float = 0.01,
-        clamp_gold: bool = True,
-    ) -> None:
-        super().__init__(labels=labels, max_iter=max_iter, tol=tol, alpha=alpha, clamp_gold=clamp_gold)
 
     # model-specific M-step ----------------------------------------------------------------
     def _log_confusion(self, expected: np.ndarray, enc: Encoded) -> np.ndarray:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -57,18 +55,6 @@ class OneCoinDawidSkene(DawidSkene):
        optimal algorithm for crowdsourcing", JMLR 17(102):1-44, 2016 (one-coin model).
     .. [3] Toloka crowd-kit, ``crowdkit.aggregation.classification.OneCoinDawidSkene``.
     """
-
-    def __init__(
-        self,
-        labels: Sequence[Any] | None = None,
-        *,
-        max_iter: int = 100,
-        tol: float = 1e-6,
-        alpha: float = 0.01,
-        clamp_gold: bool = True,
-    ) -> None:
-        super().__init__(labels=labels, max_iter=max_iter, tol=tol, alpha=alpha,
-                         clamp_gold=clamp_gold)
 
     def _fit_encoded(self, enc: Encoded) -> np.ndarray:
         self._skills = np.ones(enc.n_annotators)  # replaced by every M-step
