@@ -77,7 +77,7 @@ class TaskConfig(_Model):
     @field_validator("labels")
     @classmethod
     def _unique_labels(cls, labels: list[str] | None) -> list[str] | None:
-        dupes = sorted({x for x in labels or [] if (labels or []).count(x) > 1})
+        dupes = sorted({x for x in labels if labels.count(x) > 1}) if labels else []
         if dupes:
             raise ValueError(f"labels must be unique; repeated: {dupes}")
         return labels
@@ -197,15 +197,6 @@ class VendorConfig(_Model):
                 raise ValueError(f"explode: {self.explode!r} is not a mapped column; mapped: {sorted(self.columns)}")
         return self
 
-    @field_validator("columns")
-    @classmethod
-    def _columns_map_once(cls, columns: dict[str, str]) -> dict[str, str]:
-        targets = list(columns.values())
-        twice = sorted({t for t in targets if targets.count(t) > 1})
-        if twice:
-            raise ValueError(f"maps several vendor columns to {twice}")
-        return columns
-
     @field_validator("landing")
     @classmethod
     def _landing_inside_root(cls, landing: str) -> str:
@@ -229,10 +220,10 @@ class LabelqConfig(_Model):
     def _vendors_fit_tasks(self) -> "LabelqConfig":
         for name, vendor in self.vendors.items():
             for task_name, feed in vendor.feeds().items():
-                where = f"vendors.{name}" if vendor.task is not None else f"vendors.{name}.tasks.{task_name}"
+                where = f"vendors.{name}.tasks.{task_name}" if vendor.feeds_several else f"vendors.{name}"
                 if task_name not in self.tasks:
-                    raise ValueError(f"{where if vendor.tasks else where + '.task'}: unknown task {task_name!r}; "
-                                     f"known: {sorted(self.tasks)}")
+                    raise ValueError(f"{where if vendor.feeds_several else where + '.task'}: unknown task "
+                                     f"{task_name!r}; known: {sorted(self.tasks)}")
                 self._feed_fits(where, feed, self.tasks[task_name])
         landings = [v.landing.rstrip("/") for v in self.vendors.values()]
         shared = sorted({x for x in landings if landings.count(x) > 1})
@@ -263,7 +254,7 @@ class LabelqConfig(_Model):
 
     def vendors_for(self, task: str) -> dict[str, VendorConfig]:
         """The vendors that deliver labels for ``task``, each as that task sees it (:meth:`VendorConfig.feeds`)."""
-        return {n: v.feeds()[task] for n, v in self.vendors.items() if task in v.feeds()}
+        return {n: feeds[task] for n, v in self.vendors.items() if task in (feeds := v.feeds())}
 
     def digest(self) -> str:
         """SHA-256 of the normalised configuration (recorded in manifests)."""

@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from pipeline import __version__
 from pipeline.config import LabelqConfig, TaskConfig, VendorConfig
-from pipeline.kinds import DEFAULT_KIND, MEASURED_TABLES, LabelKind, get_kind
+from pipeline.kinds import DEFAULT_KIND, LabelKind, get_kind
 from pipeline.merge.lineage import contributing_vendors, merge_order, source_batches
 from pipeline.publish import read_manifest, write_version
 from pipeline.publish.manifest import build_manifest, curated_table
@@ -125,19 +125,6 @@ def _skip_empty(config: LabelqConfig, store: Store, stage: str, task: str, day: 
 
 
 # --------------------------------------------------------------------------- measure
-def headline_figures(agreement: pd.DataFrame, vendor_accuracy: pd.DataFrame) -> dict[str, Any]:
-    """The day's ``summary.json`` figures: ``agreement`` (overall value of each metric) and
-    ``gold_accuracy`` (per vendor: accuracy, n_gold, Wilson bounds); NaN as None."""
-    def num(x: Any) -> float | None:
-        return None if pd.isna(x) else float(x)
-
-    overall = agreement[agreement["scope"] == "overall"].set_index("metric")["value"]
-    rows: Iterable[Any] = vendor_accuracy.itertuples()
-    return {"agreement": {str(k): num(v) for k, v in overall.items()},
-            "gold_accuracy": {r.vendor: {"accuracy": num(r.accuracy), "n_gold": int(r.n_gold), "ci_low": num(r.ci_low),
-                                         "ci_high": num(r.ci_high)} for r in rows}}
-
-
 def measure(config: LabelqConfig, root: Root, day: date, task: str, *, allow_empty: bool = False) -> dict[str, Any]:
     """Agreement (overall and per vendor) and gold accuracy (per vendor and annotator) for ``day``.
 
@@ -151,6 +138,7 @@ def measure(config: LabelqConfig, root: Root, day: date, task: str, *, allow_emp
     (:class:`pipeline.history.HistoryGap`).
     """
     from pipeline.history import check_complete, resolve
+    from pipeline.measure import headline_figures
 
     tcfg = _task(config, task)
     kind = tcfg.label_kind
@@ -161,9 +149,6 @@ def measure(config: LabelqConfig, root: Root, day: date, task: str, *, allow_emp
     ann = resolve(store, task, day, schema=kind.annotations).day(day)
     measured = kind.measure(ann, read_gold(store, task, kind=kind), tcfg)
     tables = measured.tables
-    missing = [t for t in MEASURED_TABLES if t not in tables]
-    if missing:  # the kind's bug, not the data's: name it
-        raise TypeError(f"label kind {kind.name!r}: measure returned no table(s) {missing}")
     reports = validation_reports(store, task, day=day)
     summary = {
         "stage": "measure", "task": task, "date": day.isoformat(), "kind": kind.name, "labels": len(ann),

@@ -88,3 +88,15 @@ def test_digest_changes_with_content(repo):
     raw["vendors"]["acme"]["price_per_label"] = 0.5
     assert a.digest() == parse_config(_raw(repo)).digest()
     assert a.digest() != parse_config(raw).digest()
+
+
+def test_loading_the_config_imports_no_pandas(repo):
+    """Validating a config (every CLI command, every DAG task start) stays cheap: the kinds it
+    consults import no pandas, scipy or GX."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from pipeline.config import load_config; load_config('config/labelq.yaml'); "
+            "print(sorted(m for m in ('pandas', 'scipy', 'great_expectations') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

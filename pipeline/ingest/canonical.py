@@ -62,18 +62,14 @@ def ingested_with_key(kind: LabelKind | None = None) -> pa.Schema:
 
 
 def dictionary_columns(kind: LabelKind | None = None) -> list[str]:
-    """Text columns of an ingested file read back as Arrow dictionaries."""
-    shared = list(_SHARED_DICTIONARY)
-    return [*shared[:3], *_kind(kind).dictionary_columns, *shared[3:]]
+    """Text columns of an ingested file read back as Arrow dictionaries (order does not matter)."""
+    return [*_SHARED_DICTIONARY, *_kind(kind).dictionary_columns]
 
 
 def intermediate_options(kind: LabelKind | None = None) -> dict[str, Any]:
     """Writer options of the ingested (intermediate) files: speed first (staged files use PARQUET_OPTIONS)."""
     return {"compression": "lz4", "write_statistics": False, "use_dictionary": dictionary_columns(kind)}
 
-
-#: The ingested schema of a classification task (the default kind).
-INGESTED = ingested_schema()
 
 #: Rows per streamed record batch (memory is bounded by this, not by the file size). Each batch
 #: is one GX validation, whose fixed cost (~0.3 s) argues for large batches.
@@ -185,7 +181,7 @@ def check_contract(schema: pa.Schema, vendor: VendorConfig, *, file: str, kind: 
         )
     for col, canon in cols.items():
         t = _field_type(schema, col, vendor.explode)
-        if not _type_ok(t, tuple(expected[canon])):
+        if not _type_ok(t, expected[canon]):
             raise ContractError(
                 "schema_drift",
                 f"{file}: column {col!r} (-> {canon}) has type {t}, which cannot hold {canon}.",

@@ -32,6 +32,7 @@ task, finds it without registering). ``docs/kinds.md`` says how to add one.
 
 from __future__ import annotations
 
+import functools
 import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
@@ -78,6 +79,11 @@ class Measured:
 
     tables: dict[str, pd.DataFrame]
     summary: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        missing = [t for t in MEASURED_TABLES if t not in self.tables]
+        if missing:  # the kind's bug, not the data's: name it
+            raise TypeError(f"a label kind's measure returned no table(s) {missing}; it must return {list(MEASURED_TABLES)}")
 
 
 @dataclass(frozen=True)
@@ -145,16 +151,16 @@ class LabelKind(ABC):
     report_template: ClassVar[str | Path] = "kinds/generic.html.j2"
 
     # ------------------------------------------------------------------ schemas
-    @property
+    @functools.cached_property
     def annotations(self) -> pa.Schema:
         """The staged annotations of this kind (:func:`pipeline.contract.annotations_schema`)."""
         return annotations_schema(self.payload)
 
-    @property
+    @functools.cached_property
     def gold(self) -> pa.Schema:
         return gold_schema(self.gold_payload)
 
-    @property
+    @functools.cached_property
     def curated(self) -> pa.Schema:
         return curated_schema(self.curated_payload)
 
@@ -265,8 +271,8 @@ def get_kind(name: str) -> LabelKind:
         inst = obj() if isinstance(obj, type) else obj
         if not isinstance(inst, LabelKind):
             raise ValueError(f"label kind {name!r} is {type(inst).__name__}, not a pipeline.kinds.LabelKind subclass")
+        register_kind(inst)  # its suite and reports name it by its own name (a clash is refused, not hidden)
         _REGISTRY[name] = inst
-        _REGISTRY.setdefault(inst.name, inst)  # its suite and reports name it by its own name
         return inst
     raise ValueError(f"unknown label kind {name!r}; registered kinds: {kind_names()} (or give "
                      "'package.module:ClassName' of a LabelKind subclass)")

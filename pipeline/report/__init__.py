@@ -422,18 +422,18 @@ def render_report(data: Mapping[str, Any], images: Mapping[str, str | None]) -> 
     agreement = {(r["scope"], r["metric"]): r for r in data["agreement"]["rows"]}
     scope_sizes = {r["scope"]: r for r in data["agreement"]["rows"]}  # n_items / n_labels are per scope
     glance = sorted({v["vendor"] for v in data["vendors"]} | set(data["batches"]["counts"]))
-    template = _kind_template(str(data.get("kind") or "classification"))
+    template = _kind_template(data.get("kind"))
     return _environment(template.parent if template.is_absolute() else None).get_template("report.html.j2").render(
         d=data, images=images, kappa=kappa, kappa_vendors=names, agreement=agreement, scope_sizes=scope_sizes,
         glance_vendors=glance, scorecard={v["vendor"]: v for v in data["vendors"]},
         kind_template=template.name if template.is_absolute() else template.as_posix())
 
 
-def _kind_template(kind: str) -> Path:
+def _kind_template(kind: str | None) -> Path:
     """The kind's report sections template: a name under ``templates/`` or a file the kind ships."""
-    from pipeline.kinds import get_kind
+    from pipeline.kinds import DEFAULT_KIND, get_kind
 
-    return Path(get_kind(kind).report_template)
+    return Path(get_kind(kind or DEFAULT_KIND).report_template)
 
 
 def render_index(entries: Sequence[Mapping[str, Any]]) -> str:

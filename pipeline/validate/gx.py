@@ -76,25 +76,32 @@ def suite_names(task: str, vendor: str, kind: str = DEFAULT_KIND) -> list[str]:
     return names
 
 
-@functools.cache
 def suite_documents(task: str, vendor: str, kind: str = DEFAULT_KIND) -> tuple[dict[str, Any], ...]:
     """The raw JSON of each suite for (task, vendor, kind), each first checked by loading it with GX."""
-    docs = []
-    for name in suite_names(task, vendor, kind):
-        load_suite(name)  # validates the file with GX, naming it on error
-        docs.append(json.loads(suite_path(name).read_text(encoding="utf-8")))
-    return tuple(docs)
+    return tuple(_document(n) for n in suite_names(task, vendor, kind))
 
 
 @functools.cache
-def combined_suite(task: str, vendor: str, kind: str = DEFAULT_KIND) -> Any:
-    """One GX ``ExpectationSuite`` holding every expectation of :func:`suite_names` (one pass per batch)."""
+def _combined(names: tuple[str, ...], name: str) -> Any:
+    """One GX ``ExpectationSuite`` holding every expectation of the suites ``names``, in order."""
     import great_expectations as gx
 
-    docs = suite_documents(task, vendor, kind)
-    expectations = [e for d in docs for e in d["expectations"]]
-    meta = {"sources": suite_names(task, vendor, kind), "personal_data_columns": personal_columns(task, vendor, kind)}
-    return gx.ExpectationSuite(name=f"labelq.{task}.{vendor}", expectations=expectations, meta=meta)
+    docs = [_document(n) for n in names]
+    personal = list(dict.fromkeys(c for d in docs for c in (d.get("meta") or {}).get("personal_data_columns", [])))
+    return gx.ExpectationSuite(name=name, expectations=[e for d in docs for e in d["expectations"]],
+                               meta={"sources": list(names), "personal_data_columns": personal})
+
+
+@functools.cache
+def _document(name: str) -> dict[str, Any]:
+    """The raw JSON of suite ``name``, first checked by loading it with GX (which names the file on error)."""
+    load_suite(name)
+    return dict(json.loads(suite_path(name).read_text(encoding="utf-8")))
+
+
+def combined_suite(task: str, vendor: str, kind: str = DEFAULT_KIND) -> Any:
+    """One GX ``ExpectationSuite`` holding every expectation of :func:`suite_names` (one pass per batch)."""
+    return _combined(tuple(suite_names(task, vendor, kind)), f"labelq.{task}.{vendor}")
 
 
 def suite_expectations(task: str, vendor: str, kind: str = DEFAULT_KIND) -> list[dict[str, Any]]:
@@ -155,13 +162,10 @@ def validate_frame(frame: pd.DataFrame, *, parameters: dict[str, Any], suite: st
                    kind: str = DEFAULT_KIND) -> ValidationOutcome:
     """Validate ``frame`` with the named suite, or the shared suite and ``kind``'s together
     (``suite=None``); ``parameters`` fill the suites' ``$PARAMETER`` slots."""
-    import great_expectations as gx
-
     batch = _batch_definition().get_batch(batch_parameters={"dataframe": frame.reset_index(drop=True)})
     if suite is None:
-        names = ["annotations", get_kind(kind).suite]
-        docs = [json.loads(suite_path(n).read_text(encoding="utf-8")) for n in names if load_suite(n)]
-        gx_suite = gx.ExpectationSuite(name="+".join(names), expectations=[e for d in docs for e in d["expectations"]])
+        names = ("annotations", get_kind(kind).suite)
+        gx_suite = _combined(names, "+".join(names))
     else:
         gx_suite = load_suite(suite)
     result = batch.validate(gx_suite, expectation_parameters=_with_columns(parameters, kind), result_format="SUMMARY")

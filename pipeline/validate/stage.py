@@ -329,16 +329,16 @@ def validate_day(config: LabelqConfig, root: Any, day: date, vendor: str, *,
         raise FileNotFoundError(f"{store.location(report_key)}: no ingest report; run the ingest stage for {vendor} {day} first")
     report = store.read_json(report_key)
     feeds = vcfg.feeds()
+    accepted = _earlier_accepted_entries(store, vendor, day)  # the vendor's ledger, read once for every task
     summaries: dict[str, dict[str, Any]] = {}
     entries: list[dict[str, Any]] = []
     with store.replace_dir(lay.quarantine(day, vendor).as_posix()) as quarantine:
         for task_name, feed in feeds.items():
             records = [r for r in report["files"] if r.get("task") in (None, task_name)]
-            sub = lay.quarantine_folder(task_name if vcfg.feeds_several else None)
             summaries[task_name], batches = _validate_feed(
-                config, store, day, vendor, task_name, feed, records, ingested=ingested,
-                quarantine=f"{quarantine}/{sub}" if sub else quarantine, prefix=f"{sub}/" if sub else "",
-                batch_rows=batch_rows)
+                config, store, day, vendor, task_name, feed, records, ingested=ingested, quarantine=quarantine,
+                sub=lay.quarantine_folder(task_name if vcfg.feeds_several else None),
+                earlier=[e for e in accepted if e.get("task") in (None, task_name)], batch_rows=batch_rows)
             entries += [ledger_entry(b, day, task=task_name, **{k: b.get(k) for k in (
                 "rows_staged", "rows_quarantined", "staged_output", "quarantined_rows")}) for b in batches]
     write_ledger_day(store, vendor, day, entries)
@@ -355,17 +355,18 @@ def validate_day(config: LabelqConfig, root: Any, day: date, vendor: str, *,
 
 
 def _validate_feed(config: LabelqConfig, store: Store, day: date, vendor: str, task_name: str, vcfg: VendorConfig,
-                   records: list[dict[str, Any]], *, ingested: str, quarantine: str, prefix: str,
-                   batch_rows: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+                   records: list[dict[str, Any]], *, ingested: str, quarantine: str, sub: str,
+                   earlier: list[dict[str, Any]], batch_rows: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """:func:`validate_day` for one task a vendor's files feed: replaces ``staged/<task>/date=<day>/vendor=<vendor>/``
-    and fills ``quarantine`` (the vendor's quarantine partition, or its ``task=<task>`` folder); returns
+    and fills the vendor's quarantine partition ``quarantine`` (in its folder ``sub`` when the vendor's
+    files feed several tasks); ``earlier``: the task's ledger entries accepted before ``day``. Returns
     the summary and the batch entries (for the ledger)."""
     lay = store.layout
     task = config.tasks[task_name]
     kind = task.label_kind
-    params = {**kind.suite_parameters(task), "annotation_columns": kind.annotations.names, "vendor_set": [vendor],
-              "task_set": [task_name], **annotated_at_bounds(day)}
-    earlier = [e for e in _earlier_accepted_entries(store, vendor, day) if e.get("task") in (None, task_name)]
+    params = {**kind.suite_parameters(task), "vendor_set": [vendor], "task_set": [task_name], **annotated_at_bounds(day)}
+    prefix = f"{sub}/" if sub else ""
+    quarantine = f"{quarantine}/{sub}" if sub else quarantine
     earlier_by_batch: dict[str, list[dict[str, Any]]] = {}
     for e in earlier:
         earlier_by_batch.setdefault(e["batch_id"], []).append({k: e[k] for k in ("file", "sha256", "date", "batch_id")})

@@ -98,7 +98,8 @@ def test_both_tasks_publish_and_score_the_vendor(run):
     assert held["item_id"].tolist() == ["i2"] and held["held_out_reason"].tolist() == ["fewer than 2 labels"]
     assert set(helpful["vendors"]) == {"acme,bluepeak"} and set(harmless["vendors"]) == {"acme"}
     assert read_manifest(root, "helpfulness", DAY.isoformat())["kind"] == "classification"
-    assert steps.check_vendor_sla(config, root, DAY, "harmlessness", "acme")["status"] in ("ok", "insufficient_data")
+    # no gold file: the harmlessness SLA of acme cannot be judged, and helpfulness has none
+    assert steps.check_vendor_sla(config, root, DAY, "harmlessness", "acme")["status"] == "insufficient_data"
     assert steps.check_vendor_sla(config, root, DAY, "helpfulness", "acme")["status"] == "no_sla"
 
 

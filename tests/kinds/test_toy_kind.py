@@ -136,7 +136,7 @@ def test_agreement_is_alpha_interval_equal_to_the_krippendorff_package(run):
     assert overall["value"].iloc[0] == pytest.approx(expected, abs=1e-9)
 
 
-def test_sla_report_and_status_run_for_the_kind(run):
+def test_sla_and_report_run_for_the_kind(run):
     config, root, sim, results = run
     out = steps.check_sla(config, root, START, "quality")
     assert out["status"] == {"rateco": "ok"}  # gold accuracy ~0.95 on ~36 gold labels; scorely has no SLA
@@ -162,3 +162,10 @@ def test_the_cli_finds_the_kind_by_import_path_in_a_new_process(tmp_path):
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     assert read_manifest(tmp_path / "data", "quality", str(START))["kind"] == "score"
+
+
+def test_a_kind_that_measures_without_the_shared_tables_is_refused():
+    from pipeline.kinds import Measured
+
+    with pytest.raises(TypeError, match=r"no table\(s\) \['accuracy_vendor', 'accuracy_annotator'\]"):
+        Measured({"agreement": pd.DataFrame()})

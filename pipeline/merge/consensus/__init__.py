@@ -22,12 +22,12 @@ Estimators (crowd-kit style: settings in ``__init__``, ``fit(annotations, gold=N
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
-import pandas as pd
+if TYPE_CHECKING:  # importing the package stays cheap (config validation reads METHODS)
+    import pandas as pd
 
-from ._base import RESULT_COLUMNS, BaseAggregator
-from .majority_vote import MajorityVote
+    from ._base import BaseAggregator
 
 __all__ = [
     "MACE",
@@ -48,6 +48,14 @@ METHODS: tuple[str, ...] = get_args(Method)
 
 
 def __getattr__(name: str) -> Any:  # lazy: keep `import pipeline.merge.consensus` cheap
+    if name in ("RESULT_COLUMNS", "BaseAggregator"):
+        from . import _base
+
+        return getattr(_base, name)
+    if name == "MajorityVote":
+        from .majority_vote import MajorityVote
+
+        return MajorityVote
     if name == "WeightedVote":
         from .weighted_vote import WeightedVote
 
@@ -69,7 +77,7 @@ def __getattr__(name: str) -> Any:  # lazy: keep `import pipeline.merge.consensu
 
 def _estimator_class(method: str) -> type[BaseAggregator]:
     if method == "majority_vote":
-        return MajorityVote
+        return __getattr__("MajorityVote")
     if method == "weighted_vote":
         return __getattr__("WeightedVote")
     if method == "dawid_skene":
