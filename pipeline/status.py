@@ -13,7 +13,7 @@ from typing import Any
 from pipeline.config import LabelqConfig
 from pipeline.history import gaps, stale_versions
 from pipeline.publish import latest_ref, version_refs
-from pipeline.storage import Store
+from pipeline.storage import Layout, Store
 
 #: Top-level folders a labelq storage root may hold (any one of them makes it a root).
 ROOT_FOLDERS = ("landing", "gold", "ingested", "staged", "quarantine", "ledger", "metrics", "scorecards", "consensus",
@@ -54,9 +54,9 @@ def task_status(store: Store, task: str, config: LabelqConfig | None = None) -> 
     lay = store.layout
     vendors = sorted(config.vendors_for(task)) if config else sorted(
         {i.base_name.removeprefix("vendor=") for d in store.list_dir(lay.staged_task(task).as_posix())
-         for i in store.list_dir(f"{lay.staged_task(task).as_posix()}/{d.base_name}")
+         for i in store.list_dir(Layout.join(lay.staged_task(task), d.base_name))
          if i.base_name.startswith("vendor=")})
-    days: set[str] = _dates(store, lay.staged_task(task).as_posix()) | _dates(store, f"consensus/{task}")
+    days: set[str] = _dates(store, lay.staged_task(task).as_posix()) | _dates(store, lay.consensus_task(task).as_posix())
     ingested_days = _dates(store, "ingested")
     refs = version_refs(store, task)
     days |= set(refs)

@@ -10,7 +10,7 @@ from typing import Any
 from pipeline.config import LabelqConfig
 from pipeline.publish import VersionNotFound, read_manifest, resolve_version
 from pipeline.score.scorecard import scorecard_key
-from pipeline.storage import AGREEMENT_TABLE, METRICS_SUMMARY, Root, Store, open_store
+from pipeline.storage import AGREEMENT_TABLE, METRICS_SUMMARY, REASON_SUFFIX, Root, Store, open_store
 
 log = logging.getLogger("labelq")
 
@@ -120,7 +120,7 @@ def _quarantined(store: Store) -> dict[str, dict[str, list[dict[str, Any]]]]:
     """Every quarantine record, per task and day: the ``<file>.reason.json`` fields (not the GX
     result) with the record's key under ``reason_file``, sorted by vendor and file."""
     out: dict[str, dict[str, list[dict[str, Any]]]] = {}
-    for key in store.committed_files("quarantine", ".reason.json"):
+    for key in store.committed_files("quarantine", REASON_SUFFIX):
         r = store.read_json(key)
         day = r.get("date") or next((p.removeprefix("date=") for p in key.split("/") if p.startswith("date=")), None)
         out.setdefault(str(r.get("task")), {}).setdefault(str(day), []).append(

@@ -128,13 +128,13 @@ def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------- I/O edge: read
 def _read_batches(store: Store, task: str, day: date) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The day's ``_validate.json`` per vendor of ``task`` and the quarantine reasons of its vendors."""
-    from pipeline.storage import VALIDATE_REPORT
+    from pipeline.storage import REASON_SUFFIX, VALIDATE_REPORT
 
-    staged = (store.layout.staged_task(task) / f"date={day.isoformat()}").as_posix()
+    staged = store.layout.staged_day(task, day).as_posix()
     validation = [store.read_json(k) for k in store.committed_files(staged, "/" + VALIDATE_REPORT)]
     quarantine = []
     for vendor in sorted({r["vendor"] for r in validation}):
-        for key in store.committed_files(store.layout.quarantine(day, vendor).as_posix(), ".reason.json"):
+        for key in store.committed_files(store.layout.quarantine(day, vendor).as_posix(), REASON_SUFFIX):
             reason = store.read_json(key)
             if reason.get("task", task) == task:
                 quarantine.append({**{k: reason.get(k) for k in _REASON_KEYS}, "vendor": reason.get("vendor") or vendor,

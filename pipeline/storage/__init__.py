@@ -70,6 +70,8 @@ PARQUET_OPTIONS: dict[str, Any] = {"compression": "zstd", "write_statistics": Tr
 
 #: Suffix of the GX result stored beside each staged batch (see :func:`validation_sidecar`).
 VALIDATION_SUFFIX = ".validation.json"
+#: Suffix of the document beside each quarantined delivery saying why (:meth:`Layout.quarantine_reason`).
+REASON_SUFFIX = ".reason.json"
 
 #: Names of the files inside partitions that other stages read (a stage writes them into its build,
 #: ``f"{build}/{NAME}"``; readers take the keys from :class:`Layout`).
@@ -150,11 +152,41 @@ class Layout:
         vendor whose files feed several tasks ``task=<task>/<stem>.parquet`` (one per task)."""
         return f"{stem}.parquet" if task is None else f"task={task}/{stem}.parquet"
 
+    # -- names of the files inside a partition (join them to its key with :meth:`join`)
+    @staticmethod
+    def join(folder: str | os.PathLike[str], name: str) -> str:
+        """The key of file ``name`` inside partition (or build) ``folder``."""
+        return (PurePosixPath(os.fspath(folder)) / name).as_posix()
+
+    @staticmethod
+    def staged_file(stem: str) -> str:
+        """A validated batch inside :meth:`staged`: ``<stem>.parquet``."""
+        return f"{stem}.parquet"
+
+    @staticmethod
+    def validation_file(stem: str) -> str:
+        """The GX result beside staged batch ``<stem>.parquet`` (:func:`validation_sidecar`)."""
+        return validation_sidecar(stem)
+
+    @staticmethod
+    def quarantined_rows(stem: str) -> str:
+        """The rows of batch ``<stem>`` that failed validation, inside :meth:`quarantine`."""
+        return f"{stem}.rows.parquet"
+
+    @staticmethod
+    def quarantine_reason(name: str) -> str:
+        """Why delivery ``name`` (its file name) was quarantined, inside :meth:`quarantine`."""
+        return f"{name}{REASON_SUFFIX}"
+
     def staged_task(self, task: str) -> Path:
         return self.root / "staged" / task
 
+    def staged_day(self, task: str, day: date) -> Path:
+        """Every vendor's staged partition of ``task`` and ``day``."""
+        return self.staged_task(task) / f"date={day.isoformat()}"
+
     def staged(self, task: str, day: date, vendor: str) -> Path:
-        return self.staged_task(task) / f"date={day.isoformat()}" / f"vendor={vendor}"
+        return self.staged_day(task, day) / f"vendor={vendor}"
 
     def quarantine(self, day: date, vendor: str) -> Path:
         return self.root / "quarantine" / f"date={day.isoformat()}" / f"vendor={vendor}"
@@ -177,8 +209,11 @@ class Layout:
     def scorecards(self, task: str, day: date) -> Path:
         return self.scorecards_task(task) / f"date={day.isoformat()}"
 
+    def consensus_task(self, task: str) -> Path:
+        return self.root / "consensus" / task
+
     def consensus(self, task: str, day: date) -> Path:
-        return self.root / "consensus" / task / f"date={day.isoformat()}"
+        return self.consensus_task(task) / f"date={day.isoformat()}"
 
     def curated(self, task: str) -> Path:
         return self.root / "curated" / task

@@ -29,7 +29,7 @@ from pipeline.config import LabelqConfig, VendorConfig
 from pipeline.ingest.canonical import DEFAULT_BATCH_ROWS, dictionary_columns, ingested_schema
 from pipeline.kinds import LabelKind
 from pipeline.ingest.ledger import ledger_entry, read_ledger, write_ledger_day
-from pipeline.storage import VALIDATION_SUFFIX, Store, in_background, open_store, validation_sidecar
+from pipeline.storage import REASON_SUFFIX, VALIDATION_SUFFIX, Layout, Store, in_background, open_store
 from pipeline.validate.rows import (
     RowPolicy,
     compile_policy,
@@ -85,7 +85,8 @@ def validate_file(store: Store, rec: dict[str, Any], *, in_key: str, staged_dir:
     personal = set(personal_columns(task, vendor, kind.name))
     schema = kind.annotations
     stem = PurePosixPath(rec["output"]).stem
-    stage_key, rows_key = f"{staged_dir}/{stem}.parquet", f"{quarantine_dir}/{stem}.rows.parquet"
+    stage_key = Layout.join(staged_dir, Layout.staged_file(stem))
+    rows_key = Layout.join(quarantine_dir, Layout.quarantined_rows(stem))
     counts: Counter = Counter()
     examples: dict[str, list[tuple[int, str | None]]] = {}
     columns = _reason_columns(policy)
@@ -141,7 +142,7 @@ def validate_file(store: Store, rec: dict[str, Any], *, in_key: str, staged_dir:
                 "rows_staged": 0, "rows_quarantined": rows_in, "gx_success": verdict.success,
                 "_keys": np.zeros(0, dtype=np.uint64), "_reason": why}
     entry["_keys"] = keys[good_all]
-    store.write_json(f"{staged_dir}/{validation_sidecar(stem)}", verdict.result)
+    store.write_json(Layout.join(staged_dir, Layout.validation_file(stem)), verdict.result)
     if rows_bad == 0:
         store.delete(rows_key)
         return {**entry, "status": "staged", "reason": None, "detail": None, "rows_staged": rows_in,
@@ -230,8 +231,8 @@ def _quarantine_file(store: Store, rec: dict[str, Any], quarantine_dir: str, *, 
     name = PurePosixPath(rec["file"]).name
     copied = rec.get("reason") != "path_escape" and store.is_file(rec["file"])
     if copied:
-        store.copy(rec["file"], f"{quarantine_dir}/{name}")
-    return f"{quarantine_dir}/{name}.reason.json", {
+        store.copy(rec["file"], Layout.join(quarantine_dir, name))
+    return Layout.join(quarantine_dir, Layout.quarantine_reason(name)), {
         "file": rec["file"], "sha256": rec["sha256"], "vendor": rec.get("vendor"), "task": rec.get("task"),
         "date": rec.get("date"), "batch_id": rec["batch_id"], "rows": rows, "rows_quarantined": rows_quarantined,
         "reason": reason, "policy": policy, "cause": cause, "detail": detail, "row_reasons": dict(counts),
@@ -272,8 +273,8 @@ def _settle_supersessions(store: Store, batches: list[dict[str, Any]], day: date
                        detail=superseded_detail(old["file"], old["batch_id"], ref))
             winner.setdefault("supersedes", []).append(_ref(old, day))
             stem = PurePosixPath(old["staged_output"]).stem
-            store.delete(f"{staged_dir}/{stem}.parquet")
-            store.delete(f"{staged_dir}/{validation_sidecar(stem)}")
+            store.delete(Layout.join(staged_dir, Layout.staged_file(stem)))
+            store.delete(Layout.join(staged_dir, Layout.validation_file(stem)))
             old["rows_superseded"] = old.pop("rows_staged")
             old.pop("staged_output", None)
 
@@ -289,7 +290,7 @@ def _note_failed_redeliveries(reasons: dict[str, dict[str, Any]], batches: list[
                                                   if o["batch_id"] == b["batch_id"] and o["status"] == "staged"]
         if not tried:
             continue
-        reasons[f"{quarantine_dir}/{PurePosixPath(b['file']).name}.reason.json"]["tried_to_supersede"] = tried
+        reasons[Layout.join(quarantine_dir, Layout.quarantine_reason(PurePosixPath(b["file"]).name))]["tried_to_supersede"] = tried
         log.warning("validate %s: %s re-delivers batch %r but failed validation, so it replaces nothing: %s stays",
                     vendor, b["file"], b["batch_id"], ", ".join(f"{r['file']} ({r['date']})" for r in tried))
 
@@ -366,7 +367,7 @@ def _validate_feed(config: LabelqConfig, store: Store, day: date, vendor: str, t
     kind = task.label_kind
     params = {**kind.suite_parameters(task), "vendor_set": [vendor], "task_set": [task_name], **annotated_at_bounds(day)}
     prefix = f"{sub}/" if sub else ""
-    quarantine = f"{quarantine}/{sub}" if sub else quarantine
+    quarantine = Layout.join(quarantine, sub) if sub else quarantine
     earlier_by_batch: dict[str, list[dict[str, Any]]] = {}
     for e in earlier:
         earlier_by_batch.setdefault(e["batch_id"], []).append({k: e[k] for k in ("file", "sha256", "date", "batch_id")})
@@ -391,7 +392,7 @@ def _validate_feed(config: LabelqConfig, store: Store, day: date, vendor: str, t
                                 "rows_staged": 0, "rows_quarantined": rec["rows"] or 0})
                 continue
             others = [k for b, ks in keys_by_batch.items() if b != rec["batch_id"] for k in ks]
-            entry = validate_file(store, rec, in_key=f"{ingested}/{rec['output']}", staged_dir=staged,
+            entry = validate_file(store, rec, in_key=Layout.join(ingested, rec["output"]), staged_dir=staged,
                                   quarantine_dir=quarantine, task=task_name, vendor=vendor, vcfg=vcfg, kind=kind,
                                   params=params,
                                   staged_keys=np.concatenate(others) if others else np.zeros(0, dtype=np.uint64),
@@ -404,7 +405,7 @@ def _validate_feed(config: LabelqConfig, store: Store, day: date, vendor: str, t
             if prefix and entry.get("quarantined_rows"):
                 entry["quarantined_rows"] = prefix + entry["quarantined_rows"]
             if entry.get("staged_output"):
-                entry["staged_output"] = f"{lay.staged(task_name, day, vendor).as_posix()}/{PurePosixPath(entry['staged_output']).name}"
+                entry["staged_output"] = Layout.join(lay.staged(task_name, day, vendor), PurePosixPath(entry["staged_output"]).name)
             if entry["detail"]:
                 log.warning("validate %s: %s %s: %s", vendor, entry["status"], rec["file"], entry["detail"])
             batches.append({**entry, **links})
@@ -450,10 +451,10 @@ def build_docs(root: Any, site_dir: Any = None) -> Any:
         name = PurePosixPath(key)
         results.append(((name.parent / name.name.removeprefix(".").removesuffix(VALIDATION_SUFFIX)).as_posix()
                         .removeprefix("staged/"), store.read_json(key)))
-    for key in store.committed_files("quarantine", ".reason.json"):
+    for key in store.committed_files("quarantine", REASON_SUFFIX):
         doc = store.read_json(key)
         if doc.get("gx_result"):
-            results.append((key.removesuffix(".reason.json"), doc["gx_result"]))
+            results.append((key.removesuffix(REASON_SUFFIX), doc["gx_result"]))
     if site_dir is None:
         if not store.is_local:
             raise ValueError(f"{store.uri}: give a local folder for the Data Docs site of an object-store root")
