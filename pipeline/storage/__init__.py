@@ -68,7 +68,7 @@ from pipeline.config import VendorConfig
 PARQUET_OPTIONS: dict[str, Any] = {"compression": "zstd", "write_statistics": True, "use_dictionary": True}
 
 
-#: Suffix of the GX result stored beside each staged batch (see :func:`validation_sidecar`).
+#: Suffix of the GX result stored beside each staged batch (see :meth:`Layout.validation_file`).
 VALIDATION_SUFFIX = ".validation.json"
 #: Suffix of the document beside each quarantined delivery saying why (:meth:`Layout.quarantine_reason`).
 REASON_SUFFIX = ".reason.json"
@@ -90,20 +90,6 @@ BUILD_LEASE_SECONDS = 3 * 3600  # longer than any stage runs (the DAG's executio
 
 #: Folder (under the root) of the journals of object-store partition swaps in flight (see :meth:`Store.replace_dir`).
 SWAPS = ".swaps"
-
-
-def validation_sidecar(stem: str) -> str:
-    """File name of the GX result beside staged batch ``<stem>.parquet``: ``.<stem>.validation.json``.
-
-    Sidecars are hidden (``.``) so that readers of a partition folder skip them and see Parquet
-    (and the ``_validate.json`` report) only: ``pyarrow.dataset`` ignores ``.`` and ``_`` names,
-    Hugging Face ``datasets`` ignores hidden files and picks its reader by the most common
-    extension.
-
-    >>> validation_sidecar("acme-20261101-01")
-    '.acme-20261101-01.validation.json'
-    """
-    return f".{stem}{VALIDATION_SUFFIX}"
 
 
 class Build(str):
@@ -165,8 +151,17 @@ class Layout:
 
     @staticmethod
     def validation_file(stem: str) -> str:
-        """The GX result beside staged batch ``<stem>.parquet`` (:func:`validation_sidecar`)."""
-        return validation_sidecar(stem)
+        """File name of the GX result beside staged batch ``<stem>.parquet``: ``.<stem>.validation.json``.
+
+        Sidecars are hidden (``.``) so that readers of a partition folder skip them and see Parquet
+        (and the ``_validate.json`` report) only: ``pyarrow.dataset`` ignores ``.`` and ``_`` names,
+        Hugging Face ``datasets`` ignores hidden files and picks its reader by the most common
+        extension.
+
+        >>> Layout.validation_file("acme-20261101-01")
+        '.acme-20261101-01.validation.json'
+        """
+        return f".{stem}{VALIDATION_SUFFIX}"
 
     @staticmethod
     def quarantined_rows(stem: str) -> str:

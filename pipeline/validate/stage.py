@@ -405,7 +405,7 @@ def _validate_feed(config: LabelqConfig, store: Store, day: date, vendor: str, t
             if prefix and entry.get("quarantined_rows"):
                 entry["quarantined_rows"] = prefix + entry["quarantined_rows"]
             if entry.get("staged_output"):
-                entry["staged_output"] = Layout.join(lay.staged(task_name, day, vendor), PurePosixPath(entry["staged_output"]).name)
+                entry["staged_output"] = Layout.join(staged.dest, PurePosixPath(entry["staged_output"]).name)
             if entry["detail"]:
                 log.warning("validate %s: %s %s: %s", vendor, entry["status"], rec["file"], entry["detail"])
             batches.append({**entry, **links})
