@@ -31,6 +31,7 @@ sys.path.insert(0, str(REPO))
 
 from pipeline.config import load_config  # noqa: E402
 from pipeline.simulate import simulate  # noqa: E402
+from pipeline.storage import open_store  # noqa: E402
 
 DAY = date(2026, 11, 1)
 CONFIG = REPO / "config" / "labelq.yaml"
@@ -42,8 +43,9 @@ import sys
 from datetime import date
 from pipeline import steps
 from pipeline.config import load_config
+from pipeline.storage import open_store
 stage, root, day, arg = sys.argv[1:]
-getattr(steps, stage)(load_config(), root, date.fromisoformat(day), arg)
+getattr(steps, stage)(load_config(), open_store(root), date.fromisoformat(day), arg)
 """
 
 
@@ -69,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         root = args.root or Path(tmp)
         t0 = time.perf_counter()
-        rep = simulate(config, root, days=1, start=DAY, items_per_day=args.items, annotators=args.annotators)
+        rep = simulate(config, open_store(root), days=1, start=DAY, items_per_day=args.items, annotators=args.annotators)
         print(f"simulated {rep.rows:,} labels of {args.items:,} items by {len(config.vendors)} x {args.annotators:,} "
               f"annotators in {time.perf_counter() - t0:.1f} s", flush=True)
         (task,) = config.tasks

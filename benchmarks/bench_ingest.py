@@ -52,6 +52,7 @@ from pipeline import steps  # noqa: E402
 from pipeline.validate import stage as validate_stage  # noqa: E402
 from pipeline.config import parse_config  # noqa: E402
 from pipeline.kinds.classification import ANNOTATIONS  # noqa: E402
+from pipeline.storage import open_store
 
 DAY = date(2026, 11, 1)
 CONFIG = {
@@ -128,8 +129,8 @@ def main() -> None:
     (warm / "landing/acme" / DAY.isoformat()).mkdir(parents=True)
     pq.write_table(pq.read_table(src).slice(0, 10), warm / "landing/acme" / DAY.isoformat() / "w.parquet")
     t0 = time.perf_counter()
-    steps.ingest(config, warm, DAY, "acme")
-    steps.validate(config, warm, DAY, "acme")
+    steps.ingest(config, open_store(warm), DAY, "acme")
+    steps.validate(config, open_store(warm), DAY, "acme")
     warm_s = time.perf_counter() - t0
 
     root = work / "data"
@@ -142,9 +143,9 @@ def main() -> None:
     pa.set_memory_pool(pool)
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t0 = time.perf_counter()
-    ing = steps.ingest(config, root, DAY, "acme", batch_rows=args.batch_rows)
+    ing = steps.ingest(config, open_store(root), DAY, "acme", batch_rows=args.batch_rows)
     t1 = time.perf_counter()
-    val = steps.validate(config, root, DAY, "acme", batch_rows=args.batch_rows)
+    val = steps.validate(config, open_store(root), DAY, "acme", batch_rows=args.batch_rows)
     t2 = time.perf_counter()
     rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     arrow_peak = pool.max_memory()
@@ -153,7 +154,7 @@ def main() -> None:
     # the GX step alone (in this process, as the GX worker runs it: every batch of the file) ...
     in_key = f"ingested/date={DAY}/vendor=acme/big.parquet"
     t0 = time.perf_counter()
-    validate_stage.gx_validate_file(str(root), in_key, task="sentiment", vendor="acme", params=PARAMS,
+    validate_stage.gx_validate_file(open_store(str(root)), in_key, task="sentiment", vendor="acme", params=PARAMS,
                             batch_rows=args.batch_rows)
     gx_s = time.perf_counter() - t0
     # ... beside the same checks in plain pandas on the same batches (conversion not timed)

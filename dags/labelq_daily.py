@@ -49,13 +49,14 @@ PROJECT = Path(__file__).resolve().parent.parent
 
 
 def _run() -> tuple:
-    """(config, root, day) for the current task's run."""
+    """(config, store, day) for the current task's run: the storage root is opened here, once per task."""
     from pipeline.runtime import run_day, run_settings
+    from pipeline.storage import open_store
 
     ctx = get_current_context()
     config, root = _fail_fast(run_settings, ctx["params"])
     day = _fail_fast(run_day, ctx["params"], ctx.get("logical_date"), ctx.get("data_interval_start"))
-    return config, root, day
+    return config, _fail_fast(open_store, root), day
 
 
 def _fail_fast(fn, *args, **kwargs):
@@ -83,15 +84,15 @@ def _skip_if_empty(result: dict) -> dict:
 
 def _vendor_step(step: Callable[..., dict], vendor: str, **kwargs: Any) -> dict:
     """Run the stage function ``step`` (``steps.ingest`` / ``steps.validate``) for one vendor of the run's day."""
-    config, root, day = _run()
-    return _fail_fast(step, config, root, day, vendor, **kwargs)
+    config, store, day = _run()
+    return _fail_fast(step, config, store, day, vendor, **kwargs)
 
 
 def _task_step(step: Callable[..., dict], task_name: str) -> dict:
     """Run the stage function ``step`` (``steps.measure`` ...) for one labelling task of the run's day."""
-    config, root, day = _run()
+    config, store, day = _run()
     allow_empty = bool(get_current_context()["params"].get("allow_empty"))
-    return _skip_if_empty(_fail_fast(step, config, root, day, task_name, allow_empty=allow_empty))
+    return _skip_if_empty(_fail_fast(step, config, store, day, task_name, allow_empty=allow_empty))
 
 
 @dag(
@@ -161,12 +162,12 @@ def labelq_daily():
         from airflow.sdk import Asset
 
         from pipeline import steps
-        from pipeline.runtime import curated_asset_uri
+        from pipeline.publish import asset_uri
 
-        config, root, day = _run()
+        config, store, day = _run()
         allow_empty = bool(get_current_context()["params"].get("allow_empty"))
-        result = _skip_if_empty(_fail_fast(steps.publish, config, root, day, merged["task"], allow_empty=allow_empty))
-        uri = curated_asset_uri(root, result["task"])
+        result = _skip_if_empty(_fail_fast(steps.publish, config, store, day, merged["task"], allow_empty=allow_empty))
+        uri = asset_uri(store, result["task"])
         get_current_context()["outlet_events"][AssetAlias(CURATED_ALIAS)].add(
             Asset(uri),
             extra={k: result[k] for k in ("task", "version", "date", "items", "held_out")},
@@ -198,18 +199,18 @@ def labelq_daily():
         from pipeline import steps
         from pipeline.score.sla import SLABreach
 
-        config, root, day = _run()
+        config, store, day = _run()
         try:
-            return _fail_fast(steps.check_vendor_sla, config, root, day, task_name, vendor)
+            return _fail_fast(steps.check_vendor_sla, config, store, day, task_name, vendor)
         except SLABreach as exc:  # a verdict on the vendor's data: retrying cannot change it
-            raise AirflowFailException(f"{exc} (storage root {root}; not retried)") from exc
+            raise AirflowFailException(f"{exc} (storage root {store.location('')}; not retried)") from exc
 
     @task(trigger_rule=TriggerRule.ALL_DONE)
     def sla_summary() -> dict:
         from pipeline.summary import sla_summary as summarise
 
-        config, root, day = _run()
-        return _fail_fast(summarise, config, root, day)
+        config, store, day = _run()
+        return _fail_fast(summarise, config, store, day)
 
     validated = validate.expand(ingested=ingest.expand(vendor=vendors()))
     published = publish.expand(merged=merge.expand(measured=measure.expand(task_name=tasks(validated))))

@@ -7,7 +7,6 @@ import json
 import logging
 import sys
 from datetime import date, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipeline.config import ConfigError, LabelqConfig, load_config
@@ -15,6 +14,8 @@ from pipeline.runtime import resolve_root
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from pipeline.storage import Store
 
 EPILOG = """\
 storage root: --root, else $LABELQ_ROOT, else the config's storage.root, else ./data
@@ -175,18 +176,19 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         config = None  # read-only commands work from the storage root alone
     root = resolve_root(args.root, config)
-    if args.command != "simulate":
-        from pipeline.status import NotARoot, check_root
-        from pipeline.storage import open_store
-
-        try:
-            check_root(open_store(root), config)
-        except NotARoot as exc:
-            print(f"labelq {args.command}: {exc}", file=sys.stderr)
-            return 2
+    from pipeline.storage import open_store
 
     try:
-        return _dispatch(args, config, root)
+        store = open_store(root)  # the one Store of this command: every stage below is handed it
+        if args.command != "simulate":
+            from pipeline.status import NotARoot, check_root
+
+            try:
+                check_root(store, config)
+            except NotARoot as exc:
+                print(f"labelq {args.command}: {exc}", file=sys.stderr)
+                return 2
+        return _dispatch(args, config, store)
     except OSError as exc:  # the disk or the object store, not the data: one line, no traceback
         print(f"labelq {args.command}: {os_error_message(exc, root)}", file=sys.stderr)
         return 1
@@ -213,44 +215,44 @@ def os_error_message(exc: OSError, root: object) -> str:
     return f"{where}: {what}; {fix}"
 
 
-def _dispatch(args: argparse.Namespace, config: LabelqConfig | None, root: Path | str) -> int:
-    """Run ``args.command`` (``main`` has loaded the config and checked the root)."""
+def _dispatch(args: argparse.Namespace, config: LabelqConfig | None, store: Store) -> int:
+    """Run ``args.command`` (``main`` has loaded the config, opened the root and checked it)."""
     if args.command == "status":
-        return _status_command(args, config, root)
+        return _status_command(args, config, store)
     if args.command in ("versions", "diff", "tag", "untag"):
-        return _versions_command(args, config, root)
+        return _versions_command(args, config, store)
     if config is None:  # main lets only the READ_ONLY commands through without one
         raise RuntimeError(f"labelq {args.command} needs a config file")
     if args.command == "simulate":
         from pipeline.simulate import simulate
 
-        rep = simulate(config, root, seed=args.seed, days=args.days, start=args.start, items_per_day=args.items,
+        rep = simulate(config, store, seed=args.seed, days=args.days, start=args.start, items_per_day=args.items,
                        annotators=args.annotators)
         print(f"simulated {args.days} day(s) from {args.start}: {len(rep.files)} files, {rep.rows} rows, "
-              f"{rep.gold_items} gold items under {root}")
+              f"{rep.gold_items} gold items under {store.location('')}")
         for b in rep.bad_batches:
             print(f"  bad batch delivered: {b}")
         return 0
 
     if args.command == "run":
-        return _run_command(args, config, root)
+        return _run_command(args, config, store)
 
     if args.command == "report":
-        return _report_command(args, config, root)
+        return _report_command(args, config, store)
 
     if args.command == "relabel":
-        return _relabel_command(args, config, root)
+        return _relabel_command(args, config, store)
 
     if args.command == "docs":
         from pipeline.validate.stage import build_docs
 
-        print(f"GX Data Docs: {build_docs(root, args.out)}")
+        print(f"GX Data Docs: {build_docs(store, args.out)}")
         return 0
 
     if args.command == "summary":
         from pipeline.summary import render_summary, summary_data
 
-        print(json.dumps(summary_data(config, root), indent=2, allow_nan=False) if args.json else render_summary(config, root))
+        print(json.dumps(summary_data(config, store), indent=2, allow_nan=False) if args.json else render_summary(config, store))
         return 0
     raise AssertionError(f"unhandled command {args.command}")  # argparse guarantees a known command
 
@@ -279,12 +281,11 @@ READ_ONLY = ("versions", "diff", "tag", "untag", "status")
 NOT_FOUND = "config file not found (set --config or LABELQ_CONFIG)"
 
 
-def _run_command(args: argparse.Namespace, config: LabelqConfig, root: Path | str) -> int:
+def _run_command(args: argparse.Namespace, config: LabelqConfig, store: Store) -> int:
     """``labelq run``: every stage per day, then re-publish the later versions those days made stale."""
     from pipeline.history import stale_versions
     from pipeline.publish import VersionNotFound
     from pipeline.steps import refresh_stale, run_day
-    from pipeline.storage import open_store
 
     results, refreshed = [], []
     last = args.date + timedelta(days=args.days - 1)
@@ -292,17 +293,17 @@ def _run_command(args: argparse.Namespace, config: LabelqConfig, root: Path | st
         for i in range(args.days):
             day = args.date + timedelta(days=i)
             print(f"[{i + 1}/{args.days}] {day}", file=sys.stderr)
-            results.append(run_day(config, root, day, allow_empty=args.allow_empty, strict=args.strict))
+            results.append(run_day(config, store, day, allow_empty=args.allow_empty, strict=args.strict))
         for task in config.tasks:
             if args.no_refresh:
-                later = [s["version"] for s in stale_versions(open_store(root), task) if s["version"] > last.isoformat()]
+                later = [s["version"] for s in stale_versions(store, task) if s["version"] > last.isoformat()]
                 if later:
                     print(f"labelq run: {task}: later version(s) {', '.join(later)} are stale (built without the current "
                           f"data of the days just run); re-run them: `labelq run --date {later[0]} --days "
                           f"{(date.fromisoformat(later[-1]) - date.fromisoformat(later[0])).days + 1}`", file=sys.stderr)
                     return 1
                 continue
-            for r in refresh_stale(config, root, task, after=last):
+            for r in refresh_stale(config, store, task, after=last):
                 print(f"re-published {task} version {r['date']}: it was built before {args.date}"
                       f"{'..' + last.isoformat() if args.days > 1 else ''} was processed", file=sys.stderr)
                 refreshed.append(r)
@@ -314,7 +315,7 @@ def _run_command(args: argparse.Namespace, config: LabelqConfig, root: Path | st
         return 0
     from pipeline.summary import render_summary
 
-    print(render_summary(config, root))
+    print(render_summary(config, store))
     for r in results:  # SLA verdicts are in the summary (check_sla is the step that fails on them)
         for task, stages in r["tasks"].items():
             skipped = [st["skipped"] for st in stages.values() if st.get("skipped")]
@@ -325,12 +326,10 @@ def _run_command(args: argparse.Namespace, config: LabelqConfig, root: Path | st
     return 0
 
 
-def _status_command(args: argparse.Namespace, config: LabelqConfig | None, root: Path | str) -> int:
+def _status_command(args: argparse.Namespace, config: LabelqConfig | None, store: Store) -> int:
     """``labelq status``: per task and day, how far each stage got; stale versions."""
     from pipeline.status import known_tasks, render_status, task_status
-    from pipeline.storage import open_store
 
-    store = open_store(root)
     tasks = known_tasks(store, config)
     if args.task:
         if args.task not in tasks:
@@ -342,18 +341,15 @@ def _status_command(args: argparse.Namespace, config: LabelqConfig | None, root:
     return 0
 
 
-def _report_command(args: argparse.Namespace, config: LabelqConfig, root: Path | str) -> int:
+def _report_command(args: argparse.Namespace, config: LabelqConfig, store: Store) -> int:
     """``labelq report``: scorecards (if missing) and the HTML report of one day, per task.
 
     Refuses (exit 1, nothing written) when a task's day was never measured: a report of a day
     that was not processed would be a page of empty tables and a phantom row in the index.
     """
     from pipeline import steps
-    from pipeline.storage import open_store
-
     from pipeline.score.scorecard import scorecard_key
 
-    store = open_store(root)
     tasks = [args.task] if args.task else list(config.tasks)
     if args.task and args.task not in config.tasks:
         print(f"labelq report: unknown task {args.task!r}; configured tasks: {sorted(config.tasks)}", file=sys.stderr)
@@ -368,8 +364,8 @@ def _report_command(args: argparse.Namespace, config: LabelqConfig, root: Path |
     for task in tasks:
         try:
             if not store.is_file(scorecard_key(store, task, args.date)):
-                steps.scorecard(config, root, args.date, task)
-            out = steps.report(config, root, args.date, task)
+                steps.scorecard(config, store, args.date, task)
+            out = steps.report(config, store, args.date, task)
         except (FileNotFoundError, ValueError) as exc:
             print(f"labelq report: {task} {args.date}: {exc}", file=sys.stderr)
             return 1
@@ -382,14 +378,11 @@ def _report_command(args: argparse.Namespace, config: LabelqConfig, root: Path |
     return 0
 
 
-def _relabel_command(args: argparse.Namespace, config: LabelqConfig, root: Path | str) -> int:
+def _relabel_command(args: argparse.Namespace, config: LabelqConfig, store: Store) -> int:
     """``labelq relabel``: the held-out items of one merged day."""
-    from pipeline.storage import open_store
-
     if args.task not in config.tasks:
         print(f"labelq relabel: unknown task {args.task!r}; configured tasks: {sorted(config.tasks)}", file=sys.stderr)
         return 2
-    store = open_store(root)
     key = store.layout.relabel_table(args.task, args.date).as_posix()
     if not store.is_file(key):
         print(f"labelq relabel: {store.location(key)}: not found; run the merge stage for {args.task} {args.date} "
@@ -409,14 +402,12 @@ def _relabel_command(args: argparse.Namespace, config: LabelqConfig, root: Path 
     return 0
 
 
-def _versions_command(args: argparse.Namespace, config: LabelqConfig | None, root: Path | str) -> int:
+def _versions_command(args: argparse.Namespace, config: LabelqConfig | None, store: Store) -> int:
     """``labelq versions | diff | tag | untag``: read and pin published training sets (no config needed)."""
     from pipeline import publish
     from pipeline.publish import diff as versions
     from pipeline.status import known_tasks
-    from pipeline.storage import open_store
 
-    store = open_store(root)
     if not store.is_dir(store.layout.curated(args.task).as_posix()):
         tasks = known_tasks(store, config)
         known = f"unknown task {args.task!r}; known tasks: {tasks or 'none'}" if args.task not in tasks else \
@@ -425,19 +416,19 @@ def _versions_command(args: argparse.Namespace, config: LabelqConfig | None, roo
         return 1
     try:
         if args.command == "versions":
-            rows = versions.version_summaries(root, args.task)
+            rows = versions.version_summaries(store, args.task)
             print(json.dumps(rows, indent=2) if args.json else versions.render_versions(args.task, rows))
         elif args.command == "diff":
-            diff = versions.diff_versions(root, args.task, args.a, args.b)
+            diff = versions.diff_versions(store, args.task, args.a, args.b)
             if args.json:
                 print(diff.astype(object).where(diff.notna(), None).to_json(orient="records", indent=2))
             else:
-                print(versions.render_diff(root, args.task, args.a, args.b, diff, limit=args.limit))
+                print(versions.render_diff(store, args.task, args.a, args.b, diff, limit=args.limit))
         elif args.command == "tag":
-            ref = publish.tag_version(root, args.task, args.version, args.name, force=args.force)
+            ref = publish.tag_version(store, args.task, args.version, args.name, force=args.force)
             print(f"tagged {args.task} version {ref.version} (content sha256 {ref.content_sha256[:12]}) as {args.name}")
         else:
-            ref = publish.untag(root, args.task, args.name)
+            ref = publish.untag(store, args.task, args.name)
             print(f"removed tag {args.name} from {args.task} version {ref.version}")
     except (publish.VersionNotFound, ValueError) as exc:
         print(f"labelq {args.command}: {exc}", file=sys.stderr)

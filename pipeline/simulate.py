@@ -28,7 +28,7 @@ import pyarrow as pa
 from pipeline.config import LabelqConfig, TaskConfig, VendorConfig
 from pipeline.kinds import Delivery, SimulationSpec, Simulated
 from pipeline.kinds.classification import GOLD
-from pipeline.storage import Root, open_store
+from pipeline.storage import Store
 
 
 @dataclass(frozen=True)
@@ -219,7 +219,7 @@ def simulate_classification(task_name: str, task: TaskConfig, vendors: Mapping[s
 
 def simulate(
     config: LabelqConfig,
-    root: Root,
+    store: Store,
     *,
     seed: int = 0,
     days: int = 3,
@@ -229,14 +229,13 @@ def simulate(
     bad_batch_every: int = 4,
     annotators: int | None = None,
 ) -> SimulationReport:
-    """Write ``days`` days of deliveries for every vendor, plus the gold set, under ``root``.
+    """Write ``days`` days of deliveries for every vendor, plus the gold set, into ``store``.
 
     Each task's data comes from its label kind's simulator (:meth:`pipeline.kinds.LabelKind.simulate`;
     classification: :func:`simulate_classification`). ``annotators``: annotators per vendor
     (default: each profile's, 6 to 10); a large value spreads the work thinly (e.g. 20,000 per
     vendor: a day of 60,000 distinct annotators).
 
-    ``root`` may be a local folder, an ``s3://`` URI or a :class:`~pipeline.storage.Store`;
     ``files`` of the report are the delivered files' locations.
     """
     if days < 1 or items_per_day < 1 or bad_batch_every < 1 or (annotators is not None and annotators < 2):
@@ -248,7 +247,6 @@ def simulate(
     if several:
         raise ValueError(f"labelq simulate writes each task's files on their own, but vendor(s) {several} feed several "
                          "tasks from one file; simulate a config in which each vendor has one task")
-    store = open_store(root)
     layout = store.layout
     files: list[str] = []
     bad: list[str] = []

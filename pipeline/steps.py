@@ -1,6 +1,8 @@
 """One function per stage: storage at the edges, pure calls in between.
 
-The Airflow DAG and the ``labelq`` CLI both call these, so there is one code path. Each
+The Airflow DAG and the ``labelq`` CLI both call these, so there is one code path. They
+take the run's :class:`~pipeline.storage.Store`, which the caller opened once from the
+storage root (:func:`pipeline.storage.open_store`: a local folder or an ``s3://`` URI). Each
 returns a small JSON-able summary (what Airflow passes through XCom: paths and counts,
 never data) and each replaces its own output partition whole, so a re-run overwrites.
 """
@@ -21,7 +23,7 @@ from pipeline.kinds import DEFAULT_KIND, LabelKind, get_kind
 from pipeline.merge.lineage import contributing_vendors, merge_order, source_batches
 from pipeline.publish import read_manifest, write_version
 from pipeline.publish.manifest import build_manifest, curated_table
-from pipeline.storage import Root, Store, open_store
+from pipeline.storage import Store
 
 log = logging.getLogger("labelq")
 
@@ -39,7 +41,7 @@ def _task(config: LabelqConfig, task: str) -> TaskConfig:
 
 
 # --------------------------------------------------------------------------- ingest
-def ingest(config: LabelqConfig, root: Root, day: date, vendor: str, *, batch_rows: int | None = None,
+def ingest(config: LabelqConfig, store: Store, day: date, vendor: str, *, batch_rows: int | None = None,
            strict: bool = False) -> dict[str, Any]:
     """Map ``vendor``'s files delivered on ``day`` onto the canonical schema, streamed.
 
@@ -48,17 +50,17 @@ def ingest(config: LabelqConfig, root: Root, day: date, vendor: str, *, batch_ro
     ledger (``ledger/vendor=<vendor>/date=<day>.json``). Day-local: reads ``landing/<vendor>/<day>/``
     only (repeats and re-deliveries across days are settled when the history is read,
     :mod:`pipeline.history`). A vendor without a landing folder is warned about, or with
-    ``strict`` raises ``ValueError``. ``root`` may be a local folder or an ``s3://`` URI.
+    ``strict`` raises ``ValueError``.
     """
     from pipeline.ingest.canonical import DEFAULT_BATCH_ROWS
     from pipeline.ingest.stage import ingest_day
 
     _vendor(config, vendor)
-    return ingest_day(config, root, day, vendor, batch_rows=batch_rows or DEFAULT_BATCH_ROWS, strict=strict)
+    return ingest_day(config, store, day, vendor, batch_rows=batch_rows or DEFAULT_BATCH_ROWS, strict=strict)
 
 
 # --------------------------------------------------------------------------- validate
-def validate(config: LabelqConfig, root: Root, day: date, vendor: str, *, batch_rows: int | None = None) -> dict[str, Any]:
+def validate(config: LabelqConfig, store: Store, day: date, vendor: str, *, batch_rows: int | None = None) -> dict[str, Any]:
     """Validate each ingested file with the GX suites; stage good rows, quarantine the rest.
 
     Day-local. Row-level failures (unknown label, null/empty annotator, duplicate (item,
@@ -74,11 +76,11 @@ def validate(config: LabelqConfig, root: Root, day: date, vendor: str, *, batch_
 
     for task in _vendor(config, vendor).feeds():
         _task(config, task)
-    return validate_day(config, root, day, vendor, batch_rows=batch_rows or DEFAULT_BATCH_ROWS)
+    return validate_day(config, store, day, vendor, batch_rows=batch_rows or DEFAULT_BATCH_ROWS)
 
 
 # --------------------------------------------------------------------------- helpers for task-level stages
-def read_staged(root: Root, task: str, *, day: date | None = None, until: date | None = None) -> pd.DataFrame:
+def read_staged(store: Store, task: str, *, day: date | None = None, until: date | None = None) -> pd.DataFrame:
     """Staged annotations of ``task`` that count: up to ``until``, or those staged on ``day``
     (as of that day). Duplicate files, superseded batches and repeated pairs across days are
     withdrawn (:func:`pipeline.history.resolve`)."""
@@ -86,14 +88,13 @@ def read_staged(root: Root, task: str, *, day: date | None = None, until: date |
 
     if (day is None) == (until is None):
         raise ValueError("read_staged: give exactly one of day= or until=")
-    hist = resolve(open_store(root), task, until or day)  # type: ignore[arg-type]
+    hist = resolve(store, task, until or day)  # type: ignore[arg-type]
     return hist.annotations if day is None else hist.day(day)
 
 
-def read_gold(root: Root, task: str, *, kind: LabelKind | None = None) -> pd.DataFrame:
+def read_gold(store: Store, task: str, *, kind: LabelKind | None = None) -> pd.DataFrame:
     """Gold items of ``task`` (``gold/<task>.parquet``, in ``kind.gold``; empty if there is none)."""
     schema = (kind or get_kind(DEFAULT_KIND)).gold
-    store = open_store(root)
     key = store.layout.gold(task).as_posix()
     if not store.is_file(key):
         return schema.empty_table().to_pandas()
@@ -105,11 +106,11 @@ def read_gold(root: Root, task: str, *, kind: LabelKind | None = None) -> pd.Dat
     return gold[gold["task"] == task].reset_index(drop=True)
 
 
-def validation_reports(root: Root, task: str, *, day: date | None = None, until: date | None = None) -> list[dict[str, Any]]:
+def validation_reports(store: Store, task: str, *, day: date | None = None, until: date | None = None) -> list[dict[str, Any]]:
     """The ``_validate.json`` of every vendor's staged partition of ``task`` (for ``day`` / up to ``until``)."""
     from pipeline.history import validation_reports as reports
 
-    return reports(open_store(root), task, day=day, until=until)
+    return reports(store, task, day=day, until=until)
 
 
 def _skip_empty(config: LabelqConfig, store: Store, stage: str, task: str, day: date, allow_empty: bool) -> dict[str, Any] | None:
@@ -125,7 +126,7 @@ def _skip_empty(config: LabelqConfig, store: Store, stage: str, task: str, day: 
 
 
 # --------------------------------------------------------------------------- measure
-def measure(config: LabelqConfig, root: Root, day: date, task: str, *, allow_empty: bool = False) -> dict[str, Any]:
+def measure(config: LabelqConfig, store: Store, day: date, task: str, *, allow_empty: bool = False) -> dict[str, Any]:
     """Agreement (overall and per vendor) and gold accuracy (per vendor and annotator) for ``day``.
 
     Writes ``metrics/<task>/date=<day>/``: agreement.parquet (every metric with bootstrap CIs,
@@ -142,7 +143,6 @@ def measure(config: LabelqConfig, root: Root, day: date, task: str, *, allow_emp
 
     tcfg = _task(config, task)
     kind = tcfg.label_kind
-    store = open_store(root)
     if skipped := _skip_empty(config, store, "measure", task, day, allow_empty):
         return skipped
     check_complete(config, store, task, day)
@@ -172,7 +172,7 @@ def measure(config: LabelqConfig, root: Root, day: date, task: str, *, allow_emp
 
 
 # --------------------------------------------------------------------------- merge
-def merge(config: LabelqConfig, root: Root, day: date, task: str, *, allow_empty: bool = False) -> dict[str, Any]:
+def merge(config: LabelqConfig, store: Store, day: date, task: str, *, allow_empty: bool = False) -> dict[str, Any]:
     """Consensus over every staged label of ``task`` that counts up to ``day``; hold out thin or uncertain items.
 
     Writes ``consensus/<task>/date=<day>/``: ``consensus.parquet``, one row per item with the
@@ -191,7 +191,6 @@ def merge(config: LabelqConfig, root: Root, day: date, task: str, *, allow_empty
 
     tcfg = _task(config, task)
     kind = tcfg.label_kind
-    store = open_store(root)
     if skipped := _skip_empty(config, store, "merge", task, day, allow_empty):
         return skipped
     with store.lock(store.layout.task_lock(task).as_posix()):
@@ -225,7 +224,7 @@ def merge(config: LabelqConfig, root: Root, day: date, task: str, *, allow_empty
 
 
 # --------------------------------------------------------------------------- publish
-def publish(config: LabelqConfig, root: Root, day: date, task: str, *, allow_empty: bool = False) -> dict[str, Any]:
+def publish(config: LabelqConfig, store: Store, day: date, task: str, *, allow_empty: bool = False) -> dict[str, Any]:
     """Publish the merged labels of ``day`` as training-set version ``<day>`` of ``task``.
 
     The version holds every staged label that counts up to ``day``; its manifest lists exactly
@@ -242,7 +241,6 @@ def publish(config: LabelqConfig, root: Root, day: date, task: str, *, allow_emp
 
     tcfg = _task(config, task)
     kind = tcfg.label_kind
-    store = open_store(root)
     if skipped := _skip_empty(config, store, "publish", task, day, allow_empty):
         return skipped
     cons_dir = store.layout.consensus(task, day).as_posix()
@@ -284,7 +282,7 @@ def publish(config: LabelqConfig, root: Root, day: date, task: str, *, allow_emp
 
 
 # --------------------------------------------------------------------------- scorecard, SLA, report
-def scorecard(config: LabelqConfig, root: Root, day: date, task: str, *, allow_empty: bool = False) -> dict[str, Any]:
+def scorecard(config: LabelqConfig, store: Store, day: date, task: str, *, allow_empty: bool = False) -> dict[str, Any]:
     """Vendor and annotator scorecards of ``task`` for ``day``, with each vendor's SLA status.
 
     Writes ``scorecards/<task>/date=<day>/`` (its own partition): scorecard_vendor.parquet, scorecard_annotator.parquet,
@@ -299,7 +297,6 @@ def scorecard(config: LabelqConfig, root: Root, day: date, task: str, *, allow_e
 
     tcfg = _task(config, task)
     kind = tcfg.label_kind
-    store = open_store(root)
     if skipped := _skip_empty(config, store, "scorecard", task, day, allow_empty):
         return skipped
     vendors = config.vendors_for(task)
@@ -341,7 +338,7 @@ def _vendor_scorecard(store: Store, task: str, day: date) -> pd.DataFrame:
     return store.read_parquet(key).to_pandas()
 
 
-def check_sla(config: LabelqConfig, root: Root, day: date, task: str) -> dict[str, Any]:
+def check_sla(config: LabelqConfig, store: Store, day: date, task: str) -> dict[str, Any]:
     """Check the day's vendor scorecard against the SLAs in config; raise on any breach.
 
     Meant as its own DAG task downstream of ``scorecard`` (and not upstream of ``publish``), so
@@ -357,14 +354,14 @@ def check_sla(config: LabelqConfig, root: Root, day: date, task: str) -> dict[st
     from pipeline.score.sla import enforce_sla
 
     _task(config, task)
-    card = _vendor_scorecard(open_store(root), task, day)
+    card = _vendor_scorecard(store, task, day)
     status = enforce_sla(card, {v: c.sla for v, c in config.vendors_for(task).items()}, task=task, date=day.isoformat())
     log.info("check_sla %s %s: no breach (%s)", task, day, dict(zip(status["vendor"], status["sla_status"])))
     return {"stage": "check_sla", "task": task, "date": day.isoformat(),
             "status": {str(v): str(s) for v, s in zip(status["vendor"], status["sla_status"])}}
 
 
-def check_vendor_sla(config: LabelqConfig, root: Root, day: date, task: str, vendor: str) -> dict[str, Any]:
+def check_vendor_sla(config: LabelqConfig, store: Store, day: date, task: str, vendor: str) -> dict[str, Any]:
     """:func:`check_sla` for one vendor of ``task`` (one DAG task instance per vendor).
 
     Returns ``stage, task, vendor, date, status, detail`` with status ``ok``,
@@ -386,7 +383,6 @@ def check_vendor_sla(config: LabelqConfig, root: Root, day: date, task: str, ven
     if task not in feeds:
         labelled = f"task {next(iter(feeds))!r}" if len(feeds) == 1 else f"tasks {sorted(feeds)}"
         raise ValueError(f"vendor {vendor!r} labels {labelled}, not {task!r}")
-    store = open_store(root)
     card = _vendor_scorecard(store, task, day)
     card = card[card["vendor"] == vendor]
     if card.empty:
@@ -398,7 +394,7 @@ def check_vendor_sla(config: LabelqConfig, root: Root, day: date, task: str, ven
     return {"stage": "check_sla", "task": task, "vendor": vendor, "date": day.isoformat(), "status": verdict, "detail": detail}
 
 
-def report(config: LabelqConfig, root: Root, day: date, task: str, *, allow_empty: bool = False) -> dict[str, Any]:
+def report(config: LabelqConfig, store: Store, day: date, task: str, *, allow_empty: bool = False) -> dict[str, Any]:
     """Static HTML quality report of ``task`` for ``day`` + JSON twin, and the reports index.
 
     Writes ``reports/<task>/<day>.html``, ``reports/<task>/<day>.json`` and
@@ -409,7 +405,6 @@ def report(config: LabelqConfig, root: Root, day: date, task: str, *, allow_empt
     from pipeline.report.privacy import pseudonym_key
 
     tcfg = _task(config, task)
-    store = open_store(root)
     if skipped := _skip_empty(config, store, "report", task, day, allow_empty):
         return skipped
     inputs = rpt.load_inputs(store, task, day)
@@ -432,17 +427,17 @@ def report(config: LabelqConfig, root: Root, day: date, task: str, *, allow_empt
 TASK_STAGES = ("measure", "merge", "publish", "scorecard", "report")
 
 
-def run_task_stages(config: LabelqConfig, root: Root, day: date, task: str, *, allow_empty: bool = False) -> dict[str, Any]:
+def run_task_stages(config: LabelqConfig, store: Store, day: date, task: str, *, allow_empty: bool = False) -> dict[str, Any]:
     """measure, merge, publish, scorecard and report of ``task`` for ``day``; a skipped stage skips the rest."""
     out: dict[str, Any] = {}
     for name in TASK_STAGES:
-        out[name] = globals()[name](config, root, day, task, allow_empty=allow_empty)
+        out[name] = globals()[name](config, store, day, task, allow_empty=allow_empty)
         if out[name].get("skipped"):
             break
     return out
 
 
-def run_day(config: LabelqConfig, root: Root, day: date, *, allow_empty: bool = False, strict: bool = False) -> dict[str, Any]:
+def run_day(config: LabelqConfig, store: Store, day: date, *, allow_empty: bool = False, strict: bool = False) -> dict[str, Any]:
     """Every stage for ``day``, in-process, in DAG order: per vendor, then per task.
 
     Per task: measure, merge, publish, then scorecard and report (SLA breaches are logged and
@@ -452,14 +447,14 @@ def run_day(config: LabelqConfig, root: Root, day: date, *, allow_empty: bool = 
     """
     results: dict[str, Any] = {"date": day.isoformat(), "vendors": {}, "tasks": {}}
     for vendor in config.vendors:
-        results["vendors"][vendor] = {"ingest": ingest(config, root, day, vendor, strict=strict),
-                                      "validate": validate(config, root, day, vendor)}
+        results["vendors"][vendor] = {"ingest": ingest(config, store, day, vendor, strict=strict),
+                                      "validate": validate(config, store, day, vendor)}
     for task in config.tasks:
-        results["tasks"][task] = run_task_stages(config, root, day, task, allow_empty=allow_empty)
+        results["tasks"][task] = run_task_stages(config, store, day, task, allow_empty=allow_empty)
     return results
 
 
-def refresh_stale(config: LabelqConfig, root: Root, task: str, *, after: date | None = None) -> list[dict[str, Any]]:
+def refresh_stale(config: LabelqConfig, store: Store, task: str, *, after: date | None = None) -> list[dict[str, Any]]:
     """Re-run the task stages of every stale version of ``task`` (later than ``after``), in date order.
 
     A version is stale when an earlier day's staged data changed after it was built
@@ -470,10 +465,10 @@ def refresh_stale(config: LabelqConfig, root: Root, task: str, *, after: date | 
     from pipeline.history import stale_versions
 
     done = []
-    for s in stale_versions(open_store(root), task):
+    for s in stale_versions(store, task):
         day = date.fromisoformat(s["version"])
         if after is not None and day <= after:
             continue
         log.warning("refresh %s %s: the version is stale (an earlier day changed); re-running measure .. report", task, day)
-        done.append({"date": day.isoformat(), **run_task_stages(config, root, day, task, allow_empty=True)})
+        done.append({"date": day.isoformat(), **run_task_stages(config, store, day, task, allow_empty=True)})
     return done

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import logging
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 from pipeline.config import LabelqConfig
 from pipeline.publish import VersionNotFound, read_manifest, resolve_version
 from pipeline.score.scorecard import scorecard_key
-from pipeline.storage import AGREEMENT_TABLE, METRICS_SUMMARY, REASON_SUFFIX, Root, Store, open_store
+from pipeline.storage import AGREEMENT_TABLE, METRICS_SUMMARY, REASON_SUFFIX, Store
 
 log = logging.getLogger("labelq")
 
@@ -25,10 +24,9 @@ def _fmt(x: float | None, spec: str = ".3f") -> str:
     return "n/a" if x is None else format(x, spec)
 
 
-def sla_verdicts(root: Root, task: str, day: date) -> dict[str, dict[str, str | None]] | None:
+def sla_verdicts(store: Store, task: str, day: date) -> dict[str, dict[str, str | None]] | None:
     """``vendor -> {"status", "detail"}`` from the ``sla_status`` column of ``task``'s scorecard for
     ``day`` (None if the scorecard stage has not run for that day)."""
-    store = open_store(root)
     key = scorecard_key(store, task, day)
     if not store.is_file(key):
         return None
@@ -36,7 +34,7 @@ def sla_verdicts(root: Root, task: str, day: date) -> dict[str, dict[str, str | 
     return {r["vendor"]: {"status": r["sla_status"], "detail": r["sla_detail"]} for r in card}
 
 
-def sla_summary(config: LabelqConfig, root: Path | str, day: date) -> dict[str, Any]:
+def sla_summary(config: LabelqConfig, store: Store, day: date) -> dict[str, Any]:
     """Every vendor's SLA status of ``day``, per task; logs each breach (the DAG's ``sla_summary`` task).
 
     Returns ``date``, ``status`` (task -> vendor -> status; None for a task without a scorecard
@@ -46,7 +44,7 @@ def sla_summary(config: LabelqConfig, root: Path | str, day: date) -> dict[str, 
     status: dict[str, dict[str, str] | None] = {}
     found: list[str] = []
     for task in config.tasks:
-        verdicts = sla_verdicts(root, task, day)
+        verdicts = sla_verdicts(store, task, day)
         status[task] = None if verdicts is None else {v: str(x["status"]) for v, x in verdicts.items()}
         for vendor, x in (verdicts or {}).items():
             if x["status"] == "breach":
@@ -142,7 +140,7 @@ def _agreement_ci(store: Store, folder: str) -> dict[str, list[float | None]]:
     return {str(m): [lo, hi] for m, lo, hi in zip(t["metric"], ci["ci_low"], ci["ci_high"])}
 
 
-def summary_data(config: LabelqConfig, root: Path | str) -> dict[str, Any]:
+def summary_data(config: LabelqConfig, store: Store) -> dict[str, Any]:
     """What :func:`render_summary` prints, as JSON-able data (``labelq summary --json``).
 
     ``{"root", "tasks": {task: {"days": [...], "published": {...} | None}}}``. Each day (sorted)
@@ -155,7 +153,6 @@ def summary_data(config: LabelqConfig, root: Path | str) -> dict[str, Any]:
     ``detail``, reason, cause, rows and ``reason_file``). ``published`` is the latest version:
     ``version``, ``build``, ``counts`` (items, published, held_out, ...), ``content_sha256``, ``path``.
     """
-    store = open_store(root)
     every_quarantined = _quarantined(store)
     tasks: dict[str, Any] = {}
     for task in config.tasks:
@@ -185,11 +182,11 @@ def summary_data(config: LabelqConfig, root: Path | str) -> dict[str, Any]:
     return {"root": store.location(""), "tasks": tasks}
 
 
-def render_summary(config: LabelqConfig, root: Path | str, *, detail_chars: int = DETAIL_CHARS) -> str:
+def render_summary(config: LabelqConfig, store: Store, *, detail_chars: int = DETAIL_CHARS) -> str:
     """Per task and day: batches accepted and quarantined, agreement, vendor accuracy, SLA status,
     quarantined files with their reasons, output. A reason longer than ``detail_chars`` shows its
     whole leading clauses and says how many more its ``reason_file`` holds (:func:`clip_reasons`)."""
-    data = summary_data(config, root)
+    data = summary_data(config, store)
     lines: list[str] = []
     for task, t in data["tasks"].items():
         lines.append(f"== task {task} ==")

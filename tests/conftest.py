@@ -47,9 +47,10 @@ def days() -> list[date]:
 def simulated(tmp_path_factory, config) -> Path:
     """Three days of simulated deliveries (read-only: copy before running stages on it)."""
     from pipeline.simulate import simulate
+    from pipeline.storage import open_store
 
     root = tmp_path_factory.mktemp("simulated")
-    simulate(config, root, seed=7, days=DAYS, start=START, items_per_day=200)
+    simulate(config, open_store(root), seed=7, days=DAYS, start=START, items_per_day=200)
     return root
 
 
@@ -59,11 +60,12 @@ def processed(tmp_path_factory, simulated, config, days) -> Path:
     import shutil
 
     from pipeline.steps import run_day
+    from pipeline.storage import open_store
 
     root = tmp_path_factory.mktemp("processed") / "data"
     shutil.copytree(simulated, root)
     for d in days:
-        run_day(config, root, d)
+        run_day(config, open_store(root), d)
     return root
 
 

@@ -4,6 +4,7 @@ from datetime import date
 import pandas as pd
 
 from pipeline.simulate import simulate
+from pipeline.storage import open_store
 
 
 def _digest(root):
@@ -13,9 +14,9 @@ def _digest(root):
 
 def test_deterministic_for_a_seed(tmp_path, config):
     a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
-    simulate(config, a, seed=3, days=2, start=date(2026, 11, 1), items_per_day=50)
-    simulate(config, b, seed=3, days=2, start=date(2026, 11, 1), items_per_day=50)
-    simulate(config, c, seed=4, days=2, start=date(2026, 11, 1), items_per_day=50)
+    simulate(config, open_store(a), seed=3, days=2, start=date(2026, 11, 1), items_per_day=50)
+    simulate(config, open_store(b), seed=3, days=2, start=date(2026, 11, 1), items_per_day=50)
+    simulate(config, open_store(c), seed=4, days=2, start=date(2026, 11, 1), items_per_day=50)
     assert _digest(a) == _digest(b)
     assert _digest(a) != _digest(c)
 
@@ -52,7 +53,7 @@ def test_vendors_differ_in_quality_and_gold_is_mixed_in(simulated, config):
 
 
 def test_bad_batches_now_and_then(tmp_path, config):
-    report = simulate(config, tmp_path, seed=7, days=6, start=date(2026, 11, 1), items_per_day=30)
+    report = simulate(config, open_store(tmp_path), seed=7, days=6, start=date(2026, 11, 1), items_per_day=30)
     assert 0 < len(report.bad_batches) < len(report.files) / 2
     kinds = {b.split("(")[1].rstrip(")") for b in report.bad_batches}
     assert len(kinds) >= 2
@@ -66,7 +67,7 @@ def test_crowdly_sends_naive_local_times_and_integer_labels(simulated, config):
 
 
 def test_annotators_per_vendor_spreads_the_work(tmp_path, config):
-    simulate(config, tmp_path, seed=1, days=1, start=date(2026, 11, 1), items_per_day=3000, annotators=400,
+    simulate(config, open_store(tmp_path), seed=1, days=1, start=date(2026, 11, 1), items_per_day=3000, annotators=400,
              bad_batch_every=10**6)
     for name, vendor in config.vendors.items():
         inv = {canon: col for col, canon in vendor.columns.items()}

@@ -36,7 +36,7 @@ from pipeline.ingest.canonical import (
 )
 from pipeline.kinds import LabelKind
 from pipeline.ingest.ledger import duplicate_of, ledger_entry, read_ledger, write_ledger_day
-from pipeline.storage import Store, in_background, open_store
+from pipeline.storage import Store, in_background
 
 log = logging.getLogger("labelq")
 
@@ -83,7 +83,7 @@ def _ingest_open_file(store: Store, pf: pq.ParquetFile, key: str, out_key: str, 
     return rows, source_rows, (batch_ids.pop() if len(batch_ids) == 1 else None), extra
 
 
-def ingest_day(config: LabelqConfig, root: Any, day: date, vendor: str, *,
+def ingest_day(config: LabelqConfig, store: Store, day: date, vendor: str, *,
                batch_rows: int = DEFAULT_BATCH_ROWS, strict: bool = False) -> dict[str, Any]:
     """See the module docstring; returns the JSON-able summary (no per-file list).
 
@@ -95,7 +95,6 @@ def ingest_day(config: LabelqConfig, root: Any, day: date, vendor: str, *,
     """
     vcfg = config.vendors[vendor]
     feeds = vcfg.feeds()
-    store = open_store(root)
     lay = store.layout
     vendor_folder = lay.vendor_landing(vcfg).as_posix()
     if not store.is_dir(vendor_folder):

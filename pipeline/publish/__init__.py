@@ -163,9 +163,7 @@ def _task(root: Root, task: str) -> _Task:
     key = store.layout.curated(task).as_posix()
     if not store.is_local:
         return _Task(store, key, None)
-    if isinstance(root, Store):
-        return _Task(store, key, Path(store.base) / key)
-    return _Task(store, key, Layout(os.fspath(root).removeprefix("file://")).curated(task))
+    return _Task(store, key, Layout(store.root.removeprefix("file://")).curated(task))  # the root as its caller spelled it
 
 
 # --------------------------------------------------------------------------- small helpers

@@ -29,19 +29,13 @@ from pipeline.storage import open_store
 CHANGES = ("added", "removed", "relabelled")
 
 
-def _opened(root: Root) -> Root:
-    """An object-store root opened once (one client for all the calls); a local root as given."""
-    store = open_store(root)
-    return root if store.is_local else store
-
-
 def version_summaries(root: Root, task: str) -> list[dict[str, Any]]:
     """One dict per published version, oldest first, then tagged builds no version points to any more.
 
     Keys: version, build, path (a local folder or an ``s3://`` URI), latest, tags, superseded,
     data_interval, created_at, items, held_out, splits, class_balance, content_sha256.
     """
-    root = _opened(root)
+    root = open_store(root)  # one client for every call below
     refs, tags, latest = version_refs(root, task), list_tags(root, task), latest_ref(root, task)
     current = {r.path for r in refs.values()}
     entries = [(r, False) for _, r in sorted(refs.items())]
@@ -88,7 +82,7 @@ def diff_versions(root: Root, task: str, a: str, b: str) -> pd.DataFrame:
     with columns item_id, change, label_a, label_b (null where the item is absent).
     """
     cols = ["item_id", "label"]
-    root = _opened(root)
+    root = open_store(root)  # one client for every call below
     m = read_training_set(root, task, a, columns=cols).merge(
         read_training_set(root, task, b, columns=cols), on="item_id", how="outer", suffixes=("_a", "_b"), indicator=True
     )
@@ -103,7 +97,7 @@ def diff_versions(root: Root, task: str, a: str, b: str) -> pd.DataFrame:
 
 def render_diff(root: Root, task: str, a: str, b: str, diff: pd.DataFrame, *, limit: int = 20) -> str:
     """The human report printed by ``labelq diff``: counts, relabel transitions, first ``limit`` rows."""
-    root = _opened(root)
+    root = open_store(root)  # one client for every call below
     va, vb = resolve_version(root, task, a), resolve_version(root, task, b)
     counts = diff["change"].value_counts()
     lines = [f"task {task}: {a} ({va}) -> {b} ({vb}): " + ", ".join(f"{int(counts.get(c, 0))} {c}" for c in CHANGES)]

@@ -38,7 +38,7 @@ from pipeline.report.privacy import pseudonymise
 
 if TYPE_CHECKING:
     from pipeline.kinds import LabelKind
-    from pipeline.storage import Root, Store
+    from pipeline.storage import Store
 
 __all__ = [
     "BATCH_STATUSES",
@@ -51,7 +51,6 @@ __all__ = [
     "render_report",
     "report_figures",
     "report_keys",
-    "report_paths",
     "write_index",
     "write_report",
 ]
@@ -142,7 +141,7 @@ def _read_batches(store: Store, task: str, day: date) -> tuple[list[dict[str, An
     return validation, quarantine
 
 
-def load_inputs(root: Root, task: str, day: date) -> ReportInputs:
+def load_inputs(store: Store, task: str, day: date) -> ReportInputs:
     """Read a report's inputs: the day's scorecard tables, the measure stage's summary and
     agreement table, the validation reports and quarantine reasons of the day's batches, the
     history up to ``day``, the consensus partition and the manifest of training-set version ``day``.
@@ -151,9 +150,7 @@ def load_inputs(root: Root, task: str, day: date) -> ReportInputs:
     """
     from pipeline.publish import VersionNotFound, read_manifest
     from pipeline.score.scorecard import METRIC_TABLES, read_metrics_history, scorecard_key
-    from pipeline.storage import open_store
 
-    store = open_store(root)
     folder = store.layout.metrics(task, day).as_posix()
     tables = {}
     for name in METRIC_TABLES:
@@ -174,7 +171,7 @@ def load_inputs(root: Root, task: str, day: date) -> ReportInputs:
     consensus = store.read_parquet(cons_key).to_pandas() if store.is_file(cons_key) else None
     manifest, error = None, None
     try:
-        manifest = read_manifest(root, task, day.isoformat())
+        manifest = read_manifest(store, task, day.isoformat())
     except (VersionNotFound, FileNotFoundError) as exc:
         error = str(exc)
     return ReportInputs(tables["scorecard_vendor"], tables["scorecard_annotator"], tables["confusion"],
@@ -454,30 +451,16 @@ def report_keys(task: str, day: date) -> tuple[str, str]:
     return lay.report(task, day, ".html").as_posix(), lay.report(task, day, ".json").as_posix()
 
 
-def report_paths(root: Root, task: str, day: date) -> tuple[str, str]:
-    """``(html, json)`` paths of the report of ``task`` and ``day`` (local paths or object keys)."""
-    from pipeline.storage import open_store
-
-    store = open_store(root)
-    return tuple(store.location(k) for k in report_keys(task, day))  # type: ignore[return-value]
-
-
-def write_report(root: Root, task: str, day: date, data: Mapping[str, Any], html: str) -> tuple[str, str]:
+def write_report(store: Store, task: str, day: date, data: Mapping[str, Any], html: str) -> tuple[str, str]:
     """Write the page and its JSON twin atomically (readers see the old or the new file)."""
-    from pipeline.storage import open_store
-
-    store = open_store(root)
     html_key, json_key = report_keys(task, day)
     store.write_json(json_key, data)
     store.write_bytes(html_key, html.encode("utf-8"))
     return store.location(html_key), store.location(json_key)
 
 
-def write_index(root: Root) -> str:
+def write_index(store: Store) -> str:
     """Rebuild ``reports/index.html`` from every report JSON under ``reports/`` (atomically)."""
-    from pipeline.storage import open_store
-
-    store = open_store(root)
     entries = []
     for key in store.committed_files(store.layout.reports().as_posix(), ".json"):
         parts = key.split("/")

@@ -530,16 +530,12 @@ def build_scorecards(
 
 
 # --------------------------------------------------------------------------- I/O edges
-def write_scorecards(root: Root, task: str, day: date, cards: Scorecards) -> list[str]:
+def write_scorecards(store: Store, task: str, day: date, cards: Scorecards) -> list[str]:
     """Write the tables to ``scorecards/<task>/date=<day>/<name>.parquet``: the scorecard stage's
     own partition, built aside and swapped in whole (a killed stage leaves the previous one).
 
-    ``root`` may be a local folder, an ``s3://`` URI or a :class:`~pipeline.storage.Store`;
-    returns the written files' paths (local paths or object-store keys with the bucket).
+    Returns the written files' locations (local paths or object-store keys with the bucket).
     """
-    from pipeline.storage import open_store
-
-    store = open_store(root)
     folder = store.layout.scorecards(task, day).as_posix()
     tables = {name: pa.Table.from_pandas(frame, preserve_index=False) for name, frame in cards.tables().items()}
     with store.replace_dir(folder) as out:  # everything converted first: a bad frame writes nothing
@@ -548,7 +544,7 @@ def write_scorecards(root: Root, task: str, day: date, cards: Scorecards) -> lis
     return [store.location(store.layout.scorecard_table(task, day, name).as_posix()) for name in tables]
 
 
-def scorecard_key(store: Any, task: str, day: date, name: str = "scorecard_vendor") -> str:
+def scorecard_key(store: Store, task: str, day: date, name: str = "scorecard_vendor") -> str:
     """Key of scorecard table ``name`` of ``task`` and ``day`` (in the scorecard stage's partition)."""
     if name not in METRIC_TABLES:
         raise ValueError(f"{name!r} is not a scorecard table; choose from {list(METRIC_TABLES)}")

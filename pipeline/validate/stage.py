@@ -29,7 +29,7 @@ from pipeline.config import LabelqConfig, VendorConfig
 from pipeline.ingest.canonical import DEFAULT_BATCH_ROWS, dictionary_columns, ingested_schema
 from pipeline.kinds import LabelKind
 from pipeline.ingest.ledger import ledger_entry, read_ledger, write_ledger_day
-from pipeline.storage import REASON_SUFFIX, VALIDATION_SUFFIX, Layout, Store, in_background, open_store
+from pipeline.storage import REASON_SUFFIX, VALIDATION_SUFFIX, Layout, Store, in_background
 from pipeline.validate.rows import (
     RowPolicy,
     compile_policy,
@@ -175,7 +175,7 @@ def _empty(kind: LabelKind) -> pa.Table:
     return pa.Table.from_batches([], schema=ingested_schema(kind)).select(kind.annotations.names)
 
 
-def gx_validate_file(root: Any, in_key: str, *, task: str, vendor: str, params: dict[str, Any], batch_rows: int,
+def gx_validate_file(store: Store, in_key: str, *, task: str, vendor: str, params: dict[str, Any], batch_rows: int,
                      kind: LabelKind | None = None) -> ValidationOutcome:
     """GX's verdict alone on one ingested file, streamed batch by batch (what :func:`validate_file`
     computes beside its row checks; used by the benchmark to time the GX step)."""
@@ -184,7 +184,6 @@ def gx_validate_file(root: Any, in_key: str, *, task: str, vendor: str, params: 
     from pipeline.kinds import DEFAULT_KIND, get_kind
 
     kind = kind or get_kind(DEFAULT_KIND)
-    store = open_store(root)
     outcomes = []
     offset = 0
     with store.open_input(in_key) as fh:
@@ -310,7 +309,7 @@ def annotated_at_bounds(day: date) -> dict[str, str]:
     return {"annotated_at_min": EARLIEST_ANNOTATION, "annotated_at_max": latest.isoformat()}
 
 
-def validate_day(config: LabelqConfig, root: Any, day: date, vendor: str, *,
+def validate_day(config: LabelqConfig, store: Store, day: date, vendor: str, *,
                  batch_rows: int = DEFAULT_BATCH_ROWS) -> dict[str, Any]:
     """See the module docstring; returns the JSON-able summary (no per-batch list).
 
@@ -322,7 +321,6 @@ def validate_day(config: LabelqConfig, root: Any, day: date, vendor: str, *,
     (:func:`pipeline.history.resolve`).
     """
     vcfg = config.vendors[vendor]
-    store = open_store(root)
     lay = store.layout
     ingested = lay.ingested(day, vendor).as_posix()
     report_key = lay.ingest_report(day, vendor).as_posix()
@@ -434,7 +432,7 @@ def _validate_feed(config: LabelqConfig, store: Store, day: date, vendor: str, t
 
 
 # --------------------------------------------------------------------------- data docs
-def build_docs(root: Any, site_dir: Any = None) -> Any:
+def build_docs(store: Store, site_dir: Any = None) -> Any:
     """Render every stored validation result (staged ``*.validation.json`` and the GX result in
     quarantine ``*.reason.json``) as GX Data Docs; returns the site's ``index.html``.
 
@@ -445,7 +443,6 @@ def build_docs(root: Any, site_dir: Any = None) -> Any:
 
     from pipeline.validate.gx import build_data_docs
 
-    store = open_store(root)
     results: list[tuple[str, dict[str, Any]]] = []
     for key in store.committed_files("staged", VALIDATION_SUFFIX, hidden=True):
         name = PurePosixPath(key)

@@ -9,6 +9,7 @@ import pytest
 from pipeline import steps
 from pipeline.ingest.canonical import ContractError, check_contract, normalise_labels, to_canonical
 from pipeline.kinds.classification import ANNOTATIONS
+from pipeline.storage import open_store
 
 DAY = date(2026, 11, 1)
 
@@ -76,7 +77,7 @@ def test_unreadable_and_duplicate_files_are_recorded_not_fatal(fresh_copy, confi
     _deliver(fresh_copy, config, "acme", "zz-truncated.parquet", good.read_bytes()[:100])
     _deliver(fresh_copy, config, "acme", "zz-copy.parquet", good.read_bytes())
     _deliver(fresh_copy, config, "acme", ".still-writing.parquet", b"PAR1")
-    out = steps.ingest(config, fresh_copy, DAY, "acme")
+    out = steps.ingest(config, open_store(fresh_copy), DAY, "acme")
     assert (out["files_ingested"], out["files_rejected"], out["files_duplicate"]) == (2, 1, 1)
     report = (fresh_copy / "ingested" / f"date={DAY}" / "vendor=acme" / "_ingest.json").read_text()
     assert "zz-truncated.parquet: not a readable Parquet file" in report
@@ -84,17 +85,17 @@ def test_unreadable_and_duplicate_files_are_recorded_not_fatal(fresh_copy, confi
 
 
 def test_ingest_rerun_overwrites_partition(fresh_copy, config):
-    steps.ingest(config, fresh_copy, DAY, "bluepeak")
+    steps.ingest(config, open_store(fresh_copy), DAY, "bluepeak")
     part = fresh_copy / "ingested" / f"date={DAY}" / "vendor=bluepeak"
     before = sorted(p.name for p in part.iterdir())
     (part / "stale.parquet").write_bytes(b"x")
-    steps.ingest(config, fresh_copy, DAY, "bluepeak")
+    steps.ingest(config, open_store(fresh_copy), DAY, "bluepeak")
     assert sorted(p.name for p in part.iterdir()) == before
 
 
 def test_unknown_vendor_is_a_clear_error(fresh_copy, config):
     with pytest.raises(ValueError, match="unknown vendor 'nope'; configured vendors"):
-        steps.ingest(config, fresh_copy, DAY, "nope")
+        steps.ingest(config, open_store(fresh_copy), DAY, "nope")
 
 
 def test_vendor_adapter_options_are_validated_config():

@@ -14,7 +14,7 @@ from pipeline import steps
 from pipeline.config import parse_config
 from pipeline.history import resolve
 from pipeline.ingest.ledger import read_ledger
-from pipeline.storage import Store
+from pipeline.storage import Store, open_store
 from helpers.deliveries import CONFIG, acme
 
 D1, D2 = date(2026, 11, 1), date(2026, 11, 2)
@@ -36,8 +36,8 @@ def deliver(root: Path, day: date, name: str, table) -> Path:
 
 
 def run(cfg, root: Path, day: date) -> dict:
-    steps.ingest(cfg, root, day, "acme")
-    steps.validate(cfg, root, day, "acme")
+    steps.ingest(cfg, open_store(root), day, "acme")
+    steps.validate(cfg, open_store(root), day, "acme")
     return report(root, day)
 
 
@@ -71,7 +71,7 @@ def test_redelivery_under_another_name_on_another_day_is_a_recorded_noop(cfg, tm
     d = deliveries(root, D2)[(D2.isoformat(), "renamed.parquet")]  # ... and the history withdraws the repeat
     assert d["resolution"] == "duplicate_file" and d["resolved_by"]["file"] == f"landing/acme/{D1}/b1.parquet"
     assert d["sha256"] == hashlib.sha256(first.read_bytes()).hexdigest() and d["rows_used"] == 0
-    assert len(steps.read_staged(root, "sentiment", until=D2)) == 10  # counted once
+    assert len(steps.read_staged(open_store(root), "sentiment", until=D2)) == 10  # counted once
     assert resolve(Store(root), "sentiment", D2).withdrawn["duplicate_file"] == 10
 
 
@@ -89,9 +89,9 @@ def test_corrected_redelivery_supersedes_the_old_batch_explicitly(cfg, tmp_path)
     old, new = hist[(D1.isoformat(), "b1.parquet")], hist[(D2.isoformat(), "b1-fixed.parquet")]
     assert old["resolution"] == "superseded" and old["resolved_by"]["file"] == f"landing/acme/{D2}/b1-fixed.parquet"
     assert new["resolution"] == "used" and new["rows_used"] == 10
-    staged = steps.read_staged(root, "sentiment", until=D2)
+    staged = steps.read_staged(open_store(root), "sentiment", until=D2)
     assert len(staged) == 16 and set(staged.loc[staged["batch_id"] == "b1", "label"]) == {"negative"}
-    as_of_d1 = steps.read_staged(root, "sentiment", until=D1)  # the history as it stood on D1 is unchanged
+    as_of_d1 = steps.read_staged(open_store(root), "sentiment", until=D1)  # the history as it stood on D1 is unchanged
     assert len(as_of_d1) == 16 and set(as_of_d1.loc[as_of_d1["batch_id"] == "b1", "label"]) == {"positive"}
     ledger = {(e["date"], e["file"].rsplit("/", 1)[-1]): e for e in read_ledger(Store(root), "acme")}
     assert ledger[(D2.isoformat(), "b1-fixed.parquet")]["staged_output"] == \
@@ -111,11 +111,11 @@ def test_rows_already_staged_from_another_batch_are_withdrawn(cfg, tmp_path):
     assert run(cfg, root, D2)["rows_staged"] == 10  # day-local
     b9 = deliveries(root, D2)[(D2.isoformat(), "b9.parquet")]
     assert (b9["rows_staged"], b9["rows_used"], b9["rows_duplicate_pair"]) == (10, 6, 4)
-    staged = steps.read_staged(root, "sentiment", until=D2)
+    staged = steps.read_staged(open_store(root), "sentiment", until=D2)
     assert len(staged) == 16 and not staged.duplicated(["vendor", "item_id", "annotator_id"]).any()
     first = staged[staged["batch_id"] == "b1"]
     assert len(first) == 10  # the first label of a pair counts
-    assert len(steps.read_staged(root, "sentiment", day=D2)) == 6
+    assert len(steps.read_staged(open_store(root), "sentiment", day=D2)) == 6
 
 
 def test_rows_already_staged_from_another_batch_the_same_day_are_quarantined(cfg, tmp_path):
@@ -142,8 +142,8 @@ def test_days_processed_out_of_order_stage_and_resolve_the_same(cfg, tmp_path):
             run(cfg, root, d)
         roots[order] = root
     assert tree_digest(roots["in_order"]) == tree_digest(roots["reversed"])
-    a = steps.read_staged(roots["in_order"], "sentiment", until=D2)
-    b = steps.read_staged(roots["reversed"], "sentiment", until=D2)
+    a = steps.read_staged(open_store(roots["in_order"]), "sentiment", until=D2)
+    b = steps.read_staged(open_store(roots["reversed"]), "sentiment", until=D2)
     assert a.equals(b) and len(a) == 6 + 10 + 8
 
 

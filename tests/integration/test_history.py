@@ -19,7 +19,7 @@ from pipeline import steps
 from pipeline.cli import main
 from pipeline.history import HistoryGap, gaps, resolve, stale_versions
 from pipeline.publish import list_versions, read_manifest
-from pipeline.storage import Store
+from pipeline.storage import Store, open_store
 
 TASK = "sentiment"
 LABELQ = str(Path(sys.executable).parent / "labelq")
@@ -69,17 +69,17 @@ def test_a_day_run_before_an_unprocessed_earlier_day_is_refused(fresh_copy, days
 
 
 def test_a_partially_validated_earlier_day_is_refused(fresh_copy, config, days):
-    steps.run_day(config, fresh_copy, days[0])
-    steps.ingest(config, fresh_copy, days[1], "acme")
-    steps.validate(config, fresh_copy, days[1], "acme")
+    steps.run_day(config, open_store(fresh_copy), days[0])
+    steps.ingest(config, open_store(fresh_copy), days[1], "acme")
+    steps.validate(config, open_store(fresh_copy), days[1], "acme")
     for v in config.vendors:
-        steps.ingest(config, fresh_copy, days[2], v)
-        steps.validate(config, fresh_copy, days[2], v)
+        steps.ingest(config, open_store(fresh_copy), days[2], v)
+        steps.validate(config, open_store(fresh_copy), days[2], v)
     assert gaps(config, Store(fresh_copy), TASK, days[2]) == {days[1].isoformat(): ["bluepeak", "crowdly"]}
     with pytest.raises(HistoryGap, match=f"{days[1]}: bluepeak, crowdly"):
-        steps.merge(config, fresh_copy, days[2], TASK)
+        steps.merge(config, open_store(fresh_copy), days[2], TASK)
     with pytest.raises(HistoryGap):
-        steps.measure(config, fresh_copy, days[2], TASK)
+        steps.measure(config, open_store(fresh_copy), days[2], TASK)
     assert not (fresh_copy / "consensus" / TASK / f"date={days[2]}").exists()
 
 
@@ -140,10 +140,10 @@ def _stage_out_of_order(config, root, days) -> None:
     per-task stages in date order."""
     for d in (days[1], days[0], days[2]):
         for vendor in config.vendors:
-            steps.ingest(config, root, d, vendor)
-            steps.validate(config, root, d, vendor)
+            steps.ingest(config, open_store(root), d, vendor)
+            steps.validate(config, open_store(root), d, vendor)
     for d in days:
-        steps.run_task_stages(config, root, d, TASK)
+        steps.run_task_stages(config, open_store(root), d, TASK)
 
 
 @pytest.mark.slow
@@ -211,7 +211,7 @@ def test_concurrent_runs_and_any_vendor_order_on_s3_publish_what_runs_in_order_d
     ordered = _s3_root(s3_server, s3_bucket, "ordered")
     assert run_cli("simulate", "--root", ordered, "--seed", "7", "--days", "3", "--items", "200") == 0
     for d in days:
-        steps.run_day(config, ordered, d)
+        steps.run_day(config, open_store(ordered), d)
     assert builds(ordered) == in_order  # the same bytes on S3 as on local disk
 
     shuffled = _s3_root(s3_server, s3_bucket, "shuffled")

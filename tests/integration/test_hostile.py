@@ -20,7 +20,7 @@ from helpers import REPO, TESTS
 from pipeline import steps
 from pipeline.config import parse_config
 from pipeline.publish import read_manifest, read_training_set
-from pipeline.storage import PathEscape, check_member_name
+from pipeline.storage import PathEscape, check_member_name, open_store
 
 @pytest.fixture(scope="module")
 def cfg():
@@ -29,8 +29,8 @@ def cfg():
 
 def run(cfg, root: Path, vendor: str = "acme", **kw):
     """Ingest + validate; returns (validate summary with batches, {file name: batch entry})."""
-    steps.ingest(cfg, root, DAY, vendor, **kw)
-    summary = steps.validate(cfg, root, DAY, vendor, **kw)
+    steps.ingest(cfg, open_store(root), DAY, vendor, **kw)
+    summary = steps.validate(cfg, open_store(root), DAY, vendor, **kw)
     v, b = reports(root, vendor)
     assert {k: v[k] for k in summary} == summary
     return v, b
@@ -367,6 +367,7 @@ from helpers.deliveries import CONFIG, DAY, acme
 from pipeline import steps
 from pipeline.config import parse_config
 from pipeline.publish import read_manifest, read_training_set
+from pipeline.storage import open_store
 
 cfg, out, pools = parse_config(CONFIG), {}, []
 for rows in (200_000, 800_000, 2_000_000):
@@ -378,8 +379,8 @@ for rows in (200_000, 800_000, 2_000_000):
             w.write_table(acme(100_000, start=s))
     pools.append(pa.proxy_memory_pool(pa.default_memory_pool()))  # a fresh peak per size, kept alive
     pa.set_memory_pool(pools[-1])
-    steps.ingest(cfg, root, DAY, "acme", batch_rows=50_000)
-    v = steps.validate(cfg, root, DAY, "acme", batch_rows=50_000)
+    steps.ingest(cfg, open_store(root), DAY, "acme", batch_rows=50_000)
+    v = steps.validate(cfg, open_store(root), DAY, "acme", batch_rows=50_000)
     groups = pq.ParquetFile(root / "ingested" / f"date={DAY}" / "vendor=acme" / "big.parquet").num_row_groups
     out[rows] = [pools[-1].max_memory(), v["rows_staged"], groups]
 print(json.dumps(out), flush=True)
@@ -435,7 +436,7 @@ def test_doubled_redelivery_of_an_accepted_batch_leaves_the_published_set_unchan
             folder = root / "landing" / "acme" / target.isoformat()
             pq.write_table(_doubled(original), folder / f"{original.stem}.redelivered.parquet")
         for d in days:
-            steps.run_day(config, root, d)
+            steps.run_day(config, open_store(root), d)
         roots[kind] = root
     target = days[0] if when == "same_day" else days[1]
     rec = json.loads((roots["hostile"] / "quarantine" / f"date={target}" / "vendor=acme"
@@ -490,7 +491,7 @@ def test_two_vendors_using_the_same_annotator_id_are_two_annotators(cfg, tmp_pat
     deliver(root, "c.parquet", pa.table({
         "task_item": items * 2, "labeler": ["cr-1"] * 12 + ["cr-2"] * 12, "score": ["1", "-1", "0"] * 8,
         "created": pa.array([pd.Timestamp("2026-11-01 09:00")] * 24)}), vendor="crowdly")
-    out = steps.run_day(cfg, root, DAY)
+    out = steps.run_day(cfg, open_store(root), DAY)
     m = out["tasks"]["sentiment"]
     assert m["merge"]["items"] == 12 and m["measure"]["labels"] == 48
     cons = pq.read_table(root / "consensus" / "sentiment" / f"date={DAY}" / "consensus.parquet").to_pandas()

@@ -18,6 +18,7 @@ import pytest
 from pipeline import steps
 from pipeline.config import ConfigError, parse_config
 from pipeline.publish import read_manifest, read_training_set
+from pipeline.storage import open_store
 
 from helpers.deliveries import DAY
 
@@ -58,7 +59,7 @@ def run(tmp_path_factory):
         folder = root / "landing" / vendor / DAY.isoformat()
         folder.mkdir(parents=True)
         pq.write_table(table, folder / name)
-    return config, root, steps.run_day(config, root, DAY)
+    return config, root, steps.run_day(config, open_store(root), DAY)
 
 
 def test_each_task_reads_its_own_column_and_reconciles_on_its_own(run):
@@ -78,8 +79,8 @@ def test_each_task_reads_its_own_column_and_reconciles_on_its_own(run):
 
 def test_staged_rows_carry_their_task_vocabulary_and_vendor(run):
     config, root, out = run
-    helpful = steps.read_staged(root, "helpfulness", day=DAY)
-    harmless = steps.read_staged(root, "harmlessness", day=DAY)
+    helpful = steps.read_staged(open_store(root), "helpfulness", day=DAY)
+    harmless = steps.read_staged(open_store(root), "harmlessness", day=DAY)
     acme_help = helpful[helpful["vendor"] == "acme"].sort_values(["item_id", "annotator_id"])
     assert len(acme_help) == N and set(acme_help["label"]) == {"bad", "ok", "good"}
     assert set(harmless["vendor"]) == {"acme"} and set(harmless["label"]) == {"unsafe", "safe"}
@@ -99,8 +100,8 @@ def test_both_tasks_publish_and_score_the_vendor(run):
     assert set(helpful["vendors"]) == {"acme,bluepeak"} and set(harmless["vendors"]) == {"acme"}
     assert read_manifest(root, "helpfulness", DAY.isoformat())["kind"] == "classification"
     # no gold file: the harmlessness SLA of acme cannot be judged, and helpfulness has none
-    assert steps.check_vendor_sla(config, root, DAY, "harmlessness", "acme")["status"] == "insufficient_data"
-    assert steps.check_vendor_sla(config, root, DAY, "helpfulness", "acme")["status"] == "no_sla"
+    assert steps.check_vendor_sla(config, open_store(root), DAY, "harmlessness", "acme")["status"] == "insufficient_data"
+    assert steps.check_vendor_sla(config, open_store(root), DAY, "helpfulness", "acme")["status"] == "no_sla"
 
 
 def test_the_same_bytes_again_are_a_no_op_for_every_task(run, tmp_path):
@@ -111,8 +112,8 @@ def test_the_same_bytes_again_are_a_no_op_for_every_task(run, tmp_path):
     shutil.copytree(root, copy)
     folder = copy / "landing" / "acme" / DAY.isoformat()
     shutil.copy(folder / "acme-1.parquet", folder / "acme-1-again.parquet")
-    steps.ingest(config, copy, DAY, "acme")
-    v = steps.validate(config, copy, DAY, "acme")
+    steps.ingest(config, open_store(copy), DAY, "acme")
+    v = steps.validate(config, open_store(copy), DAY, "acme")
     assert v["tasks"]["helpfulness"]["batches_duplicate"] == v["tasks"]["harmlessness"]["batches_duplicate"] == 1
     assert v["tasks"]["helpfulness"]["rows_staged"] == N  # the copy adds nothing
 

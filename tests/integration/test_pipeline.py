@@ -12,7 +12,7 @@ import pytest
 
 from pipeline import read_training_set, steps
 from pipeline.publish import ChecksumMismatch, VersionNotFound, list_versions, read_manifest, version_path
-from pipeline.storage import replace_dir
+from pipeline.storage import open_store, replace_dir
 
 
 def _reports(root):
@@ -57,7 +57,7 @@ def test_published_set_one_row_per_item_with_min_labels(processed, config, days)
     assert set(df["label"]) <= set(task.labels)
     assert df["confidence"].between(0, 1).all() and df["agreement"].between(0, 1).all()
     assert (df["n_annotations"] >= task.min_labels_per_item).all()
-    staged = steps.read_staged(processed, "sentiment", until=days[-1])
+    staged = steps.read_staged(open_store(processed), "sentiment", until=days[-1])
     counts = staged.groupby("item_id").size()
     # majority vote's confidence is the winning label's vote share, computed here from the staged rows
     assert task.consensus == "majority_vote" and task.min_confidence is not None
@@ -74,14 +74,14 @@ def test_published_set_one_row_per_item_with_min_labels(processed, config, days)
 
 def test_vendors_column_lists_contributors(processed, days):
     df = read_training_set(processed, "sentiment").set_index("item_id")
-    staged = steps.read_staged(processed, "sentiment", until=days[-1])
+    staged = steps.read_staged(open_store(processed), "sentiment", until=days[-1])
     expected = staged.groupby("item_id")["vendor"].agg(lambda s: ",".join(sorted(set(s))))
     assert (df["vendors"] == expected.reindex(df.index)).all()
 
 
 def test_consensus_beats_the_weakest_vendor_on_gold(processed, days):
     df = read_training_set(processed, "sentiment")
-    gold = steps.read_gold(processed, "sentiment")
+    gold = steps.read_gold(open_store(processed), "sentiment")
     m = df.merge(gold, on="item_id")
     consensus_acc = (m["label"] == m["gold_label"]).mean()
     summary = json.loads((processed / "metrics" / "sentiment" / f"date={days[0]}" / "summary.json").read_text())
@@ -109,11 +109,11 @@ def test_rerunning_a_day_reproduces_its_version_and_keeps_latest(processed, conf
     root = tmp_path / "data"
     shutil.copytree(processed, root)
     before = {d: _digest(root / "curated" / "sentiment" / d.isoformat()) for d in days}
-    steps.run_day(config, root, days[0])  # a backfill of the first day
+    steps.run_day(config, open_store(root), days[0])  # a backfill of the first day
     assert _digest(root / "curated" / "sentiment" / days[0].isoformat()) == before[days[0]]
     assert read_manifest(root, "sentiment")["version"] == days[-1].isoformat()
     # a re-run overwrites partitions instead of appending
-    assert len(steps.read_staged(root, "sentiment", day=days[0])) == len(steps.read_staged(processed, "sentiment", day=days[0]))
+    assert len(steps.read_staged(open_store(root), "sentiment", day=days[0])) == len(steps.read_staged(open_store(processed), "sentiment", day=days[0]))
 
 
 def test_failed_write_leaves_previous_output_intact(tmp_path):
@@ -150,7 +150,7 @@ def test_measure_writes_per_category_and_annotator_pair_agreement(processed, day
     part = processed / "metrics" / "sentiment" / f"date={days[0]}"
     from pipeline.contract import namespaced
 
-    ann = namespaced(steps.read_staged(processed, "sentiment", day=days[0]))  # an annotator is (vendor, id)
+    ann = namespaced(steps.read_staged(open_store(processed), "sentiment", day=days[0]))  # an annotator is (vendor, id)
     per_cat = pd.read_parquet(part / "agreement_per_category.parquet")
     expected = per_category_agreement(ann)
     assert per_cat["category"].tolist() == expected["category"].tolist()

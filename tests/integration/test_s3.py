@@ -12,7 +12,7 @@ import pytest
 
 from pipeline import steps
 from pipeline.config import parse_config
-from pipeline.storage import Store
+from pipeline.storage import Store, open_store
 from helpers.deliveries import CONFIG, acme
 from helpers.s3 import BUCKET, bucket_objects, put_table
 
@@ -28,8 +28,8 @@ def test_ingest_and_validate_on_s3(s3, s3_server):
     s3.put_object(Bucket=BUCKET, Key=f"{land}/c-broken.parquet", Body=b"not parquet")
     s3.put_object(Bucket=BUCKET, Key=f"{land}/d-partial.parquet.part", Body=b"PAR1")
 
-    ing = steps.ingest(cfg, root, DAY, "acme")
-    val = steps.validate(cfg, root, DAY, "acme")
+    ing = steps.ingest(cfg, open_store(root), DAY, "acme")
+    val = steps.validate(cfg, open_store(root), DAY, "acme")
     assert (ing["files_ingested"], ing["files_rejected"]) == (2, 1)
     assert (val["rows_in"], val["rows_staged"], val["rows_quarantined"]) == (30, 29, 1)  # the unreadable file has no rows
     objects = bucket_objects(s3)
@@ -44,8 +44,8 @@ def test_ingest_and_validate_on_s3(s3, s3_server):
     assert not any(".tmp-" in k for k in objects)  # temporaries cleaned up
 
     # a re-run overwrites (no appends, no stale objects) and reproduces the same bytes
-    steps.ingest(cfg, root, DAY, "acme")
-    steps.validate(cfg, root, DAY, "acme")
+    steps.ingest(cfg, open_store(root), DAY, "acme")
+    steps.validate(cfg, open_store(root), DAY, "acme")
     assert bucket_objects(s3) == objects
 
     # the Store reads what it wrote

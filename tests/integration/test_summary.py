@@ -11,6 +11,7 @@ import pytest
 from pipeline.cli import main
 from pipeline.publish import read_manifest
 from pipeline.summary import clip_reasons, reason_clauses, render_summary
+from pipeline.storage import open_store
 
 QUARANTINED = re.compile(r"^      quarantined (?P<file>\S+) \((?P<rows>[^)]*)\): (?P<reason>[a-z_]+): (?P<detail>.*)$")
 
@@ -50,7 +51,7 @@ def test_reason_clauses_split_only_between_clauses():
 
 @pytest.mark.parametrize("detail_chars", [None, 60])
 def test_summary_never_cuts_a_reason_mid_value(processed, config, detail_chars):
-    text = render_summary(config, processed) if detail_chars is None else render_summary(config, processed, detail_chars=detail_chars)
+    text = render_summary(config, open_store(processed)) if detail_chars is None else render_summary(config, open_store(processed), detail_chars=detail_chars)
     records = _reason_records(processed)
     lines = [m for m in map(QUARANTINED.match, text.splitlines()) if m]
     assert sorted(m["file"] for m in lines) == sorted(records) and len(records) >= 2

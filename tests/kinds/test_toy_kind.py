@@ -25,6 +25,7 @@ from pipeline.config import ConfigError, parse_config
 from pipeline.kinds import get_kind, kind_names
 from pipeline.publish import read_manifest, read_training_set
 from pipeline.simulate import simulate
+from pipeline.storage import open_store
 
 KIND = "helpers.score_kind:ScoreKind"
 START = date(2026, 11, 1)
@@ -44,8 +45,8 @@ RAW = {
 def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("toy")
     config = parse_config(RAW)
-    sim = simulate(config, root, seed=3, days=2, start=START, items_per_day=60, gold_fraction=0.3)
-    results = [steps.run_day(config, root, START + pd.Timedelta(days=d).to_pytimedelta()) for d in range(2)]
+    sim = simulate(config, open_store(root), seed=3, days=2, start=START, items_per_day=60, gold_fraction=0.3)
+    results = [steps.run_day(config, open_store(root), START + pd.Timedelta(days=d).to_pytimedelta()) for d in range(2)]
     return config, root, sim, results
 
 
@@ -89,7 +90,7 @@ def test_published_set_is_the_kinds_curated_schema_with_per_item_means(run):
     ts = read_training_set(root, "quality")
     assert list(ts.columns) == [*get_kind("score").curated.names]
     assert ts["score"].dtype == np.float64
-    staged = steps.read_staged(root, "quality", until=last)
+    staged = steps.read_staged(open_store(root), "quality", until=last)
     expected = staged.groupby("item_id")["score"].mean()
     got = ts.set_index("item_id")["score"]
     assert len(got) == staged["item_id"].nunique() == 120
@@ -106,7 +107,7 @@ def test_published_set_is_the_kinds_curated_schema_with_per_item_means(run):
 
 def test_gold_accuracy_is_the_kinds_definition_of_correct(run):
     config, root, sim, results = run
-    ann = steps.read_staged(root, "quality", day=START)
+    ann = steps.read_staged(open_store(root), "quality", day=START)
     gold = pd.read_parquet(root / "gold" / "quality.parquet").set_index("item_id")["gold_score"]
     on_gold = ann[ann["item_id"].isin(gold.index)]
     correct = (on_gold["score"] - on_gold["item_id"].map(gold)).abs() <= 1.0
@@ -127,7 +128,7 @@ def test_agreement_is_alpha_interval_equal_to_the_krippendorff_package(run):
     import krippendorff  # the peer package (a dev dependency)
 
     config, root, sim, results = run
-    ann = steps.read_staged(root, "quality", day=START)
+    ann = steps.read_staged(open_store(root), "quality", day=START)
     raters = ann.assign(rater=ann["vendor"] + "/" + ann["annotator_id"])
     matrix = raters.pivot_table(index="rater", columns="item_id", values="score", aggfunc="first")
     expected = krippendorff.alpha(reliability_data=matrix.to_numpy(), level_of_measurement="interval")
@@ -138,7 +139,7 @@ def test_agreement_is_alpha_interval_equal_to_the_krippendorff_package(run):
 
 def test_sla_and_report_run_for_the_kind(run):
     config, root, sim, results = run
-    out = steps.check_sla(config, root, START, "quality")
+    out = steps.check_sla(config, open_store(root), START, "quality")
     assert out["status"] == {"rateco": "ok"}  # gold accuracy ~0.95 on ~36 gold labels; scorely has no SLA
     html = (root / "reports" / "quality" / f"{START}.html").read_text()
     assert "rateco" in html and "scorely" in html

@@ -40,7 +40,7 @@ from pipeline.publish import (
 from pipeline.kinds.classification import CURATED
 from pipeline.publish.manifest import rounded
 from pipeline.publish.splits import SPLITS, assign_splits
-from pipeline.storage import Layout, Store, sha256_file
+from pipeline.storage import Layout, Store, open_store, sha256_file
 from pipeline.publish.diff import diff_versions, version_summaries
 
 TASK = "sentiment"
@@ -77,7 +77,7 @@ def test_columns_follow_the_curated_schema_with_lineage(processed, days):
     df = table.to_pandas()
     assert df["item_id"].is_monotonic_increasing and df["item_id"].is_unique
     assert set(df["split"]) == set(SPLITS)
-    staged = steps.read_staged(processed, TASK, until=days[-1])
+    staged = steps.read_staged(open_store(processed), TASK, until=days[-1])
     expected = (staged["vendor"] + "/" + staged["batch_id"]).groupby(staged["item_id"]).agg(lambda s: sorted(set(s)))
     assert [list(b) for b in df["source_batches"]] == expected.reindex(df["item_id"]).tolist()
     manifest_batches = {b["batch"]: b for b in read_manifest(processed, TASK)["source_batches"]}
@@ -212,10 +212,10 @@ def test_rerun_keeps_every_version_byte_identical(processed, config, days, tmp_p
     root = _copy(processed, tmp_path)
     before = _builds(root)
     created = {d: read_manifest(root, TASK, d.isoformat())["created_at"] for d in days}
-    steps.run_day(config, root, days[0])  # a backfill of the first day, every stage
+    steps.run_day(config, open_store(root), days[0])  # a backfill of the first day, every stage
     for d in days[1:]:
-        steps.merge(config, root, d, TASK)
-        result = steps.publish(config, root, d, TASK)
+        steps.merge(config, open_store(root), d, TASK)
+        result = steps.publish(config, open_store(root), d, TASK)
         assert result["content_sha256"] == read_manifest(processed, TASK, d.isoformat())["content_sha256"]
     assert _builds(root) == before, "same inputs: same build folders, same bytes, nothing else"
     assert {d: read_manifest(root, TASK, d.isoformat())["created_at"] for d in days} == created
@@ -234,7 +234,7 @@ def test_same_versions_whatever_order_files_arrived_or_are_listed(simulated, pro
         os.utime(dst, (1_800_000_000 - i * 60, 1_800_000_000 - i * 60))
     _reorder_listings(monkeypatch, lambda files: rng.sample(files, len(files)))
     for d in days[:2]:
-        steps.run_day(config, root, d)
+        steps.run_day(config, open_store(root), d)
     for d in days[:2]:
         ours, theirs = read_manifest(root, TASK, d.isoformat()), read_manifest(processed, TASK, d.isoformat())
         assert ours["content_sha256"] == theirs["content_sha256"]
@@ -248,8 +248,8 @@ def test_backfill_in_any_order_reproduces_past_versions(processed, config, days,
     shutil.rmtree(root / "consensus")
     _reorder_listings(monkeypatch, lambda files: list(reversed(files)))
     for d in reversed(days):  # newest first: _latest.json must still end on the newest
-        steps.merge(config, root, d, TASK)
-        steps.publish(config, root, d, TASK)
+        steps.merge(config, open_store(root), d, TASK)
+        steps.publish(config, open_store(root), d, TASK)
         assert read_manifest(root, TASK)["version"] == days[-1].isoformat()
     assert _builds(root, manifests=False) == _builds(processed, manifests=False)
     for d in days:  # manifests differ only in created_at
@@ -281,7 +281,7 @@ def test_tags_pin_builds_and_retention_keeps_them(processed, config, days, tmp_p
         tag_version(root, TASK, d1, "2026-bad")
 
     # keep 1 version: d1 goes, d0 stays (tagged), d2 stays (latest)
-    steps.publish(_with_task(config, keep_versions=1), root, days[2], TASK)
+    steps.publish(_with_task(config, keep_versions=1), open_store(root), days[2], TASK)
     assert list_versions(root, TASK) == [d0, d2]
     assert not (Layout(root).curated(TASK) / d1).exists()
     assert set(_builds(root)) == {version_path(root, TASK, v).name for v in (d0, d2)}
@@ -292,7 +292,7 @@ def test_tags_pin_builds_and_retention_keeps_them(processed, config, days, tmp_p
     tag_version(root, TASK, d2, "frozen")
     frozen = read_training_set(root, TASK, d2)
     changed = _relabel(root, days[2], 7)
-    steps.publish(_with_task(config, keep_versions=1), root, days[2], TASK)
+    steps.publish(_with_task(config, keep_versions=1), open_store(root), days[2], TASK)
     assert read_training_set(root, TASK, "tag:frozen").equals(frozen)
     now = read_training_set(root, TASK, d2).set_index("item_id")
     assert (now.loc[changed, "label"] != frozen.set_index("item_id").loc[changed, "label"]).all()
@@ -308,7 +308,7 @@ def test_tags_pin_builds_and_retention_keeps_them(processed, config, days, tmp_p
     untag(root, TASK, "frozen")
     with pytest.raises(VersionNotFound, match="no tag 'frozen'"):
         untag(root, TASK, "frozen")
-    steps.publish(_with_task(config, keep_versions=1), root, days[2], TASK)
+    steps.publish(_with_task(config, keep_versions=1), open_store(root), days[2], TASK)
     assert list_versions(root, TASK) == [d2] and list_tags(root, TASK) == {}
     assert set(_builds(root)) == {version_path(root, TASK, d2).name}
 

@@ -120,7 +120,7 @@ def test_a_report_rebuilt_with_another_key_shows_other_pseudonyms(processed: Pat
     d = days[-1]
     before = json.loads((root / "reports" / "sentiment" / f"{d}.json").read_text())["annotators"]
     monkeypatch.setenv(PSEUDONYM_KEY_ENV, "a shared key for every root " + os.urandom(4).hex())
-    steps.report(config, root, d, "sentiment")
+    steps.report(config, open_store(root), d, "sentiment")
     after = json.loads((root / "reports" / "sentiment" / f"{d}.json").read_text())["annotators"]
     assert [a["n_labels"] for a in after] == [a["n_labels"] for a in before]
     assert not {a["annotator_id"] for a in after} & {a["annotator_id"] for a in before}

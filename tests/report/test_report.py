@@ -23,6 +23,7 @@ from pipeline.report import (
     report_figures,
 )
 from pipeline.report import figures as figs
+from pipeline.storage import open_store
 
 
 class _Tables(HTMLParser):
@@ -168,11 +169,11 @@ def test_cli_report_rebuilds_scorecard_and_report(processed, days, tmp_path, cap
 def test_report_stage_needs_a_scorecard(tmp_path, config):
     from pipeline.simulate import simulate
 
-    simulate(config, tmp_path, seed=1, days=1, start=date(2026, 11, 1), items_per_day=30)  # delivered, never run
+    simulate(config, open_store(tmp_path), seed=1, days=1, start=date(2026, 11, 1), items_per_day=30)  # delivered, never run
     with pytest.raises(FileNotFoundError, match="run the scorecard stage first"):
-        steps.report(config, tmp_path, date(2026, 11, 1), "sentiment")
+        steps.report(config, open_store(tmp_path), date(2026, 11, 1), "sentiment")
     # a day nobody delivered anything on is skipped, and says why (nothing written)
-    skipped = steps.report(config, tmp_path, date(2026, 11, 2), "sentiment")
+    skipped = steps.report(config, open_store(tmp_path), date(2026, 11, 2), "sentiment")
     assert "delivered anything on 2026-11-02" in skipped["skipped"] and not (tmp_path / "reports").exists()
 
 
@@ -280,8 +281,8 @@ def test_rerunning_scorecard_and_report_gives_identical_bytes(processed, days, c
         return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
 
     before = digests()
-    steps.scorecard(config, root, d, "sentiment")
-    steps.report(config, root, d, "sentiment")
+    steps.scorecard(config, open_store(root), d, "sentiment")
+    steps.report(config, open_store(root), d, "sentiment")
     assert digests() == before and len(before) >= 8
 
 

@@ -24,6 +24,7 @@ from pipeline.score.scorecard import (
     turnaround,
     write_scorecards,
 )
+from pipeline.storage import open_store
 
 LABELS = ["a", "b"]
 # Wilson 95% interval of 3/4 (statsmodels proportion_confint(3, 4, method="wilson"))
@@ -248,7 +249,7 @@ def test_metrics_history_round_trip(tmp_path, toy):
     ann, gold = toy
     days = [date(2026, 11, 1), date(2026, 11, 2)]
     for d in days:
-        write_scorecards(tmp_path, "toy", d, build_scorecards(ann, gold, task="toy", labels=LABELS))
+        write_scorecards(open_store(tmp_path), "toy", d, build_scorecards(ann, gold, task="toy", labels=LABELS))
     hist = read_metrics_history(tmp_path, "toy", "scorecard_vendor")
     assert list(hist.columns) == ["date", *VENDOR_COLUMNS]
     assert hist["date"].dt.strftime("%Y-%m-%d").unique().tolist() == ["2026-11-01", "2026-11-02"]
@@ -295,13 +296,14 @@ def test_scorecard_stage_owns_its_partition_and_a_killed_run_leaves_the_previous
     cards, metrics = digest("scorecards"), digest("metrics")
     assert set(cards) == {"scorecard_vendor.parquet", "scorecard_annotator.parquet", "confusion.parquet",
                           "vendor_kappa.parquet"} and not set(cards) & set(metrics)
-    steps.measure(config, root, day, "sentiment")
+    steps.measure(config, open_store(root), day, "sentiment")
     assert digest("scorecards") == cards and digest("metrics") == metrics
     kill = f"""
 import os, signal, sys
 import pipeline.storage as storage
 from pipeline import steps
 from pipeline.config import load_config
+from pipeline.storage import open_store
 writes = []
 real = storage.Store.write_parquet
 def write_then_die(self, table, key):
@@ -311,10 +313,10 @@ def write_then_die(self, table, key):
     real(self, table, key)
 storage.Store.write_parquet = write_then_die
 import datetime
-steps.scorecard(load_config({os.environ['LABELQ_CONFIG']!r}), {str(root)!r}, datetime.date.fromisoformat({day.isoformat()!r}), "sentiment")
+steps.scorecard(load_config({os.environ['LABELQ_CONFIG']!r}), open_store({str(root)!r}), datetime.date.fromisoformat({day.isoformat()!r}), "sentiment")
 """
     res = subprocess.run([sys.executable, "-c", kill], capture_output=True, text=True, timeout=300)
     assert res.returncode == -9, res.stderr[-2000:]
     assert digest("scorecards") == cards and digest("metrics") == metrics  # the previous partitions, whole
-    steps.scorecard(config, root, day, "sentiment")  # the re-run completes it
+    steps.scorecard(config, open_store(root), day, "sentiment")  # the re-run completes it
     assert digest("scorecards") == cards

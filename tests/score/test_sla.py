@@ -11,6 +11,7 @@ import pytest
 from pipeline import steps
 from pipeline.config import ConfigError, SLAConfig, parse_config
 from pipeline.score.sla import SLABreach, breaches, evaluate_sla, sla_status
+from pipeline.storage import open_store
 
 
 def _card(**cols) -> pd.DataFrame:
@@ -91,7 +92,7 @@ def test_pipeline_scorecard_carries_sla_status_and_check_raises(processed, days,
     assert status["crowdly"] == "breach"  # the simulated weakest vendor (~68% accurate) vs 0.75
     assert set(status.values()) <= {"ok", "breach", "insufficient_data", "no_sla"}
     with pytest.raises(SLABreach, match=r"vendor 'crowdly': gold_accuracy 0\.\d+ < min_gold_accuracy 0\.75") as info:
-        steps.check_sla(config, processed, days[0], "sentiment")
+        steps.check_sla(config, open_store(processed), days[0], "sentiment")
     assert {b.vendor for b in info.value.breaches} == {v for v, s in status.items() if s == "breach"}
 
 
@@ -99,20 +100,20 @@ def test_check_sla_passes_without_thresholds_breached(processed, days, config):
     data = _config_dict(config)
     for v in data["vendors"].values():
         v["sla"] = {"min_gold_accuracy": 0.0, "min_gold_labels": 1}
-    out = steps.check_sla(parse_config(data), processed, days[0], "sentiment")
+    out = steps.check_sla(parse_config(data), open_store(processed), days[0], "sentiment")
     assert set(out["status"].values()) == {"ok"}
 
 
 def test_check_sla_needs_the_scorecard(tmp_path, config, days):
     with pytest.raises(FileNotFoundError, match="run the scorecard stage first"):
-        steps.check_sla(config, tmp_path, days[0], "sentiment")
+        steps.check_sla(config, open_store(tmp_path), days[0], "sentiment")
 
 
 def test_run_day_reports_breaches_without_failing(processed, days, config, tmp_path, caplog):
     root = tmp_path / "data"
     shutil.copytree(processed, root)
     with caplog.at_level("WARNING", logger="labelq"):
-        out = steps.scorecard(config, root, days[-1], "sentiment")
+        out = steps.scorecard(config, open_store(root), days[-1], "sentiment")
     assert out["sla"]["crowdly"]["status"] == "breach"
     assert any("crowdly" in b for b in out["sla_breaches"])
     assert any("SLA breach" in r.getMessage() and "crowdly" in r.getMessage() for r in caplog.records)
@@ -137,40 +138,40 @@ def three_vendor_card(tmp_path, days):
 
 def test_check_vendor_sla_raises_for_the_breaching_vendor_only(three_vendor_card, config, days):
     with pytest.raises(SLABreach) as info:
-        steps.check_vendor_sla(config, three_vendor_card, days[0], "sentiment", "crowdly")
+        steps.check_vendor_sla(config, open_store(three_vendor_card), days[0], "sentiment", "crowdly")
     assert [(b.vendor, b.metric, b.value, b.threshold) for b in info.value.breaches] == [("crowdly", "gold_accuracy", 0.6, 0.75)]
     assert "vendor 'crowdly': gold_accuracy 0.600 < min_gold_accuracy 0.75" in str(info.value)
     assert f"scorecards/sentiment/date={days[0]}/scorecard_vendor.parquet" in str(info.value)
 
-    ok = steps.check_vendor_sla(config, three_vendor_card, days[0], "sentiment", "acme")
+    ok = steps.check_vendor_sla(config, open_store(three_vendor_card), days[0], "sentiment", "acme")
     assert ok == {"stage": "check_sla", "task": "sentiment", "vendor": "acme", "date": days[0].isoformat(), "status": "ok",
                   "detail": ok["detail"]}
     assert ok["detail"].startswith("gold accuracy 0.900")
-    thin = steps.check_vendor_sla(config, three_vendor_card, days[0], "sentiment", "bluepeak")
+    thin = steps.check_vendor_sla(config, open_store(three_vendor_card), days[0], "sentiment", "bluepeak")
     assert thin["status"] == "insufficient_data" and "5 gold labels < min_gold_labels 20" in thin["detail"]
 
 
 def test_check_vendor_sla_without_thresholds_is_no_sla(three_vendor_card, config, days):
     data = _config_dict(config)
     data["vendors"]["crowdly"]["sla"] = None
-    out = steps.check_vendor_sla(parse_config(data), three_vendor_card, days[0], "sentiment", "crowdly")
+    out = steps.check_vendor_sla(parse_config(data), open_store(three_vendor_card), days[0], "sentiment", "crowdly")
     assert (out["status"], out["detail"]) == ("no_sla", None)
 
 
 def test_check_vendor_sla_rejects_unknown_or_missing_vendors(three_vendor_card, config, days, tmp_path):
     with pytest.raises(ValueError, match="unknown vendor 'nobody'"):
-        steps.check_vendor_sla(config, three_vendor_card, days[0], "sentiment", "nobody")
+        steps.check_vendor_sla(config, open_store(three_vendor_card), days[0], "sentiment", "nobody")
     data = _config_dict(config)
     data["tasks"]["topic"] = {**data["tasks"]["sentiment"]}
     data["vendors"]["acme"]["task"] = "topic"
     with pytest.raises(ValueError, match="vendor 'acme' labels task 'topic', not 'sentiment'"):
-        steps.check_vendor_sla(parse_config(data), three_vendor_card, days[0], "sentiment", "acme")
+        steps.check_vendor_sla(parse_config(data), open_store(three_vendor_card), days[0], "sentiment", "acme")
     other = tmp_path / "other"
     _write_card(other, days[0], _card(vendor=["acme"]))
     with pytest.raises(LookupError, match="no row for vendor 'crowdly'; re-run the scorecard stage"):
-        steps.check_vendor_sla(config, other, days[0], "sentiment", "crowdly")
+        steps.check_vendor_sla(config, open_store(other), days[0], "sentiment", "crowdly")
     with pytest.raises(FileNotFoundError, match="run the scorecard stage first"):
-        steps.check_vendor_sla(config, other, days[1], "sentiment", "crowdly")
+        steps.check_vendor_sla(config, open_store(other), days[1], "sentiment", "crowdly")
 
 
 def test_check_vendor_sla_agrees_with_check_sla_on_pipeline_output(processed, days, config):
@@ -179,21 +180,21 @@ def test_check_vendor_sla_agrees_with_check_sla_on_pipeline_output(processed, da
         breached = set()
         for vendor in config.vendors_for("sentiment"):
             try:
-                out = steps.check_vendor_sla(config, processed, day, "sentiment", vendor)
+                out = steps.check_vendor_sla(config, open_store(processed), day, "sentiment", vendor)
                 assert out["status"] == card.set_index("vendor").loc[vendor, "sla_status"]
             except SLABreach as exc:
                 assert {b.vendor for b in exc.breaches} == {vendor}
                 breached.add(vendor)
         assert "crowdly" in breached
         with pytest.raises(SLABreach) as info:
-            steps.check_sla(config, processed, day, "sentiment")
+            steps.check_sla(config, open_store(processed), day, "sentiment")
         assert {b.vendor for b in info.value.breaches} == breached
 
 
 def test_summary_shows_sla_status_and_breaches(processed, days, config):
     from pipeline.summary import render_summary, sla_summary
 
-    text = render_summary(config, processed)
+    text = render_summary(config, open_store(processed))
     for day in days:
         card = pd.read_parquet(processed / "scorecards" / "sentiment" / f"date={day}" / "scorecard_vendor.parquet")
         status = dict(zip(card["vendor"], card["sla_status"]))
@@ -203,7 +204,7 @@ def test_summary_shows_sla_status_and_breaches(processed, days, config):
         breached = sorted(v for v, s in status.items() if s == "breach")
         assert "crowdly" in breached
         assert [line.split(":")[0].split()[-1] for line in day_text.splitlines() if "SLA BREACH" in line] == breached
-        out = sla_summary(config, processed, day)
+        out = sla_summary(config, open_store(processed), day)
         assert out["status"] == {"sentiment": status}
         assert [b.split(":")[0] for b in out["breaches"]] == [f"sentiment/{v}" for v in breached]
-    assert sla_summary(config, processed, days[-1].replace(year=2030))["status"] == {"sentiment": None}
+    assert sla_summary(config, open_store(processed), days[-1].replace(year=2030))["status"] == {"sentiment": None}

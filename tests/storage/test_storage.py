@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from pipeline import storage
-from pipeline.storage import atomic_write_bytes, replace_dir
+from pipeline.storage import atomic_write_bytes, open_store, replace_dir
 
 
 def _fill(folder: Path, text: str) -> None:
@@ -114,6 +114,7 @@ from pathlib import Path
 import pipeline.storage as storage
 from pipeline import steps
 from pipeline.config import load_config
+from pipeline.storage import open_store
 import datetime
 real = os.replace
 def replace(a, b):
@@ -122,7 +123,7 @@ def replace(a, b):
     real(a, b)
 os.replace = replace
 storage._exchange = lambda a, b: False  # the two-rename fallback (file systems without renameat2)
-steps.validate(load_config(os.environ["LABELQ_CONFIG"]), sys.argv[1], datetime.date.fromisoformat(sys.argv[2]), "acme")
+steps.validate(load_config(os.environ["LABELQ_CONFIG"]), open_store(sys.argv[1]), datetime.date.fromisoformat(sys.argv[2]), "acme")
 """
 
 
@@ -136,15 +137,15 @@ def test_a_validate_killed_mid_swap_is_refused_downstream_and_recovered_by_its_r
 
     root = tmp_path / "data"
     shutil.copytree(processed, root, symlinks=True)
-    before = len(read_staged(root, "sentiment", until=days[2]))
+    before = len(read_staged(open_store(root), "sentiment", until=days[2]))
     res = subprocess.run([sys.executable, "-c", _KILL_VALIDATE, str(root), days[1].isoformat()],
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == -signal.SIGKILL, res.stderr[-2000:]
     assert not (root / "staged" / "sentiment" / f"date={days[1]}" / "vendor=acme").exists()
     with pytest.raises(HistoryGap, match=f"{days[1]}: acme"):
-        merge(config, root, days[2], "sentiment")
-    validate(config, root, days[1], "acme")
-    assert len(read_staged(root, "sentiment", until=days[2])) == before
+        merge(config, open_store(root), days[2], "sentiment")
+    validate(config, open_store(root), days[1], "acme")
+    assert len(read_staged(open_store(root), "sentiment", until=days[2])) == before
     stray = [p for p in root.rglob("*") if p.name.startswith((".tmp-", ".old-", ".trash-"))]
     assert stray == []
 
@@ -159,7 +160,7 @@ def test_a_torn_latest_pointer_falls_back_to_the_versions_and_is_repaired(proces
     pointer = root / "curated" / "sentiment" / LATEST
     pointer.write_bytes(pointer.read_bytes()[:20])  # torn: half a JSON document
     assert read_training_set(root, "sentiment").equals(expected)  # readers fall back to the newest version
-    publish(config, root, days[1], "sentiment")  # any later publish repairs it
+    publish(config, open_store(root), days[1], "sentiment")  # any later publish repairs it
     assert json.loads(pointer.read_text())["version"] == days[2].isoformat()
     assert latest_ref(root, "sentiment").version == days[2].isoformat()
 

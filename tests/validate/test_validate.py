@@ -9,6 +9,7 @@ import pytest
 from pipeline import steps
 from pipeline.validate.stage import annotated_at_bounds
 from pipeline.validate.gx import describe, load_suite, validate_frame
+from pipeline.storage import open_store
 
 DAY = date(2026, 11, 1)
 PARAMS = {"label_set": ["negative", "neutral", "positive"], "vendor_set": ["acme"], "task_set": ["sentiment"],
@@ -73,8 +74,8 @@ def test_validate_stage_quarantines_original_bytes_with_gx_result(fresh_copy, co
     bad.loc[bad.index[:7], "answer"] = "MAYBE"
     bad["batch"] = "acme-bad"
     pq.write_table(pa.Table.from_pandas(bad, preserve_index=False), folder / "acme-bad.parquet")
-    steps.ingest(config, fresh_copy, DAY, "acme")
-    out = steps.validate(config, fresh_copy, DAY, "acme")
+    steps.ingest(config, open_store(fresh_copy), DAY, "acme")
+    out = steps.validate(config, open_store(fresh_copy), DAY, "acme")
     assert out["batches_quarantined"] == 1 and out["batches_staged"] == 2
     assert out["rows_in"] == out["rows_staged"] + out["rows_quarantined"]
     assert out["rows_quarantined"] == len(bad)
@@ -96,8 +97,8 @@ def test_validate_stage_quarantines_original_bytes_with_gx_result(fresh_copy, co
 def test_rejected_file_is_quarantined_and_others_continue(fresh_copy, config):
     folder = fresh_copy / config.vendors["bluepeak"].landing / DAY.isoformat()
     (folder / "broken.parquet").write_bytes(b"not parquet at all")
-    steps.ingest(config, fresh_copy, DAY, "bluepeak")
-    out = steps.validate(config, fresh_copy, DAY, "bluepeak")
+    steps.ingest(config, open_store(fresh_copy), DAY, "bluepeak")
+    out = steps.validate(config, open_store(fresh_copy), DAY, "bluepeak")
     assert out["batches_quarantined"] == 1 and out["batches_staged"] == 2 and out["unreadable_files"] == 1
     reason = json.loads((fresh_copy / "quarantine" / f"date={DAY}" / "vendor=bluepeak" / "broken.parquet.reason.json").read_text())
     assert reason["reason"] == "unreadable" and "broken.parquet" in reason["detail"]
@@ -105,7 +106,7 @@ def test_rejected_file_is_quarantined_and_others_continue(fresh_copy, config):
 
 def test_validate_needs_ingest_first(fresh_copy, config):
     with pytest.raises(FileNotFoundError, match="run the ingest stage"):
-        steps.validate(config, fresh_copy, DAY, "crowdly")
+        steps.validate(config, open_store(fresh_copy), DAY, "crowdly")
 
 
 def test_each_task_suite_matches_its_config_labels(config, repo):
@@ -145,8 +146,8 @@ def test_docs_builds_a_gx_site_without_personal_values(fresh_copy, config):
     t = pa.table({"item": ["x1", "x1", "x2"], "worker": ["secret-w", "secret-w", "ok"], "answer": ["POS", "NEG", "??"],
                   "ts": pa.array([pd.Timestamp("2026-11-01T10:00Z")] * 3), "batch": ["acme-x"] * 3})
     pq.write_table(t, folder / "acme-x.parquet")
-    steps.ingest(config, fresh_copy, DAY, "acme")
-    steps.validate(config, fresh_copy, DAY, "acme")
+    steps.ingest(config, open_store(fresh_copy), DAY, "acme")
+    steps.validate(config, open_store(fresh_copy), DAY, "acme")
     staged = fresh_copy / "staged" / "sentiment" / f"date={DAY}" / "vendor=acme"
     assert sorted(p.name for p in staged.glob("*.validation.json")) == [  # beside each staged batch, hidden
         ".acme-20261101-01.validation.json", ".acme-20261101-02.validation.json"]  # so dataset readers skip them
@@ -166,8 +167,8 @@ def test_data_docs_escape_vendor_values(fresh_copy, config):
     t = pa.table({"item": ["x1", "x2", "x3"], "worker": ["w-a", "w-b", "w-c"], "answer": [payload, "NEG", "POS"],
                   "ts": pa.array([pd.Timestamp("2026-11-01T10:00Z")] * 3), "batch": ["acme-x"] * 3})
     pq.write_table(t, folder / "acme-x.parquet")
-    steps.ingest(config, fresh_copy, DAY, "acme")
-    steps.validate(config, fresh_copy, DAY, "acme")
+    steps.ingest(config, open_store(fresh_copy), DAY, "acme")
+    steps.validate(config, open_store(fresh_copy), DAY, "acme")
     assert main(["docs", "--root", str(fresh_copy), "-q"]) == 0
     pages = [p.read_text(errors="replace") for p in (fresh_copy / "docs" / "gx").rglob("*.html")]
     assert not any(payload in page for page in pages)
