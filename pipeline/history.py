@@ -37,7 +37,7 @@ import pyarrow as pa
 
 from pipeline.config import LabelqConfig
 from pipeline.contract import KEY_FIELDS, TRAIL_FIELDS
-from pipeline.storage import INGEST_REPORT, VALIDATE_REPORT, Store
+from pipeline.storage import INGEST_REPORT, VALIDATE_REPORT, Layout, Store
 
 
 #: Why a staged row does not count at a horizon (``History.withdrawn`` keys).
@@ -75,12 +75,12 @@ def _report_keys(store: Store, task: str, until: date | None) -> list[tuple[str,
     base = store.layout.staged_task(task).as_posix()
     out = []
     for key in store.committed_files(base, "/" + VALIDATE_REPORT):
-        parts = key.removeprefix(base + "/").split("/")
-        if len(parts) != 3 or not parts[0].startswith("date=") or not parts[1].startswith("vendor="):
+        found = Layout.partition_of(key, base, "date", "vendor")
+        if found is None:
             continue
-        d = parts[0].removeprefix("date=")
+        (d, vendor), _ = found
         if until is None or d <= until.isoformat():
-            out.append((d, parts[1].removeprefix("vendor="), key))
+            out.append((d, vendor, key))
     return sorted(out)
 
 
@@ -177,7 +177,7 @@ def resolve(store: Store, task: str, until: date, *, schema: pa.Schema | None = 
         if not store.is_file(x["staged_output"]):  # a damaged partition: never drop its rows silently
             raise FileNotFoundError(
                 f"{store.location(x['staged_output'])}: staged rows of {x['file']} are missing, but "
-                f"staged/{task}/date={x['date']}/vendor={x['vendor']}/{VALIDATE_REPORT} lists them; re-run "
+                f"{store.layout.validate_report(task, date.fromisoformat(x['date']), x['vendor']).as_posix()} lists them; re-run "
                 f"ingest and validate of {x['vendor']} {x['date']} (`labelq run --date {x['date']}`)")
         try:
             tables.append(store.read_parquet(x["staged_output"], schema=schema))

@@ -259,7 +259,7 @@ def simulate(
                               bad_batches_before=len(bad))
         sim = kind.simulate(task_name, task, config.vendors_for(task_name), spec)
         for delivery in sim.deliveries:
-            key = (layout.landing(config.vendors[delivery.vendor], delivery.day) / f"{delivery.name}.parquet").as_posix()
+            key = layout.landing_file(config.vendors[delivery.vendor], delivery.day, delivery.name)
             store.write_parquet(delivery.table, key)
             files.append(store.location(key))
             rows += delivery.table.num_rows

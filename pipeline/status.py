@@ -13,11 +13,7 @@ from typing import Any
 from pipeline.config import LabelqConfig
 from pipeline.history import gaps, stale_versions
 from pipeline.publish import latest_ref, version_refs
-from pipeline.storage import Layout, Store
-
-#: Top-level folders a labelq storage root may hold (any one of them makes it a root).
-ROOT_FOLDERS = ("landing", "gold", "ingested", "staged", "quarantine", "ledger", "metrics", "scorecards", "consensus",
-                "curated", "reports")
+from pipeline.storage import ROOT_FOLDERS, Layout, Store
 
 
 class NotARoot(ValueError):
@@ -35,8 +31,9 @@ def check_root(store: Store, config: LabelqConfig | None = None) -> None:
                    f"folder that holds landing/, or create a demo one with `labelq simulate --root {store.uri}`")
 
 
-def _dates(store: Store, key: str, prefix: str = "date=") -> set[str]:
-    return {i.base_name.removeprefix(prefix) for i in store.list_dir(key) if i.base_name.startswith(prefix)}
+def _dates(store: Store, key: str) -> set[str]:
+    """The ``date=<D>`` partitions directly under ``key``."""
+    return {d for i in store.list_dir(key) if (d := Layout.partition_value(i.base_name, "date")) is not None}
 
 
 def known_tasks(store: Store, config: LabelqConfig | None = None) -> list[str]:
@@ -44,8 +41,9 @@ def known_tasks(store: Store, config: LabelqConfig | None = None) -> list[str]:
     if config is not None:
         return list(config.tasks)
     found = set()
-    for folder in ("staged", "consensus", "curated"):
-        found |= {i.base_name for i in store.list_dir(folder) if not i.base_name.startswith((".", "_"))}
+    lay = store.layout
+    for folder in (lay.staged_root(), lay.consensus_root(), lay.curated_root()):
+        found |= {i.base_name for i in store.list_dir(folder.as_posix()) if not i.base_name.startswith((".", "_"))}
     return sorted(found)
 
 
@@ -53,11 +51,11 @@ def task_status(store: Store, task: str, config: LabelqConfig | None = None) -> 
     """``{"task", "days": [{date, delivered, ingested, validated, merged, published, stale}], "latest", "stale"}``."""
     lay = store.layout
     vendors = sorted(config.vendors_for(task)) if config else sorted(
-        {i.base_name.removeprefix("vendor=") for d in store.list_dir(lay.staged_task(task).as_posix())
+        {v for d in store.list_dir(lay.staged_task(task).as_posix())
          for i in store.list_dir(Layout.join(lay.staged_task(task), d.base_name))
-         if i.base_name.startswith("vendor=")})
+         if (v := Layout.partition_value(i.base_name, "vendor")) is not None})
     days: set[str] = _dates(store, lay.staged_task(task).as_posix()) | _dates(store, lay.consensus_task(task).as_posix())
-    ingested_days = _dates(store, "ingested")
+    ingested_days = _dates(store, lay.ingested_root().as_posix())
     refs = version_refs(store, task)
     days |= set(refs)
     holes: dict[str, list[str]] = {}

@@ -9,7 +9,7 @@ from typing import Any
 from pipeline.config import LabelqConfig
 from pipeline.publish import VersionNotFound, read_manifest, resolve_version
 from pipeline.score.scorecard import scorecard_key
-from pipeline.storage import AGREEMENT_TABLE, METRICS_SUMMARY, REASON_SUFFIX, Store
+from pipeline.storage import METRICS_SUMMARY, REASON_SUFFIX, Layout, Store
 
 log = logging.getLogger("labelq")
 
@@ -118,9 +118,10 @@ def _quarantined(store: Store) -> dict[str, dict[str, list[dict[str, Any]]]]:
     """Every quarantine record, per task and day: the ``<file>.reason.json`` fields (not the GX
     result) with the record's key under ``reason_file``, sorted by vendor and file."""
     out: dict[str, dict[str, list[dict[str, Any]]]] = {}
-    for key in store.committed_files("quarantine", REASON_SUFFIX):
+    root = store.layout.quarantine_root().as_posix()
+    for key in store.committed_files(root, REASON_SUFFIX):
         r = store.read_json(key)
-        day = r.get("date") or next((p.removeprefix("date=") for p in key.split("/") if p.startswith("date=")), None)
+        day = r.get("date") or Layout.partition_value(key.removeprefix(root + "/").split("/", 1)[0], "date")
         out.setdefault(str(r.get("task")), {}).setdefault(str(day), []).append(
             {**{k: r.get(k) for k in _REASON_KEYS}, "reason_file": key})
     for days in out.values():
@@ -129,9 +130,9 @@ def _quarantined(store: Store) -> dict[str, dict[str, list[dict[str, Any]]]]:
     return out
 
 
-def _agreement_ci(store: Store, folder: str) -> dict[str, list[float | None]]:
+def _agreement_ci(store: Store, task: str, day: date) -> dict[str, list[float | None]]:
     """``metric -> [ci_low, ci_high]`` of the day's overall agreement (``agreement.parquet``)."""
-    key = f"{folder}/{AGREEMENT_TABLE}"
+    key = store.layout.agreement_table(task, day).as_posix()
     if not store.is_file(key):
         return {}
     t = store.read_parquet(key, columns=["scope", "metric", "ci_low", "ci_high"]).to_pandas()
@@ -158,13 +159,14 @@ def summary_data(config: LabelqConfig, store: Store) -> dict[str, Any]:
     for task in config.tasks:
         quarantined = every_quarantined.get(task, {})
         days: dict[str, dict[str, Any]] = {}
-        for key in store.committed_files(store.layout.metrics_task(task).as_posix(), "/" + METRICS_SUMMARY):
-            if key.count("/") != 3:
+        base = store.layout.metrics_task(task).as_posix()
+        for key in store.committed_files(base, "/" + METRICS_SUMMARY):
+            if Layout.partition_of(key, base, "date") is None:
                 continue
             s = store.read_json(key)
             day = date.fromisoformat(s["date"])
             days[s["date"]] = {**{k: v for k, v in s.items() if k not in ("stage", "task")}, "measured": True,
-                               "agreement_ci": _agreement_ci(store, key.rsplit("/", 1)[0]),
+                               "agreement_ci": _agreement_ci(store, task, day),
                                "sla": sla_verdicts(store, task, day)}
         for d in set(quarantined) - set(days):
             days[d] = {"date": d, "measured": False, "sla": None}
@@ -175,7 +177,7 @@ def summary_data(config: LabelqConfig, store: Store) -> dict[str, Any]:
             m = read_manifest(store, task, version)
             published = {"version": version, "build": m.get("build"), "counts": m.get("counts"),
                          "content_sha256": m.get("content_sha256"), "data_interval": m.get("data_interval"),
-                         "path": store.location(store.layout.curated(task) / f"{m['version']}.{m['build']}")}
+                         "path": store.location(store.layout.curated_entry(task, Layout.build_folder(m["version"], m["build"])))}
         except VersionNotFound:
             published = None
         tasks[task] = {"days": [days[d] for d in sorted(days)], "published": published}

@@ -69,14 +69,10 @@ reads); on an object store such tools read ``_latest.json`` and the build folder
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
 import re
-import shutil
-import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -87,20 +83,32 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from pipeline.publish.splits import SPLITS
-from pipeline.storage import PARQUET_OPTIONS, Layout, Root, Store, atomic_write_json, open_store, sha256_file
+from pipeline.storage import (  # the names inside curated/<task>/, defined with the rest of the layout
+    LATEST,
+    LATEST_LINK,
+    LEASE_PREFIX,
+    LEFTOVERS,
+    LOCK,
+    MANIFEST,
+    PARQUET_OPTIONS,
+    TAGS,
+    VERSIONS,
+    Layout,
+    Root,
+    Store,
+    open_store,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
 
-#: A storage root: a local folder, an ``s3://`` URI or a :class:`~pipeline.storage.Store`.
+__all__ = [
+    "FORMAT", "LATEST", "LATEST_LINK", "LEASE_PREFIX", "LEASE_SECONDS", "LOCK", "MANIFEST", "MAX_ROWS_PER_FILE", "TAGS",
+    "VERSIONS", "ChecksumMismatch", "Ref", "VersionNotFound", "asset_uri", "content_hash", "latest_ref", "list_tags",
+    "list_versions", "prune", "read_manifest", "read_training_set", "read_training_table", "resolve_version",
+    "tag_version", "untag", "version_path", "version_refs", "write_version",
+]
 
-MANIFEST = "_manifest.json"
-LATEST = "_latest.json"
-VERSIONS = "_versions"
-TAGS = "_tags"
-LOCK = ".lock"
-#: Symlink to the latest build, next to one symlink per version id (local disk only).
-LATEST_LINK = "latest"
 #: Version of the manifest layout (1 was the walking skeleton's ``curated/<task>/<version>/``).
 FORMAT = 2
 #: Rows per data file; larger sets are written as several ``part-NNNNN.parquet`` files.
@@ -109,11 +117,9 @@ MAX_ROWS_PER_FILE = 1_000_000
 _VERSION_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _TAG_RE = re.compile(r"^[A-Za-z][A-Za-z0-9._-]{0,63}$")
 _BUILD_RE = re.compile(r"^(?P<version>\d{4}-\d{2}-\d{2})\.(?P<build>[0-9a-f]{12})$")
-_LEFTOVERS = (".tmp-", ".trash-")
 #: On an object store a publisher leases the build it writes (``.lease-<version>.<build>.json``)
 #: until its pointers are written, so that a concurrent publisher's prune leaves it alone; a
 #: killed publisher's lease expires after this many seconds and its leftovers are pruned then.
-LEASE_PREFIX = ".lease-"
 LEASE_SECONDS = 3600
 _UNSTABLE_KEYS = ("created_at",)  # manifest keys left out of the build id
 
@@ -137,50 +143,34 @@ class Ref:
 
 @dataclass(frozen=True)
 class _Task:
-    """One task's ``curated/<task>`` folder: its store, its key there, and the local folder.
-
-    ``local`` (as the caller spelled the root) is None on an object store; every local-only
-    step (lock, rename, fsync, symlinks) is guarded by it.
-    """
+    """One task's ``curated/<task>`` folder in ``store``; every key comes from ``store.layout``."""
 
     store: Store
-    key: str
-    local: Path | None
+    name: str
 
-    def k(self, *names: str) -> str:
-        """The store key of ``names`` under the task folder."""
-        return "/".join((self.key, *names))
+    @property
+    def lay(self) -> Layout:
+        return self.store.layout
 
-    def where(self, *names: str) -> Path | str:
-        """``names`` for callers and messages: a local Path, or the object store URI."""
-        if self.local is not None:
-            return self.local.joinpath(*names)
-        return "/".join((self.store.uri.rstrip("/"), self.key, *names))
+    @property
+    def key(self) -> str:
+        """The task folder's key."""
+        return self.lay.curated(self.name).as_posix()
+
+    def entry(self, name: str) -> str:
+        """Key of ``name`` in the task folder (a build, a symlink, a lease, a leftover)."""
+        return self.lay.curated_entry(self.name, name)
+
+    def file(self, build: str, name: str = MANIFEST) -> str:
+        """Key of file ``name`` of ``build`` (by default its manifest)."""
+        return self.lay.build_file(self.name, build, name)
 
 
 def _task(root: Root, task: str) -> _Task:
-    store = open_store(root)
-    key = store.layout.curated(task).as_posix()
-    if not store.is_local:
-        return _Task(store, key, None)
-    return _Task(store, key, Layout(store.root.removeprefix("file://")).curated(task))  # the root as its caller spelled it
+    return _Task(open_store(root), task)
 
 
 # --------------------------------------------------------------------------- small helpers
-def _fsync(path: Path) -> None:
-    """Flush a file or folder entry to disk (best effort on platforms that cannot)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _digest(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -206,25 +196,21 @@ def _check_tag(name: str) -> None:
         )
 
 
-def _write_pointer(t: _Task, name: str, ref: Ref, **extra: Any) -> None:
-    """Replace pointer ``name`` (atomic: rename locally, one PUT on an object store)."""
-    t.store.write_json(t.k(name), {**asdict(ref), **extra})
-    if t.local is not None:
-        _fsync((t.local / name).parent)
+def _parent(key: str) -> str:
+    return key.rsplit("/", 1)[0]
 
 
-def _remove_pointer(t: _Task, name: str) -> None:
-    if t.local is not None:
-        (t.local / name).unlink()
-    else:
-        t.store.delete(t.k(name))
+def _write_pointer(t: _Task, key: str, ref: Ref, **extra: Any) -> None:
+    """Replace the pointer at ``key`` (atomic: rename locally, one PUT on an object store)."""
+    t.store.write_json(key, {**asdict(ref), **extra})
+    t.store.fsync(_parent(key))
 
 
-def _read_pointer(t: _Task, name: str) -> Ref | None:
-    """What pointer ``name`` names; None if it is absent, torn or not a pointer (readers then fall
-    back to the version pointers, and the next publish rewrites it)."""
+def _read_pointer(t: _Task, key: str) -> Ref | None:
+    """What the pointer at ``key`` names; None if it is absent, torn or not a pointer (readers then
+    fall back to the version pointers, and the next publish rewrites it)."""
     try:
-        data = t.store.read_json(t.k(name))
+        data = t.store.read_json(key)
     except FileNotFoundError:
         return None
     except ValueError:  # torn or garbled (e.g. a disk that lost the tail of the write)
@@ -233,113 +219,61 @@ def _read_pointer(t: _Task, name: str) -> Ref | None:
         return None
     if not {"version", "path", "content_sha256"} <= set(data):
         return None  # a format-1 pointer: names no build
+    if not isinstance(data["path"], str) or not _BUILD_RE.match(data["path"]):
+        return None  # names no build of this folder (and never a path elsewhere)
     return Ref(data["version"], data["path"], data["content_sha256"])
 
 
 def _manifested(t: _Task, ref: Ref) -> bool:
-    return t.store.is_file(t.k(ref.path, MANIFEST))
+    return t.store.is_file(t.file(ref.path))
 
 
 def _pointers(t: _Task, folder: str) -> dict[str, Ref]:
-    """``{file stem: Ref}`` for the pointers in ``folder`` whose build is manifested."""
+    """``{file stem: Ref}`` for the pointers in ``folder`` (a key) whose build is manifested."""
     out = {}
-    for info in t.store.list_dir(t.k(folder)):
+    for info in t.store.list_dir(folder):
         name = info.base_name
         if info.type != pafs.FileType.File or name.startswith(".") or not name.endswith(".json"):
             continue
-        ref = _read_pointer(t, f"{folder}/{name}")
+        ref = _read_pointer(t, Layout.join(folder, name))
         if ref is not None and _manifested(t, ref):
             out[name.removesuffix(".json")] = ref
     return out
 
 
-def _intact(t: _Task, folder: str) -> bool:
-    """Whether build ``folder`` has its manifest and every data file matches it."""
+def _intact(t: _Task, build: str) -> bool:
+    """Whether ``build`` has its manifest and every data file matches it."""
     try:
-        manifest = t.store.read_json(t.k(folder, MANIFEST))
-        return all(t.store.sha256(t.k(folder, f["path"])) == f["sha256"] for f in manifest["files"])
+        manifest = t.store.read_json(t.file(build))
+        return all(t.store.sha256(t.file(build, f["path"])) == f["sha256"] for f in manifest["files"])
     except (OSError, ValueError, KeyError):
         return False
 
 
 # --------------------------------------------------------------------------- local-disk extras
-def _discard(path: Path) -> None:
-    """Remove ``path`` so that it vanishes at once under its name (renamed away, then deleted)."""
-    if path.is_symlink():
-        path.unlink(missing_ok=True)
-        return
-    if not path.exists():
-        return
-    if not path.name.startswith(_LEFTOVERS):
-        trash = path.with_name(f".trash-{path.name}-{uuid.uuid4().hex[:12]}")
-        os.rename(path, trash)
-        path = trash
-    if path.is_dir():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)
-
-
-def _link(base: Path, name: str, target: str) -> None:
-    """Point the convenience symlink ``base/name`` at build folder ``target`` (atomic rename; best effort)."""
-    link = base / name
-    try:
-        if link.is_symlink() and os.readlink(link) == target:
-            return
-        if link.exists() and not link.is_symlink():
-            _discard(link)  # a materialised copy (e.g. made by copytree) or a format-1 folder
-        tmp = base / f".tmp-{name}-{uuid.uuid4().hex[:12]}"
-        os.symlink(target, tmp)
-        os.replace(tmp, link)
-    except OSError:  # pragma: no cover - no symlinks here (e.g. Windows without privilege)
-        pass
-
-
-def _sync_links(base: Path, refs: dict[str, Ref], latest: Ref | None) -> None:
+def _sync_links(t: _Task, refs: dict[str, Ref], latest: Ref | None) -> None:
     """Make the ``<version>`` and ``latest`` symlinks match the pointers (the pointers are the truth)."""
     for v, ref in refs.items():
-        _link(base, v, ref.path)
+        t.store.link(t.entry(v), ref.path)
     if latest is not None:
-        _link(base, LATEST_LINK, latest.path)
-    for p in base.iterdir():
-        if p.is_symlink() and _VERSION_RE.match(p.name) and p.name not in refs:
-            p.unlink()
+        t.store.link(t.entry(LATEST_LINK), latest.path)
+    for name in t.store.links(t.key):
+        if _VERSION_RE.match(name) and name not in refs:
+            t.store.discard(t.entry(name))
 
 
-@contextlib.contextmanager
-def _locked(t: _Task) -> Iterator[None]:
-    """Hold the task's publish lock on local disk (released by the OS if the process dies).
-
-    Object stores have no lock: one publisher per task at a time is assumed (module docstring).
-    """
-    if t.local is None:
-        yield
-        return
-    t.local.mkdir(parents=True, exist_ok=True)
-    with open(t.local / LOCK, "a+b") as fh:
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - not POSIX: single publisher per task assumed
-            yield
-            return
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
-
-
-def _sweep_local(base: Path, refs: dict[str, Ref], latest: Ref | None, live: set[str]) -> None:
+def _sweep_local(t: _Task, refs: dict[str, Ref], latest: Ref | None, live: set[str]) -> None:
     """Symlinks follow the pointers; builds no pointer names and ``.tmp-``/``.trash-`` leftovers go."""
-    _sync_links(base, refs, latest)
-    for folder in (base / VERSIONS, base / TAGS):
-        if folder.is_dir():
-            for p in folder.iterdir():
-                if p.name.startswith(_LEFTOVERS):
-                    _discard(p)
-    for p in base.iterdir():
-        if p.name.startswith(_LEFTOVERS) or (p.is_dir() and _BUILD_RE.match(p.name) and p.name not in live):
-            _discard(p)
+    _sync_links(t, refs, latest)
+    for folder in (t.lay.version_pointers(t.name), t.lay.tag_pointers(t.name)):
+        for info in t.store.list_dir(folder):
+            if info.base_name.startswith(LEFTOVERS):
+                t.store.discard(Layout.join(folder, info.base_name))
+    for info in t.store.list_dir(t.key):
+        name = info.base_name
+        if name.startswith(LEFTOVERS) or (info.type == pafs.FileType.Directory and _BUILD_RE.match(name)
+                                          and name not in live):
+            t.store.discard(t.entry(name))
 
 
 # --------------------------------------------------------------------------- writing
@@ -367,32 +301,29 @@ def _now() -> str:
 
 def _commit_build_local(t: _Task, version: str, table: pa.Table, manifest: dict[str, Any], max_rows: int) -> Ref:
     """Step 1 on local disk: build in a ``.tmp-*`` folder, manifest last, fsync, rename into place."""
-    base = t.local
-    assert base is not None
-    tmp = base / f".tmp-{version}-{uuid.uuid4().hex[:12]}"
-    tmp.mkdir()
+    store = t.store
+    tmp = store.fresh_sibling(t.entry(version))
     try:
         files = []
         for name, chunk in _slices(table, max_rows):
-            part = tmp / name
-            pq.write_table(chunk, part, **PARQUET_OPTIONS)
-            _fsync(part)
-            files.append({"path": name, "sha256": sha256_file(part), "rows": chunk.num_rows,
-                          "bytes": part.stat().st_size})
+            part = Layout.join(tmp, name)
+            store.write_parquet(chunk, part)
+            store.fsync(part)
+            files.append({"path": name, "sha256": store.sha256(part), "rows": chunk.num_rows,
+                          "bytes": store.info(part).size})
         body, build = _build_body(version, table, manifest, files)
-        final = base / f"{version}.{build}"
-        if final.is_dir() and _intact(t, final.name):
-            _discard(tmp)  # this exact build is already published: keep it (and its created_at)
+        folder = f"{version}.{build}"
+        if store.is_dir(t.entry(folder)) and _intact(t, folder):
+            store.discard(tmp)  # this exact build is already published: keep it (and its created_at)
         else:
-            _discard(final)  # a damaged copy of this build, if any
-            atomic_write_json(tmp / MANIFEST, {**body, "build": build, "created_at": _now()})
-            _fsync(tmp)
-            os.rename(tmp, final)
-            _fsync(base)
+            store.discard(t.entry(folder))  # a damaged copy of this build, if any
+            store.write_json(Layout.join(tmp, MANIFEST), {**body, "build": build, "created_at": _now()})
+            store.fsync(tmp)
+            store.rename(tmp, t.entry(folder))
     except BaseException:
-        _discard(tmp)
+        store.discard(tmp)
         raise
-    return Ref(version, final.name, body["content_sha256"])
+    return Ref(version, folder, body["content_sha256"])
 
 
 def _commit_build_object(t: _Task, version: str, table: pa.Table, manifest: dict[str, Any], max_rows: int) -> Ref:
@@ -401,39 +332,39 @@ def _commit_build_object(t: _Task, version: str, table: pa.Table, manifest: dict
     files = []
     for name, chunk in _slices(table, max_rows):
         sink = pa.BufferOutputStream()
-        pq.write_table(chunk, sink, **PARQUET_OPTIONS)  # the bytes pq.write_table puts in a local file
+        pq.write_table(chunk, sink, **PARQUET_OPTIONS)  # the bytes Store.write_parquet puts in a local file
         parts[name] = sink.getvalue().to_pybytes()
         files.append({"path": name, "sha256": hashlib.sha256(parts[name]).hexdigest(), "rows": chunk.num_rows,
                       "bytes": len(parts[name])})
     body, build = _build_body(version, table, manifest, files)
     folder = f"{version}.{build}"
-    t.store.write_json(t.k(f"{LEASE_PREFIX}{folder}.json"), {"build": folder, "leased_at": _now()})
+    t.store.write_json(t.lay.publish_lease(t.name, folder), {"build": folder, "leased_at": _now()})
     if not _intact(t, folder):  # else this exact build is already published: keep it (and its created_at)
-        if t.store.is_dir(t.k(folder)):  # a damaged copy, or the data files of a killed publisher
+        if t.store.is_dir(t.entry(folder)):  # a damaged copy, or the data files of a killed publisher
             _delete_build_object(t, folder)  # replaced whole, as on local disk
         for name, data in parts.items():
-            t.store.write_bytes(t.k(folder, name), data)
-        t.store.write_json(t.k(folder, MANIFEST), {**body, "build": build, "created_at": _now()})
+            t.store.write_bytes(t.file(folder, name), data)
+        t.store.write_json(t.file(folder), {**body, "build": build, "created_at": _now()})
     return Ref(version, folder, body["content_sha256"])
 
 
 def _delete_build_object(t: _Task, folder: str) -> None:
     """Delete build ``folder`` from an object store: its manifest first (readers stop trusting it), then the rest."""
-    t.store.delete(t.k(folder, MANIFEST))
-    t.store.delete_tree(t.k(folder))
+    t.store.delete(t.file(folder))
+    t.store.delete_tree(t.entry(folder))
 
 
 def _update_latest(t: _Task) -> None:
     """Point ``_latest.json`` at the highest version id. On an object store (no lock) a concurrent
     publisher may write it from an older listing: re-list after writing until it holds."""
-    for _ in range(5 if t.local is None else 1):
-        refs = _pointers(t, VERSIONS)
+    for _ in range(1 if t.store.is_local else 5):
+        refs = _pointers(t, t.lay.version_pointers(t.name))
         if not refs:
             return
         newest = refs[max(refs)]
-        if _read_pointer(t, LATEST) == newest:
+        if _read_pointer(t, t.lay.latest_pointer(t.name)) == newest:
             return
-        _write_pointer(t, LATEST, newest)
+        _write_pointer(t, t.lay.latest_pointer(t.name), newest)
 
 
 def _leased(t: _Task) -> set[str]:
@@ -449,27 +380,28 @@ def _leased(t: _Task) -> set[str]:
             if (now - mtime).total_seconds() < LEASE_SECONDS:
                 out.add(name.removeprefix(LEASE_PREFIX).removesuffix(".json"))
             else:
-                t.store.delete(t.k(name))
+                t.store.delete(t.entry(name))
     return out
 
 
 def _prune(t: _Task, keep_versions: int | None) -> list[str]:
     """Step 3 of the protocol; call with the lock held. Returns the pruned version ids."""
-    refs = _pointers(t, VERSIONS)
-    pinned = {r.path for r in _pointers(t, TAGS).values()}
-    latest = _read_pointer(t, LATEST)
+    versions, tags = t.lay.version_pointers(t.name), t.lay.tag_pointers(t.name)
+    refs = _pointers(t, versions)
+    pinned = {r.path for r in _pointers(t, tags).values()}
+    latest = _read_pointer(t, t.lay.latest_pointer(t.name))
     pruned = []
     if keep_versions is not None:
         for v in sorted(refs)[:-keep_versions]:
             if (latest is None or v != latest.version) and refs[v].path not in pinned:
-                _remove_pointer(t, f"{VERSIONS}/{v}.json")
+                t.store.delete(t.lay.version_pointer(t.name, v))
                 pruned.append(v)
-        if pruned and t.local is not None:
-            _fsync(t.local / VERSIONS)
-    refs = _pointers(t, VERSIONS)
+        if pruned:
+            t.store.fsync(versions)
+    refs = _pointers(t, versions)
     live = {r.path for r in refs.values()} | pinned | ({latest.path} if latest else set())
-    if t.local is not None:
-        _sweep_local(t.local, refs, latest, live)
+    if t.store.is_local:
+        _sweep_local(t, refs, latest, live)
     else:
         live |= _leased(t)
         for info in t.store.list_dir(t.key):
@@ -503,36 +435,31 @@ def write_version(
     if max_rows_per_file < 1:
         raise ValueError(f"max_rows_per_file must be >= 1, got {max_rows_per_file}")
     t = _task(root, task)
-    commit = _commit_build_local if t.local is not None else _commit_build_object
-    with _locked(t):
+    commit = _commit_build_local if t.store.is_local else _commit_build_object
+    with t.store.lock(t.lay.publish_lock(task)):
         ref = commit(t, version, table.replace_schema_metadata(None), manifest, max_rows_per_file)
-        if t.local is not None:
-            (t.local / VERSIONS).mkdir(exist_ok=True)
-        _write_pointer(t, f"{VERSIONS}/{version}.json", ref)
+        _write_pointer(t, t.lay.version_pointer(task, version), ref)
         _update_latest(t)
-        if t.local is None:
-            t.store.delete(t.k(f"{LEASE_PREFIX}{ref.path}.json"))
+        if not t.store.is_local:
+            t.store.delete(t.lay.publish_lease(task, ref.path))
         _prune(t, keep_versions)
-    return t.where(ref.path)
-
-
-def _exists(t: _Task) -> bool:
-    return t.local.is_dir() if t.local is not None else t.store.is_dir(t.key)
+    return t.store.user_path(t.entry(ref.path))
 
 
 def prune(root: Root, task: str, keep_versions: int | None) -> list[str]:
     """Keep the newest ``keep_versions`` versions (plus the latest and tagged ones); returns the pruned ids."""
     t = _task(root, task)
-    if not _exists(t):
+    if not t.store.is_dir(t.key):
         return []
-    with _locked(t):
+    with t.store.lock(t.lay.publish_lock(task)):
         return _prune(t, keep_versions)
 
 
 # --------------------------------------------------------------------------- tags
 def list_tags(root: Root, task: str) -> dict[str, Ref]:
     """``{tag name: Ref}`` of ``task``, sorted by name."""
-    return _pointers(_task(root, task), TAGS)
+    t = _task(root, task)
+    return _pointers(t, t.lay.tag_pointers(task))
 
 
 def tag_version(root: Root, task: str, version: str, name: str, *, force: bool = False) -> Ref:
@@ -543,17 +470,15 @@ def tag_version(root: Root, task: str, version: str, name: str, *, force: bool =
     """
     _check_tag(name)
     t = _task(root, task)
-    with _locked(t):
+    with t.store.lock(t.lay.publish_lock(task)):
         ref = _resolve(t, task, version)
-        key = f"{TAGS}/{name}.json"
+        key = t.lay.tag_pointer(task, name)
         current = _read_pointer(t, key)
         if current is not None and current.path != ref.path and not force:
             raise ValueError(
                 f"tag {name!r} of task {task!r} already pins version {current.version} (build {current.path}); "
                 f"use force=True (labelq tag --force) to move it, or untag it first"
             )
-        if t.local is not None:
-            (t.local / TAGS).mkdir(exist_ok=True)
         _write_pointer(t, key, ref, tag=name)
     return ref
 
@@ -561,26 +486,29 @@ def tag_version(root: Root, task: str, version: str, name: str, *, force: bool =
 def untag(root: Root, task: str, name: str) -> Ref:
     """Remove tag ``name``; its build becomes prunable again. Returns what it pinned."""
     t = _task(root, task)
-    with _locked(t):
-        key = f"{TAGS}/{name}.json"
+    _check_tag(name)
+    with t.store.lock(t.lay.publish_lock(task)):
+        key = t.lay.tag_pointer(task, name)
         ref = _read_pointer(t, key)
         if ref is None:
-            raise VersionNotFound(f"task {task!r} has no tag {name!r}; tags: {sorted(_pointers(t, TAGS)) or 'none'}")
-        _remove_pointer(t, key)
-        if t.local is not None:
-            _fsync(t.local / TAGS)
+            tags = sorted(_pointers(t, t.lay.tag_pointers(task))) or "none"
+            raise VersionNotFound(f"task {task!r} has no tag {name!r}; tags: {tags}")
+        t.store.delete(key)
+        t.store.fsync(t.lay.tag_pointers(task))
     return ref
 
 
 # --------------------------------------------------------------------------- reading
 def version_refs(root: Root, task: str) -> dict[str, Ref]:
     """``{version id: Ref}`` of ``task``'s published (pointed-to, manifested) versions, oldest first."""
-    return dict(sorted(_pointers(_task(root, task), VERSIONS).items()))
+    t = _task(root, task)
+    return dict(sorted(_pointers(t, t.lay.version_pointers(task)).items()))
 
 
 def latest_ref(root: Root, task: str) -> Ref | None:
     """What ``_latest.json`` names, or None before the first publish."""
-    return _read_pointer(_task(root, task), LATEST)
+    t = _task(root, task)
+    return _read_pointer(t, t.lay.latest_pointer(task))
 
 
 def list_versions(root: Root, task: str) -> list[str]:
@@ -588,34 +516,36 @@ def list_versions(root: Root, task: str) -> list[str]:
     return list(version_refs(root, task))
 
 
-def _named(t: _Task, folder: str, name: str) -> Ref | None:
-    """The manifested build that pointer ``folder/<name>.json`` names (read directly, not listed), or None."""
+def _named(t: _Task, pointer: Callable[[str, str], str], name: str) -> Ref | None:
+    """The manifested build that pointer ``pointer(task, name)`` names (read directly, not listed), or None."""
     if not (_VERSION_RE.fullmatch(name) or _TAG_RE.fullmatch(name)):
         return None  # not a name a pointer can have (and never a path)
-    ref = _read_pointer(t, f"{folder}/{name}.json")
+    ref = _read_pointer(t, pointer(t.name, name))
     return ref if ref is not None and _manifested(t, ref) else None
 
 
 def _resolve(t: _Task, task: str, version: str | Ref = "latest") -> Ref:
+    lay = t.lay
     if isinstance(version, Ref):
         if _manifested(t, version):
             return version
-        raise VersionNotFound(f"task {task!r} has no build {version.path!r} any more (under {t.where()})")
+        raise VersionNotFound(f"task {task!r} has no build {version.path!r} any more (under {t.store.user_path(t.key)})")
     if version == "latest":
-        ref = _read_pointer(t, LATEST)
+        ref = _read_pointer(t, lay.latest_pointer(task))
         if ref is not None and _manifested(t, ref):
             return ref
-        refs = _pointers(t, VERSIONS)
+        refs = _pointers(t, lay.version_pointers(task))
         if refs:
             return refs[max(refs)]
-        raise VersionNotFound(f"task {task!r} has no published training set under {t.where()}")
+        raise VersionNotFound(f"task {task!r} has no published training set under {t.store.user_path(t.key)}")
     if version.startswith("tag:"):
-        if ref := _named(t, TAGS, version[4:]):
+        if ref := _named(t, lay.tag_pointer, version[4:]):
             return ref
-        raise VersionNotFound(f"task {task!r} has no tag {version[4:]!r}; tags: {sorted(_pointers(t, TAGS)) or 'none'}")
-    if ref := _named(t, VERSIONS, version) or _named(t, TAGS, version):
+        known = sorted(_pointers(t, lay.tag_pointers(task))) or "none"
+        raise VersionNotFound(f"task {task!r} has no tag {version[4:]!r}; tags: {known}")
+    if ref := _named(t, lay.version_pointer, version) or _named(t, lay.tag_pointer, version):
         return ref
-    refs, tags = _pointers(t, VERSIONS), _pointers(t, TAGS)
+    refs, tags = _pointers(t, lay.version_pointers(task)), _pointers(t, lay.tag_pointers(task))
     raise VersionNotFound(
         f"task {task!r} has no version {version!r}; published: {sorted(refs) or 'none'}; tags: {sorted(tags) or 'none'}"
     )
@@ -634,13 +564,13 @@ def version_path(root: Root, task: str, version: str | Ref = "latest") -> Path |
     ``version`` is what :func:`resolve_version` accepts, or a :class:`Ref` (e.g. from :func:`list_tags`).
     """
     t = _task(root, task)
-    return t.where(_resolve(t, task, version).path)
+    return t.store.user_path(t.entry(_resolve(t, task, version).path))
 
 
 def read_manifest(root: Root, task: str, version: str | Ref = "latest") -> dict[str, Any]:
     """The ``_manifest.json`` of ``version`` (see :func:`version_path` for what it accepts)."""
     t = _task(root, task)
-    return t.store.read_json(t.k(_resolve(t, task, version).path, MANIFEST))
+    return t.store.read_json(t.file(_resolve(t, task, version).path))
 
 
 def _check_splits(split: str | Sequence[str] | None) -> list[str] | None:
@@ -655,8 +585,8 @@ def _check_splits(split: str | Sequence[str] | None) -> list[str] | None:
 
 def _read_build(t: _Task, ref: Ref, columns: list[str] | None, splits: list[str] | None, verify: bool) -> pa.Table:
     """Read build ``ref.path``; with ``verify`` each file's bytes are hashed, then parsed from the same bytes."""
-    where = t.where(ref.path, MANIFEST)
-    manifest = t.store.read_json(t.k(ref.path, MANIFEST))
+    where = t.store.user_path(t.file(ref.path))
+    manifest = t.store.read_json(t.file(ref.path))
     if manifest.get("content_sha256") != ref.content_sha256:
         raise ChecksumMismatch(f"{where}: content hash differs from its pointer; the version was modified after publishing")
     names = [f["name"] for f in manifest["schema"]]
@@ -667,7 +597,7 @@ def _read_build(t: _Task, ref: Ref, columns: list[str] | None, splits: list[str]
     filters = [("split", "in", splits)] if splits else None
     tables = []
     for f in manifest["files"]:
-        key = t.k(ref.path, f["path"])
+        key = t.file(ref.path, f["path"])
         if not verify:
             with t.store.open_input(key) as fh:
                 tables.append(pq.read_table(fh, columns=columns, filters=filters))
@@ -675,7 +605,7 @@ def _read_build(t: _Task, ref: Ref, columns: list[str] | None, splits: list[str]
         data = t.store.read_bytes(key)
         if hashlib.sha256(data).hexdigest() != f["sha256"]:
             raise ChecksumMismatch(
-                f"{t.where(ref.path, f['path'])}: SHA-256 differs from {where}; the version was modified after "
+                f"{t.store.user_path(key)}: SHA-256 differs from {where}; the version was modified after "
                 f"publishing (re-run `labelq run --date {ref.version}` to republish it)"
             )
         tables.append(pq.read_table(pa.BufferReader(data), columns=columns, filters=filters))

@@ -463,11 +463,10 @@ def write_index(store: Store) -> str:
     """Rebuild ``reports/index.html`` from every report JSON under ``reports/`` (atomically)."""
     entries = []
     for key in store.committed_files(store.layout.reports().as_posix(), ".json"):
-        parts = key.split("/")
-        if len(parts) != 3:
+        if (found := store.layout.report_of(key)) is None:
             continue
         d = store.read_json(key)
-        entries.append({"task": d["task"], "date": d["date"], "href": f"{parts[1]}/{parts[2].removesuffix('.json')}.html",
+        entries.append({"task": d["task"], "date": d["date"], "href": store.layout.report_href(*found),
                         "counts": d["sla"]["counts"], "breaches": [v["vendor"] for v in d["sla"]["breaches"]],
                         "published": d["class_balance"].get("published") if d["class_balance"]["available"] else None,
                         "held_out": d["held_out"]["total"]})

@@ -584,19 +584,19 @@ def read_metrics_history(root: Root, task: str, name: str, *, until: date | None
     >>> hist = read_metrics_history("data", "sentiment", "scorecard_vendor")  # doctest: +SKIP
     >>> hist.pivot(index="date", columns="vendor", values="gold_accuracy")    # doctest: +SKIP
     """
-    from pipeline.storage import open_store
+    from pipeline.storage import Layout, open_store
 
     if not _NAME.match(name):
         raise ValueError(f"metrics table name {name!r} must be a file stem such as 'scorecard_vendor'")
     store = open_store(root)
     bases = {kind: folder(task).as_posix() for kind, folder in
              (("scorecards", store.layout.scorecards_task), ("metrics", store.layout.metrics_task))}
-    # (base, partition "date=<D>", file stem) of every committed metrics and scorecard table
-    files = [(base, parts[0], parts[1].removesuffix(".parquet")) for base in bases.values() for parts in
-             (k.removeprefix(base + "/").split("/") for k in store.committed_files(base, ".parquet"))
-             if len(parts) == 2 and parts[0].startswith("date=")]
+    # (key, day, file stem) of every committed metrics and scorecard table
+    files = [(k, found[0][0], found[1].removesuffix(".parquet")) for base in bases.values()
+             for k in store.committed_files(base, ".parquet")
+             if (found := Layout.partition_of(k, base, "date")) is not None]
     if until is not None:
-        files = [f for f in files if f[1] <= f"date={until.isoformat()}"]
+        files = [f for f in files if f[1] <= until.isoformat()]
     wanted = [f for f in files if f[2] == name]
     if not wanted:
         if files:
@@ -605,9 +605,9 @@ def read_metrics_history(root: Root, task: str, name: str, *, until: date | None
                              f"{store.location(bases['scorecards'])}; available: {known}")
         return pd.DataFrame({"date": pd.Series(dtype="datetime64[us]")})
     frames = []
-    for base, part, stem in wanted:
-        df = store.read_parquet(f"{base}/{part}/{stem}.parquet").to_pandas()
-        df.insert(0, "date", pd.Timestamp(part.removeprefix("date=")))
+    for key, day, _ in wanted:
+        df = store.read_parquet(key).to_pandas()
+        df.insert(0, "date", pd.Timestamp(day))
         frames.append(df)
     out = pd.concat(frames, ignore_index=True)
     out["date"] = out["date"].astype("datetime64[us]")

@@ -77,10 +77,15 @@ class SLABreach(RuntimeError):
         self.breaches = list(breaches)
         self.task = task
         self.date = date
+        from datetime import date as day_type
+
+        from pipeline.storage import Layout
+
         lines = "\n  ".join(str(b) for b in self.breaches)
+        lay, day = Layout(""), day_type.fromisoformat(date)
         super().__init__(
             f"SLA breached by {len({b.vendor for b in self.breaches})} vendor(s) on task {task!r}, {date}:\n  {lines}\n"
-            f"see scorecards/{task}/date={date}/scorecard_vendor.parquet and reports/{task}/{date}.html"
+            f"see {lay.scorecard_table(task, day, 'scorecard_vendor').as_posix()} and {lay.report(task, day).as_posix()}"
         )
 
 

@@ -91,6 +91,17 @@ BUILD_LEASE_SECONDS = 3 * 3600  # longer than any stage runs (the DAG's executio
 #: Folder (under the root) of the journals of object-store partition swaps in flight (see :meth:`Store.replace_dir`).
 SWAPS = ".swaps"
 
+#: Names inside a task's ``curated/<task>/`` folder (the publish stage's commit protocol: :mod:`pipeline.publish`).
+MANIFEST = "_manifest.json"  # a build's manifest: written last, deleted first
+LATEST = "_latest.json"  # pointer to the newest version's build
+VERSIONS = "_versions"  # folder of version pointers <version>.json
+TAGS = "_tags"  # folder of tag pointers <name>.json
+LOCK = ".lock"  # serialises the publishers of the task (local disk)
+LATEST_LINK = "latest"  # convenience symlink to the latest build (local disk)
+LEASE_PREFIX = ".lease-"  # .lease-<version>.<build>.json: a build an object-store publisher is writing
+#: Hidden prefixes of what is being built (``.tmp-``) or thrown away (``.trash-``) on local disk.
+LEFTOVERS = (".tmp-", ".trash-")
+
 
 class Build(str):
     """The key of a partition being built by :meth:`Store.replace_dir` (a ``str``: the build's key).
@@ -114,6 +125,11 @@ class Build(str):
         return f"{self}/{rel.removeprefix(self.dest + '/')}"
 
 
+#: Top-level folders of a storage root (what a stage writes, plus the deliveries, gold, ledger and reports).
+ROOT_FOLDERS = ("landing", "gold", "ingested", "staged", "quarantine", "ledger", "metrics", "scorecards", "consensus",
+                "curated", "reports")
+
+
 class Layout:
     """Paths of every partition under one storage root."""
 
@@ -126,17 +142,50 @@ class Layout:
     def landing(self, vendor: VendorConfig, day: date) -> Path:
         return self.vendor_landing(vendor) / day.isoformat()
 
+    def landing_file(self, vendor: VendorConfig, day: date, stem: str) -> str:
+        """A delivery ``<stem>.parquet`` in the vendor's landing folder of ``day`` (what :mod:`pipeline.simulate` writes)."""
+        return (self.landing(vendor, day) / f"{stem}.parquet").as_posix()
+
     def gold(self, task: str) -> Path:
         return self.root / "gold" / f"{task}.parquet"
 
     def ingested(self, day: date, vendor: str) -> Path:
-        return self.root / "ingested" / f"date={day.isoformat()}" / f"vendor={vendor}"
+        return self.ingested_root() / f"date={day.isoformat()}" / f"vendor={vendor}"
 
     @staticmethod
     def ingested_file(stem: str, task: str | None = None) -> str:
         """Name of a delivery's canonical file inside :meth:`ingested`: ``<stem>.parquet``, or for a
         vendor whose files feed several tasks ``task=<task>/<stem>.parquet`` (one per task)."""
         return f"{stem}.parquet" if task is None else f"task={task}/{stem}.parquet"
+
+    # -- reading keys back: hive partitions (``<column>=<value>``)
+    @staticmethod
+    def partition_value(name: str, column: str) -> str | None:
+        """The value of partition folder ``name`` if it is ``<column>=<value>``, else None.
+
+        >>> Layout.partition_value("date=2026-11-01", "date"), Layout.partition_value("_tmp", "date")
+        ('2026-11-01', None)
+        """
+        return name.removeprefix(f"{column}=") if name.startswith(f"{column}=") else None
+
+    @staticmethod
+    def partition_of(key: str, base: str | os.PathLike[str], *columns: str) -> tuple[list[str], str] | None:
+        """``(values, file name)`` of ``key`` laid out as ``<base>/<column>=<value>/.../<file>`` with
+        exactly ``columns``, in order; None for any other key (deeper, shallower or foreign).
+
+        >>> Layout.partition_of("staged/t/date=2026-11-01/vendor=acme/_validate.json", "staged/t", "date", "vendor")
+        (['2026-11-01', 'acme'], '_validate.json')
+        """
+        prefix = PurePosixPath(os.fspath(base)).as_posix() + "/"
+        if not key.startswith(prefix):
+            return None
+        parts = key[len(prefix):].split("/")
+        if len(parts) != len(columns) + 1:
+            return None
+        values = [Layout.partition_value(part, column) for part, column in zip(parts, columns)]
+        if any(v is None for v in values):
+            return None
+        return [v for v in values if v is not None], parts[-1]
 
     # -- names of the files inside a partition (join them to its key with :meth:`join`)
     @staticmethod
@@ -164,6 +213,17 @@ class Layout:
         return f".{stem}{VALIDATION_SUFFIX}"
 
     @staticmethod
+    def validation_stem(name: str) -> str | None:
+        """The stem of the batch whose GX result :meth:`validation_file` named ``name``; None for other names.
+
+        >>> Layout.validation_stem(".acme-20261101-01.validation.json"), Layout.validation_stem("x.parquet")
+        ('acme-20261101-01', None)
+        """
+        if not (name.startswith(".") and name.endswith(VALIDATION_SUFFIX)):
+            return None
+        return name[1:].removesuffix(VALIDATION_SUFFIX)
+
+    @staticmethod
     def quarantined_rows(stem: str) -> str:
         """The rows of batch ``<stem>`` that failed validation, inside :meth:`quarantine`."""
         return f"{stem}.rows.parquet"
@@ -173,8 +233,30 @@ class Layout:
         """Why delivery ``name`` (its file name) was quarantined, inside :meth:`quarantine`."""
         return f"{name}{REASON_SUFFIX}"
 
+    def ingested_root(self) -> Path:
+        """Every day's ingested partitions."""
+        return self.root / "ingested"
+
+    def staged_root(self) -> Path:
+        """Every task's staged partitions."""
+        return self.root / "staged"
+
+    def quarantine_root(self) -> Path:
+        """Every day's quarantine partitions."""
+        return self.root / "quarantine"
+
+    def consensus_root(self) -> Path:
+        return self.root / "consensus"
+
+    def curated_root(self) -> Path:
+        return self.root / "curated"
+
+    def gx_docs(self) -> Path:
+        """The GX Data Docs site (``labelq docs``; local roots)."""
+        return self.root / "docs" / "gx"
+
     def staged_task(self, task: str) -> Path:
-        return self.root / "staged" / task
+        return self.staged_root() / task
 
     def staged_day(self, task: str, day: date) -> Path:
         """Every vendor's staged partition of ``task`` and ``day``."""
@@ -184,7 +266,7 @@ class Layout:
         return self.staged_day(task, day) / f"vendor={vendor}"
 
     def quarantine(self, day: date, vendor: str) -> Path:
-        return self.root / "quarantine" / f"date={day.isoformat()}" / f"vendor={vendor}"
+        return self.quarantine_root() / f"date={day.isoformat()}" / f"vendor={vendor}"
 
     @staticmethod
     def quarantine_folder(task: str | None = None) -> str:
@@ -205,13 +287,50 @@ class Layout:
         return self.scorecards_task(task) / f"date={day.isoformat()}"
 
     def consensus_task(self, task: str) -> Path:
-        return self.root / "consensus" / task
+        return self.consensus_root() / task
 
     def consensus(self, task: str, day: date) -> Path:
         return self.consensus_task(task) / f"date={day.isoformat()}"
 
     def curated(self, task: str) -> Path:
-        return self.root / "curated" / task
+        return self.curated_root() / task
+
+    # -- inside curated/<task>/ (pointers and builds: see pipeline.publish)
+    def curated_entry(self, task: str, name: str) -> str:
+        """Key of entry ``name`` of the task's curated folder: a build ``<version>.<build>``, a
+        ``<version>`` / ``latest`` symlink or a hidden ``.tmp-`` / ``.trash-`` leftover."""
+        return (self.curated(task) / name).as_posix()
+
+    @staticmethod
+    def build_folder(version: str, build: str) -> str:
+        """Name of build ``build`` (12 hex digits) of version ``version`` in the task folder: ``<version>.<build>``."""
+        return f"{version}.{build}"
+
+    def build_file(self, task: str, build: str, name: str = MANIFEST) -> str:
+        """Key of file ``name`` (a data file or, by default, the manifest) of build ``build``."""
+        return (PurePosixPath(self.curated_entry(task, build)) / name).as_posix()
+
+    def version_pointers(self, task: str) -> str:
+        return (self.curated(task) / VERSIONS).as_posix()
+
+    def version_pointer(self, task: str, version: str) -> str:
+        return self.join(self.version_pointers(task), f"{version}.json")
+
+    def tag_pointers(self, task: str) -> str:
+        return (self.curated(task) / TAGS).as_posix()
+
+    def tag_pointer(self, task: str, name: str) -> str:
+        return self.join(self.tag_pointers(task), f"{name}.json")
+
+    def latest_pointer(self, task: str) -> str:
+        return (self.curated(task) / LATEST).as_posix()
+
+    def publish_lease(self, task: str, build: str) -> str:
+        """The lease an object-store publisher puts on ``build`` while it writes it."""
+        return self.curated_entry(task, f"{LEASE_PREFIX}{build}.json")
+
+    def publish_lock(self, task: str) -> str:
+        return (self.curated(task) / LOCK).as_posix()
 
     # -- files other stages read
     def ingest_report(self, day: date, vendor: str) -> Path:
@@ -260,6 +379,17 @@ class Layout:
 
     def reports_index(self) -> Path:
         return self.reports() / "index.html"
+
+    def report_of(self, key: str) -> tuple[str, str] | None:
+        """``(task, day)`` of a report JSON twin ``reports/<task>/<day>.json``; None for any other key."""
+        rel = PurePosixPath(key).relative_to(self.reports().as_posix()) if key.startswith(self.reports().as_posix() + "/") else None
+        if rel is None or len(rel.parts) != 2 or rel.suffix != ".json":
+            return None
+        return rel.parts[0], rel.stem
+
+    def report_href(self, task: str, day: str) -> str:
+        """The link from the reports index to the page of ``task`` and ``day`` (relative to :meth:`reports`)."""
+        return self.report(task, date.fromisoformat(day)).relative_to(self.reports()).as_posix()
 
     def pseudonym_key(self) -> Path:
         """The root's own key for annotator pseudonyms (used when ``$LABELQ_PSEUDONYM_KEY`` is unset)."""
@@ -845,6 +975,91 @@ class Store:
             return
         with contextlib.suppress(FileNotFoundError):
             self.fs.delete_dir(self.path(key))
+
+    # -- local-disk durability and renames (no-ops or refusals on an object store, where each PUT is atomic)
+    def user_path(self, key: str | os.PathLike[str]) -> Path | str:
+        """``key`` as the caller of this store names it: a :class:`~pathlib.Path` under the root as
+        they spelled it (local disk), or the object's URI (without ``?endpoint_override``)."""
+        if self.is_local:
+            return Path(self.root.removeprefix("file://")) / os.fspath(key)
+        return self.location(key)
+
+    def fsync(self, key: str) -> None:
+        """Flush file or folder ``key`` to disk (best effort; nothing to do on an object store)."""
+        if not self.is_local:
+            return
+        try:
+            fd = os.open(self.path(key), os.O_RDONLY)
+        except OSError:
+            return
+        try:
+            os.fsync(fd)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+    def fresh_sibling(self, key: str, tag: str = "tmp") -> str:
+        """A new hidden name beside ``key`` (``.<tag>-<name>-<12 hex>``) to build or discard into."""
+        k = PurePosixPath(key)
+        return (k.parent / f".{tag}-{k.name}-{uuid.uuid4().hex[:12]}").as_posix()
+
+    def rename(self, src: str, dst: str) -> None:
+        """Rename ``src`` (a file or folder) to ``dst`` in one atomic step, then flush ``dst``'s folder.
+
+        Local disk only (``ValueError`` on an object store, which cannot rename a folder)."""
+        if not self.is_local:
+            raise ValueError(f"{self.uri}: an object store cannot rename {src} atomically")
+        os.rename(self.path(src), self.path(dst))
+        self.fsync(PurePosixPath(dst).parent.as_posix())
+
+    def discard(self, key: str) -> None:
+        """Remove ``key`` (a file, folder or symlink; nothing if absent) so that it vanishes at once
+        under its name: on local disk it is first renamed to a hidden ``.trash-`` sibling (unless it
+        already is a ``.tmp-`` / ``.trash-`` leftover), then deleted; on an object store the object,
+        or every object under the prefix, is deleted."""
+        if not self.is_local:
+            self.delete(key)
+            self.delete_tree(key)
+            return
+        path = Path(self.path(key))
+        if path.is_symlink():
+            path.unlink(missing_ok=True)
+            return
+        if not path.exists():
+            return
+        if not path.name.startswith(LEFTOVERS):
+            trash = Path(self.path(self.fresh_sibling(key, "trash")))
+            os.rename(path, trash)
+            path = trash
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
+    def links(self, folder: str) -> dict[str, str]:
+        """``{name: target}`` of the symlinks directly in ``folder`` (none on an object store)."""
+        if not self.is_local or not self.is_dir(folder):
+            return {}
+        with os.scandir(self.path(folder)) as entries:
+            return {e.name: os.readlink(e.path) for e in entries if e.is_symlink()}
+
+    def link(self, key: str, target: str) -> None:
+        """Point symlink ``key`` at ``target`` (relative to its folder), replacing what is there in one
+        atomic rename; best effort, and nothing on an object store (symlinks are a local convenience)."""
+        if not self.is_local:
+            return
+        path = Path(self.path(key))
+        try:
+            if path.is_symlink() and os.readlink(path) == target:
+                return
+            if path.exists() and not path.is_symlink():
+                self.discard(key)  # a materialised copy (e.g. made by copytree)
+            tmp = self.path(self.fresh_sibling(key))
+            os.symlink(target, tmp)
+            os.replace(tmp, path)
+        except OSError:  # pragma: no cover - no symlinks here (e.g. Windows without privilege)
+            pass
 
 
 #: A storage root as callers give it: a local folder, an ``s3://`` URI, or an open :class:`Store`.

@@ -364,7 +364,6 @@ def _validate_feed(config: LabelqConfig, store: Store, day: date, vendor: str, t
     task = config.tasks[task_name]
     kind = task.label_kind
     params = {**kind.suite_parameters(task), "vendor_set": [vendor], "task_set": [task_name], **annotated_at_bounds(day)}
-    prefix = f"{sub}/" if sub else ""
     quarantine = Layout.join(quarantine, sub) if sub else quarantine
     earlier_by_batch: dict[str, list[dict[str, Any]]] = {}
     for e in earlier:
@@ -397,11 +396,11 @@ def _validate_feed(config: LabelqConfig, store: Store, day: date, vendor: str, t
                                   batch_rows=batch_rows)
             keys_by_batch.setdefault(rec["batch_id"], []).append(entry.pop("_keys"))
             if (why := entry.pop("_reason", None)) is not None:
-                if prefix and why[1].get("quarantined_rows"):
-                    why[1]["quarantined_rows"] = prefix + why[1]["quarantined_rows"]
+                if sub and why[1].get("quarantined_rows"):
+                    why[1]["quarantined_rows"] = Layout.join(sub, why[1]["quarantined_rows"])
                 reasons[why[0]] = why[1]
-            if prefix and entry.get("quarantined_rows"):
-                entry["quarantined_rows"] = prefix + entry["quarantined_rows"]
+            if sub and entry.get("quarantined_rows"):
+                entry["quarantined_rows"] = Layout.join(sub, entry["quarantined_rows"])
             if entry.get("staged_output"):
                 entry["staged_output"] = Layout.join(staged.dest, PurePosixPath(entry["staged_output"]).name)
             if entry["detail"]:
@@ -444,16 +443,18 @@ def build_docs(store: Store, site_dir: Any = None) -> Any:
     from pipeline.validate.gx import build_data_docs
 
     results: list[tuple[str, dict[str, Any]]] = []
-    for key in store.committed_files("staged", VALIDATION_SUFFIX, hidden=True):
+    staged = store.layout.staged_root()
+    for key in store.committed_files(staged.as_posix(), VALIDATION_SUFFIX, hidden=True):
         name = PurePosixPath(key)
-        results.append(((name.parent / name.name.removeprefix(".").removesuffix(VALIDATION_SUFFIX)).as_posix()
-                        .removeprefix("staged/"), store.read_json(key)))
-    for key in store.committed_files("quarantine", REASON_SUFFIX):
+        if (stem := Layout.validation_stem(name.name)) is None:
+            continue
+        results.append(((name.parent / stem).relative_to(staged.as_posix()).as_posix(), store.read_json(key)))
+    for key in store.committed_files(store.layout.quarantine_root().as_posix(), REASON_SUFFIX):
         doc = store.read_json(key)
         if doc.get("gx_result"):
             results.append((key.removesuffix(REASON_SUFFIX), doc["gx_result"]))
     if site_dir is None:
         if not store.is_local:
             raise ValueError(f"{store.uri}: give a local folder for the Data Docs site of an object-store root")
-        site_dir = store.local_path("docs/gx")
+        site_dir = store.local_path(store.layout.gx_docs())
     return build_data_docs(sorted(results, key=lambda r: r[0]), Path(site_dir))

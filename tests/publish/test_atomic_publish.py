@@ -2,8 +2,10 @@
 
 Real processes are killed: a helper subprocess (the "zygote") imports the publisher once and
 forks one publishing process per trial, so hundreds of kills fit in a few seconds. Each forked
-publisher counts its filesystem mutations (mkdir, write_table, fsync, rename, replace, symlink,
-unlink, rmdir) and SIGKILLs itself right before mutation k, for every k, or is SIGKILLed by the
+publisher counts its storage mutations, at both levels: the :class:`~pipeline.storage.Store`
+methods the commit protocol speaks (write_bytes, write_parquet, fsync, rename, discard, link,
+delete, delete_tree) and the system calls beneath them (mkdir, fsync, rename, replace, symlink,
+unlink, rmdir), and SIGKILLs itself right before mutation k, for every k, or is SIGKILLed by the
 zygote after a random delay. A few plain ``python`` subprocesses are also SIGKILLed by this
 test process after a random delay. After every kill the test reads what a reader would, then
 re-runs the publish and checks it completes the job and clears every leftover.
@@ -54,25 +56,29 @@ _PUBLISHER = textwrap.dedent(
     def publish_one(job):
         from pipeline.publish import write_version
         ops = 0
+        store_ops = 0
         kill_at = job.get("kill_before")
 
         def wrap(mod, name):
             orig = getattr(mod, name)
             def counted(*a, **k):
-                nonlocal ops
+                nonlocal ops, store_ops
                 ops += 1
+                store_ops += isinstance(mod, type)
                 if ops == kill_at:
                     os.kill(os.getpid(), signal.SIGKILL)
                 return orig(*a, **k)
             setattr(mod, name, counted)
 
+        from pipeline.storage import Store
+        for name in ("write_bytes", "write_parquet", "fsync", "rename", "discard", "link", "delete", "delete_tree"):
+            wrap(Store, name)
         for name in ("mkdir", "fsync", "rename", "replace", "symlink", "unlink", "rmdir"):
             wrap(os, name)
-        wrap(pq, "write_table")
         table = pq.read_table(job["input"])
         t0 = time.perf_counter()
         write_version(job["root"], job["task"], job["version"], table, job["manifest"], keep_versions=job.get("keep"))
-        return {"ops": ops, "seconds": time.perf_counter() - t0}
+        return {"ops": ops, "store_ops": store_ops, "seconds": time.perf_counter() - t0}
     """
 )
 
@@ -214,6 +220,7 @@ def test_sigkill_before_every_filesystem_step(scenario, zygote, inputs, tmp_path
     _check_completed(probe, spec)
     n_ops = clean["ops"]
     assert n_ops >= 15, f"publisher made only {n_ops} filesystem steps: is the counting hooked up?"
+    assert clean["store_ops"] >= 8, f"only {clean['store_ops']} Store mutations counted: is the protocol speaking keys?"
     for k in range(1, n_ops + 1):
         root = tmp_path / f"kill-{k}"
         shutil.copytree(template, root, symlinks=True)
