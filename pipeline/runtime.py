@@ -97,10 +97,12 @@ def curated_asset_uri(root: str | os.PathLike[str], task: str) -> str:
     >>> curated_asset_uri("s3://bucket/labelq/?endpoint_override=127.0.0.1:9000&scheme=http", "sentiment")
     's3://bucket/labelq/curated/sentiment'
     """
+    from pipeline.storage.layout import Layout  # the standard library only: cheap at parse time
+
     text = os.fspath(root)
     if "://" in text and not text.startswith("file://"):
-        return f"{text.split('?', 1)[0].rstrip('/')}/curated/{task}"
-    return f"{Path(text.removeprefix('file://')).absolute().as_uri()}/curated/{task}"
+        return f"{text.split('?', 1)[0].rstrip('/')}/{Layout('').curated(task).as_posix()}"
+    return Layout(Path(text.removeprefix("file://")).absolute()).curated(task).as_uri()
 
 
 # Errors that a retry cannot fix: bad data or configuration, a missing upstream partition,

@@ -116,7 +116,6 @@ MAX_ROWS_PER_FILE = 1_000_000
 
 _VERSION_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _TAG_RE = re.compile(r"^[A-Za-z][A-Za-z0-9._-]{0,63}$")
-_BUILD_RE = re.compile(r"^(?P<version>\d{4}-\d{2}-\d{2})\.(?P<build>[0-9a-f]{12})$")
 #: On an object store a publisher leases the build it writes (``.lease-<version>.<build>.json``)
 #: until its pointers are written, so that a concurrent publisher's prune leaves it alone; a
 #: killed publisher's lease expires after this many seconds and its leftovers are pruned then.
@@ -196,14 +195,10 @@ def _check_tag(name: str) -> None:
         )
 
 
-def _parent(key: str) -> str:
-    return key.rsplit("/", 1)[0]
-
-
 def _write_pointer(t: _Task, key: str, ref: Ref, **extra: Any) -> None:
     """Replace the pointer at ``key`` (atomic: rename locally, one PUT on an object store)."""
     t.store.write_json(key, {**asdict(ref), **extra})
-    t.store.fsync(_parent(key))
+    t.store.fsync(key, folder=True)
 
 
 def _read_pointer(t: _Task, key: str) -> Ref | None:
@@ -219,7 +214,7 @@ def _read_pointer(t: _Task, key: str) -> Ref | None:
         return None
     if not {"version", "path", "content_sha256"} <= set(data):
         return None  # a format-1 pointer: names no build
-    if not isinstance(data["path"], str) or not _BUILD_RE.match(data["path"]):
+    if not isinstance(data["path"], str) or not Layout.is_build(data["path"]):
         return None  # names no build of this folder (and never a path elsewhere)
     return Ref(data["version"], data["path"], data["content_sha256"])
 
@@ -232,12 +227,12 @@ def _pointers(t: _Task, folder: str) -> dict[str, Ref]:
     """``{file stem: Ref}`` for the pointers in ``folder`` (a key) whose build is manifested."""
     out = {}
     for info in t.store.list_dir(folder):
-        name = info.base_name
-        if info.type != pafs.FileType.File or name.startswith(".") or not name.endswith(".json"):
+        stem = Layout.pointer_stem(info.base_name)
+        if info.type != pafs.FileType.File or stem is None:
             continue
-        ref = _read_pointer(t, Layout.join(folder, name))
+        ref = _read_pointer(t, Layout.join(folder, info.base_name))
         if ref is not None and _manifested(t, ref):
-            out[name.removesuffix(".json")] = ref
+            out[stem] = ref
     return out
 
 
@@ -271,7 +266,7 @@ def _sweep_local(t: _Task, refs: dict[str, Ref], latest: Ref | None, live: set[s
                 t.store.discard(Layout.join(folder, info.base_name))
     for info in t.store.list_dir(t.key):
         name = info.base_name
-        if name.startswith(LEFTOVERS) or (info.type == pafs.FileType.Directory and _BUILD_RE.match(name)
+        if name.startswith(LEFTOVERS) or (info.type == pafs.FileType.Directory and Layout.is_build(name)
                                           and name not in live):
             t.store.discard(t.entry(name))
 
@@ -280,7 +275,7 @@ def _sweep_local(t: _Task, refs: dict[str, Ref], latest: Ref | None, live: set[s
 def _slices(table: pa.Table, max_rows: int) -> Iterator[tuple[str, pa.Table]]:
     """``(file name, rows)`` of each data file (one, possibly empty, for an empty table)."""
     for i, start in enumerate(range(0, max(table.num_rows, 1), max_rows)):
-        yield f"part-{i:05d}.parquet", table.slice(start, max_rows)
+        yield Layout.build_part(i), table.slice(start, max_rows)
 
 
 def _build_body(
@@ -312,7 +307,7 @@ def _commit_build_local(t: _Task, version: str, table: pa.Table, manifest: dict[
             files.append({"path": name, "sha256": store.sha256(part), "rows": chunk.num_rows,
                           "bytes": store.info(part).size})
         body, build = _build_body(version, table, manifest, files)
-        folder = f"{version}.{build}"
+        folder = Layout.build_folder(version, build)
         if store.is_dir(t.entry(folder)) and _intact(t, folder):
             store.discard(tmp)  # this exact build is already published: keep it (and its created_at)
         else:
@@ -337,7 +332,7 @@ def _commit_build_object(t: _Task, version: str, table: pa.Table, manifest: dict
         files.append({"path": name, "sha256": hashlib.sha256(parts[name]).hexdigest(), "rows": chunk.num_rows,
                       "bytes": len(parts[name])})
     body, build = _build_body(version, table, manifest, files)
-    folder = f"{version}.{build}"
+    folder = Layout.build_folder(version, build)
     t.store.write_json(t.lay.publish_lease(t.name, folder), {"build": folder, "leased_at": _now()})
     if not _intact(t, folder):  # else this exact build is already published: keep it (and its created_at)
         if t.store.is_dir(t.entry(folder)):  # a damaged copy, or the data files of a killed publisher
@@ -372,15 +367,15 @@ def _leased(t: _Task) -> set[str]:
     now = datetime.now(timezone.utc)
     out = set()
     for info in t.store.list_dir(t.key):
-        name = info.base_name
-        if info.type == pafs.FileType.File and name.startswith(LEASE_PREFIX) and name.endswith(".json"):
+        build = Layout.leased_build(info.base_name)
+        if info.type == pafs.FileType.File and build is not None:
             mtime = info.mtime if info.mtime is not None else now
             if mtime.tzinfo is None:
                 mtime = mtime.replace(tzinfo=timezone.utc)
             if (now - mtime).total_seconds() < LEASE_SECONDS:
-                out.add(name.removeprefix(LEASE_PREFIX).removesuffix(".json"))
+                out.add(build)
             else:
-                t.store.delete(t.entry(name))
+                t.store.delete(t.entry(info.base_name))
     return out
 
 
@@ -405,7 +400,7 @@ def _prune(t: _Task, keep_versions: int | None) -> list[str]:
     else:
         live |= _leased(t)
         for info in t.store.list_dir(t.key):
-            if info.type == pafs.FileType.Directory and _BUILD_RE.match(info.base_name) and info.base_name not in live:
+            if info.type == pafs.FileType.Directory and Layout.is_build(info.base_name) and info.base_name not in live:
                 _delete_build_object(t, info.base_name)
     return pruned
 

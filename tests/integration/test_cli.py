@@ -132,7 +132,7 @@ def test_staged_and_curated_folders_read_directly_with_pyarrow_dataset_and_huggi
 def test_a_full_disk_exits_with_one_line_naming_the_file_and_the_remedy(fresh_copy, monkeypatch, capsys):
     import errno
 
-    import pipeline.storage as storage
+    import pipeline.storage.store as storage
 
     def full(fd):
         raise OSError(errno.ENOSPC, "No space left on device")

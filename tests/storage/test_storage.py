@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import storage
+from pipeline.storage import store as storage  # the module that writes (where _exchange lives)
 from pipeline.storage import atomic_write_bytes, open_store, replace_dir
 
 
@@ -111,7 +111,7 @@ def test_a_failed_atomic_write_leaves_no_temporary(tmp_path, monkeypatch):
 _KILL_VALIDATE = """
 import os, signal, sys
 from pathlib import Path
-import pipeline.storage as storage
+import pipeline.storage.store as storage
 from pipeline import steps
 from pipeline.config import load_config
 from pipeline.storage import open_store
