@@ -42,12 +42,11 @@ class SplitRatios(_Model):
 
     @model_validator(mode="after")
     def _sum_to_one(self) -> "SplitRatios":
-        total = self.train + self.validation + self.test
+        shares = self.model_dump()  # one field per split of pipeline.contract.SPLITS, in order (tested)
+        total = sum(shares.values())
         if abs(total - 1.0) > 1e-9:
-            raise ValueError(
-                f"split ratios must sum to 1, got {total:g} "
-                f"(train={self.train:g}, validation={self.validation:g}, test={self.test:g})"
-            )
+            raise ValueError(f"split ratios must sum to 1, got {total:g} ("
+                             + ", ".join(f"{k}={v:g}" for k, v in shares.items()) + ")")
         return self
 
 

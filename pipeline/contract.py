@@ -27,6 +27,21 @@ if TYPE_CHECKING:
 Level = Literal["nominal", "ordinal", "interval", "ratio"]
 LEVELS: tuple[str, ...] = get_args(Level)
 
+#: The splits of a published training set, in the order their shares are laid out on [0, 1)
+#: (:mod:`pipeline.publish.splits`; ``tasks.<t>.splits`` gives each one's share).
+Split = Literal["train", "validation", "test"]
+SPLITS: tuple[Split, ...] = get_args(Split)
+
+
+def split_order(names: Iterable[str]) -> list[str]:
+    """``names`` with the splits first, in :data:`SPLITS` order, then any others sorted.
+
+    >>> split_order(["test", "extra", "train"])
+    ['train', 'test', 'extra']
+    """
+    names = set(names)
+    return [s for s in SPLITS if s in names] + sorted(names - set(SPLITS))
+
 #: Who labelled what: the columns before a kind's payload in every staged annotation.
 KEY_FIELDS: tuple[pa.Field, ...] = (
     pa.field("task", pa.string(), nullable=False),

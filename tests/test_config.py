@@ -3,7 +3,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.config import ConfigError, load_config, parse_config
+from pipeline.config import ConfigError, SplitRatios, load_config, parse_config
+from pipeline.contract import SPLITS
 from pipeline.runtime import resolve_root
 
 
@@ -100,3 +101,10 @@ def test_loading_the_config_imports_no_pandas(repo):
             "print(sorted(m for m in ('pandas', 'scipy', 'great_expectations') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_split_ratios_are_one_field_per_split_in_order():
+    """The config's split fields are the contract's split names (publish lays the shares out in this order)."""
+    assert tuple(SplitRatios.model_fields) == SPLITS
+    with pytest.raises(ValueError, match=r"sum to 1, got 1.1 \(train=0.8, validation=0.2, test=0.1\)"):
+        SplitRatios(train=0.8, validation=0.2, test=0.1)

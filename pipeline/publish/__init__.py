@@ -641,8 +641,9 @@ def read_training_set(
     """The published training set of ``task`` as a DataFrame, one row per item, sorted by item_id.
 
     ``root``: a local folder, an ``s3://bucket/prefix`` URI or a :class:`~pipeline.storage.Store`.
-    Columns (:data:`pipeline.contract.CURATED`): item_id, label, confidence, n_annotations,
-    agreement, vendors, split, source_batches. ``version``: ``"latest"`` (default), a version
+    Columns: the curated schema of the task's label kind (:attr:`pipeline.kinds.LabelKind.curated`:
+    ``item_id``, the kind's consensus payload, then :data:`pipeline.contract.CURATED_TRAIL`; for
+    classification :data:`pipeline.kinds.classification.CURATED`). ``version``: ``"latest"`` (default), a version
     id (``YYYY-MM-DD``, the last day it covers), ``"tag:<name>"`` or a bare tag name.
     ``split``: ``"train"``, ``"validation"``, ``"test"`` or a list of them. With ``verify``
     (default) every data file is checked against the manifest's SHA-256 first and

@@ -23,6 +23,7 @@ from pipeline.publish import (
     version_path,
     version_refs,
 )
+from pipeline.contract import SPLITS
 from pipeline.storage import open_store
 
 #: Kinds of change between two versions, in the order they are reported.
@@ -63,7 +64,7 @@ def render_versions(task: str, rows: list[dict[str, Any]]) -> str:
     for r in rows:
         marks = (["latest"] if r["latest"] else []) + [f"tag:{t}" for t in r["tags"]]
         marks += ["superseded build"] if r["superseded"] else []
-        sp = " / ".join(f"{k} {r['splits'][k]}" for k in ("train", "validation", "test"))
+        sp = " / ".join(f"{k} {r['splits'][k]}" for k in SPLITS)
         lines.append(
             f"  {r['version']}  {', '.join(marks) or '-'}\n"
             f"      {r['items']} items ({sp}), {r['held_out']} held out; "

@@ -16,13 +16,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
-from typing import Literal
-
 import numpy as np
 
-Split = Literal["train", "validation", "test"]
-#: The splits, in the order their shares are laid out on [0, 1).
-SPLITS: tuple[Split, ...] = ("train", "validation", "test")
+from pipeline.contract import SPLITS, Split
+
+__all__ = ["SPLITS", "SPLIT_RULE", "Split", "assign_splits", "item_unit"]
 #: The rule in words, as each version's manifest records it.
 SPLIT_RULE = "sha256(item_id) first 53 bits / 2**53 vs cumulative ratios"
 

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from pipeline.contract import split_order
 from pipeline.report.privacy import pseudonymise
 
 if TYPE_CHECKING:
@@ -198,8 +199,7 @@ def _class_balance(manifest: Mapping[str, Any] | None, error: str | None) -> dic
     total = sum(counts.values())
     by_split = manifest.get("class_balance_by_split")
     if by_split:  # train, validation, test first (the manifest's JSON keys are sorted)
-        order = [s for s in ("train", "validation", "test") if s in by_split] + sorted(set(by_split) - {"train", "validation", "test"})
-        by_split = {s: by_split[s] for s in order}
+        by_split = {s: by_split[s] for s in split_order(by_split)}
     return {"available": True, "version": manifest.get("version"), "build": manifest.get("build"),
             "published": (manifest.get("counts") or {}).get("published", total),
             "held_out": (manifest.get("counts") or {}).get("held_out"),

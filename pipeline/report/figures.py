@@ -17,6 +17,8 @@ from matplotlib import dates as mdates
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from pipeline.contract import split_order
+
 __all__ = ["accuracy_over_time", "class_balance", "confusion_heatmaps", "kappa_heatmap", "to_data_uri"]
 
 DPI = 80
@@ -135,8 +137,7 @@ def class_balance(by_split: Mapping[str, Mapping[str, int]] | None, counts: Mapp
     x = np.arange(len(classes))
     if by_split:
         bottom = np.zeros(len(classes))
-        order = [s for s in ("train", "validation", "test") if s in by_split] + sorted(set(by_split) - {"train", "validation", "test"})
-        for i, split in enumerate(order):
+        for i, split in enumerate(split_order(by_split)):
             per = by_split[split]
             h = np.array([per.get(c, 0) for c in classes], dtype=float)
             ax.bar(x, h, bottom=bottom, label=split, color=PALETTE[i % len(PALETTE)])

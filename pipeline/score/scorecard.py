@@ -1,10 +1,11 @@
 """Vendor and annotator scorecards: accuracy, agreement, volume, turnaround, cost, low effort.
 
-Data contract (the canonical long format of :data:`pipeline.contract.ANNOTATIONS`)
--------------------------------------------------------------------------------
-``annotations``: a DataFrame with ``task, item_id, vendor, annotator_id, label, annotated_at``
-(one row per label an annotator gave an item; ``batch_id``/``source_file`` are ignored), usually
-the staged labels of one task and one day. ``gold``: ``item_id, gold_label``.
+Data contract (the canonical long format of :data:`pipeline.kinds.classification.ANNOTATIONS`)
+--------------------------------------------------------------------------------------------
+``annotations``: staged classification labels, one row per label an annotator gave an item (the
+columns of that schema that are used: ``task, item_id, vendor, annotator_id, label, annotated_at``),
+usually of one task and one day. ``gold``: ``item_id, gold_label`` (:data:`~pipeline.kinds.classification.GOLD`).
+Another kind scores through :meth:`pipeline.kinds.LabelKind.scorecards` (e.g. :func:`scorecards_from_correct`).
 
 Every function below takes frames and returns frames (no I/O), except the two edges at the end:
 :func:`write_scorecards` and :func:`read_metrics_history`, which go through
@@ -155,7 +156,7 @@ class Scorecards:
 
 # --------------------------------------------------------------------------- building blocks
 def _require(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
-    require_columns(frame.columns, columns, what, "expected the canonical long format of pipeline.contract.ANNOTATIONS")
+    require_columns(frame.columns, columns, what, "expected the canonical long format of pipeline.kinds.classification.ANNOTATIONS")
 
 
 def _rate(correct: pd.Series, total: pd.Series, confidence: float) -> tuple[pd.Series, np.ndarray, np.ndarray]:
