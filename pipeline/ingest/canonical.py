@@ -1,6 +1,6 @@
 """Ingest: find a vendor's delivered files for a day and map them onto the canonical schema.
 
-Pure mapping (:func:`check_contract`, :func:`flatten`, :func:`map_batch`, :func:`to_canonical`)
+Pure mapping (:func:`check_contract`, :func:`flatten`, :func:`map_batch`)
 takes and returns Arrow data; :func:`iter_delivery` is the edge that streams a file in record
 batches (``pq.ParquetFile.iter_batches``), so memory is bounded by the batch size, not the file.
 A file that cannot be read or does not match its vendor's column contract is rejected whole,
@@ -400,24 +400,6 @@ def map_batch(
             np.where(bad_utf8, INVALID_UTF8, np.where(bad_time, INVALID_TIMESTAMP, np.array(None, dtype=object))), pa.string())]),
     }
     return pa.table(columns, schema=ingested_schema(kind))
-
-
-def to_canonical(
-    table: pa.Table,
-    *,
-    task: str,
-    vendor_name: str,
-    vendor: VendorConfig,
-    batch_id: str,
-    source_file: str,
-    kind: LabelKind | None = None,
-) -> pa.Table:
-    """Rename, cast and relabel a vendor table into ``kind.annotations`` (default: classification)."""
-    kind = _kind(kind)
-    flat, parent = flatten(table, vendor)
-    mapped = map_batch(flat, task=task, vendor_name=vendor_name, vendor=vendor, batch_id=batch_id,
-                       source_file=source_file, source_rows=parent, kind=kind)
-    return mapped.select(kind.annotations.names).cast(kind.annotations)
 
 
 def open_delivery(source: Any, *, file: str) -> pq.ParquetFile:

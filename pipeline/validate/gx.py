@@ -158,33 +158,6 @@ def _with_columns(parameters: dict[str, Any], kind: str) -> dict[str, Any]:
     return {"annotation_columns": get_kind(kind).annotations.names, **parameters}
 
 
-def validate_frame(frame: pd.DataFrame, *, parameters: dict[str, Any], suite: str | None = None,
-                   kind: str = DEFAULT_KIND) -> ValidationOutcome:
-    """Validate ``frame`` with the named suite, or the shared suite and ``kind``'s together
-    (``suite=None``); ``parameters`` fill the suites' ``$PARAMETER`` slots."""
-    batch = _batch_definition().get_batch(batch_parameters={"dataframe": frame.reset_index(drop=True)})
-    if suite is None:
-        names = ("annotations", get_kind(kind).suite)
-        gx_suite = _combined(names, "+".join(names))
-    else:
-        gx_suite = load_suite(suite)
-    result = batch.validate(gx_suite, expectation_parameters=_with_columns(parameters, kind), result_format="SUMMARY")
-    as_dict = result.to_json_dict()
-    return ValidationOutcome(success=bool(result.success), failures=_failures(as_dict), result=as_dict)
-
-
-def describe(failures: list[dict[str, Any]], *, file: str) -> str:
-    """One human line per failing expectation, naming the file, column and first bad rows."""
-    parts = []
-    for f in failures:
-        where = f" column {f['column']!r}" if f["column"] else ""
-        rows = f" (rows {f['example_rows']}, values {f['examples']})" if f["example_rows"] else ""
-        count = f": {f['unexpected_count']} bad value(s)" if f["unexpected_count"] else ""
-        observed = f": observed {f['observed_value']}" if f["observed_value"] is not None and not count else ""
-        parts.append(f"{file}:{where} {f['reason'] or f['expectation']}{count}{observed}{rows}")
-    return "; ".join(parts)
-
-
 _VALUE_KEYS = ("partial_unexpected_list", "partial_unexpected_counts", "unexpected_list", "unexpected_index_query",
                "details")
 

@@ -50,3 +50,15 @@ def deliver(root: Path, name: str, data: bytes | pa.Table, vendor: str = "acme")
     else:
         pq.write_table(data, folder / name)
     return folder / name
+
+
+def to_canonical(table: pa.Table, *, task: str, vendor_name: str, vendor, batch_id: str, source_file: str) -> pa.Table:
+    """One whole vendor table through ingest's mapping (``flatten`` then ``map_batch``, as the ingest
+    stage streams them), as classification's canonical annotations."""
+    from pipeline.ingest.canonical import flatten, map_batch
+    from pipeline.kinds.classification import ANNOTATIONS
+
+    flat, parent = flatten(table, vendor)
+    mapped = map_batch(flat, task=task, vendor_name=vendor_name, vendor=vendor, batch_id=batch_id,
+                       source_file=source_file, source_rows=parent)
+    return mapped.select(ANNOTATIONS.names).cast(ANNOTATIONS)

@@ -7,7 +7,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline import steps
-from pipeline.ingest.canonical import ContractError, check_contract, normalise_labels, to_canonical
+from helpers.deliveries import to_canonical
+from pipeline.ingest.canonical import ContractError, check_contract, normalise_labels
 from pipeline.kinds.classification import ANNOTATIONS
 from pipeline.storage import open_store
 
