@@ -1,7 +1,8 @@
 """labelq: multi-vendor label quality.
 
 Stages live in :mod:`pipeline.steps`; ML teams read published sets with
-:func:`read_training_set`.
+:func:`read_training_set`. :func:`bradley_terry` scores the responses of pairwise preference
+judgements (``response_a``, ``response_b``, ``choice`` in ``a`` / ``b`` / ``tie``).
 """
 
 from __future__ import annotations
@@ -29,9 +30,10 @@ class OneLineFilter(logging.Filter):
 
 logging.getLogger("labelq").addFilter(OneLineFilter())
 
-__all__ = ["__version__", "read_training_set"]
+__all__ = ["__version__", "bradley_terry", "read_training_set"]
 
 if TYPE_CHECKING:
+    from pipeline.merge.preference import bradley_terry
     from pipeline.publish import read_training_set
 
 
@@ -40,4 +42,8 @@ def __getattr__(name: str) -> Any:  # lazy, so `import pipeline` stays cheap for
         from pipeline.publish import read_training_set
 
         return read_training_set
+    if name == "bradley_terry":
+        from pipeline.merge.preference import bradley_terry
+
+        return bradley_terry
     raise AttributeError(name)
