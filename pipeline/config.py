@@ -129,6 +129,7 @@ class FeedConfig(_Model):
 
     columns: dict[str, str] = Field(default_factory=dict)
     labels: dict[str, str] = Field(default_factory=dict)
+    options: dict[str, Any] = Field(default_factory=dict)
     price_per_label: float | None = Field(default=None, ge=0)
     sla: SLAConfig | None = None
 
@@ -150,6 +151,8 @@ class VendorConfig(_Model):
     landing: str
     columns: dict[str, str]
     labels: dict[str, str] = Field(default_factory=dict)
+    #: the label kind's settings for this vendor (e.g. a preference vendor's strength scale); see its kind
+    options: dict[str, Any] = Field(default_factory=dict)
     price_per_label: float = Field(default=0.0, ge=0)
     timezone: str = "UTC"
     explode: str | None = None
@@ -172,6 +175,7 @@ class VendorConfig(_Model):
             return {self.task: self}
         return {t: self.model_copy(update={
             "task": t, "tasks": {}, "columns": {**self.columns, **f.columns}, "labels": {**self.labels, **f.labels},
+            "options": {**self.options, **f.options},
             "price_per_label": self.price_per_label if f.price_per_label is None else f.price_per_label,
             "sla": f.sla or self.sla}) for t, f in self.tasks.items()}
 
@@ -239,7 +243,8 @@ class LabelqConfig(_Model):
         if unknown:
             raise ValueError(f"{where}.columns: maps onto unknown canonical columns {unknown}; "
                              f"allowed for a {kind.name} task: {sorted(allowed)}")
-        missing = [c for c in (*REQUIRED_VENDOR_COLUMNS, *kind.required_columns) if c not in feed.columns.values()]
+        required = [c for c in REQUIRED_VENDOR_COLUMNS if c != "item_id" or not kind.item_ids_from_payload]
+        missing = [c for c in (*required, *kind.required_columns) if c not in feed.columns.values()]
         if missing:
             raise ValueError(f"{where}.columns: maps no vendor column to {missing}")
         targets = list(feed.columns.values())

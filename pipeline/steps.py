@@ -257,7 +257,7 @@ def publish(config: LabelqConfig, store: Store, day: date, task: str, *, allow_e
                 f"task {task!r} {day}: the staged data up to {day} changed since it was merged (another day was "
                 f"processed meanwhile?); re-run the merge first: `labelq run --date {day}` (nothing was published)")
         cons = store.read_parquet(cons_key)
-        table = curated_table(cons, tcfg.splits.model_dump(), kind.curated)
+        table = curated_table(cons, tcfg.splits.model_dump(), kind.curated, split_by=kind.split_unit)
         metrics_key = store.layout.metrics_summary(task, day).as_posix()
         gold = read_gold(store, task, kind=kind)
         manifest = build_manifest(
@@ -407,7 +407,7 @@ def report(config: LabelqConfig, store: Store, day: date, task: str, *, allow_em
     tcfg = _task(config, task)
     if skipped := _skip_empty(config, store, "report", task, day, allow_empty):
         return skipped
-    inputs = rpt.load_inputs(store, task, day)
+    inputs = rpt.load_inputs(store, task, day, metrics=tcfg.label_kind.report_tables)
     labels = tcfg.label_kind.report_labels(tcfg)
     data = rpt.build_report_data(
         inputs, task=task, day=day, labels=labels,

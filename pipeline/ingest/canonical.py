@@ -380,7 +380,7 @@ def map_batch(
         raise TypeError(f"label kind {kind.name!r}: map_payload returned no column(s) {missing}")
     columns = {
         "task": _const(task, n),
-        "item_id": as_text(by_canon["item_id"], bad_utf8),
+        "item_id": as_text(by_canon["item_id"], bad_utf8) if "item_id" in by_canon else kind.item_ids(payload, bad_utf8),
         "vendor": _const(vendor_name, n),
         "annotator_id": _on_dictionary(as_text(by_canon["annotator_id"], bad_utf8), pc.utf8_trim_whitespace),
         **{c: payload[c] for c in kind.payload.names},

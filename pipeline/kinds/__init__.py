@@ -11,12 +11,16 @@ report renders. What differs is behind one seam, :class:`LabelKind`:
 ``vendor_columns``     payload columns a vendor maps its columns onto (``required_columns``
                        of them must be mapped), with the Arrow types each accepts
 ``map_payload``        vendor values -> canonical payload (ingest; vocabulary, scales)
+``item_ids``           for a kind whose items are named by the payload (a preference: the
+                       prompt and the two responses), the canonical ``item_id`` of each row
+                       when the vendor maps none
 ``suite``              the kind's GX suite (``expectations/kinds/<name>.json``) and its
                        ``suite_parameters``: the row checks validation compiles and GX judges
 ``measure``            agreement and gold accuracy tables of one day
 ``consensus``          one row per item: ``item_id``, the curated payload, ``confidence``,
                        ``n_annotations``, ``agreement`` (merge holds items out on these)
-``balance``            what the manifest says about a version's payload (class balance ...)
+``balance``            what the manifest says about a version's payload (class balance ...);
+                       ``split_unit``: the curated column whose hash fixes each row's split
 ``scorecards``         vendor and annotator scorecards: what "correct against gold" means
 ``report_labels``      the ordered categories a report shows (none for non-categorical kinds),
                        ``report_template`` / ``report_sections``: the kind's report sections
@@ -140,6 +144,11 @@ class LabelKind(ABC):
     vendor_columns: ClassVar[Mapping[str, tuple[TypeCheck, ...]]]
     #: the ``vendor_columns`` a vendor must map (the rest are optional)
     required_columns: ClassVar[tuple[str, ...]]
+    #: whether :meth:`item_ids` names the items, so that a vendor need not map ``item_id``
+    item_ids_from_payload: ClassVar[bool] = False
+    #: the curated column whose hash fixes a row's split (a preference: its prompt, so that the
+    #: pairs of one prompt never straddle train and test)
+    split_unit: ClassVar[str] = "item_id"
     #: text payload columns worth reading back as Arrow dictionaries (cheap distinct-value checks)
     dictionary_columns: ClassVar[tuple[str, ...]] = ()
     #: the consensus method of a task that names none (``tasks.<t>.consensus``)
@@ -149,6 +158,8 @@ class LabelKind(ABC):
     #: the report's kind sections: a Jinja template with macros ``quality(d, images, kappa, kappa_vendors)``
     #: and ``training_set(d, images)``; a name under ``pipeline/report/templates/`` or a file's path
     report_template: ClassVar[str | Path] = "kinds/generic.html.j2"
+    #: the kind's own measure tables its report sections read (``ReportInputs.metrics``)
+    report_tables: ClassVar[tuple[str, ...]] = ()
 
     # ------------------------------------------------------------------ schemas
     @functools.cached_property
@@ -187,6 +198,11 @@ class LabelKind(ABC):
         text: it flags invalid UTF-8 in ``invalid_text`` (in place) so the row is quarantined,
         not dropped. Values that do not fit are kept for validation to name, never dropped.
         """
+
+    def item_ids(self, payload: Mapping[str, pa.ChunkedArray], invalid_text: np.ndarray) -> pa.ChunkedArray:
+        """The canonical ``item_id`` of each row from its mapped :attr:`payload` (kinds with
+        :attr:`item_ids_from_payload`; used when the vendor maps no ``item_id``)."""
+        raise NotImplementedError(f"label kind {self.name!r} does not name items from its payload")
 
     def suite_parameters(self, task: TaskConfig) -> dict[str, Any]:
         """Values of the ``$PARAMETER`` slots of :attr:`suite` for a batch of ``task``."""
@@ -280,8 +296,10 @@ def get_kind(name: str) -> LabelKind:
 
 def _register_builtins() -> None:
     from pipeline.kinds.classification import Classification
+    from pipeline.kinds.preference import Preference
 
     register_kind(Classification())
+    register_kind(Preference())
 
 
 _register_builtins()

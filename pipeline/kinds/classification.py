@@ -75,6 +75,8 @@ class Classification(LabelKind):
             raise ValueError(f"options: a classification task takes no options, got {sorted(task.options)}")
 
     def check_vendor(self, vendor: VendorConfig, task: TaskConfig) -> None:
+        if vendor.options:
+            raise ValueError(f"options: a classification vendor takes no options, got {sorted(vendor.options)}")
         labels = _labels(task)
         bad = sorted(v for v in set(vendor.labels.values()) if v not in set(labels))
         if bad:

@@ -41,15 +41,17 @@ def count_values(column: pa.ChunkedArray) -> dict[str, int]:
     return {str(c["values"]): int(c["counts"]) for c in sorted(counts, key=lambda c: c["values"])}
 
 
-def curated_table(consensus: pa.Table, ratios: dict[str, float], schema: pa.Schema | None = None) -> pa.Table:
+def curated_table(consensus: pa.Table, ratios: dict[str, float], schema: pa.Schema | None = None, *,
+                  split_by: str = "item_id") -> pa.Table:
     """The training set (``schema``: the task kind's ``curated``; default classification's) from a
-    consensus table: kept items sorted by item_id, with splits."""
+    consensus table: kept items sorted by item_id, with splits fixed by a hash of column ``split_by``
+    (the kind's :attr:`~pipeline.kinds.LabelKind.split_unit`)."""
     schema = schema or get_kind(DEFAULT_KIND).curated
     require_columns(consensus.schema.names, [c for c in schema.names if c != "split"], "consensus",
                     "re-run the merge stage to rebuild it")
     kept = consensus.filter(pc.is_null(consensus["held_out_reason"])).sort_by("item_id")
     columns = {c: kept[c].cast(schema.field(c).type) for c in schema.names if c != "split"}
-    columns["split"] = pa.array(assign_splits(kept["item_id"].to_pylist(), ratios), pa.string())
+    columns["split"] = pa.array(assign_splits(kept[split_by].to_pylist(), ratios), pa.string())
     table = pa.table({c: columns[c] for c in schema.names}, schema=schema)
     nulls = [f.name for f in schema if not f.nullable and table[f.name].null_count]
     if nulls:
@@ -82,7 +84,7 @@ def build_manifest(*, task: str, day: date, merged: dict[str, Any], reports: lis
         "kind": kind.name,
         "consensus": {"method": task_config.consensus, "min_labels_per_item": task_config.min_labels_per_item,
                       **kind.consensus_settings(task_config), "gold_items": int(gold_items)},
-        "splits": {"ratios": task_config.splits.model_dump(), "rule": SPLIT_RULE,
+        "splits": {"ratios": task_config.splits.model_dump(), "rule": SPLIT_RULE.replace("item_id", kind.split_unit),
                    "items": {s: int(split_sizes.get(s, 0)) for s in SPLITS}},
         "source_batches": sorted(
             ({"vendor": r["vendor"], "date": r["date"], "batch": f"{r['vendor']}/{b['batch_id']}", **b,

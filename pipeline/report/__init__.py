@@ -81,8 +81,9 @@ _REASON_KEYS = ("file", "vendor", "batch_id", "rows", "rows_quarantined", "reaso
 class ReportInputs:
     """Everything one report is made of (frames and JSON documents as read from storage).
 
-    ``measured`` is the measure stage's ``summary.json``, ``agreement`` its ``agreement.parquet``;
-    ``validation`` holds the day's ``_validate.json`` of every vendor of the task (with its
+    ``measured`` is the measure stage's ``summary.json``, ``agreement`` its ``agreement.parquet``
+    and ``metrics`` the other tables of that partition the task's kind reports on
+    (:attr:`pipeline.kinds.LabelKind.report_tables`); ``validation`` holds the day's ``_validate.json`` of every vendor of the task (with its
     ``batches``), ``quarantine`` the day's quarantine ``<file>.reason.json`` records of the task,
     each with its storage key under ``key``.
     """
@@ -99,6 +100,7 @@ class ReportInputs:
     agreement: pd.DataFrame | None = None
     validation: Sequence[Mapping[str, Any]] = field(default_factory=tuple)
     quarantine: Sequence[Mapping[str, Any]] = field(default_factory=tuple)
+    metrics: Mapping[str, pd.DataFrame] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- JSON-able values
@@ -142,9 +144,9 @@ def _read_batches(store: Store, task: str, day: date) -> tuple[list[dict[str, An
     return validation, quarantine
 
 
-def load_inputs(store: Store, task: str, day: date) -> ReportInputs:
+def load_inputs(store: Store, task: str, day: date, *, metrics: Sequence[str] = ()) -> ReportInputs:
     """Read a report's inputs: the day's scorecard tables, the measure stage's summary and
-    agreement table, the validation reports and quarantine reasons of the day's batches, the
+    agreement table (and its tables ``metrics``, those present), the validation reports and quarantine reasons of the day's batches, the
     history up to ``day``, the consensus partition and the manifest of training-set version ``day``.
 
     Raises ``FileNotFoundError`` (saying which stage to run) when the scorecard is missing.
@@ -152,7 +154,6 @@ def load_inputs(store: Store, task: str, day: date) -> ReportInputs:
     from pipeline.publish import VersionNotFound, read_manifest
     from pipeline.score.scorecard import METRIC_TABLES, read_metrics_history, scorecard_key
 
-    folder = store.layout.metrics(task, day).as_posix()
     tables = {}
     for name in METRIC_TABLES:
         key = scorecard_key(store, task, day, name)
@@ -168,6 +169,8 @@ def load_inputs(store: Store, task: str, day: date) -> ReportInputs:
     agree_key = store.layout.agreement_table(task, day).as_posix()
     agreement = store.read_parquet(agree_key).to_pandas() if store.is_file(agree_key) else None
     validation, quarantine = _read_batches(store, task, day)
+    extra = {name: store.read_parquet(key).to_pandas() for name in metrics
+             if store.is_file(key := store.layout.metrics_table(task, day, name).as_posix())}
     cons_key = store.layout.consensus_table(task, day).as_posix()
     consensus = store.read_parquet(cons_key).to_pandas() if store.is_file(cons_key) else None
     manifest, error = None, None
@@ -177,7 +180,8 @@ def load_inputs(store: Store, task: str, day: date) -> ReportInputs:
         error = str(exc)
     return ReportInputs(tables["scorecard_vendor"], tables["scorecard_annotator"], tables["confusion"],
                         tables["vendor_kappa"], history, consensus, manifest, error,
-                        measured=measured, agreement=agreement, validation=validation, quarantine=quarantine)
+                        measured=measured, agreement=agreement, validation=validation, quarantine=quarantine,
+                        metrics=extra)
 
 
 # --------------------------------------------------------------------------- pure: data

@@ -209,8 +209,16 @@ def _bounded(obj: Any) -> Any:
     return obj
 
 
-def frame_for_gx(table: Any) -> pd.DataFrame:
-    """An Arrow batch as the pandas frame GX sees: text as categoricals.
+@functools.cache
+def pair_columns(task: str, vendor: str, kind: str = DEFAULT_KIND) -> frozenset[str]:
+    """Columns that an expectation compares with another column (they stay text for GX: pandas
+    cannot order two categoricals with different categories)."""
+    return frozenset(e["kwargs"][c] for d in suite_documents(task, vendor, kind) for e in d["expectations"]
+                     if e["type"].startswith("expect_column_pair_values") for c in ("column_A", "column_B"))
+
+
+def frame_for_gx(table: Any, *, text: frozenset[str] = frozenset()) -> pd.DataFrame:
+    """An Arrow batch as the pandas frame GX sees: text as categoricals (except the ``text`` columns).
 
     Same values and nulls, but GX's per-batch fingerprint and its column metrics work on the
     codes, several times faster than on strings. Built from the Arrow dictionary directly
@@ -223,6 +231,9 @@ def frame_for_gx(table: Any) -> pd.DataFrame:
     cols: dict[str, Any] = {}
     for name in table.column_names:
         col = table[name]
+        if name in text:
+            cols[name] = (pc.cast(col, pa.string()) if pa.types.is_dictionary(col.type) else col).to_pandas()
+            continue
         if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
             col = pc.dictionary_encode(col)
         if pa.types.is_dictionary(col.type):
@@ -244,7 +255,7 @@ def validate_batch(table: Any, *, task: str, vendor: str, parameters: dict[str, 
     Unexpected values of personal-data columns are scrubbed from the stored result; row
     indices are reported relative to the file (``offset`` = the batch's first row).
     """
-    frame = frame_for_gx(table)
+    frame = frame_for_gx(table, text=pair_columns(task, vendor, kind))
     batch = _batch_definition().get_batch(batch_parameters={"dataframe": frame})
     result = batch.validate(combined_suite(task, vendor, kind), expectation_parameters=_with_columns(parameters, kind),
                             result_format="SUMMARY")

@@ -5,8 +5,9 @@ The row checks are compiled from the same GX suites that give each batch its ver
 are capped and are never used for counting). Supported row-level expectation types:
 ``expect_column_values_to_not_be_null``, ``expect_column_value_lengths_to_be_between``,
 ``expect_column_values_to_be_in_set``, ``expect_column_values_to_match_regex``,
-``expect_column_values_to_be_between`` (numbers, or ISO 8601 bounds on timestamps) and
-``expect_compound_columns_to_be_unique`` on ``[item_id, annotator_id]`` (duplicates within
+``expect_column_values_to_be_between`` (numbers, or ISO 8601 bounds on timestamps),
+``expect_column_pair_values_a_to_be_greater_than_b`` (e.g. a preference's two responses, kept in
+canonical order, must differ) and ``expect_compound_columns_to_be_unique`` on ``[item_id, annotator_id]`` (duplicates within
 the file and against rows already staged from other batches). Anything else is verdict-only:
 if GX fails it, the whole file is quarantined.
 
@@ -47,6 +48,8 @@ def quarantine_rows_schema(annotations: pa.Schema) -> pa.Schema:
     return pa.schema([*quarantine_rows_canonical(annotations), pa.field("source_row", pa.int64()),
                       pa.field("reason", pa.string())])
 
+#: Row-level expectations on a pair of columns (``column_A``, ``column_B``).
+_PAIR_TYPES = {"expect_column_pair_values_a_to_be_greater_than_b"}
 _ROW_TYPES = {
     "expect_column_values_to_be_between",
     "expect_column_values_to_not_be_null",
@@ -87,6 +90,8 @@ def compile_policy(expectations: list[dict[str, Any]]) -> RowPolicy:
         reason = (e.get("meta") or {}).get("reason") or e["type"]
         if e["type"] in _ROW_TYPES and "column" in kwargs:
             checks.append(RowCheck(reason, e["type"], kwargs.pop("column"), kwargs))
+        elif e["type"] in _PAIR_TYPES:
+            checks.append(RowCheck(reason, e["type"], kwargs.pop("column_A"), kwargs))
         elif e["type"] == "expect_compound_columns_to_be_unique" and sorted(kwargs.get("column_list", [])) == ["annotator_id", "item_id"]:
             continue  # the duplicate index
         elif not e["type"].startswith("expect_table_"):
@@ -135,6 +140,15 @@ def _fails(check: RowCheck, col: pa.ChunkedArray, params: dict[str, Any]) -> pa.
     return pc.and_(pc.fill_null(bad, False), pc.is_valid(col))
 
 
+def _pair_fails(check: RowCheck, table: pa.Table) -> pa.ChunkedArray:
+    """True where column A is not greater than column B (GX skips a row only if both are missing)."""
+    a, b = (pc.cast(table[c], pa.string()) if pa.types.is_dictionary(table[c].type) else table[c]
+            for c in (check.column, check.kwargs["column_B"]))
+    ok = pc.greater_equal(a, b) if check.kwargs.get("or_equal") else pc.greater(a, b)
+    both_missing = pc.and_(pc.is_null(a), pc.is_null(b))
+    return pc.and_(pc.invert(pc.fill_null(ok, False)), pc.invert(both_missing))
+
+
 def _scalar(value: Any, type_: pa.DataType) -> pa.Scalar:
     """A suite bound as a scalar of the column's type (ISO 8601 text for timestamp columns)."""
     if pa.types.is_timestamp(type_) and isinstance(value, str):
@@ -169,7 +183,8 @@ def row_codes(
         claimed = pc.utf8_lower(claimed)
         ordered.append(("wrong_vendor", bool_mask(pc.not_equal(claimed, vendor.lower()))))
     for check in policy.checks:
-        ordered.append((check.reason, bool_mask(_fails(check, table[check.column], params))))
+        bad = _pair_fails(check, table) if check.type in _PAIR_TYPES else _fails(check, table[check.column], params)
+        ordered.append((check.reason, bool_mask(bad)))
     ordered += [("duplicate_in_file", dup_in_file), ("duplicate_staged", dup_staged)]
     for reason, bad in reversed(ordered):  # lowest precedence first, so the first reason wins
         codes[bad] = policy.code(reason)

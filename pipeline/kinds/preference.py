@@ -1,0 +1,303 @@
+"""Pairwise preferences: an annotator saw a prompt and two responses and said which is better.
+
+The label kind of RLHF / DPO / reward-model data (:mod:`pipeline.kinds`). A vendor row names the
+prompt (``prompt_id``), the two responses (``response_a``, ``response_b``), the annotator, the
+``choice`` in the vendor's vocabulary (``vendors.<v>.labels`` maps it onto ``a`` / ``b`` /
+``tie``) and optionally a ``strength`` on the vendor's scale (``vendors.<v>.options.strength_max``:
+the scale's top), which response was shown first (``shown_first``, through the same vocabulary
+onto ``a`` / ``b``) and a ``rationale`` text (stored, never put in reports).
+
+Canonical form. A pair is unordered: every row is turned so that ``response_a < response_b``
+(lexicographic), flipping ``choice``, ``margin`` and ``shown_first`` with it, so the same pair
+delivered as (b, a) by another vendor is the same comparison. Its ``item_id`` is
+``<prompt_id>:<response_a>:<response_b>`` (``%`` and ``:`` in ids escaped as ``%25`` / ``%3A``)
+unless the vendor maps its own pair id onto ``item_id``. ``margin`` is the signed strength on
+the canonical scale -:data:`MARGIN_MAX` .. +:data:`MARGIN_MAX` (positive: ``response_a`` is
+preferred; 0 for a tie; null without a strength). Criteria (helpfulness, harmlessness, ...) are
+separate tasks fed by one file (``vendors.<v>.tasks``, each mapping its criterion's column onto
+``choice``).
+
+Gold rows name the canonical ``item_id`` and the true ``gold_choice`` in the canonical orientation.
+Row checks (``expectations/kinds/preference.json``): ids present, the two responses differ,
+``choice`` in ``a`` / ``b`` / ``tie``, ``margin`` in range, ``shown_first`` in ``a`` / ``b``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, cast
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipeline.contract import annotations_schema, curated_schema, gold_schema
+from pipeline.kinds import LabelKind, Measured, SimulationSpec, Simulated, TypeCheck
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from pipeline.config import TaskConfig, VendorConfig
+    from pipeline.report import ReportInputs
+    from pipeline.score.scorecard import Scorecards
+
+__all__ = ["ANNOTATIONS", "CHOICES", "CURATED", "GOLD", "MARGIN_MAX", "Preference", "pair_ids"]
+
+#: The canonical outcomes of a comparison.
+CHOICES = ("a", "b", "tie")
+#: The canonical strength scale: a margin lies in [-MARGIN_MAX, MARGIN_MAX].
+MARGIN_MAX = 3.0
+
+_TEXT: tuple[TypeCheck, ...] = (pa.types.is_string, pa.types.is_large_string, pa.types.is_string_view,
+                                pa.types.is_integer, pa.types.is_binary, pa.types.is_large_binary, pa.types.is_boolean)
+_NUMBER: tuple[TypeCheck, ...] = (pa.types.is_integer, pa.types.is_floating, pa.types.is_decimal)
+
+PAYLOAD = pa.schema([
+    pa.field("prompt_id", pa.string()), pa.field("response_a", pa.string()), pa.field("response_b", pa.string()),
+    pa.field("choice", pa.string()), pa.field("margin", pa.float64()), pa.field("shown_first", pa.string()),
+    pa.field("rationale", pa.string()),
+])
+GOLD_PAYLOAD = pa.schema([pa.field("gold_choice", pa.string(), nullable=False)])
+CURATED_PAYLOAD = pa.schema([
+    pa.field("prompt_id", pa.string(), nullable=False), pa.field("response_a", pa.string(), nullable=False),
+    pa.field("response_b", pa.string(), nullable=False), pa.field("preferred", pa.string(), nullable=False),
+    pa.field("p_a", pa.float64(), nullable=False), pa.field("p_b", pa.float64(), nullable=False),
+    pa.field("p_tie", pa.float64(), nullable=False), pa.field("margin", pa.float64()),
+])
+
+#: Staged annotations of a preference task.
+ANNOTATIONS = annotations_schema(PAYLOAD)
+#: Gold comparisons: the true choice of each (canonical orientation).
+GOLD = gold_schema(GOLD_PAYLOAD)
+#: The published training set: one row per comparison.
+CURATED = curated_schema(CURATED_PAYLOAD)
+
+_FLIP = {"a": "b", "b": "a"}
+#: Consensus methods of a preference task (the categorical estimators over a / b / tie).
+METHODS = ("majority_vote", "dawid_skene", "one_coin_dawid_skene", "mace")
+
+
+def _escape(ids: pa.ChunkedArray) -> pa.ChunkedArray:
+    return pc.replace_substring(pc.replace_substring(ids, "%", "%25"), ":", "%3A")
+
+
+def pair_ids(prompt: pa.ChunkedArray, a: pa.ChunkedArray, b: pa.ChunkedArray) -> pa.ChunkedArray:
+    """The canonical pair id ``<prompt>:<a>:<b>`` of each row (``a`` < ``b`` already; null if any part is).
+
+    >>> import pyarrow as pa
+    >>> pair_ids(pa.chunked_array([["p:1"]]), pa.chunked_array([["r1"]]), pa.chunked_array([["r2"]])).to_pylist()
+    ['p%3A1:r1:r2']
+    """
+    return pc.binary_join_element_wise(_escape(prompt), _escape(a), _escape(b), ":")
+
+
+def _strength_max(vendor: VendorConfig) -> float | None:
+    value = vendor.options.get("strength_max")
+    return None if value is None else float(value)
+
+
+class Preference(LabelKind):
+    """A pairwise preference between two responses to a prompt: ``a``, ``b`` or ``tie``, with a margin."""
+
+    name: ClassVar[str] = "preference"
+    payload: ClassVar[pa.Schema] = PAYLOAD
+    gold_payload: ClassVar[pa.Schema] = GOLD_PAYLOAD
+    curated_payload: ClassVar[pa.Schema] = CURATED_PAYLOAD
+    vendor_columns: ClassVar[Mapping[str, tuple[TypeCheck, ...]]] = {
+        "prompt_id": _TEXT, "response_a": _TEXT, "response_b": _TEXT, "choice": _TEXT, "strength": _NUMBER,
+        "shown_first": _TEXT, "rationale": _TEXT}
+    required_columns: ClassVar[tuple[str, ...]] = ("prompt_id", "response_a", "response_b", "choice")
+    dictionary_columns: ClassVar[tuple[str, ...]] = ("choice", "shown_first")
+    item_ids_from_payload: ClassVar[bool] = True
+    split_unit: ClassVar[str] = "prompt_id"
+    default_consensus: ClassVar[str] = "majority_vote"
+
+    # ------------------------------------------------------------------ config
+    def check_task(self, task: TaskConfig) -> None:
+        if task.labels is not None:
+            raise ValueError("labels: a preference task's outcomes are fixed (a, b, tie); drop labels")
+        if task.consensus not in METHODS:
+            raise ValueError(f"consensus: unknown method {task.consensus!r} for a preference task; choose from {list(METHODS)}")
+        if task.options:
+            raise ValueError(f"options: a preference task takes no options, got {sorted(task.options)}")
+
+    def check_vendor(self, vendor: VendorConfig, task: TaskConfig) -> None:
+        unknown = sorted(set(vendor.options) - {"strength_max"})
+        if unknown:
+            raise ValueError(f"options: unknown option(s) {unknown} for a preference vendor (known: strength_max)")
+        strength = "strength" in vendor.columns.values()
+        top = vendor.options.get("strength_max")
+        if strength and (not isinstance(top, (int, float)) or isinstance(top, bool) or top <= 0):
+            raise ValueError(f"options.strength_max: the top of the vendor's strength scale (a number > 0) is needed "
+                             f"to map its strength onto the margin, got {top!r}")
+        if top is not None and not strength:
+            raise ValueError("options.strength_max: set, but no vendor column is mapped onto strength")
+        bad = sorted(v for v in set(vendor.labels.values()) if v not in CHOICES)
+        if bad:
+            raise ValueError(f"labels: maps onto {bad}; a preference vendor's vocabulary maps onto {list(CHOICES)}")
+
+    # ------------------------------------------------------------------ ingest, validate
+    def map_payload(self, columns: Mapping[str, pa.ChunkedArray], vendor: VendorConfig,
+                    invalid_text: np.ndarray) -> dict[str, pa.ChunkedArray]:
+        from pipeline.ingest.canonical import as_text, normalise_labels
+
+        n = len(columns["choice"])
+        prompt = pc.utf8_trim_whitespace(as_text(columns["prompt_id"], invalid_text))
+        a = pc.utf8_trim_whitespace(as_text(columns["response_a"], invalid_text))
+        b = pc.utf8_trim_whitespace(as_text(columns["response_b"], invalid_text))
+        choice = normalise_labels(as_text(columns["choice"], invalid_text), vendor.labels)
+        shown = (normalise_labels(as_text(columns["shown_first"], invalid_text), vendor.labels)
+                 if "shown_first" in columns else pa.chunked_array([pa.nulls(n, pa.string())]))
+        rationale = (as_text(columns["rationale"], invalid_text) if "rationale" in columns
+                     else pa.chunked_array([pa.nulls(n, pa.string())]))
+        top = _strength_max(vendor)
+        if "strength" in columns and top is not None:
+            strength = pc.multiply(pc.cast(columns["strength"], pa.float64()), MARGIN_MAX / top)
+            sign = pc.if_else(pc.equal(choice, "a"), 1.0, pc.if_else(pc.equal(choice, "b"), -1.0, 0.0))
+            margin = pc.multiply(pc.abs(strength), sign)  # a strength on an unknown choice stays null
+        else:
+            margin = pa.chunked_array([pa.nulls(n, pa.float64())])
+        swap = pc.fill_null(pc.greater(a, b), False)
+
+        def flipped(x: pa.ChunkedArray) -> pa.ChunkedArray:
+            turned = pc.if_else(pc.equal(x, "a"), "b", pc.if_else(pc.equal(x, "b"), "a", x))
+            return pc.if_else(swap, turned, x)
+
+        return {"prompt_id": prompt, "response_a": pc.if_else(swap, b, a), "response_b": pc.if_else(swap, a, b),
+                "choice": flipped(choice), "margin": pc.if_else(swap, pc.negate(margin), margin),
+                "shown_first": flipped(shown), "rationale": rationale}
+
+    def item_ids(self, payload: Mapping[str, pa.ChunkedArray], invalid_text: np.ndarray) -> pa.ChunkedArray:
+        return pair_ids(payload["prompt_id"], payload["response_a"], payload["response_b"])
+
+    def suite_parameters(self, task: TaskConfig) -> dict[str, Any]:
+        return {"choice_set": list(CHOICES), "side_set": ["a", "b"], "margin_min": -MARGIN_MAX, "margin_max": MARGIN_MAX}
+
+    # ------------------------------------------------------------------ measure, merge, publish
+    @staticmethod
+    def _as_labels(annotations: pd.DataFrame, column: str = "choice") -> pd.DataFrame:
+        """The judgements as the categorical long format (``label`` = the choice), annotators namespaced."""
+        from pipeline.contract import namespaced
+
+        return namespaced(annotations).assign(label=annotations[column].to_numpy())
+
+    @staticmethod
+    def _gold_labels(gold: pd.DataFrame) -> pd.DataFrame:
+        return gold.rename(columns={"gold_choice": "gold_label"})
+
+    def measure(self, annotations: pd.DataFrame, gold: pd.DataFrame, task: TaskConfig) -> Measured:
+        import pandas as pd
+
+        from pipeline.measure.accuracy import gold_accuracy
+        from pipeline.measure.agreement import agreement_table
+        from pipeline.measure.preference import position_bias, tie_rate
+
+        raters = self._as_labels(annotations)
+        agreement = agreement_table(raters, level="nominal", labels=list(CHOICES), by="vendor")
+        decided = raters[raters["label"] != "tie"]
+        no_ties = agreement_table(decided, level="nominal", labels=["a", "b"], by="vendor")
+        no_ties = no_ties[no_ties["metric"].isin(["percent_agreement", "krippendorff_alpha"])]
+        no_ties = no_ties.assign(metric=no_ties["metric"] + "_no_ties")
+        with_margin = raters[raters["margin"].notna()].assign(label=lambda f: f["margin"].astype("float64"))
+        margin = agreement_table(with_margin, level="interval", by="vendor")
+        margin = margin[margin["metric"] == "krippendorff_alpha"].assign(metric="krippendorff_alpha_margin")
+        table = pd.concat([agreement, no_ties, margin], ignore_index=True)
+        gold_labels = self._gold_labels(gold)
+        labelled = annotations.assign(label=annotations["choice"])
+        per_vendor = position_bias(annotations, by=["vendor"])
+        per_vendor.insert(1, "annotator_id", pd.Series(pd.NA, index=per_vendor.index, dtype="string"))
+        bias = pd.concat([per_vendor, position_bias(annotations, by=["vendor", "annotator_id"])], ignore_index=True)
+        return Measured({
+            "agreement": table,
+            "accuracy_vendor": gold_accuracy(labelled, gold_labels, by=["vendor"]),
+            "accuracy_annotator": gold_accuracy(labelled, gold_labels, by=["vendor", "annotator_id"]),
+            "position_bias": bias[["vendor", "annotator_id", *[c for c in bias.columns if c not in ("vendor", "annotator_id")]]],
+            "tie_rate": tie_rate(annotations, by=["vendor"]),
+        }, {"level": "nominal"})
+
+    def consensus(self, annotations: pd.DataFrame, gold: pd.DataFrame, task: TaskConfig) -> pd.DataFrame:
+        from pipeline.merge.consensus import Method, get_aggregator
+
+        raters = self._as_labels(annotations)
+        fit = get_aggregator(cast(Method, task.consensus), labels=list(CHOICES)).fit(
+            raters, gold=self._gold_labels(gold) if len(gold) else None)
+        result = fit.result_.copy()
+        probas = fit.probas_.reindex(columns=list(CHOICES), fill_value=0.0)
+        first = annotations.groupby("item_id", sort=True)[["prompt_id", "response_a", "response_b"]].first()
+        margin = annotations.groupby("item_id", sort=True)["margin"].mean()
+        keyed = result.set_index("item_id")
+        out = first.join(keyed[["label"]]).rename(columns={"label": "preferred"})
+        out[["p_a", "p_b", "p_tie"]] = probas.loc[out.index, list(CHOICES)].to_numpy()
+        split = (out["p_a"] == out["p_b"]) & (out["p_a"] >= out["p_tie"])  # as much for a as for b: no preference
+        out.loc[split, "preferred"] = "tie"
+        out["margin"] = margin.reindex(out.index)
+        out[["confidence", "n_annotations", "agreement"]] = keyed.loc[out.index, ["confidence", "n_annotations", "agreement"]]
+        return out.rename_axis("item_id").reset_index()
+
+    def consensus_settings(self, task: TaskConfig) -> dict[str, Any]:
+        from pipeline.merge.consensus import Method, get_aggregator
+
+        return {"settings": get_aggregator(cast(Method, task.consensus), labels=list(CHOICES)).get_params()}
+
+    def balance(self, curated: pa.Table, task: TaskConfig) -> dict[str, Any]:
+        import pandas as pd
+
+        from pipeline.contract import SPLITS
+
+        rows = curated.select(["preferred", "split"]).to_pandas()
+        by_split = pd.crosstab(rows["split"], rows["preferred"]).reindex(index=list(SPLITS), columns=list(CHOICES),
+                                                                         fill_value=0)
+        return {"class_balance": {c: int(n) for c, n in by_split.sum().to_dict().items()},
+                "class_balance_by_split": {s: {c: int(n) for c, n in by_split.loc[s].to_dict().items()} for s in SPLITS},
+                "prompts": int(pc.count_distinct(curated["prompt_id"]).as_py())}
+
+    # ------------------------------------------------------------------ score, report, simulate
+    def scorecards(self, annotations: pd.DataFrame, gold: pd.DataFrame, task: TaskConfig, *, task_name: str,
+                   prices: Mapping[str, float], vendors: list[str]) -> Scorecards:
+        import pandas as pd
+
+        from pipeline.score.scorecard import scorecards_from_correct
+
+        truth = (annotations["item_id"].map(gold.set_index("item_id")["gold_choice"]) if len(gold)
+                 else pd.Series(pd.NA, index=annotations.index)).astype("string")
+        correct = (annotations["choice"].astype("string") == truth).astype("boolean").where(truth.notna())
+        return scorecards_from_correct(annotations, correct, task=task_name, prices=prices, vendors=vendors)
+
+    report_tables: ClassVar[tuple[str, ...]] = ("position_bias", "tie_rate")
+
+    def report_labels(self, task: TaskConfig) -> list[str]:
+        return list(CHOICES)
+
+    def report_sections(self, inputs: ReportInputs) -> list[dict[str, Any]]:
+        import pandas as pd
+
+        def rows(frame: pd.DataFrame | None, columns: list[str]) -> list[dict[str, Any]]:
+            if frame is None:
+                return []
+            return [{str(c): (None if pd.isna(v) else round(float(v), 3) if isinstance(v, float) else v)
+                     for c, v in r.items()} for r in frame[columns].to_dict("records")]
+
+        bias = inputs.metrics.get("position_bias")
+        vendors = None
+        if bias is not None:  # annotators are counted, never named (the report pseudonymises them elsewhere)
+            per = bias[bias["annotator_id"].isna()].set_index("vendor")
+            odd = bias[bias["annotator_id"].notna() & bias["flagged"]].groupby("vendor").size()
+            vendors = per.assign(flagged_annotators=odd.reindex(per.index, fill_value=0).astype(int)).reset_index()
+        cols = ["n", "n_first", "first_share", "ci_low", "ci_high", "flagged", "flagged_annotators"]
+        tie_cols = ["vendor", "n", "n_ties", "tie_rate", "ci_low", "ci_high"]
+        return [
+            {"id": "position-bias", "title": "Position bias per vendor", "columns": ["vendor", *cols],
+             "rows": rows(vendors, ["vendor", *cols]),
+             "note": "Share of non-tie judgements that chose the response shown first (Wilson 95% interval); "
+                     "flagged when the interval excludes 0.5. flagged_annotators: the vendor's annotators whose own "
+                     "interval excludes 0.5 (named in metrics/<task>/date=<D>/position_bias.parquet)."},
+            {"id": "tie-rate", "title": "Tie rate per vendor", "columns": tie_cols,
+             "rows": rows(inputs.metrics.get("tie_rate"), tie_cols),
+             "note": "Share of judgements that are ties (Wilson 95% interval)."},
+        ]
+
+    def simulate(self, task_name: str, task: TaskConfig, vendors: Mapping[str, VendorConfig],
+                 spec: SimulationSpec) -> Simulated:
+        from pipeline.kinds.preference_simulation import simulate_preference
+
+        return simulate_preference(task_name, task, vendors, spec)

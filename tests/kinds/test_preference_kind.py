@@ -1,0 +1,201 @@
+"""The preference kind through every stage: three vendors, each in its own schema, vocabulary and
+orientation, simulated, ingested, validated, measured, merged, published, scored and reported."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet  # noqa: F401  (pa.parquet)
+import pytest
+
+from pipeline import steps
+from pipeline.config import ConfigError, parse_config
+from pipeline.kinds import get_kind
+from pipeline.kinds.preference import CURATED, pair_ids
+from pipeline.publish import read_manifest, read_training_set
+from pipeline.simulate import simulate
+from pipeline.storage import open_store
+
+START = date(2026, 11, 1)
+TASK = "helpfulness"
+ARENA = {"task": TASK, "landing": "landing/arena", "price_per_label": 0.4,
+         "columns": {"prompt": "prompt_id", "left": "response_a", "right": "response_b", "winner": "choice",
+                     "judge": "annotator_id", "ts": "annotated_at", "first": "shown_first", "how_much": "strength",
+                     "why": "rationale"},
+         "labels": {"left": "a", "right": "b", "same": "tie"}, "options": {"strength_max": 4},
+         "sla": {"min_gold_accuracy": 0.5, "min_gold_labels": 10}}
+RAW = {
+    "tasks": {TASK: {"kind": "preference", "min_labels_per_item": 2, "consensus": "dawid_skene"}},
+    "vendors": {
+        "arena": ARENA,
+        "pairwise_co": {"task": TASK, "landing": "landing/pairwise_co", "price_per_label": 0.2,
+                        "columns": {"pid": "prompt_id", "resp1": "response_a", "resp2": "response_b", "pref": "choice",
+                                    "annotator": "annotator_id", "time": "annotated_at", "shown": "shown_first"},
+                        "labels": {"1": "a", "2": "b", "0": "tie"}},
+        "rlhfworks": {"task": TASK, "landing": "landing/rlhfworks", "price_per_label": 0.1,
+                      "columns": {"prompt_id": "prompt_id", "A": "response_a", "B": "response_b", "verdict": "choice",
+                                  "rater": "annotator_id", "at": "annotated_at", "first_shown": "shown_first"},
+                      "labels": {"A": "a", "B": "b", "TIE": "tie"}},
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("preference")
+    config = parse_config(RAW)
+    store = open_store(root)
+    sim = simulate(config, store, seed=3, days=2, start=START, items_per_day=300, gold_fraction=0.2)
+    results = [steps.run_day(config, store, START + timedelta(days=d)) for d in range(2)]
+    return config, root, store, sim, results
+
+
+def _landed(root, vendor: str) -> pd.DataFrame:
+    return pd.concat([pd.read_parquet(p) for p in sorted((root / "landing" / vendor).rglob("*.parquet"))], ignore_index=True)
+
+
+def test_every_row_is_staged_or_quarantined_with_a_reason(run):
+    config, root, store, sim, results = run
+    assert sim.bad_batches == ["arena-20261102-02 (self_comparison, unknown_choice)"]
+    for r in results:
+        for vendor, stages in r["vendors"].items():
+            v = stages["validate"]
+            delivered = sum(pa.parquet.read_metadata(p).num_rows
+                            for p in (root / "landing" / vendor / r["date"]).glob("*.parquet"))
+            assert v["rows_in"] == v["rows_staged"] + v["rows_quarantined"] == delivered
+    bad = results[1]["vendors"]["arena"]["validate"]
+    assert bad["rows_quarantined"] > 0
+    rows = pd.read_parquet(root / "quarantine" / f"date={START + timedelta(days=1)}" / "vendor=arena" /
+                           "arena-20261102-02.rows.parquet")
+    assert set(rows["reason"]) == {"same_response", "unknown_choice"}
+    assert (rows.loc[rows["reason"] == "same_response", "response_a"] ==
+            rows.loc[rows["reason"] == "same_response", "response_b"]).all()
+
+
+def test_pairs_are_oriented_and_named_canonically_whatever_the_vendor_sent(run):
+    """A vendor's (b, a) is the same comparison as another's (a, b): one item id, the choice flipped."""
+    config, root, store, sim, results = run
+    staged = steps.read_staged(store, TASK, until=START + timedelta(days=1))
+    assert (staged["response_a"] < staged["response_b"]).all()
+    assert (staged["item_id"] == staged["prompt_id"] + ":" + staged["response_a"] + ":" + staged["response_b"]).all()
+    landed = _landed(root, "pairwise_co")
+    swapped = landed[landed["resp1"] > landed["resp2"]]
+    assert len(swapped) > 50  # the simulator displays half the pairs the other way round
+    row = swapped.iloc[0]
+    got = staged[(staged["vendor"] == "pairwise_co") & (staged["annotator_id"] == row["annotator"])
+                 & (staged["response_a"] == row["resp2"]) & (staged["response_b"] == row["resp1"])]
+    assert len(got) == 1
+    flip = {"1": "b", "2": "a", "0": "tie"}  # the vendor's 1 was its resp1, now response_b
+    assert got["choice"].iloc[0] == flip[str(row["pref"])]
+    shown = {"1": "b", "2": "a"}[str(row["shown"])] if str(row["shown"]) in ("1", "2") else None
+    assert got["shown_first"].iloc[0] == shown
+    by_item = staged.groupby("item_id")["vendor"].nunique()
+    assert (by_item >= 2).mean() > 0.8  # the vendors' judgements of one pair meet under one id
+
+
+def test_margin_maps_the_vendor_strength_onto_the_canonical_scale(run):
+    config, root, store, sim, results = run
+    staged = steps.read_staged(store, TASK, until=START + timedelta(days=1))
+    arena = staged[staged["vendor"] == "arena"]
+    assert arena["margin"].notna().all() and staged.loc[staged["vendor"] != "arena", "margin"].isna().all()
+    assert arena["margin"].between(-3, 3).all()
+    assert (np.sign(arena["margin"]) == arena["choice"].map({"a": 1.0, "b": -1.0, "tie": 0.0})).all()
+    assert set(np.round(arena["margin"].abs() * 4 / 3, 9)) <= {0.0, 1.0, 2.0, 3.0, 4.0}  # strength 0..4 of arena
+
+
+def test_the_published_set_is_one_row_per_comparison_split_by_prompt(run):
+    config, root, store, sim, results = run
+    last = START + timedelta(days=1)
+    ts = read_training_set(root, TASK)
+    assert pa.Schema.from_pandas(ts, preserve_index=False).names == CURATED.names
+    assert ts["item_id"].is_unique and (ts["response_a"] < ts["response_b"]).all()
+    assert (ts.groupby("prompt_id")["split"].nunique() == 1).all()  # a prompt never straddles splits
+    assert np.allclose(ts[["p_a", "p_b", "p_tie"]].sum(axis=1), 1.0)
+    manifest = read_manifest(root, TASK)
+    assert manifest["kind"] == "preference" and "sha256(prompt_id)" in manifest["splits"]["rule"]
+    assert sum(manifest["class_balance"].values()) == len(ts)
+    assert manifest["prompts"] == ts["prompt_id"].nunique()
+    gold = pd.read_parquet(root / "gold" / f"{TASK}.parquet")
+    on_gold = ts.merge(gold, on="item_id")
+    assert len(on_gold) > 50
+    assert (on_gold["preferred"] == on_gold["gold_choice"]).mean() > 0.8  # consensus beats every vendor
+    assert results[1]["tasks"][TASK]["publish"]["version"] == last.isoformat()
+
+
+def test_position_bias_and_tie_rate_find_the_odd_annotators(run):
+    config, root, store, sim, results = run
+    day = START + timedelta(days=1)
+    metrics = root / "metrics" / TASK / f"date={day}"
+    bias = pd.read_parquet(metrics / "position_bias.parquet")
+    flagged = bias[bias["flagged"] & bias["annotator_id"].notna()]
+    assert flagged["annotator_id"].tolist() == ["pairwise_co-w00"]  # the simulator's biased annotator
+    assert flagged["first_share"].iloc[0] > 0.65
+    ties = pd.read_parquet(metrics / "tie_rate.parquet").set_index("vendor")
+    assert ties.loc["rlhfworks", "tie_rate"] > ties.loc["arena", "tie_rate"]  # its tie-happy annotator
+    staged = steps.read_staged(store, TASK, day=day)
+    for vendor, r in ties.iterrows():
+        mine = staged[staged["vendor"] == vendor]
+        assert r["n_ties"] == (mine["choice"] == "tie").sum() and r["n"] == len(mine)
+
+
+def test_agreement_and_accuracy_tables(run):
+    config, root, store, sim, results = run
+    day = START + timedelta(days=1)
+    metrics = root / "metrics" / TASK / f"date={day}"
+    agreement = pd.read_parquet(metrics / "agreement.parquet")
+    overall = agreement[agreement["scope"] == "overall"].set_index("metric")["value"]
+    assert {"percent_agreement", "krippendorff_alpha", "percent_agreement_no_ties", "krippendorff_alpha_no_ties"} <= set(overall.index)
+    assert overall["percent_agreement_no_ties"] > overall["percent_agreement"]  # ties are where judges differ most
+    staged = steps.read_staged(store, TASK, day=day)
+    gold = pd.read_parquet(root / "gold" / f"{TASK}.parquet")
+    acc = pd.read_parquet(metrics / "accuracy_vendor.parquet").set_index("vendor")
+    on_gold = staged.merge(gold, on="item_id")
+    for vendor, r in acc.iterrows():
+        mine = on_gold[on_gold["vendor"] == vendor]
+        assert r["n_gold"] == len(mine) and r["n_correct"] == (mine["choice"] == mine["gold_choice"]).sum()
+    card = pd.read_parquet(root / "scorecards" / TASK / f"date={day}" / "scorecard_vendor.parquet").set_index("vendor")
+    assert card.loc["arena", "sla_status"] in ("ok", "breach")
+    assert card["gold_accuracy"].to_dict() == pytest.approx(acc["accuracy"].to_dict())
+
+
+def test_the_report_shows_position_bias_and_tie_rate_per_vendor(run):
+    config, root, store, sim, results = run
+    day = START + timedelta(days=1)
+    html = (root / "reports" / TASK / f"{day}.html").read_text()
+    data = json.loads((root / "reports" / TASK / f"{day}.json").read_text())
+    sections = {s["id"]: s for s in data["kind_sections"]}
+    bias = {r["vendor"]: r for r in sections["position-bias"]["rows"]}
+    assert set(bias) == {"arena", "pairwise_co", "rlhfworks"} and bias["pairwise_co"]["flagged_annotators"] == 1
+    assert {r["vendor"] for r in sections["tie-rate"]["rows"]} == set(bias)
+    assert 'id="position-bias"' in html and 'id="tie-rate"' in html
+    assert "more helpful" not in html and "follows the prompt" not in html  # rationales are never put in reports
+    assert "pairwise_co-w00" not in html  # annotators are counted, not named
+
+
+def test_pair_ids_escape_the_separator():
+    ids = pair_ids(pa.chunked_array([["p:1", "p"]]), pa.chunked_array([["a%", "1:a"]]), pa.chunked_array([["b", "b"]]))
+    assert ids.to_pylist() == ["p%3A1:a%25:b", "p:1%3Aa:b"]  # distinct, and splittable on ':'
+
+
+@pytest.mark.parametrize("change, match", [
+    ({"tasks": {TASK: {"kind": "preference", "labels": ["x", "y"]}}}, "outcomes are fixed"),
+    ({"tasks": {TASK: {"kind": "preference", "consensus": "weighted_vote"}}}, "unknown method 'weighted_vote'"),
+    ({"vendors": {"arena": {**ARENA, "options": {}}}}, "strength_max"),
+    ({"vendors": {"arena": {**ARENA, "options": {"strength_max": 4, "scale": 1}}}}, r"unknown option\(s\) \['scale'\]"),
+    ({"vendors": {"arena": {**ARENA, "labels": {"left": "a", "right": "b", "same": "equal"}}}}, r"maps onto \['equal'\]"),
+])
+def test_config_errors_name_the_key(change, match):
+    raw = {"tasks": {**RAW["tasks"], **change.get("tasks", {})}, "vendors": {**RAW["vendors"], **change.get("vendors", {})}}
+    with pytest.raises((ConfigError, ValueError), match=match):
+        parse_config(raw)
+
+
+def test_a_vendor_need_not_map_item_id_but_a_classification_vendor_must():
+    assert get_kind("preference").item_ids_from_payload and not get_kind("classification").item_ids_from_payload
+    with pytest.raises((ConfigError, ValueError), match=r"maps no vendor column to \['item_id'\]"):
+        parse_config({"tasks": {"s": {"labels": ["x", "y"]}},
+                      "vendors": {"v": {"task": "s", "landing": "landing/v", "columns": {"w": "annotator_id", "l": "label"}}}})
