@@ -81,6 +81,7 @@ e2e: install
 bench: install
 	$(BIN)/python benchmarks/bench_agreement.py
 	$(BIN)/python benchmarks/bench_consensus.py
+	$(BIN)/python benchmarks/bench_preference.py
 	$(BIN)/python benchmarks/bench_history.py
 	$(BIN)/python benchmarks/bench_ingest.py
 	$(BIN)/python benchmarks/bench_day.py

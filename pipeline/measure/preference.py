@@ -28,6 +28,20 @@ from pipeline.measure.accuracy import wilson_interval
 __all__ = ["position_bias", "tie_rate"]
 
 
+def _shares(groups: pd.DataFrame, counted: np.ndarray, hit: np.ndarray, *, hits: str, share: str,
+            confidence: float) -> pd.DataFrame:
+    """Per group of ``groups`` (sorted): ``n`` rows ``counted``, ``hits`` of them ``hit``, their
+    ``share`` and its Wilson interval ``ci_low`` / ``ci_high``."""
+    by = list(groups.columns)
+    frame = groups.assign(_n=counted.astype(np.int64), _hit=(hit & counted).astype(np.int64))
+    out = frame.groupby(by, as_index=False, dropna=False).agg(n=("_n", "sum"), **{hits: ("_hit", "sum")})
+    out = out.sort_values(by, ignore_index=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out[share] = out[hits] / out["n"].where(out["n"] > 0)
+    out["ci_low"], out["ci_high"] = wilson_interval(out[hits].to_numpy(), out["n"].to_numpy(), confidence=confidence)
+    return out
+
+
 def position_bias(annotations: pd.DataFrame, *, by: Sequence[str] = ("vendor",), confidence: float = 0.95) -> pd.DataFrame:
     """Share of non-tie judgements that chose the response shown first, per group in ``by``.
 
@@ -46,12 +60,7 @@ def position_bias(annotations: pd.DataFrame, *, by: Sequence[str] = ("vendor",),
     choice, shown = annotations["choice"].astype("string"), annotations["shown_first"].astype("string")
     known = (choice.isin(["a", "b"]) & shown.isin(["a", "b"])).fillna(False).to_numpy(dtype=bool)
     first = (choice == shown).fillna(False).to_numpy(dtype=bool) & known
-    frame = annotations[by].assign(_n=known.astype(np.int64), _first=first.astype(np.int64))
-    out = frame.groupby(by, as_index=False, dropna=False).agg(n=("_n", "sum"), n_first=("_first", "sum"))
-    out = out.sort_values(by, ignore_index=True)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out["first_share"] = out["n_first"] / out["n"].where(out["n"] > 0)
-    out["ci_low"], out["ci_high"] = wilson_interval(out["n_first"].to_numpy(), out["n"].to_numpy(), confidence=confidence)
+    out = _shares(annotations[by], known, first, hits="n_first", share="first_share", confidence=confidence)
     out["flagged"] = ((out["ci_low"] > 0.5) | (out["ci_high"] < 0.5)).fillna(False).astype(bool)
     return out
 
@@ -63,10 +72,5 @@ def tie_rate(annotations: pd.DataFrame, *, by: Sequence[str] = ("vendor",), conf
     require_columns(annotations.columns, [*by, "choice"], "annotations", "the tie rate needs them")
     valid = annotations["choice"].notna().to_numpy(dtype=bool)
     ties = (annotations["choice"].astype("string") == "tie").fillna(False).to_numpy(dtype=bool)
-    frame = annotations[by].assign(_n=valid.astype(np.int64), _tie=ties.astype(np.int64))
-    out = frame.groupby(by, as_index=False, dropna=False).agg(n=("_n", "sum"), n_ties=("_tie", "sum"))
-    out = out.sort_values(by, ignore_index=True)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out["tie_rate"] = out["n_ties"] / out["n"].where(out["n"] > 0)
-    out["ci_low"], out["ci_high"] = wilson_interval(out["n_ties"].to_numpy(), out["n"].to_numpy(), confidence=confidence)
+    out = _shares(annotations[by], valid, ties, hits="n_ties", share="tie_rate", confidence=confidence)
     return out

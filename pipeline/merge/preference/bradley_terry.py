@@ -23,8 +23,9 @@ Fit. The penalised maximum likelihood estimate
 each connected set of responses centred on 0). Newton's method with exact derivatives: the score
 Hessian is block diagonal over the connected components of the comparison graph (in preference
 data, one block per prompt), so every block of a size is solved at once (batched dense solves)
-and the tie parameter enters by a Schur complement. Work per iteration is linear in the
-comparisons; a step that does not lower the objective is halved. Standard errors are the square
+and the tie parameter enters by a Schur complement. The likelihood depends on the comparisons only
+through each distinct pair's counts of wins and ties, so those are tallied once and every
+iteration costs the distinct pairs; a step that does not lower the objective is halved. Standard errors are the square
 roots of the diagonal of the inverse Hessian at the optimum (the pseudo-inverse with
 ``alpha = 0``), holding :math:`\delta` at its estimate.
 
@@ -166,23 +167,61 @@ class _Blocks:
         return out
 
 
-def _terms(theta: np.ndarray, delta: float | None, i: np.ndarray, j: np.ndarray,
-           s: np.ndarray, tie: np.ndarray) -> tuple[float, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Negative log-likelihood, dNLL/dd, d2NLL/dd2 per comparison, P(i), P(j), P(tie) folded in."""
+def _terms(theta: np.ndarray, delta: float | None, i: np.ndarray, j: np.ndarray, w: np.ndarray,
+           ) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
+    """On distinct pairs ``(i, j)`` with outcome counts ``w`` (wins of i, wins of j, ties; shape (3, p)):
+    the negative log-likelihood, dNLL/dd and d2NLL/dd2 per pair (d = theta_i - theta_j) and, with
+    ties, dNLL/ddelta, d2NLL/ddelta2 and d2NLL/dd ddelta per pair (else an empty array)."""
+    d = theta[i] - theta[j]
+    n = w.sum(axis=0)
+    if delta is None:
+        p = 1.0 / (1.0 + np.exp(-d))
+        nll = float(w[0] @ np.logaddexp(0.0, -d) + w[1] @ np.logaddexp(0.0, d))
+        return nll, n * p - w[0], n * p * (1.0 - p), np.zeros(0)
+    logd = np.logaddexp(np.logaddexp(d / 2, -d / 2), delta)
+    pi, pj, pt = np.exp(d / 2 - logd), np.exp(-d / 2 - logd), np.exp(delta - logd)
+    nll = float(n @ logd - (w[0] - w[1]) @ (d / 2) - w[2].sum() * delta)
+    grad_d = n * (pi - pj) / 2 - (w[0] - w[1]) / 2
+    hess_d = n * ((pi + pj) / 4 - (pi - pj) ** 2 / 4)
+    return nll, grad_d, hess_d, np.stack([n * pt - w[2], n * pt * (1 - pt), -n * (pi - pj) * pt / 2])
+
+
+def _probabilities(theta: np.ndarray, delta: float | None, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """P(i), P(j), P(tie) of comparisons of ``i`` with ``j`` (shape (3, m))."""
     d = theta[i] - theta[j]
     if delta is None:
         p = 1.0 / (1.0 + np.exp(-d))
-        nll = float(np.sum(np.logaddexp(0.0, -d * s)))
-        pi, pj, pt = p, 1.0 - p, np.zeros_like(p)
-        grad_d = -(s + 1) / 2 + p  # s=+1: -(1-p); s=-1: p
-        hess_d = p * (1.0 - p)
-        return nll, grad_d, hess_d, np.stack([pi, pj, pt]), np.zeros(0)
+        return np.stack([p, 1.0 - p, np.zeros_like(p)])
     logd = np.logaddexp(np.logaddexp(d / 2, -d / 2), delta)
-    pi, pj, pt = np.exp(d / 2 - logd), np.exp(-d / 2 - logd), np.exp(delta - logd)
-    nll = float(np.sum(logd - np.where(tie, delta, s * d / 2)))
-    grad_d = (pi - pj) / 2 - s / 2
-    hess_d = (pi + pj) / 4 - (pi - pj) ** 2 / 4
-    return nll, grad_d, hess_d, np.stack([pi, pj, pt]), np.stack([(pt - tie), pt * (1 - pt), -(pi - pj) * pt / 2])
+    return np.stack([np.exp(d / 2 - logd), np.exp(-d / 2 - logd), np.exp(delta - logd)])
+
+
+def _encode(comparisons: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(sorted response ids, code of response_a, code of response_b): hashed, then ranked by id."""
+    values = pd.concat([comparisons["response_a"], comparisons["response_b"]], ignore_index=True).astype(str)
+    codes, found = pd.factorize(values, sort=False)
+    names = np.asarray(found, dtype=object)
+    order = np.argsort(names, kind="stable")
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    ranked = rank[codes]
+    m = len(comparisons)
+    return names[order], ranked[:m], ranked[m:]
+
+
+def _pair_counts(ia: np.ndarray, ib: np.ndarray, choice: np.ndarray, n: int
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct unordered pairs ``(lo, hi)`` and their outcome counts (wins of lo, wins of hi, ties):
+    the sufficient statistics of the model, so that each Newton step costs the distinct pairs."""
+    lo, hi = np.minimum(ia, ib), np.maximum(ia, ib)
+    a_wins, b_wins = choice == "a", choice == "b"
+    lo_wins = np.where(ia == lo, a_wins, b_wins)
+    hi_wins = np.where(ia == lo, b_wins, a_wins)
+    pairs, inverse = np.unique(lo * n + hi, return_inverse=True)
+    k = len(pairs)
+    w = np.stack([np.bincount(inverse, lo_wins, k), np.bincount(inverse, hi_wins, k),
+                  np.bincount(inverse, choice == "tie", k)])
+    return pairs // n, pairs % n, w
 
 
 def fit_bradley_terry(comparisons: pd.DataFrame, *, ties: Ties = "davidson", alpha: float = 1e-3,
@@ -208,28 +247,29 @@ def fit_bradley_terry(comparisons: pd.DataFrame, *, ties: Ties = "davidson", alp
     if ties not in ("davidson", "drop"):
         raise ValueError(f"ties must be 'davidson' or 'drop', got {ties!r}")
     comparisons = _check(comparisons)
-    ids, codes = np.unique(pd.concat([comparisons["response_a"], comparisons["response_b"]]).astype(str).to_numpy(),
-                           return_inverse=True)
+    ids, ia, ib = _encode(comparisons)
     m, n = len(comparisons), len(ids)
-    ia, ib = codes[:m], codes[m:]
     choice = comparisons["choice"].to_numpy()
-    keep = choice != "tie" if ties == "drop" else np.ones(m, dtype=bool)
-    i, j = ia[keep], ib[keep]
-    s = np.where(choice[keep] == "a", 1.0, np.where(choice[keep] == "b", -1.0, 0.0))
-    tie = choice[keep] == "tie"
+    i, j, w = _pair_counts(ia, ib, choice, n)
+    if ties == "drop":
+        w[2] = 0
+        keep = w.sum(axis=0) > 0  # a pair judged only as ties says nothing without the tie model
+        i, j, w = i[keep], j[keep], w[:, keep]
     blocks = _Blocks(*_components(i, j, n))
     theta = np.zeros(n)
-    use_delta = ties == "davidson" and bool(tie.any())  # no ties at all: the MLE of delta is -inf
-    rate = min(max(float(tie.mean()) if len(tie) else 0.0, 1e-3), 0.999)
+    n_ties, n_all = float(w[2].sum()), float(w.sum())
+    use_delta = ties == "davidson" and n_ties > 0  # no ties at all: the MLE of delta is -inf
+    rate = min(max(n_ties / n_all if n_all else 0.0, 1e-3), 0.999)
     delta: float | None = float(np.log(2 * rate / (1 - rate))) if use_delta else None  # P(tie) = rate at theta = 0
     pseudo = alpha == 0
 
     def objective(th: np.ndarray, de: float | None) -> float:
-        return _terms(th, de, i, j, s, tie)[0] + alpha * float(th @ th)
+        return _terms(th, de, i, j, w)[0] + alpha * float(th @ th)
 
     converged, it = False, 0
     for it in range(1, max_iter + 1):
-        _, gd, hd, _, dterms = _terms(theta, delta, i, j, s, tie)
+        current, gd, hd, dterms = _terms(theta, delta, i, j, w)
+        current += alpha * float(theta @ theta)
         grad = np.bincount(i, gd, n) - np.bincount(j, gd, n) + 2 * alpha * theta
         g_delta = float(dterms[0].sum()) if use_delta else 0.0
         if max(np.abs(grad).max(initial=0.0), abs(g_delta)) < tol:
@@ -244,7 +284,7 @@ def fit_bradley_terry(comparisons: pd.DataFrame, *, ties: Ties = "davidson", alp
             schur = float(dterms[1].sum()) - float(c @ y)
             step_d = (g_delta - float(c @ step_t)) / schur if schur > 0 else 0.0
             step_t = step_t - y * step_d
-        current, t = objective(theta, delta), 1.0
+        t = 1.0
         while True:  # halve a step that does not lower the objective
             cand_t = theta - t * step_t
             cand_d = None if delta is None else delta - t * step_d
@@ -257,10 +297,9 @@ def fit_bradley_terry(comparisons: pd.DataFrame, *, ties: Ties = "davidson", alp
         if converged:
             break
         theta, delta = (blocks.centre(cand_t) if pseudo else cand_t), cand_d
-    _, _, hd, probs, _ = _terms(theta, delta, i, j, s, tie)
+    _, _, hd, _ = _terms(theta, delta, i, j, w)
     se = np.sqrt(np.maximum(blocks.inverse_diagonal(blocks.matrices(i, j, hd, np.full(n, 2 * alpha)), pseudo=pseudo), 0))
-    # P(a), P(b), P(tie) of every input row, dropped ties included
-    _, _, _, all_probs, _ = _terms(theta, delta, ia, ib, np.zeros(m), np.zeros(m, dtype=bool))
+    all_probs = _probabilities(theta, delta, ia, ib)  # every input row, dropped ties included
     index = pd.Index(ids, name="response_id")
     return BradleyTerryFit(
         scores=pd.Series(theta, index=index, name="score"), se=pd.Series(se, index=index, name="se"),
