@@ -205,6 +205,7 @@ def merge(config: LabelqConfig, store: Store, day: date, task: str, *, allow_emp
         result["held_out_reason"] = held_out_reasons(result, min_labels=tcfg.min_labels_per_item,
                                                      min_confidence=tcfg.min_confidence, min_agreement=tcfg.min_agreement)
         relabel = relabel_list(result)
+        extras = kind.consensus_tables(ann, result, tcfg)
         table = pa.Table.from_pandas(result, preserve_index=False)
         table = table.append_column("source_batches", source_batches(ann, result["item_id"]))
         by_reason = relabel["held_out_reason"].value_counts().sort_index()
@@ -215,6 +216,9 @@ def merge(config: LabelqConfig, store: Store, day: date, task: str, *, allow_emp
         with store.replace_dir(store.layout.consensus(task, day).as_posix()) as out:
             store.write_parquet(table, out.key(store.layout.consensus_table(task, day)))
             store.write_parquet(pa.Table.from_pandas(relabel, preserve_index=False), out.key(store.layout.relabel_table(task, day)))
+            for name, frame in extras.items():
+                store.write_parquet(pa.Table.from_pandas(frame, preserve_index=False),
+                                    out.key(store.layout.consensus_extra(task, day, name)))
             store.write_json(out.key(store.layout.merge_report(task, day)), {**summary, "inputs_sha256": hist.inputs_sha256,
                                                        "deliveries": hist.deliveries})
     withdrawn = ", ".join(f"{n} {k}" for k, n in hist.withdrawn.items() if n)
@@ -264,8 +268,9 @@ def publish(config: LabelqConfig, store: Store, day: date, task: str, *, allow_e
             task=task, day=day, merged=merged, reports=inputs.docs(), inputs_sha256=current,
             config_sha256=config.digest(), task_config=tcfg, consensus=cons, table=table, gold_items=len(gold),
             quality=store.read_json(metrics_key) if store.is_file(metrics_key) else None)
-        dest = write_version(store, task, day.isoformat(), table, manifest,
-                             keep_versions=tcfg.keep_versions)
+        extra_keys = {name: store.layout.consensus_extra(task, day, name).as_posix() for name in kind.published_tables}
+        dest = write_version(store, task, day.isoformat(), table, manifest, keep_versions=tcfg.keep_versions,
+                             extras={n: store.read_parquet(k) for n, k in extra_keys.items() if store.is_file(k)})
         written = read_manifest(store, task, day.isoformat())
         later = [s["version"] for s in stale_versions(store, task, every_day) if s["version"] > day.isoformat()]
     log.info("publish %s %s: %d items -> %s", task, day, table.num_rows, dest)

@@ -18,7 +18,9 @@ report renders. What differs is behind one seam, :class:`LabelKind`:
                        ``suite_parameters``: the row checks validation compiles and GX judges
 ``measure``            agreement and gold accuracy tables of one day
 ``consensus``          one row per item: ``item_id``, the curated payload, ``confidence``,
-                       ``n_annotations``, ``agreement`` (merge holds items out on these)
+                       ``n_annotations``, ``agreement`` (merge holds items out on these);
+                       ``consensus_tables``: the kind's other merged tables, of which
+                       ``published_tables`` go into every version beside the training set
 ``balance``            what the manifest says about a version's payload (class balance ...);
                        ``split_unit``: the curated column whose hash fixes each row's split
 ``scorecards``         vendor and annotator scorecards: what "correct against gold" means
@@ -160,6 +162,8 @@ class LabelKind(ABC):
     report_template: ClassVar[str | Path] = "kinds/generic.html.j2"
     #: the kind's own measure tables its report sections read (``ReportInputs.metrics``)
     report_tables: ClassVar[tuple[str, ...]] = ()
+    #: the :meth:`consensus_tables` every published version carries (``read_published_table``)
+    published_tables: ClassVar[tuple[str, ...]] = ()
 
     # ------------------------------------------------------------------ schemas
     @functools.cached_property
@@ -217,6 +221,11 @@ class LabelKind(ABC):
     def consensus(self, annotations: pd.DataFrame, gold: pd.DataFrame, task: TaskConfig) -> pd.DataFrame:
         """One row per item: ``item_id``, :attr:`curated_payload` columns, ``confidence``,
         ``n_annotations``, ``agreement`` (annotators namespaced by vendor; rows in canonical order)."""
+
+    def consensus_tables(self, annotations: pd.DataFrame, consensus: pd.DataFrame, task: TaskConfig) -> dict[str, pd.DataFrame]:
+        """The kind's tables beside the item consensus, written into the merge stage's partition
+        (``consensus/<task>/date=<D>/<name>.parquet``); none by default."""
+        return {}
 
     def consensus_settings(self, task: TaskConfig) -> dict[str, Any]:
         """The consensus method and its settings, recorded in each version's manifest."""

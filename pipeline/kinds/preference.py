@@ -234,6 +234,36 @@ class Preference(LabelKind):
         out[["confidence", "n_annotations", "agreement"]] = keyed.loc[out.index, ["confidence", "n_annotations", "agreement"]]
         return out.rename_axis("item_id").reset_index()
 
+    published_tables: ClassVar[tuple[str, ...]] = ("response_scores",)
+
+    def consensus_tables(self, annotations: pd.DataFrame, consensus: pd.DataFrame, task: TaskConfig) -> dict[str, pd.DataFrame]:
+        """``response_scores``: one row per response judged so far: ``prompt_id``, ``response_id``, its
+        Bradley-Terry ``score`` (Davidson ties, penalised MLE: :func:`pipeline.merge.preference.fit_bradley_terry`)
+        and standard error ``se``, ``n_comparisons``, ``wins``, ``losses`` and ``ties``."""
+        import logging
+
+        import pandas as pd
+
+        from pipeline.merge.preference import fit_bradley_terry
+
+        try:
+            fit = fit_bradley_terry(annotations[["response_a", "response_b", "choice"]])
+        except ValueError as exc:  # e.g. one giant connected set of responses: no scores rather than a failed merge
+            logging.getLogger("labelq").warning("preference: no response scores this time: %s", exc)
+            return {}
+        sides = pd.concat([
+            pd.DataFrame({"response_id": annotations["response_a"], "prompt_id": annotations["prompt_id"],
+                          "win": annotations["choice"] == "a", "loss": annotations["choice"] == "b"}),
+            pd.DataFrame({"response_id": annotations["response_b"], "prompt_id": annotations["prompt_id"],
+                          "win": annotations["choice"] == "b", "loss": annotations["choice"] == "a"}),
+        ], ignore_index=True).assign(tie=lambda f: ~(f["win"] | f["loss"]))
+        counts = sides.groupby("response_id", sort=True).agg(
+            prompt_id=("prompt_id", "first"), n_comparisons=("win", "size"), wins=("win", "sum"),
+            losses=("loss", "sum"), ties=("tie", "sum"))
+        counts["score"], counts["se"] = fit.scores.reindex(counts.index), fit.se.reindex(counts.index)
+        out = counts.reset_index()[["prompt_id", "response_id", "score", "se", "n_comparisons", "wins", "losses", "ties"]]
+        return {"response_scores": out.astype({c: "int64" for c in ("n_comparisons", "wins", "losses", "ties")})}
+
     def consensus_settings(self, task: TaskConfig) -> dict[str, Any]:
         from pipeline.merge.consensus import Method, get_aggregator
 

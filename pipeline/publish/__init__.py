@@ -72,7 +72,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -105,7 +105,7 @@ if TYPE_CHECKING:
 __all__ = [
     "FORMAT", "LATEST", "LATEST_LINK", "LEASE_PREFIX", "LEASE_SECONDS", "LOCK", "MANIFEST", "MAX_ROWS_PER_FILE", "TAGS",
     "VERSIONS", "ChecksumMismatch", "Ref", "VersionNotFound", "asset_uri", "content_hash", "latest_ref", "list_tags",
-    "list_versions", "prune", "read_manifest", "read_training_set", "read_training_table", "resolve_version",
+    "list_versions", "prune", "read_manifest", "read_published_table", "read_training_set", "read_training_table", "resolve_version",
     "tag_version", "untag", "version_path", "version_refs", "write_version",
 ]
 
@@ -236,11 +236,16 @@ def _pointers(t: _Task, folder: str) -> dict[str, Ref]:
     return out
 
 
+def _all_files(manifest: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The data files of a build's manifest, then its extra tables' files (``extras``)."""
+    return [*manifest["files"], *manifest.get("extras", [])]
+
+
 def _intact(t: _Task, build: str) -> bool:
     """Whether ``build`` has its manifest and every data file matches it."""
     try:
         manifest = t.store.read_json(t.file(build))
-        return all(t.store.sha256(t.file(build, f["path"])) == f["sha256"] for f in manifest["files"])
+        return all(t.store.sha256(t.file(build, f["path"])) == f["sha256"] for f in _all_files(manifest))
     except (OSError, ValueError, KeyError):
         return False
 
@@ -272,40 +277,53 @@ def _sweep_local(t: _Task, refs: dict[str, Ref], latest: Ref | None, live: set[s
 
 
 # --------------------------------------------------------------------------- writing
-def _slices(table: pa.Table, max_rows: int) -> Iterator[tuple[str, pa.Table]]:
-    """``(file name, rows)`` of each data file (one, possibly empty, for an empty table)."""
+def _slices(table: pa.Table, max_rows: int, extras: Mapping[str, pa.Table]) -> Iterator[tuple[str, pa.Table, str | None]]:
+    """``(file name, rows, extra table name)`` of each data file (one, possibly empty, for an empty
+    table; extra name None), then one file per extra table (sorted by name)."""
     for i, start in enumerate(range(0, max(table.num_rows, 1), max_rows)):
-        yield Layout.build_part(i), table.slice(start, max_rows)
+        yield Layout.build_part(i), table.slice(start, max_rows), None
+    for name in sorted(extras):
+        yield Layout.build_extra(name), extras[name].replace_schema_metadata(None), name
 
 
 def _build_body(
     version: str, table: pa.Table, manifest: dict[str, Any], files: list[dict[str, Any]]
 ) -> tuple[dict[str, Any], str]:
-    """The manifest without ``build``/``created_at``, and the build id (12 hex digits of its SHA-256)."""
+    """The manifest without ``build``/``created_at``, and the build id (12 hex digits of its SHA-256).
+
+    ``files`` entries with a ``table`` name are extra tables: listed under ``extras`` (only when
+    there are some) and covered by ``content_sha256`` like the data files."""
     body = {k: v for k, v in manifest.items() if k not in _UNSTABLE_KEYS}
+    data, extra = [f for f in files if "table" not in f], [f for f in files if "table" in f]
     body.update(
-        format=FORMAT, version=version, files=files, rows=table.num_rows, content_sha256=content_hash(files),
+        format=FORMAT, version=version, files=data, rows=table.num_rows, content_sha256=content_hash(files),
         schema=[{"name": f.name, "type": str(f.type), "nullable": f.nullable} for f in table.schema],
     )
+    if extra:
+        body["extras"] = extra
     return body, _digest(body)[:12]
+
+
+def _file_entry(name: str, chunk: pa.Table, extra: str | None, sha256: str, size: int) -> dict[str, Any]:
+    return {"path": name, "sha256": sha256, "rows": chunk.num_rows, "bytes": size, **({"table": extra} if extra else {})}
 
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _commit_build_local(t: _Task, version: str, table: pa.Table, manifest: dict[str, Any], max_rows: int) -> Ref:
+def _commit_build_local(t: _Task, version: str, table: pa.Table, manifest: dict[str, Any], max_rows: int,
+                        extras: Mapping[str, pa.Table]) -> Ref:
     """Step 1 on local disk: build in a ``.tmp-*`` folder, manifest last, fsync, rename into place."""
     store = t.store
     tmp = store.fresh_sibling(t.entry(version))
     try:
         files = []
-        for name, chunk in _slices(table, max_rows):
+        for name, chunk, extra in _slices(table, max_rows, extras):
             part = Layout.join(tmp, name)
             store.write_parquet(chunk, part)
             store.fsync(part)
-            files.append({"path": name, "sha256": store.sha256(part), "rows": chunk.num_rows,
-                          "bytes": store.info(part).size})
+            files.append(_file_entry(name, chunk, extra, store.sha256(part), store.info(part).size))
         body, build = _build_body(version, table, manifest, files)
         folder = Layout.build_folder(version, build)
         if store.is_dir(t.entry(folder)) and _intact(t, folder):
@@ -321,16 +339,16 @@ def _commit_build_local(t: _Task, version: str, table: pa.Table, manifest: dict[
     return Ref(version, folder, body["content_sha256"])
 
 
-def _commit_build_object(t: _Task, version: str, table: pa.Table, manifest: dict[str, Any], max_rows: int) -> Ref:
+def _commit_build_object(t: _Task, version: str, table: pa.Table, manifest: dict[str, Any], max_rows: int,
+                         extras: Mapping[str, pa.Table]) -> Ref:
     """Step 1 on an object store: data files serialised in memory, PUT, then the manifest last."""
     parts: dict[str, bytes] = {}
     files = []
-    for name, chunk in _slices(table, max_rows):
+    for name, chunk, extra in _slices(table, max_rows, extras):
         sink = pa.BufferOutputStream()
         pq.write_table(chunk, sink, **PARQUET_OPTIONS)  # the bytes Store.write_parquet puts in a local file
         parts[name] = sink.getvalue().to_pybytes()
-        files.append({"path": name, "sha256": hashlib.sha256(parts[name]).hexdigest(), "rows": chunk.num_rows,
-                      "bytes": len(parts[name])})
+        files.append(_file_entry(name, chunk, extra, hashlib.sha256(parts[name]).hexdigest(), len(parts[name])))
     body, build = _build_body(version, table, manifest, files)
     folder = Layout.build_folder(version, build)
     t.store.write_json(t.lay.publish_lease(t.name, folder), {"build": folder, "leased_at": _now()})
@@ -414,6 +432,7 @@ def write_version(
     *,
     keep_versions: int | None = None,
     max_rows_per_file: int = MAX_ROWS_PER_FILE,
+    extras: Mapping[str, pa.Table] | None = None,
 ) -> Path | str:
     """Publish ``table`` as version ``version`` of ``task`` with ``manifest``; returns its build folder.
 
@@ -424,7 +443,10 @@ def write_version(
     (path, SHA-256, rows, bytes), ``rows``, ``content_sha256``, ``schema``, ``build`` and
     ``created_at``. Re-publishing a version replaces it; ``_latest.json`` names the highest
     version id; then versions beyond the newest ``keep_versions`` are pruned (never the
-    latest, never a tagged one). See the module docstring for why this is atomic.
+    latest, never a tagged one). ``extras``: the kind's other tables of the version (e.g. the
+    preference kind's per-response scores), stored as ``_<name>.parquet`` beside the data files,
+    listed under ``extras`` and covered by the content hash; read them with
+    :func:`read_published_table`. See the module docstring for why this is atomic.
     """
     _check_version_id(version)
     if max_rows_per_file < 1:
@@ -432,7 +454,7 @@ def write_version(
     t = _task(root, task)
     commit = _commit_build_local if t.store.is_local else _commit_build_object
     with t.store.lock(t.lay.publish_lock(task)):
-        ref = commit(t, version, table.replace_schema_metadata(None), manifest, max_rows_per_file)
+        ref = commit(t, version, table.replace_schema_metadata(None), manifest, max_rows_per_file, dict(extras or {}))
         _write_pointer(t, t.lay.version_pointer(task, version), ref)
         _update_latest(t)
         if not t.store.is_local:
@@ -587,24 +609,45 @@ def _read_build(t: _Task, ref: Ref, columns: list[str] | None, splits: list[str]
     names = [f["name"] for f in manifest["schema"]]
     if columns is not None and (unknown := [c for c in columns if c not in names]):
         raise ValueError(f"unknown column(s) {unknown}; the training set has {names}")
-    if verify and content_hash(manifest["files"]) != manifest["content_sha256"]:
+    if verify and content_hash(_all_files(manifest)) != manifest["content_sha256"]:
         raise ChecksumMismatch(f"{where}: files do not add up to content_sha256")
     filters = [("split", "in", splits)] if splits else None
-    tables = []
-    for f in manifest["files"]:
-        key = t.file(ref.path, f["path"])
-        if not verify:
-            with t.store.open_input(key) as fh:
-                tables.append(pq.read_table(fh, columns=columns, filters=filters))
-            continue
-        data = t.store.read_bytes(key)
-        if hashlib.sha256(data).hexdigest() != f["sha256"]:
-            raise ChecksumMismatch(
-                f"{t.store.user_path(key)}: SHA-256 differs from {where}; the version was modified after "
-                f"publishing (re-run `labelq run --date {ref.version}` to republish it)"
-            )
-        tables.append(pq.read_table(pa.BufferReader(data), columns=columns, filters=filters))
-    return pa.concat_tables(tables)
+    return pa.concat_tables([_read_file(t, ref, f, verify, columns=columns, filters=filters) for f in manifest["files"]])
+
+
+def _read_file(t: _Task, ref: Ref, f: Mapping[str, Any], verify: bool, **read: Any) -> pa.Table:
+    """One file of build ``ref`` as its manifest entry ``f`` lists it; with ``verify`` its bytes are
+    hashed first and parsed from the same bytes (:class:`ChecksumMismatch` on a difference)."""
+    key = t.file(ref.path, f["path"])
+    if not verify:
+        with t.store.open_input(key) as fh:
+            return pq.read_table(fh, **read)
+    data = t.store.read_bytes(key)
+    if hashlib.sha256(data).hexdigest() != f["sha256"]:
+        raise ChecksumMismatch(
+            f"{t.store.user_path(key)}: SHA-256 differs from {t.store.user_path(t.file(ref.path))}; the version was "
+            f"modified after publishing (re-run `labelq run --date {ref.version}` to republish it)"
+        )
+    return pq.read_table(pa.BufferReader(data), **read)
+
+
+def read_published_table(root: Root, task: str, name: str, version: str = "latest", *, verify: bool = True) -> pa.Table:
+    """Extra table ``name`` of a published version (a kind's table beside the training set, e.g. the
+    preference kind's ``response_scores``); ``version`` as for :func:`read_training_set`.
+
+    Raises ``ValueError`` naming the version's tables when it has no ``name``, and
+    :class:`ChecksumMismatch` (with ``verify``) when the file or the content hash differs.
+    """
+    t = _task(root, task)
+    ref = _resolve(t, task, version)
+    manifest = t.store.read_json(t.file(ref.path))
+    if manifest.get("content_sha256") != ref.content_sha256 or (verify and content_hash(_all_files(manifest)) != ref.content_sha256):
+        raise ChecksumMismatch(f"{t.store.user_path(t.file(ref.path))}: content hash differs from its pointer; "
+                               "the version was modified after publishing")
+    extras = {f["table"]: f for f in manifest.get("extras", [])}
+    if name not in extras:
+        raise ValueError(f"task {task!r} version {ref.version} has no table {name!r}; it has {sorted(extras) or 'none'}")
+    return _read_file(t, ref, extras[name], verify)
 
 
 def read_training_table(

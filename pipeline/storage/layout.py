@@ -268,6 +268,12 @@ class Layout:
         return _BUILD_NAME.match(name) is not None
 
     @staticmethod
+    def build_extra(name: str) -> str:
+        """File of a kind's extra table ``name`` in a build: ``_<name>.parquet`` (``_``: readers of the
+        build's dataset skip it; :func:`pipeline.publish.read_published_table` reads it)."""
+        return f"_{name}.parquet"
+
+    @staticmethod
     def build_part(i: int) -> str:
         """Name of data file ``i`` (from 0) of a build: ``part-00000.parquet``, ..."""
         return f"part-{i:05d}.parquet"
@@ -322,6 +328,12 @@ class Layout:
 
     def consensus_table(self, task: str, day: date) -> Path:
         return self.consensus(task, day) / CONSENSUS_TABLE
+
+    def consensus_extra(self, task: str, day: date, name: str) -> Path:
+        """A kind's extra consensus table ``name`` (e.g. the preference kind's ``response_scores``)."""
+        if f"{name}.parquet" in (CONSENSUS_TABLE, RELABEL_TABLE) or "/" in name or not name:
+            raise ValueError(f"{name!r} cannot name a kind's consensus table (taken, or not a plain name)")
+        return self.consensus(task, day) / f"{name}.parquet"
 
     def relabel_table(self, task: str, day: date) -> Path:
         return self.consensus(task, day) / RELABEL_TABLE

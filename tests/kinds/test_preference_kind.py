@@ -9,6 +9,7 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.dataset  # noqa: F401  (pa.dataset)
 import pyarrow.parquet  # noqa: F401  (pa.parquet)
 import pytest
 
@@ -16,7 +17,8 @@ from pipeline import steps
 from pipeline.config import ConfigError, parse_config
 from pipeline.kinds import get_kind
 from pipeline.kinds.preference import CURATED, pair_ids
-from pipeline.publish import read_manifest, read_training_set
+from pipeline.merge.preference import fit_bradley_terry
+from pipeline.publish import ChecksumMismatch, read_manifest, read_published_table, read_training_set
 from pipeline.simulate import simulate
 from pipeline.storage import open_store
 
@@ -199,3 +201,38 @@ def test_a_vendor_need_not_map_item_id_but_a_classification_vendor_must():
     with pytest.raises((ConfigError, ValueError), match=r"maps no vendor column to \['item_id'\]"):
         parse_config({"tasks": {"s": {"labels": ["x", "y"]}},
                       "vendors": {"v": {"task": "s", "landing": "landing/v", "columns": {"w": "annotator_id", "l": "label"}}}})
+
+
+def test_every_version_carries_the_bradley_terry_scores_of_the_responses(run):
+    """``response_scores`` rides in the version (checksummed, hidden from dataset readers of the
+    build) and equals a fit on the staged judgements that count."""
+    config, root, store, sim, results = run
+    last = START + timedelta(days=1)
+    scores = read_published_table(root, TASK, "response_scores").to_pandas().set_index("response_id")
+    staged = steps.read_staged(store, TASK, until=last)
+    fit = fit_bradley_terry(staged[["response_a", "response_b", "choice"]])
+    pd.testing.assert_series_equal(scores["score"], fit.scores.rename_axis("response_id"), check_names=False)
+    responses = pd.concat([staged["response_a"], staged["response_b"]])
+    assert scores["n_comparisons"].to_dict() == responses.value_counts().sort_index().to_dict()
+    assert (scores["wins"] + scores["losses"] + scores["ties"] == scores["n_comparisons"]).all()
+    manifest = read_manifest(root, TASK)
+    (extra,) = manifest["extras"]
+    assert extra["table"] == "response_scores" and extra["path"] == "_response_scores.parquet"
+    build = root / "curated" / TASK / f"{last}.{manifest['build']}"
+    assert len(pa.dataset.dataset(build, format="parquet").to_table()) == len(read_training_set(root, TASK))
+    with pytest.raises(ValueError, match=r"has no table 'scores'; it has \['response_scores'\]"):
+        read_published_table(root, TASK, "scores")
+
+
+def test_a_tampered_extra_table_is_refused(run, tmp_path):
+    import shutil
+
+    config, root, store, sim, results = run
+    copy = tmp_path / "copy"
+    shutil.copytree(root / "curated", copy / "curated", symlinks=True)
+    manifest = read_manifest(copy, TASK)
+    target = copy / "curated" / TASK / f"{manifest['version']}.{manifest['build']}" / "_response_scores.parquet"
+    table = pa.parquet.read_table(target)
+    pa.parquet.write_table(table.slice(1), target)
+    with pytest.raises(ChecksumMismatch, match="SHA-256 differs"):
+        read_published_table(copy, TASK, "response_scores")

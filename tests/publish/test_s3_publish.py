@@ -40,6 +40,7 @@ from pipeline.publish import (
     list_versions,
     prune,
     read_manifest,
+    read_published_table,
     read_training_set,
     read_training_table,
     resolve_version,
@@ -505,3 +506,23 @@ def test_a_concurrent_publishers_build_is_leased_and_survives_another_publishers
     final = _objects(client, "lease", bodies=False)
     assert not [k for k in final if inflight in k] and _layout_problems(final) == []
     assert list_versions(root, TASK) == ["2026-11-01", "2026-11-03", "2026-11-04"]
+
+
+def test_extra_tables_ride_in_the_build_the_same_locally_and_on_s3(s3_server, client, tmp_path):
+    """A kind's extra tables (``extras=``) are files of the build, covered by its content hash and
+    read back, checksum verified, by read_published_table; same bytes and build on both stores."""
+    root = _root(s3_server, "extras")
+    table, manifest = TABLES["v1"], _manifest("v1", TABLES["v1"], "2026-11-01")
+    scores = pa.table({"response_id": ["r1", "r2"], "score": [0.5, -0.5]})
+    plain = write_version(tmp_path / "plain", TASK, "2026-11-01", table, manifest)
+    local = write_version(tmp_path, TASK, "2026-11-01", table, manifest, extras={"response_scores": scores})
+    remote = write_version(root, TASK, "2026-11-01", table, manifest, extras={"response_scores": scores})
+    assert _name(remote) == local.name != _name(plain)
+    ml, mr, mp = read_manifest(tmp_path, TASK), read_manifest(root, TASK), read_manifest(tmp_path / "plain", TASK)
+    assert ml["content_sha256"] == mr["content_sha256"] != mp["content_sha256"] and "extras" not in mp
+    assert ml["files"] == mp["files"] and [e["table"] for e in ml["extras"]] == ["response_scores"]
+    assert read_published_table(tmp_path, TASK, "response_scores").equals(scores)
+    assert read_published_table(root, TASK, "response_scores").equals(scores)
+    assert read_training_table(root, TASK).equals(read_training_table(tmp_path, TASK))
+    objects = _objects(client, "extras")
+    assert objects[f"curated/{TASK}/{local.name}/_response_scores.parquet"] == (local / "_response_scores.parquet").read_bytes()
