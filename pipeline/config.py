@@ -72,6 +72,16 @@ class TaskConfig(_Model):
     splits: SplitRatios = Field(default_factory=SplitRatios)
     #: published versions kept (newest first); tagged versions and the latest are never deleted.
     keep_versions: int | None = Field(default=30, ge=1)
+    #: the items' texts, a Parquet file under the storage root with ``id`` and ``text`` (a preference
+    #: task's prompts and responses); the kind's exports need it (e.g. the TRL export)
+    catalog: str | None = None
+
+    @field_validator("catalog")
+    @classmethod
+    def _catalog_inside_root(cls, catalog: str | None) -> str | None:
+        if catalog is not None and (Path(catalog).is_absolute() or ".." in Path(catalog).parts or not catalog.endswith(".parquet")):
+            raise ValueError(f"catalog {catalog!r} must be a relative path to a .parquet file inside the storage root")
+        return catalog
 
     @field_validator("labels")
     @classmethod

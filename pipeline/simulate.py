@@ -264,6 +264,11 @@ def simulate(
             files.append(store.location(key))
             rows += delivery.table.num_rows
         bad += sim.bad_batches
+        if sim.catalog is not None and task.catalog is not None:  # texts of earlier simulations stay
+            old = store.read_parquet(task.catalog).to_pandas() if store.is_file(task.catalog) else None
+            texts = pd.concat(([old] if old is not None else []) + [sim.catalog.to_pandas()], ignore_index=True)
+            texts = texts.drop_duplicates("id", keep="last").sort_values("id", ignore_index=True)
+            store.write_parquet(pa.Table.from_pandas(texts, preserve_index=False), task.catalog)
         key = layout.gold(task_name).as_posix()
         existing = store.read_parquet(key, schema=kind.gold).to_pandas() if store.is_file(key) else None
         gold = pd.concat(([existing] if existing is not None else []) + [sim.gold.to_pandas()], ignore_index=True)

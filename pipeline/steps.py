@@ -269,8 +269,12 @@ def publish(config: LabelqConfig, store: Store, day: date, task: str, *, allow_e
             config_sha256=config.digest(), task_config=tcfg, consensus=cons, table=table, gold_items=len(gold),
             quality=store.read_json(metrics_key) if store.is_file(metrics_key) else None)
         extra_keys = {name: store.layout.consensus_extra(task, day, name).as_posix() for name in kind.published_tables}
+        extras = {n: store.read_parquet(k) for n, k in extra_keys.items() if store.is_file(k)}
+        exports, export_counts = kind.exports(table, tcfg, _read_catalog(store, task, tcfg))
+        if export_counts:
+            manifest["exports"] = export_counts
         dest = write_version(store, task, day.isoformat(), table, manifest, keep_versions=tcfg.keep_versions,
-                             extras={n: store.read_parquet(k) for n, k in extra_keys.items() if store.is_file(k)})
+                             extras={**extras, **exports})
         written = read_manifest(store, task, day.isoformat())
         later = [s["version"] for s in stale_versions(store, task, every_day) if s["version"] > day.isoformat()]
     log.info("publish %s %s: %d items -> %s", task, day, table.num_rows, dest)
@@ -284,6 +288,18 @@ def publish(config: LabelqConfig, store: Store, day: date, task: str, *, allow_e
             "path": str(dest), "items": table.num_rows, "held_out": manifest["counts"]["held_out"],
             "content_sha256": written["content_sha256"], "build": written["build"], "days": manifest["days"],
             "stale_later_versions": later}
+
+
+def _read_catalog(store: Store, task: str, tcfg: TaskConfig) -> pa.Table | None:
+    """The task's item texts (``tasks.<t>.catalog``), or None when it names none."""
+    if tcfg.catalog is None:
+        return None
+    try:
+        catalog = store.read_parquet(tcfg.catalog, columns=["id", "text"])
+    except (FileNotFoundError, pa.ArrowInvalid, OSError, KeyError, ValueError) as exc:
+        raise ValueError(f"{store.location(tcfg.catalog)}: the catalog of task {task!r} (tasks.{task}.catalog) cannot be "
+                         f"read ({exc}); it must be a Parquet file with columns id, text") from None
+    return catalog
 
 
 # --------------------------------------------------------------------------- scorecard, SLA, report

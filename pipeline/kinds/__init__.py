@@ -129,6 +129,8 @@ class Simulated:
     deliveries: list[Delivery]
     gold: pa.Table
     bad_batches: list[str] = field(default_factory=list)
+    #: the items' texts (``id``, ``text``), written to ``tasks.<t>.catalog`` when the task names one
+    catalog: pa.Table | None = None
 
 
 class LabelKind(ABC):
@@ -230,6 +232,12 @@ class LabelKind(ABC):
     def consensus_settings(self, task: TaskConfig) -> dict[str, Any]:
         """The consensus method and its settings, recorded in each version's manifest."""
         return {}
+
+    def exports(self, curated: pa.Table, task: TaskConfig, catalog: pa.Table | None) -> tuple[dict[str, pa.Table], dict[str, Any]]:
+        """Tables made from a version's training set for other tools (published beside it like
+        :attr:`published_tables`) and what the manifest says of them (under ``exports``);
+        ``catalog``: the task's item texts (``tasks.<t>.catalog``: ``id``, ``text``), None without one."""
+        return {}, {}
 
     def balance(self, curated: pa.Table, task: TaskConfig) -> dict[str, Any]:
         """What the manifest records about a version's payload (e.g. ``class_balance``)."""

@@ -269,6 +269,35 @@ class Preference(LabelKind):
 
         return {"settings": get_aggregator(cast(Method, task.consensus), labels=list(CHOICES)).get_params()}
 
+    def exports(self, curated: pa.Table, task: TaskConfig, catalog: pa.Table | None) -> tuple[dict[str, pa.Table], dict[str, Any]]:
+        """``trl``: the version as TRL's preference format (``prompt``, ``chosen``, ``rejected``, plus
+        ``margin``: the consensus margin towards the chosen response, null without strengths and
+        negative when the vendors' strengths lean the other way, and
+        ``item_id``, ``split``), the texts from the task's catalog. Ties are left out (they prefer
+        nothing), and so are pairs whose texts the catalog lacks; both are counted. Held-out pairs
+        are not in the training set to begin with. No catalog, no export."""
+        import pandas as pd
+
+        if catalog is None:
+            return {}, {}
+        rows = curated.select(["item_id", "prompt_id", "response_a", "response_b", "preferred", "margin", "split"]).to_pandas()
+        text = catalog.to_pandas().drop_duplicates("id", keep="last").set_index("id")["text"]
+        decided = rows[rows["preferred"] != "tie"]
+        a_wins = (decided["preferred"] == "a").to_numpy()
+        chosen = np.where(a_wins, decided["response_a"], decided["response_b"])
+        rejected = np.where(a_wins, decided["response_b"], decided["response_a"])
+        out = pd.DataFrame({"prompt": decided["prompt_id"].map(text).to_numpy(), "chosen": pd.Series(chosen).map(text).to_numpy(),
+                            "rejected": pd.Series(rejected).map(text).to_numpy(),
+                            "margin": np.where(a_wins, decided["margin"], -decided["margin"]),
+                            "item_id": decided["item_id"].to_numpy(), "split": decided["split"].to_numpy()})
+        known = out[["prompt", "chosen", "rejected"]].notna().all(axis=1)
+        schema = pa.schema([("prompt", pa.string()), ("chosen", pa.string()), ("rejected", pa.string()),
+                            ("margin", pa.float64()), ("item_id", pa.string()), ("split", pa.string())])
+        trl = pa.Table.from_pandas(out[known].reset_index(drop=True), schema=schema, preserve_index=False)
+        return {"trl": trl}, {"trl": {"rows": trl.num_rows, "ties_left_out": int(len(rows) - len(decided)),
+                                      "missing_texts_left_out": int((~known).sum()),
+                                      "columns": schema.names}}
+
     def balance(self, curated: pa.Table, task: TaskConfig) -> dict[str, Any]:
         import pandas as pd
 

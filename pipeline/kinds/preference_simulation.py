@@ -90,6 +90,7 @@ def simulate_preference(task_name: str, task: TaskConfig, vendors: Mapping[str, 
     deliveries: list[Delivery] = []
     bad: list[str] = []
     gold_parts: list[pd.DataFrame] = []
+    texts: list[pd.DataFrame] = []  # the catalog: every prompt's and response's text
     vendor_items = list(vendors.items())
     profiles = [PROFILES[i % len(PROFILES)] for i in range(len(vendor_items))]
     n_prompts = max(1, spec.items_per_day // 3)
@@ -99,6 +100,10 @@ def simulate_preference(task_name: str, task: TaskConfig, vendors: Mapping[str, 
         quality = drng.normal(size=(n_prompts, 3))
         prompts = np.array([f"{task_name}-{day:%Y%m%d}-p{i:05d}" for i in range(n_prompts)], dtype=object)
         responses = np.array([[f"{p}-r{k}" for k in range(3)] for p in prompts], dtype=object)
+        texts.append(pd.DataFrame({"id": np.concatenate([prompts, responses.ravel()]),
+                                   "text": np.concatenate([[f"Question {p}?" for p in prompts],
+                                                           [f"Answer {r} (quality {q:+.2f})" for r, q in
+                                                            zip(responses.ravel(), quality.ravel())]])}))
         pi, ra, rb = np.repeat(np.arange(n_prompts), 3), np.tile([0, 0, 1], n_prompts), np.tile([1, 2, 2], n_prompts)
         d = quality[pi, ra] - quality[pi, rb]  # canonical orientation: r0 < r1 < r2
         a_ids, b_ids, p_ids = responses[pi, ra], responses[pi, rb], prompts[pi]
@@ -155,4 +160,6 @@ def simulate_preference(task_name: str, task: TaskConfig, vendors: Mapping[str, 
                 frame = _vendor_frame(vendor, part)
                 deliveries.append(Delivery(vname, day, batch_id, pa.Table.from_pandas(frame, preserve_index=False)))
     gold = pd.concat(gold_parts, ignore_index=True) if gold_parts else GOLD.empty_table().to_pandas()
-    return Simulated(deliveries, pa.Table.from_pandas(gold, schema=GOLD, preserve_index=False), bad)
+    catalog = pd.concat(texts, ignore_index=True) if texts else pd.DataFrame({"id": [], "text": []})
+    return Simulated(deliveries, pa.Table.from_pandas(gold, schema=GOLD, preserve_index=False), bad,
+                     catalog=pa.Table.from_pandas(catalog, preserve_index=False))

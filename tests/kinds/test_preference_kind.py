@@ -31,7 +31,8 @@ ARENA = {"task": TASK, "landing": "landing/arena", "price_per_label": 0.4,
          "labels": {"left": "a", "right": "b", "same": "tie"}, "options": {"strength_max": 4},
          "sla": {"min_gold_accuracy": 0.5, "min_gold_labels": 10}}
 RAW = {
-    "tasks": {TASK: {"kind": "preference", "min_labels_per_item": 2, "consensus": "dawid_skene"}},
+    "tasks": {TASK: {"kind": "preference", "min_labels_per_item": 2, "consensus": "dawid_skene",
+                     "catalog": "catalog/helpfulness.parquet"}},
     "vendors": {
         "arena": ARENA,
         "pairwise_co": {"task": TASK, "landing": "landing/pairwise_co", "price_per_label": 0.2,
@@ -216,11 +217,11 @@ def test_every_version_carries_the_bradley_terry_scores_of_the_responses(run):
     assert scores["n_comparisons"].to_dict() == responses.value_counts().sort_index().to_dict()
     assert (scores["wins"] + scores["losses"] + scores["ties"] == scores["n_comparisons"]).all()
     manifest = read_manifest(root, TASK)
-    (extra,) = manifest["extras"]
-    assert extra["table"] == "response_scores" and extra["path"] == "_response_scores.parquet"
+    extras = {e["table"]: e for e in manifest["extras"]}
+    assert sorted(extras) == ["response_scores", "trl"] and extras["response_scores"]["path"] == "_response_scores.parquet"
     build = root / "curated" / TASK / f"{last}.{manifest['build']}"
     assert len(pa.dataset.dataset(build, format="parquet").to_table()) == len(read_training_set(root, TASK))
-    with pytest.raises(ValueError, match=r"has no table 'scores'; it has \['response_scores'\]"):
+    with pytest.raises(ValueError, match=r"has no table 'scores'; it has \['response_scores', 'trl'\]"):
         read_published_table(root, TASK, "scores")
 
 
@@ -236,3 +237,43 @@ def test_a_tampered_extra_table_is_refused(run, tmp_path):
     pa.parquet.write_table(table.slice(1), target)
     with pytest.raises(ChecksumMismatch, match="SHA-256 differs"):
         read_published_table(copy, TASK, "response_scores")
+
+
+def test_the_trl_export_holds_the_decided_pairs_with_their_texts_and_hugging_face_loads_it(run):
+    """``prompt``, ``chosen``, ``rejected`` (and the margin towards the chosen one) for every
+    published pair with a winner; ties left out and counted in the manifest."""
+    datasets = pytest.importorskip("datasets")
+    config, root, store, sim, results = run
+    ts = read_training_set(root, TASK)
+    trl = read_published_table(root, TASK, "trl").to_pandas()
+    text = pd.read_parquet(root / "catalog" / f"{TASK}.parquet").set_index("id")["text"]
+    decided = ts[ts["preferred"] != "tie"].reset_index(drop=True)
+    assert trl["item_id"].tolist() == decided["item_id"].tolist()
+    a_wins = decided["preferred"] == "a"
+    assert trl["chosen"].tolist() == decided["response_a"].where(a_wins, decided["response_b"]).map(text).tolist()
+    assert trl["rejected"].tolist() == decided["response_b"].where(a_wins, decided["response_a"]).map(text).tolist()
+    assert trl["prompt"].tolist() == decided["prompt_id"].map(text).tolist()
+    towards_chosen = decided["margin"].where(a_wins, -decided["margin"])  # negative when strengths disagree
+    np.testing.assert_array_equal(trl["margin"].to_numpy(), towards_chosen.to_numpy())
+    assert (trl["margin"].dropna() > 0).mean() > 0.8 and trl["split"].tolist() == decided["split"].tolist()
+    counts = read_manifest(root, TASK)["exports"]["trl"]
+    assert counts == {"rows": len(trl), "ties_left_out": int((ts["preferred"] == "tie").sum()), "missing_texts_left_out": 0,
+                      "columns": ["prompt", "chosen", "rejected", "margin", "item_id", "split"]}
+    manifest = read_manifest(root, TASK)
+    build = root / "curated" / TASK / f"{manifest['version']}.{manifest['build']}"
+    loaded = datasets.load_dataset("parquet", data_files=str(build / "_trl.parquet"), split="train",
+                                   cache_dir=str(root / ".hf-cache"))
+    assert loaded.column_names[:3] == ["prompt", "chosen", "rejected"] and loaded.num_rows == len(trl)
+    assert loaded[0]["chosen"] == trl["chosen"].iloc[0]
+
+
+def test_a_missing_catalog_stops_the_publish_naming_the_file(run, tmp_path):
+    import shutil
+
+    config, root, store, sim, results = run
+    copy = tmp_path / "copy"
+    shutil.copytree(root, copy, symlinks=True)
+    (copy / "catalog" / f"{TASK}.parquet").unlink()
+    with pytest.raises(ValueError, match=r"catalog/helpfulness.parquet: the catalog of task 'helpfulness'"):
+        steps.publish(config, open_store(copy), START + timedelta(days=1), TASK)
+    assert read_manifest(copy, TASK)["build"] == read_manifest(root, TASK)["build"]  # the previous version stays
