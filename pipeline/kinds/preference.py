@@ -153,7 +153,8 @@ class Preference(LabelKind):
         top = _strength_max(vendor)
         if "strength" in columns and top is not None:
             strength = pc.multiply(pc.cast(columns["strength"], pa.float64()), MARGIN_MAX / top)
-            sign = pc.if_else(pc.equal(choice, "a"), 1.0, pc.if_else(pc.equal(choice, "b"), -1.0, 0.0))
+            sign = pc.if_else(pc.equal(choice, "a"), 1.0, pc.if_else(pc.equal(choice, "b"), -1.0,
+                              pc.if_else(pc.equal(choice, "tie"), 0.0, pa.scalar(None, pa.float64()))))
             margin = pc.multiply(pc.abs(strength), sign)  # a strength on an unknown choice stays null
         else:
             margin = pa.chunked_array([pa.nulls(n, pa.float64())])
@@ -164,7 +165,7 @@ class Preference(LabelKind):
             return pc.if_else(swap, turned, x)
 
         return {"prompt_id": prompt, "response_a": pc.if_else(swap, b, a), "response_b": pc.if_else(swap, a, b),
-                "choice": flipped(choice), "margin": pc.if_else(swap, pc.negate(margin), margin),
+                "choice": flipped(choice), "margin": pc.if_else(swap, pc.subtract(0.0, margin), margin),
                 "shown_first": flipped(shown), "rationale": rationale}
 
     def item_ids(self, payload: Mapping[str, pa.ChunkedArray], invalid_text: np.ndarray) -> pa.ChunkedArray:
