@@ -314,14 +314,14 @@ class Preference(LabelKind):
     # ------------------------------------------------------------------ score, report, simulate
     def scorecards(self, annotations: pd.DataFrame, gold: pd.DataFrame, task: TaskConfig, *, task_name: str,
                    prices: Mapping[str, float], vendors: list[str]) -> Scorecards:
-        import pandas as pd
+        """The classification scorecards over the outcomes a / b / tie: a judgement is correct when it
+        equals the gold pair's choice; agreement with the leave-one-vendor-out consensus and kappa
+        against it; the low-effort signals (an annotator who always answers one side is flagged)."""
+        from pipeline.merge.consensus import Method
+        from pipeline.score.scorecard import build_scorecards
 
-        from pipeline.score.scorecard import scorecards_from_correct
-
-        truth = (annotations["item_id"].map(gold.set_index("item_id")["gold_choice"]) if len(gold)
-                 else pd.Series(pd.NA, index=annotations.index)).astype("string")
-        correct = (annotations["choice"].astype("string") == truth).astype("boolean").where(truth.notna())
-        return scorecards_from_correct(annotations, correct, task=task_name, prices=prices, vendors=vendors)
+        return build_scorecards(annotations.assign(label=annotations["choice"]), self._gold_labels(gold), task=task_name,
+                                labels=list(CHOICES), method=cast(Method, task.consensus), prices=prices, vendors=vendors)
 
     report_tables: ClassVar[tuple[str, ...]] = ("position_bias", "tie_rate")
 

@@ -163,6 +163,9 @@ def test_agreement_and_accuracy_tables(run):
     card = pd.read_parquet(root / "scorecards" / TASK / f"date={day}" / "scorecard_vendor.parquet").set_index("vendor")
     assert card.loc["arena", "sla_status"] in ("ok", "breach")
     assert card["gold_accuracy"].to_dict() == pytest.approx(acc["accuracy"].to_dict())
+    assert (card["n_loo"] > 100).all() and card["loo_accuracy"].between(0.5, 1).all()  # vs the other vendors' consensus
+    assert card["kappa_vs_consensus"].notna().all()
+    assert card.loc["arena", "cost_per_correct_label"] == pytest.approx(0.4 / card.loc["arena", "gold_accuracy"])
 
 
 def test_the_report_shows_position_bias_and_tie_rate_per_vendor(run):
