@@ -21,6 +21,8 @@ report renders. What differs is behind one seam, :class:`LabelKind`:
                        ``n_annotations``, ``agreement`` (merge holds items out on these);
                        ``consensus_tables``: the kind's other merged tables, of which
                        ``published_tables`` go into every version beside the training set
+``exports``            tables made from a version for other tools (the preference kind's TRL
+                       export), from the training set and the task's item ``catalog``
 ``balance``            what the manifest says about a version's payload (class balance ...);
                        ``split_unit``: the curated column whose hash fixes each row's split
 ``scorecards``         vendor and annotator scorecards: what "correct against gold" means
