@@ -118,10 +118,9 @@ def _quarantined(store: Store) -> dict[str, dict[str, list[dict[str, Any]]]]:
     """Every quarantine record, per task and day: the ``<file>.reason.json`` fields (not the GX
     result) with the record's key under ``reason_file``, sorted by vendor and file."""
     out: dict[str, dict[str, list[dict[str, Any]]]] = {}
-    root = store.layout.quarantine_root().as_posix()
-    for key in store.committed_files(root, REASON_SUFFIX):
+    for key in store.committed_files(store.layout.quarantine_root().as_posix(), REASON_SUFFIX):
         r = store.read_json(key)
-        day = r.get("date") or Layout.partition_value(key.removeprefix(root + "/").split("/", 1)[0], "date")
+        day = r.get("date") or store.layout.quarantine_day_of(key)
         out.setdefault(str(r.get("task")), {}).setdefault(str(day), []).append(
             {**{k: r.get(k) for k in _REASON_KEYS}, "reason_file": key})
     for days in out.values():

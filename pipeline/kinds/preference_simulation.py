@@ -74,12 +74,12 @@ def _judge(rng: np.random.Generator, d: np.ndarray, shown_a_first: np.ndarray, a
 
 def _vendor_frame(vendor: VendorConfig, canon: dict[str, Any]) -> pd.DataFrame:
     """The vendor's own columns and vocabulary for canonical values ``canon``."""
-    to_vendor = {c: v for v, c in vendor.labels.items()}  # canonical -> the vendor's word (first wins)
+    to_vendor = {c: v for v, c in reversed(list(vendor.labels.items()))}  # canonical -> the vendor's first word for it
     cols = {}
     for vendor_col, target in vendor.columns.items():
         values = canon[target]
-        if target in ("choice", "shown_first"):
-            values = np.array([to_vendor.get(x, x) for x in values], dtype=object)
+        if target in ("choice", "shown_first"):  # the vendor's word where it has one, else as is
+            values = pd.Series(values, dtype=object).replace(to_vendor).to_numpy()
         cols[vendor_col] = values
     return pd.DataFrame(cols)
 

@@ -72,5 +72,4 @@ def tie_rate(annotations: pd.DataFrame, *, by: Sequence[str] = ("vendor",), conf
     require_columns(annotations.columns, [*by, "choice"], "annotations", "the tie rate needs them")
     valid = annotations["choice"].notna().to_numpy(dtype=bool)
     ties = (annotations["choice"].astype("string") == "tie").fillna(False).to_numpy(dtype=bool)
-    out = _shares(annotations[by], valid, ties, hits="n_ties", share="tie_rate", confidence=confidence)
-    return out
+    return _shares(annotations[by], valid, ties, hits="n_ties", share="tie_rate", confidence=confidence)

@@ -602,17 +602,37 @@ def _check_splits(split: str | Sequence[str] | None) -> list[str] | None:
 
 def _read_build(t: _Task, ref: Ref, columns: list[str] | None, splits: list[str] | None, verify: bool) -> pa.Table:
     """Read build ``ref.path``; with ``verify`` each file's bytes are hashed, then parsed from the same bytes."""
-    where = t.store.user_path(t.file(ref.path))
-    manifest = t.store.read_json(t.file(ref.path))
-    if manifest.get("content_sha256") != ref.content_sha256:
-        raise ChecksumMismatch(f"{where}: content hash differs from its pointer; the version was modified after publishing")
+    manifest = _checked_manifest(t, ref, verify)
     names = [f["name"] for f in manifest["schema"]]
     if columns is not None and (unknown := [c for c in columns if c not in names]):
         raise ValueError(f"unknown column(s) {unknown}; the training set has {names}")
-    if verify and content_hash(_all_files(manifest)) != manifest["content_sha256"]:
-        raise ChecksumMismatch(f"{where}: files do not add up to content_sha256")
     filters = [("split", "in", splits)] if splits else None
     return pa.concat_tables([_read_file(t, ref, f, verify, columns=columns, filters=filters) for f in manifest["files"]])
+
+
+def _checked_manifest(t: _Task, ref: Ref, verify: bool) -> dict[str, Any]:
+    """The manifest of build ``ref``, refused (:class:`ChecksumMismatch`) when its content hash is not
+    the pointer's or (with ``verify``) its files' hashes do not add up to it."""
+    where = t.store.user_path(t.file(ref.path))
+    manifest: dict[str, Any] = t.store.read_json(t.file(ref.path))
+    if manifest.get("content_sha256") != ref.content_sha256:
+        raise ChecksumMismatch(f"{where}: content hash differs from its pointer; the version was modified after publishing")
+    if verify and content_hash(_all_files(manifest)) != manifest["content_sha256"]:
+        raise ChecksumMismatch(f"{where}: files do not add up to content_sha256")
+    return manifest
+
+
+def _read_resolved(t: _Task, version: str | Ref, read: Callable[[Ref], pa.Table]) -> pa.Table:
+    """``read(ref)`` of the build ``version`` names; resolved once more if that build was replaced
+    and pruned while it was read."""
+    for attempt in range(2):
+        ref = _resolve(t, t.name, version)
+        try:
+            return read(ref)
+        except FileNotFoundError:
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _read_file(t: _Task, ref: Ref, f: Mapping[str, Any], verify: bool, **read: Any) -> pa.Table:
@@ -639,15 +659,14 @@ def read_published_table(root: Root, task: str, name: str, version: str = "lates
     :class:`ChecksumMismatch` (with ``verify``) when the file or the content hash differs.
     """
     t = _task(root, task)
-    ref = _resolve(t, task, version)
-    manifest = t.store.read_json(t.file(ref.path))
-    if manifest.get("content_sha256") != ref.content_sha256 or (verify and content_hash(_all_files(manifest)) != ref.content_sha256):
-        raise ChecksumMismatch(f"{t.store.user_path(t.file(ref.path))}: content hash differs from its pointer; "
-                               "the version was modified after publishing")
-    extras = {f["table"]: f for f in manifest.get("extras", [])}
-    if name not in extras:
-        raise ValueError(f"task {task!r} version {ref.version} has no table {name!r}; it has {sorted(extras) or 'none'}")
-    return _read_file(t, ref, extras[name], verify)
+
+    def read(ref: Ref) -> pa.Table:
+        extras = {f["table"]: f for f in _checked_manifest(t, ref, verify).get("extras", [])}
+        if name not in extras:
+            raise ValueError(f"task {task!r} version {ref.version} has no table {name!r}; it has {sorted(extras) or 'none'}")
+        return _read_file(t, ref, extras[name], verify)
+
+    return _read_resolved(t, version, read)
 
 
 def read_training_table(
@@ -662,14 +681,7 @@ def read_training_table(
     """Like :func:`read_training_set`, as a :class:`pyarrow.Table` (e.g. for ``polars.from_arrow``)."""
     splits = _check_splits(split)
     t = _task(root, task)
-    for attempt in range(2):
-        ref = _resolve(t, task, version)
-        try:
-            return _read_build(t, ref, columns, splits, verify)
-        except FileNotFoundError:
-            if attempt:  # replaced and pruned while we read it: resolve once more, then give up
-                raise
-    raise AssertionError("unreachable")
+    return _read_resolved(t, version, lambda ref: _read_build(t, ref, columns, splits, verify))
 
 
 def read_training_set(

@@ -213,6 +213,15 @@ class Layout:
     def staged(self, task: str, day: date, vendor: str) -> Path:
         return self.staged_day(task, day) / f"vendor={vendor}"
 
+    def quarantine_day_of(self, key: str) -> str | None:
+        """The day of a key inside :meth:`quarantine_root` (``quarantine/date=<D>/...``), else None.
+
+        >>> Layout("").quarantine_day_of("quarantine/date=2026-11-01/vendor=acme/b.parquet.reason.json")
+        '2026-11-01'
+        """
+        root = self.quarantine_root().as_posix() + "/"
+        return self.partition_value(key.removeprefix(root).split("/", 1)[0], "date") if key.startswith(root) else None
+
     def quarantine(self, day: date, vendor: str) -> Path:
         return self.quarantine_root() / f"date={day.isoformat()}" / f"vendor={vendor}"
 
