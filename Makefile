@@ -63,6 +63,7 @@ demo: install
 	@$(BIN)/labelq summary --quiet
 	@echo
 	@echo "Read it:  $(BIN)/python -c \"import pipeline; print(pipeline.read_training_set('$(LABELQ_ROOT)', 'sentiment').head())\""
+	@echo "TRL:      $(BIN)/python -c \"import pipeline; print(pipeline.read_published_table('$(LABELQ_ROOT)', 'helpfulness', 'trl').to_pandas().head())\""
 
 # `make test`: the fast default (everything not marked slow or e2e); `make test-all`: the type
 # check and every test, as CI runs it (.ci/run).

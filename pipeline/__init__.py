@@ -1,7 +1,8 @@
 """labelq: multi-vendor label quality.
 
 Stages live in :mod:`pipeline.steps`; ML teams read published sets with
-:func:`read_training_set`. :func:`bradley_terry` scores the responses of pairwise preference
+:func:`read_training_set`, and a version's other tables (e.g. a preference task's ``trl`` export
+and ``response_scores``) with :func:`read_published_table`. :func:`bradley_terry` scores the responses of pairwise preference
 judgements (``response_a``, ``response_b``, ``choice`` in ``a`` / ``b`` / ``tie``).
 """
 
@@ -30,11 +31,11 @@ class OneLineFilter(logging.Filter):
 
 logging.getLogger("labelq").addFilter(OneLineFilter())
 
-__all__ = ["__version__", "bradley_terry", "read_training_set"]
+__all__ = ["__version__", "bradley_terry", "read_published_table", "read_training_set"]
 
 if TYPE_CHECKING:
     from pipeline.merge.preference import bradley_terry
-    from pipeline.publish import read_training_set
+    from pipeline.publish import read_published_table, read_training_set
 
 
 def __getattr__(name: str) -> Any:  # lazy, so `import pipeline` stays cheap for DAG parsing
@@ -42,6 +43,10 @@ def __getattr__(name: str) -> Any:  # lazy, so `import pipeline` stays cheap for
         from pipeline.publish import read_training_set
 
         return read_training_set
+    if name == "read_published_table":
+        from pipeline.publish import read_published_table
+
+        return read_published_table
     if name == "bradley_terry":
         from pipeline.merge.preference import bradley_terry
 

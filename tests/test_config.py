@@ -13,15 +13,19 @@ def _raw(repo: Path) -> dict:
 
 
 def test_repo_config_loads(config):
-    assert set(config.vendors) == {"acme", "bluepeak", "crowdly"}
+    assert set(config.vendors) == {"acme", "bluepeak", "crowdly", "arena", "pairwise_co", "rlhfworks"}
+    assert list(config.tasks) == ["sentiment", "helpfulness"]
     assert config.tasks["sentiment"].labels == ["negative", "neutral", "positive"]
     assert set(config.vendors_for("sentiment")) == {"acme", "bluepeak", "crowdly"}
+    helpfulness = config.tasks["helpfulness"]
+    assert helpfulness.kind == "preference" and helpfulness.catalog == "catalog/helpfulness.parquet"
+    assert set(config.vendors_for("helpfulness")) == {"arena", "pairwise_co", "rlhfworks"}
 
 
 def test_vendors_have_distinct_schemas_and_vocabularies(config):
     cols = [frozenset(v.columns) for v in config.vendors.values()]
     vocab = [frozenset(v.labels) for v in config.vendors.values()]
-    assert len(set(cols)) == 3 and len(set(vocab)) == 3
+    assert len(set(cols)) == len(config.vendors) == 6 and len(set(vocab)) == 6
 
 
 def test_unknown_key_is_named(repo):

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
+import pandas as pd
 import pytest
 from helpers import REPO
 from helpers.e2e_stack import webhook as serve_webhook
@@ -107,7 +108,10 @@ def test_breach_fails_only_its_check_and_the_run_succeeds(sla_run, config):
     assert sla_run.state == "success", sla_run.log[-4000:]
     states = {(t, label): state for t, _, label, state in sla_run.tis}
     checks = {label: state for (t, label), state in states.items() if t == "check_sla"}
-    assert checks == {f"sentiment/{v}": ("failed" if v == "crowdly" else "success") for v in config.vendors_for("sentiment")}
+    card = pd.read_parquet(sla_run.root / "scorecards" / "helpfulness" / f"date={sla_run.day}" / "scorecard_vendor.parquet")
+    assert set(card["vendor"]) == set(config.vendors_for("helpfulness"))
+    assert checks == {**{f"sentiment/{v}": ("failed" if v == "crowdly" else "success") for v in config.vendors_for("sentiment")},
+                      **{f"helpfulness/{r.vendor}": ("failed" if r.sla_status == "breach" else "success") for r in card.itertuples()}}
     assert states[("report", "sentiment")] == "success"
     assert states[("publish", "sentiment")] == "success"
     assert states[("sla_summary", None)] == "success"

@@ -18,6 +18,7 @@ import subprocess
 from datetime import date, timedelta
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from helpers.e2e_stack import (
@@ -78,8 +79,8 @@ def reference(deliveries, tmp_path_factory):
     """``labelq run`` (no Airflow) on a copy of the deliveries, started in the background while
     the Airflow stack starts; :func:`_finish` waits for it. Yields (process, its root)."""
     ref = tmp_path_factory.mktemp("e2e-reference") / "data"
-    shutil.copytree(deliveries / "landing", ref / "landing")
-    shutil.copytree(deliveries / "gold", ref / "gold")
+    for inputs in ("landing", "gold", "catalog"):  # what `labelq simulate` wrote: deliveries, gold, texts
+        shutil.copytree(deliveries / inputs, ref / inputs)
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__")}
     with labelq_run_in_background(ref, START, len(DAYS), env) as proc:
         yield proc, ref
@@ -110,7 +111,7 @@ def stack(deliveries, reference, alerts):
         s.close()
 
 
-def test_e2e_triggered_run_publishes_and_backfill_is_idempotent(stack, reference, alerts):
+def test_e2e_triggered_run_publishes_and_backfill_is_idempotent(stack, reference, alerts, config):
     import time
 
     import pipeline
@@ -135,12 +136,16 @@ def test_e2e_triggered_run_publishes_and_backfill_is_idempotent(stack, reference
     states = stack.task_states(DAG, "e2e-manual")
     assert {t for t, _, _ in states} == {"vendors", "ingest", "validate", "tasks", "measure", "merge", "publish",
                                          "scorecard", "report", "sla_checks", "check_sla", "sla_summary"}
-    assert sum(t == "ingest" for t, _, _ in states) == 3  # one mapped instance per vendor
+    assert sum(t == "ingest" for t, _, _ in states) == len(config.vendors) == 6  # one mapped instance per vendor
     # the simulated crowdly breaches its SLA: its check failed (at once), the others' passed, the run succeeded
     checks = stack.api("GET", f"/dags/{DAG}/dagRuns/e2e-manual/taskInstances/check_sla/listMapped")["task_instances"]
+    card = pd.read_parquet(stack.root / "scorecards" / "helpfulness" / f"date={START}" / "scorecard_vendor.parquet")
+    helpfulness = {(f"helpfulness/{r.vendor}", "failed" if r.sla_status == "breach" else "success", 1) for r in card.itertuples()}
+    assert len(helpfulness) == 3
     assert {(t["rendered_map_index"], t["state"], t["try_number"]) for t in checks} == {
-        ("sentiment/acme", "success", 1), ("sentiment/bluepeak", "success", 1), ("sentiment/crowdly", "failed", 1)}
-    assert [s for t, _, s in states if t in ("report", "sla_summary")] == ["success", "success"]
+        ("sentiment/acme", "success", 1), ("sentiment/bluepeak", "success", 1), ("sentiment/crowdly", "failed", 1),
+        *helpfulness}
+    assert [s for t, _, s in states if t in ("report", "sla_summary")] == ["success"] * (len(config.tasks) + 1)
     # ... and its on_failure_callback, run on the Celery worker, POSTed the alert (after reporting
     # the task's state, so it may land a moment after the run ended)
     deadline = time.monotonic() + 30
@@ -158,9 +163,10 @@ def test_e2e_triggered_run_publishes_and_backfill_is_idempotent(stack, reference
     # (the e2e stack runs with [scheduler] use_job_schedule=False, so nothing is started on a clock)
     uri = curated_asset_uri(stack.root, "sentiment")
     events = stack.api("GET", f"/assets/events?source_dag_id={DAG}&source_run_id=e2e-manual")["asset_events"]
-    assert [(e["uri"], e["extra"]["version"], e["source_task_id"]) for e in events] == [(uri, START.isoformat(), "publish")]
+    assert sorted((e["uri"], e["extra"]["version"], e["source_task_id"]) for e in events) == sorted(
+        (curated_asset_uri(stack.root, t), START.isoformat(), "publish") for t in config.tasks)  # one per task
     queued = stack.api("GET", f"/dags/{CONSUMER}/assets/queuedEvents")["queued_events"]
-    assert [q["asset_id"] for q in queued] == [events[0]["asset_id"]]
+    assert [q["asset_id"] for q in queued] == [e["asset_id"] for e in events if e["uri"] == uri]  # it reads sentiment
 
     # 2. a three-day backfill with the CLI, exactly as docs/operations.md shows it
     # (merge depends_on_past, so Airflow asks for a reprocess behavior: `failed` fills the

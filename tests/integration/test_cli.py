@@ -72,7 +72,7 @@ def test_a_root_that_is_not_a_labelq_root_is_refused_and_left_untouched(tmp_path
 
 def test_versions_of_an_unknown_task_fails(processed, capsys):
     assert main(["versions", "sentmient", "--root", str(processed), "-q"]) == 1
-    assert "unknown task 'sentmient'; known tasks: ['sentiment']" in capsys.readouterr().err
+    assert "unknown task 'sentmient'; known tasks: ['sentiment', 'helpfulness']" in capsys.readouterr().err
 
 
 @pytest.mark.slow
@@ -96,9 +96,11 @@ def test_read_only_commands_work_from_the_root_alone(processed, tmp_path):
     assert labelq("untag", "sentiment", "paper").returncode == 0
     status = labelq("status", "--json")
     assert status.returncode == 0, status.stderr
-    st = json.loads(status.stdout)[0]
-    assert st["task"] == "sentiment" and [d["date"] for d in st["days"]] == ["2026-11-01", "2026-11-02", "2026-11-03"]
-    assert all(d["validated"] == 3 and d["merged"] and d["published"] and not d["stale"] for d in st["days"])
+    tasks = {st["task"]: st for st in json.loads(status.stdout)}  # the root alone names its tasks
+    assert set(tasks) == {"sentiment", "helpfulness"}
+    for st in tasks.values():
+        assert [d["date"] for d in st["days"]] == ["2026-11-01", "2026-11-02", "2026-11-03"]
+        assert all(d["validated"] == 3 and d["merged"] and d["published"] and not d["stale"] for d in st["days"])
     run = labelq("summary")  # a command that needs the config still says so
     assert run.returncode == 2 and "config file not found" in run.stderr
 

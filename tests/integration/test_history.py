@@ -72,7 +72,7 @@ def test_a_partially_validated_earlier_day_is_refused(fresh_copy, config, days):
     steps.run_day(config, open_store(fresh_copy), days[0])
     steps.ingest(config, open_store(fresh_copy), days[1], "acme")
     steps.validate(config, open_store(fresh_copy), days[1], "acme")
-    for v in config.vendors:
+    for v in config.vendors_for(TASK):
         steps.ingest(config, open_store(fresh_copy), days[2], v)
         steps.validate(config, open_store(fresh_copy), days[2], v)
     assert gaps(config, Store(fresh_copy), TASK, days[2]) == {days[1].isoformat(): ["bluepeak", "crowdly"]}
@@ -139,7 +139,7 @@ def _stage_out_of_order(config, root, days) -> None:
     """A backfill order the DAG allows: day 2's ingest and validate before day 1's, then the
     per-task stages in date order."""
     for d in (days[1], days[0], days[2]):
-        for vendor in config.vendors:
+        for vendor in config.vendors_for(TASK):
             steps.ingest(config, open_store(root), d, vendor)
             steps.validate(config, open_store(root), d, vendor)
     for d in days:
@@ -151,7 +151,7 @@ def test_vendor_stages_in_any_order_publish_the_same_versions(fresh_copy, config
     _stage_out_of_order(config, fresh_copy, days)
     assert builds(fresh_copy) == in_order
     for d in days:  # the same staged partitions, byte for byte
-        for vendor in config.vendors:
+        for vendor in config.vendors_for(TASK):
             part = Path("staged") / TASK / f"date={d}" / f"vendor={vendor}"
             assert {p.name: p.read_bytes() for p in (fresh_copy / part).iterdir()} == \
                 {p.name: p.read_bytes() for p in (processed / part).iterdir()}

@@ -38,7 +38,14 @@ def test_bad_batches_are_quarantined_with_reasons(processed):
         r = json.loads(p.read_text())
         original = processed / r["file"]
         assert (p.parent / original.name).read_bytes() == original.read_bytes()
-        assert r["reason"] in {"validation_failed", "schema_drift", "unreadable", "bad_values"} and r["detail"]
+        assert r["detail"]
+        if r["task"] == "sentiment":  # the classification simulator breaks whole batches
+            assert r["reason"] in {"validation_failed", "schema_drift", "unreadable", "bad_values"}, r["reason"]
+        else:  # the preference one slips bad rows into a good batch: those rows go, the rest is staged
+            assert r["reason"] == "bad_rows" and 0 < r["rows_quarantined"] < r["rows"], r
+            rows = p.parent / p.name.replace(".parquet.reason.json", ".rows.parquet")
+            assert pq.ParquetFile(rows).metadata.num_rows == r["rows_quarantined"]
+    assert {json.loads(p.read_text())["task"] for p in reasons} == {"sentiment", "helpfulness"}
 
 
 def test_staged_rows_are_attributed_to_their_landing_vendor(processed, config):
@@ -93,11 +100,11 @@ def test_consensus_beats_the_weakest_vendor_on_gold(processed, days):
 def test_metrics_partition_has_agreement_and_accuracy(processed, days, config):
     part = processed / "metrics" / "sentiment" / f"date={days[0]}"
     agreement = pd.read_parquet(part / "agreement.parquet")
-    assert {"overall", *config.vendors} <= set(agreement["scope"])
+    assert {"overall", *config.vendors_for("sentiment")} <= set(agreement["scope"])
     overall = agreement[agreement["scope"] == "overall"].set_index("metric")["value"]
     assert 0 < overall["krippendorff_alpha"] < 1 and 0 < overall["percent_agreement"] < 1
     acc = pd.read_parquet(part / "accuracy_vendor.parquet")
-    assert set(acc["vendor"]) == set(config.vendors)
+    assert set(acc["vendor"]) == set(config.vendors_for("sentiment"))
     assert ((acc["ci_low"] <= acc["accuracy"]) & (acc["accuracy"] <= acc["ci_high"])).all()
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from pipeline.cli import main
 from pipeline.publish import read_manifest
-from pipeline.summary import clip_reasons, reason_clauses, render_summary
+from pipeline.summary import DETAIL_CHARS, clip_reasons, reason_clauses, render_summary
 from pipeline.storage import open_store
 
 QUARANTINED = re.compile(r"^      quarantined (?P<file>\S+) \((?P<rows>[^)]*)\): (?P<reason>[a-z_]+): (?P<detail>.*)$")
@@ -61,8 +61,12 @@ def test_summary_never_cuts_a_reason_mid_value(processed, config, detail_chars):
         assert m["reason"] == record["reason"]
         assert m["rows"] == f"{record['rows_quarantined']} of {record['rows']} rows"
         _assert_whole_clauses(m["detail"], record)
-        if detail_chars is None:
-            assert m["detail"] == record["detail"]  # these fit in the default 300 characters: in full
+        if detail_chars is None and len(record["detail"]) <= DETAIL_CHARS:
+            assert m["detail"] == record["detail"]  # it fits in the default 300 characters: in full
+        elif detail_chars is None:  # a longer one shows its first whole clauses and where the rest is
+            assert m["detail"] != record["detail"] and m["detail"].endswith(f"see {record['key']})")
+    if detail_chars is None:
+        assert any(len(r["detail"]) <= DETAIL_CHARS for r in records.values())
     if detail_chars:
         assert "more, see quarantine/date=" in text
 
@@ -70,11 +74,17 @@ def test_summary_never_cuts_a_reason_mid_value(processed, config, detail_chars):
 def test_summary_json_holds_the_numbers_on_disk(processed, config, days, capsys):
     assert main(["summary", "--root", str(processed), "--json", "-q"]) == 0
     data = json.loads(capsys.readouterr().out)
-    task = data["tasks"]["sentiment"]
+    assert list(data["tasks"]) == list(config.tasks)
+    for name in config.tasks:
+        _assert_task_summary(processed, name, data["tasks"][name], days)
+
+
+def _assert_task_summary(processed, name: str, task: dict, days) -> None:
     assert [d["date"] for d in task["days"]] == [d.isoformat() for d in days]
-    records = _reason_records(processed)
+    records = {f: r for f, r in _reason_records(processed).items() if r["task"] == name}
+    assert records, name  # both simulators quarantine something
     for d, day in zip(days, task["days"]):
-        folder = processed / "metrics" / "sentiment" / f"date={d}"
+        folder = processed / "metrics" / name / f"date={d}"
         measured = json.loads((folder / "summary.json").read_text())
         assert day["measured"] is True
         for k in ("batches_staged", "batches_quarantined", "rows_in", "rows_staged", "rows_quarantined", "labels",
@@ -82,7 +92,7 @@ def test_summary_json_holds_the_numbers_on_disk(processed, config, days, capsys)
             assert day[k] == measured[k], k
         agreement = pd.read_parquet(folder / "agreement.parquet").query("scope == 'overall'")
         assert day["agreement_ci"] == {r.metric: [pytest.approx(r.ci_low), pytest.approx(r.ci_high)] for r in agreement.itertuples()}
-        card = pd.read_parquet(processed / "scorecards" / "sentiment" / f"date={d}" / "scorecard_vendor.parquet")
+        card = pd.read_parquet(processed / "scorecards" / name / f"date={d}" / "scorecard_vendor.parquet")
         assert day["sla"] == {r.vendor: {"status": r.sla_status, "detail": r.sla_detail} for r in card.itertuples()}
         expected = sorted((r for r in records.values() if r["date"] == d.isoformat()), key=lambda r: (r["vendor"], r["file"]))
         assert [q["file"] for q in day["quarantined"]] == [r["file"] for r in expected]
@@ -91,13 +101,13 @@ def test_summary_json_holds_the_numbers_on_disk(processed, config, days, capsys)
             assert {k: q[k] for k in ("detail", "reason", "cause", "rows", "rows_quarantined", "row_reasons", "vendor")} == \
                    {k: r[k] for k in ("detail", "reason", "cause", "rows", "rows_quarantined", "row_reasons", "vendor")}
     assert sum(len(day["quarantined"]) for day in task["days"]) == len(records)
-    latest = json.loads((processed / "curated" / "sentiment" / "_latest.json").read_text())
-    manifest = read_manifest(processed, "sentiment", "latest")
+    latest = json.loads((processed / "curated" / name / "_latest.json").read_text())
+    manifest = read_manifest(processed, name, "latest")
     published = task["published"]
     assert published["version"] == manifest["version"] == days[-1].isoformat()
     assert published["counts"] == manifest["counts"] and published["build"] == manifest["build"]
     assert published["content_sha256"] == latest["content_sha256"]
-    assert published["path"].endswith(f"curated/sentiment/{manifest['version']}.{manifest['build']}")
+    assert published["path"].endswith(f"curated/{name}/{manifest['version']}.{manifest['build']}")
 
 
 def test_summary_json_of_an_empty_root(tmp_path, config, capsys):

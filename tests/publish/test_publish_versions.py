@@ -138,7 +138,7 @@ def test_manifest_is_complete_and_checksummed(processed, days, config):
             assert b["sha256"] == sha256_file(processed / b["file"]) and b["status"] in {"staged", "quarantined", "duplicate"}
             assert b["date"] <= day.isoformat()
         assert {(v["vendor"], v["date"]) for v in m["validation"]} == {
-            (vendor, d.isoformat()) for vendor in config.vendors for d in days if d <= day}
+            (vendor, d.isoformat()) for vendor in config.vendors_for(TASK) for d in days if d <= day}
         for v in m["validation"]:
             assert v["rows_in"] == v["rows_staged"] + v["rows_quarantined"]
         df = read_training_set(processed, TASK, day.isoformat())

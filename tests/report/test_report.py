@@ -90,7 +90,7 @@ def test_every_day_has_a_report_matching_its_scorecard(processed, days, config):
         card = pd.read_parquet(processed / "scorecards" / "sentiment" / f"date={d}" / "scorecard_vendor.parquet").set_index("vendor")
         rows = page.tables["vendor-scorecard"]
         header, body = rows[0], rows[1:]
-        assert [r[0] for r in body] == sorted(config.vendors)
+        assert [r[0] for r in body] == sorted(config.vendors_for("sentiment"))
         col = {name: header.index(name) for name in ("SLA", "gold accuracy", "gold labels", "LOO accuracy",
                                                      "κ vs LOO consensus", "cost / correct label")}
         for r in body:
@@ -144,11 +144,11 @@ def test_class_balance_and_kappa_tables_match_their_sources(processed, days):
             assert cell == f"{_fmt(k['kappa'])} ({k['n_items']})"
 
 
-def test_index_links_every_report(processed, days):
+def test_index_links_every_report(processed, days, config):
     html = (processed / "reports" / "index.html").read_text()
     _assert_self_contained(html)
     links = [s for s in _parse(html).srcs if s.endswith(".html")]
-    assert sorted(links) == [f"sentiment/{d}.html" for d in days]
+    assert sorted(links) == sorted(f"{t}/{d}.html" for t in config.tasks for d in days)
     assert "crowdly" in html  # breached every simulated day
 
 
@@ -287,18 +287,19 @@ def test_rerunning_scorecard_and_report_gives_identical_bytes(processed, days, c
 
 
 # --------------------------------------------------------------------------- at a glance, batches, agreement
-def _validation(root, d) -> dict[str, dict]:
-    staged = root / "staged" / "sentiment" / f"date={d}"
+def _validation(root, d, task: str = "sentiment") -> dict[str, dict]:
+    staged = root / "staged" / task / f"date={d}"
     return {p.parent.name.removeprefix("vendor="): json.loads(p.read_text())
             for p in sorted(staged.glob("vendor=*/_validate.json"))}
 
 
-def _reasons(root, d) -> dict[str, dict]:
-    """``file -> reason record`` (with its key relative to the root) of the day's quarantine."""
+def _reasons(root, d, task: str = "sentiment") -> dict[str, dict]:
+    """``file -> reason record`` (with its key relative to the root) of the day's quarantine of ``task``."""
     out = {}
     for p in sorted((root / "quarantine" / f"date={d}").glob("vendor=*/*.reason.json")):
         r = json.loads(p.read_text())
-        out[r["file"]] = {**r, "key": p.relative_to(root).as_posix()}
+        if r["task"] == task:
+            out[r["file"]] = {**r, "key": p.relative_to(root).as_posix()}
     return out
 
 
@@ -352,16 +353,17 @@ def test_agreement_table_shows_every_metric_and_scope_with_its_interval(processe
             assert shown["items / labels"][scopes.index(t.scope)] == f"{t.n_items} / {t.n_labels}"
 
 
-def test_batch_list_has_every_batch_with_its_full_reason(processed, days):
+@pytest.mark.parametrize("task", ["sentiment", "helpfulness"])
+def test_batch_list_has_every_batch_with_its_full_reason(processed, days, task):
     seen_quarantined = 0
     for d in days:
-        html = (processed / "reports" / "sentiment" / f"{d}.html").read_text()
+        html = (processed / "reports" / task / f"{d}.html").read_text()
         rows = _parse(html).tables["batch-list"]
         header, body = rows[0], rows[1:]
         col = {name: header.index(name) for name in ("vendor", "batch", "status", "rows", "staged", "quarantined", "reason", "detail")}
-        reasons = _reasons(processed, d)
+        reasons = _reasons(processed, d, task)
         expected = []
-        for vendor, rep in _validation(processed, d).items():
+        for vendor, rep in _validation(processed, d, task).items():
             for b in rep["batches"]:
                 status = "partially quarantined" if b["status"] == "staged" and b.get("rows_quarantined") else b["status"]
                 detail = b["detail"] or ""
@@ -375,10 +377,10 @@ def test_batch_list_has_every_batch_with_its_full_reason(processed, days):
         assert not reasons, f"quarantine records without a batch row: {sorted(reasons)}"
         got = [[r[col[k]] for k in ("vendor", "batch", "status", "rows", "staged", "quarantined", "detail")] for r in body]
         assert got == sorted(expected, key=lambda e: (e[0], e[1]))
-        data = json.loads((processed / "reports" / "sentiment" / f"{d}.json").read_text())
+        data = json.loads((processed / "reports" / task / f"{d}.json").read_text())
         assert [b["detail"] for b in data["batches"]["items"] if b["reason_file"]] == \
                [json.loads((processed / b["reason_file"]).read_text())["detail"] for b in data["batches"]["items"] if b["reason_file"]]
-    assert seen_quarantined >= 2  # the simulator quarantines a batch on days 2 and 3
+    assert seen_quarantined >= 2  # each simulator quarantines a batch (or its bad rows) on days 2 and 3
 
 
 def test_json_twin_has_the_glance_numbers(processed, days):

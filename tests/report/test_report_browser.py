@@ -142,7 +142,7 @@ def test_rendered_text_has_alpha_cost_and_every_batch_with_its_reason(rendered, 
 
     staged = processed / "staged" / "sentiment" / f"date={day}"
     quarantined = 0
-    for vendor in sorted(config.vendors):
+    for vendor in sorted(config.vendors_for("sentiment")):
         report = json.loads((staged / f"vendor={vendor}" / "_validate.json").read_text())
         for b in report["batches"]:
             assert b["batch_id"] in batches

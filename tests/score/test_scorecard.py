@@ -265,7 +265,9 @@ def test_metrics_history_round_trip(tmp_path, toy):
 def test_pipeline_writes_scorecards_for_every_day(processed, days, config):
     hist = read_metrics_history(processed, "sentiment", "scorecard_vendor")
     assert sorted(hist["date"].dt.date.unique()) == days
-    assert set(hist["vendor"]) == set(config.vendors)
+    assert set(hist["vendor"]) == set(config.vendors_for("sentiment"))
+    other = read_metrics_history(processed, "helpfulness", "scorecard_vendor")
+    assert sorted(other["date"].dt.date.unique()) == days and set(other["vendor"]) == set(config.vendors_for("helpfulness"))
     measured = read_metrics_history(processed, "sentiment", "accuracy_vendor")
     merged = hist.merge(measured, on=["date", "vendor"])
     assert (merged["gold_accuracy"] == merged["accuracy"]).all()  # same numbers as the measure stage

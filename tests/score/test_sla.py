@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import shutil
 
 import numpy as np
@@ -195,16 +197,22 @@ def test_summary_shows_sla_status_and_breaches(processed, days, config):
     from pipeline.summary import render_summary, sla_summary
 
     text = render_summary(config, open_store(processed))
+    sections = {m.group(1): body for m, body in zip(re.finditer(r"^== task (\S+) ==$", text, re.M),
+                                                   re.split(r"^== task \S+ ==$", text, flags=re.M)[1:])}
+    assert list(sections) == list(config.tasks)
     for day in days:
-        card = pd.read_parquet(processed / "scorecards" / "sentiment" / f"date={day}" / "scorecard_vendor.parquet")
-        status = dict(zip(card["vendor"], card["sla_status"]))
-        expected = ", ".join(f"{v} {'BREACH' if s == 'breach' else s}" for v, s in sorted(status.items()))
-        day_text = text.split(f"  {day}: ", 1)[1].split("\n  20", 1)[0]
-        assert f"      SLA: {expected}\n" in day_text
-        breached = sorted(v for v, s in status.items() if s == "breach")
-        assert "crowdly" in breached
-        assert [line.split(":")[0].split()[-1] for line in day_text.splitlines() if "SLA BREACH" in line] == breached
+        status, breached = {}, {}
+        for task in config.tasks:
+            card = pd.read_parquet(processed / "scorecards" / task / f"date={day}" / "scorecard_vendor.parquet")
+            status[task] = dict(zip(card["vendor"], card["sla_status"]))
+            assert set(status[task]) == set(config.vendors_for(task))
+            expected = ", ".join(f"{v} {'BREACH' if s == 'breach' else s}" for v, s in sorted(status[task].items()))
+            day_text = sections[task].split(f"  {day}: ", 1)[1].split("\n  20", 1)[0]
+            assert f"      SLA: {expected}" in day_text.splitlines()
+            breached[task] = sorted(v for v, s in status[task].items() if s == "breach")
+            assert [line.split(":")[0].split()[-1] for line in day_text.splitlines() if "SLA BREACH" in line] == breached[task]
+        assert "crowdly" in breached["sentiment"]
         out = sla_summary(config, open_store(processed), day)
-        assert out["status"] == {"sentiment": status}
-        assert [b.split(":")[0] for b in out["breaches"]] == [f"sentiment/{v}" for v in breached]
-    assert sla_summary(config, open_store(processed), days[-1].replace(year=2030))["status"] == {"sentiment": None}
+        assert out["status"] == status
+        assert [b.split(":")[0] for b in out["breaches"]] == [f"{t}/{v}" for t in config.tasks for v in breached[t]]
+    assert sla_summary(config, open_store(processed), days[-1].replace(year=2030))["status"] == {t: None for t in config.tasks}

@@ -116,7 +116,9 @@ def test_validate_needs_ingest_first(fresh_copy, config):
 
 
 def test_each_task_suite_matches_its_config_labels(config, repo):
-    for name, task in config.tasks.items():
+    labelled = {name: task for name, task in config.tasks.items() if task.labels}  # a preference task has a / b / tie
+    assert "sentiment" in labelled and "helpfulness" not in labelled
+    for name, task in labelled.items():
         suite = json.loads((repo / "expectations" / "tasks" / f"{name}.json").read_text())
         in_set = [e for e in suite["expectations"] if e["type"] == "expect_column_values_to_be_in_set"]
         assert in_set and in_set[0]["kwargs"]["value_set"] == task.labels
@@ -127,6 +129,7 @@ def test_canonical_task_and_vendor_suites_are_combined_from_json():
 
     assert suite_names("sentiment", "crowdly") == ["annotations", "kinds/classification", "tasks/sentiment", "vendors/crowdly"]
     assert suite_names("sentiment", "acme") == ["annotations", "kinds/classification", "tasks/sentiment"]
+    assert suite_names("helpfulness", "arena", "preference") == ["annotations", "kinds/preference"]
     n = sum(len(load_suite(s).expectations) for s in suite_names("sentiment", "crowdly"))
     assert len(combined_suite("sentiment", "crowdly").expectations) == n
 
