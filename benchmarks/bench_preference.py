@@ -18,6 +18,15 @@ Sections
    like-for-like (``tol=0``: all ``n_iter`` steps). Ratios are crowd-kit's / choix's time over ours.
 2. Scale: the same number of comparisons over 50,000 prompts x 4 responses (200,000 responses),
    ours only (crowd-kit's dense matrices would hold 4 x 10^10 entries), with 10% ties (Davidson).
+3. Unreliable annotators: ``--noisy-comparisons`` judgements (default 300,000), about five per
+   within-prompt pair (4 responses a prompt), by 200 annotators of whom 30% answer at random
+   (10% of it ties) and 10% always pick the response shown first; the rest follow the Davidson
+   model with 10% ties. Per pair, the share of pairs whose consensus prefers the truly better
+   response (a consensus tie counts as wrong), and the within-prompt ranking accuracy of the
+   scores: majority vote and Dawid-Skene over a / b / tie (``pipeline.merge.consensus``),
+   Bradley-Terry (pair preferred = higher score), Bradley-Terry with annotator reliability
+   (``fit_noisy_bradley_terry``, given ``shown_first``) and crowd-kit's ``NoisyBradleyTerry``
+   (no ties: it is given the non-tied judgements).
 
 Times are wall-clock seconds of one fit from a pandas DataFrame (best of ``--repeats``), so they
 include input conversion. This is a benchmark, not a test: it prints and never fails on a target.
@@ -41,7 +50,8 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from pipeline.merge.preference import fit_bradley_terry  # noqa: E402
+from pipeline.merge.consensus import get_aggregator  # noqa: E402
+from pipeline.merge.preference import fit_bradley_terry, fit_noisy_bradley_terry  # noqa: E402
 
 ALPHA = 1e-3
 
@@ -76,6 +86,50 @@ def ranking_accuracy(scores: pd.Series, truth: np.ndarray, per_prompt: int) -> f
     return good / total
 
 
+def simulate_crowd(m: int, *, seed: int, annotators: int = 200) -> tuple[pd.DataFrame, np.ndarray]:
+    """Section 3's judgements: about five per within-prompt pair, 30% of the annotators spammers,
+    10% position-biased (always the response shown first), the rest honest with 10% ties."""
+    rng = np.random.default_rng(seed)
+    per_prompt = 4
+    prompts = max(m // 30, 1)  # 6 pairs a prompt, ~5 judgements a pair
+    n = prompts * per_prompt
+    truth = rng.normal(size=n)
+    prompt = rng.integers(0, prompts, m)
+    i = prompt * per_prompt + rng.integers(0, per_prompt, m)
+    j = prompt * per_prompt + (i % per_prompt + rng.integers(1, per_prompt, m)) % per_prompt
+    lo, hi = np.minimum(i, j), np.maximum(i, j)  # one orientation per pair, as labelq's ingest makes it
+    d = truth[lo] - truth[hi]
+    nu = 2 * 0.1 / 0.9
+    u = rng.random(m) * (np.exp(d / 2) + np.exp(-d / 2) + nu)
+    choice = np.where(u < np.exp(d / 2), "a", np.where(u < np.exp(d / 2) + np.exp(-d / 2), "b", "tie")).astype(object)
+    shown = np.where(rng.random(m) < 0.5, "a", "b").astype(object)
+    who = rng.integers(0, annotators, m)
+    spam = who < int(0.3 * annotators)
+    choice[spam] = rng.choice(np.array(["a", "b", "tie"], dtype=object), int(spam.sum()), p=[0.45, 0.45, 0.1])
+    biased = (who >= int(0.3 * annotators)) & (who < int(0.4 * annotators))
+    choice[biased] = shown[biased]
+    ids = np.array([f"r{k:07d}" for k in range(n)], dtype=object)
+    frame = pd.DataFrame({"item_id": ids[lo] + ":" + ids[hi], "annotator_id": [f"w{k:03d}" for k in who],
+                          "response_a": ids[lo], "response_b": ids[hi], "choice": choice, "shown_first": shown})
+    return frame, truth
+
+
+def pair_accuracy(preferred: pd.Series, frame: pd.DataFrame, truth: np.ndarray) -> float:
+    """Share of the judged pairs whose ``preferred`` (a / b / tie by item_id) names the truly better response."""
+    pairs = frame.drop_duplicates("item_id").set_index("item_id")
+    a = pairs["response_a"].str.slice(1).astype(int).to_numpy()
+    b = pairs["response_b"].str.slice(1).astype(int).to_numpy()
+    better = np.where(truth[a] > truth[b], "a", "b")
+    return float((preferred.reindex(pairs.index).to_numpy() == better).mean())
+
+
+def by_scores(scores: pd.Series, frame: pd.DataFrame) -> pd.Series:
+    """Each pair's preferred response by the higher score."""
+    pairs = frame.drop_duplicates("item_id").set_index("item_id")
+    diff = scores.reindex(pairs["response_a"]).to_numpy() - scores.reindex(pairs["response_b"]).to_numpy()
+    return pd.Series(np.where(diff > 0, "a", np.where(diff < 0, "b", "tie")), index=pairs.index)
+
+
 def best_of(repeats: int, fn: Callable[[], Any]) -> tuple[float, Any]:
     best, out = np.inf, None
     for _ in range(repeats):
@@ -88,6 +142,7 @@ def best_of(repeats: int, fn: Callable[[], Any]) -> tuple[float, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--comparisons", type=int, default=1_000_000)
+    parser.add_argument("--noisy-comparisons", type=int, default=300_000)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--json", type=Path, help="write the figures here")
     args = parser.parse_args(argv)
@@ -154,6 +209,43 @@ def main(argv: list[str] | None = None) -> int:
           f"tie parameter nu = {np.exp(fit.tie_log_odds):.3f} (true {2 * 0.1 / 0.9:.3f})")
     results["scale"] = {"seconds": t_big, "ranking_accuracy": acc, "iterations": fit.iterations,
                         "nu": float(np.exp(fit.tie_log_odds))}
+
+    # 3. unreliable annotators
+    from crowdkit.aggregation import NoisyBradleyTerry
+
+    frame, truth = simulate_crowd(args.noisy_comparisons, seed=3)
+    labels = frame.assign(label=frame["choice"])[["item_id", "annotator_id", "label"]]
+    rows3 = []
+    for name, method in (("majority vote", "majority_vote"), ("Dawid-Skene", "dawid_skene")):
+        t, agg = best_of(args.repeats, lambda method=method: get_aggregator(method, labels=["a", "b", "tie"]).fit(labels))
+        rows3.append((f"labelq {name}", t, pair_accuracy(agg.labels_, frame, truth), None))
+    t, bt = best_of(args.repeats, lambda: fit_bradley_terry(frame, alpha=ALPHA))
+    rows3.append(("labelq bradley_terry", t, pair_accuracy(by_scores(bt.scores, frame), frame, truth),
+                  ranking_accuracy(bt.scores, truth, 4)))
+    t, nbt = best_of(args.repeats, lambda: fit_noisy_bradley_terry(frame, alpha=ALPHA))
+    rows3.append(("labelq noisy bradley_terry (reliability)", t, pair_accuracy(by_scores(nbt.scores, frame), frame, truth),
+                  ranking_accuracy(nbt.scores, truth, 4)))
+    decided = frame[frame["choice"] != "tie"]
+    ck_noisy = pd.DataFrame({"worker": decided["annotator_id"], "left": decided["response_a"], "right": decided["response_b"],
+                             "label": np.where(decided["choice"] == "a", decided["response_a"], decided["response_b"])})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t, ck_scores = best_of(args.repeats, lambda: NoisyBradleyTerry().fit_predict(ck_noisy))
+    rows3.append(("crowd-kit NoisyBradleyTerry", t, pair_accuracy(by_scores(ck_scores, frame), frame, truth),
+                  ranking_accuracy(ck_scores, truth, 4)))
+    rel = nbt.reliability
+    print(f"\n## 3. unreliable annotators: {len(frame):,} judgements of {frame['item_id'].nunique():,} pairs by 200 "
+          "annotators (30% random, 10% always the first shown)")
+    print(f"{'method':46s} {'seconds':>9s} {'pairs right':>12s} {'ranking acc':>12s}")
+    for name, t, acc_pairs, acc_rank in rows3:
+        print(f"{name:46s} {t:9.2f} {acc_pairs:12.4f} {'' if acc_rank is None else f'{acc_rank:12.4f}':>12s}")
+    mv = rows3[0][2]
+    print(f"noisy bradley_terry vs majority vote: {rows3[3][2] - mv:+.4f} pairs right; Dawid-Skene vs majority vote: "
+          f"{rows3[1][2] - mv:+.4f}")
+    who = rel.index.str.slice(1).astype(int).to_numpy()
+    print(f"mean fitted reliability: random {rel.iloc[who < 60].mean():.3f}, first-shown {rel.iloc[(who >= 60) & (who < 80)].mean():.3f}, "
+          f"honest {rel.iloc[who >= 80].mean():.3f}; {nbt.iterations} SQUAREM steps")
+    results["unreliable"] = [{"method": n, "seconds": t, "pair_accuracy": a, "ranking_accuracy": r} for n, t, a, r in rows3]
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2) + "\n")

@@ -209,58 +209,28 @@ def _encode(comparisons: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return names[order], ranked[:m], ranked[m:]
 
 
-def _pair_counts(ia: np.ndarray, ib: np.ndarray, choice: np.ndarray, n: int
+def _pair_counts(ia: np.ndarray, ib: np.ndarray, choice: np.ndarray, n: int, weights: np.ndarray | None = None,
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Distinct unordered pairs ``(lo, hi)`` and their outcome counts (wins of lo, wins of hi, ties):
-    the sufficient statistics of the model, so that each Newton step costs the distinct pairs."""
+    """Distinct unordered pairs ``(lo, hi)`` and their outcome counts (wins of lo, wins of hi, ties;
+    each row counted with its ``weights``, default 1): the sufficient statistics of the model, so
+    that each Newton step costs the distinct pairs."""
     lo, hi = np.minimum(ia, ib), np.maximum(ia, ib)
+    wt = np.ones(len(ia)) if weights is None else weights
     a_wins, b_wins = choice == "a", choice == "b"
     lo_wins = np.where(ia == lo, a_wins, b_wins)
     hi_wins = np.where(ia == lo, b_wins, a_wins)
     pairs, inverse = np.unique(lo * n + hi, return_inverse=True)
     k = len(pairs)
-    w = np.stack([np.bincount(inverse, lo_wins, k), np.bincount(inverse, hi_wins, k),
-                  np.bincount(inverse, choice == "tie", k)])
+    w = np.stack([np.bincount(inverse, lo_wins * wt, k), np.bincount(inverse, hi_wins * wt, k),
+                  np.bincount(inverse, (choice == "tie") * wt, k)])
     return pairs // n, pairs % n, w
 
 
-def fit_bradley_terry(comparisons: pd.DataFrame, *, ties: Ties = "davidson", alpha: float = 1e-3,
-                      max_iter: int = 100, tol: float = 1e-10) -> BradleyTerryFit:
-    """Fit the Bradley-Terry (Davidson) model to ``comparisons``; see the module docstring.
-
-    Parameters
-    ----------
-    comparisons : DataFrame
-        One row per judgement: ``response_a``, ``response_b`` (ids, different), ``choice`` in
-        :data:`CHOICES` (which of the two was preferred, or ``"tie"``). Other columns are ignored.
-    ties : {"davidson", "drop"}
-        Model ties with Davidson's parameter, or drop tied comparisons before fitting (their
-        probabilities are still reported, under the plain model).
-    alpha : float
-        L2 penalty :math:`\\alpha \\sum_i \\theta_i^2` (>= 0; a weak Gaussian prior that keeps a
-        response that always wins finite). ``0`` gives the MLE, which exists only if every
-        response both wins and loses within its connected set.
-    max_iter, tol : Newton's method stops when the largest gradient entry is below ``tol``.
-    """
-    if alpha < 0:
-        raise ValueError(f"alpha must be >= 0, got {alpha}")
-    if ties not in ("davidson", "drop"):
-        raise ValueError(f"ties must be 'davidson' or 'drop', got {ties!r}")
-    comparisons = _check(comparisons)
-    ids, ia, ib = _encode(comparisons)
-    m, n = len(comparisons), len(ids)
-    choice = comparisons["choice"].to_numpy()
-    i, j, w = _pair_counts(ia, ib, choice, n)
-    if ties == "drop":
-        w[2] = 0
-        keep = w.sum(axis=0) > 0  # a pair judged only as ties says nothing without the tie model
-        i, j, w = i[keep], j[keep], w[:, keep]
-    blocks = _Blocks(*_components(i, j, n))
-    theta = np.zeros(n)
-    n_ties, n_all = float(w[2].sum()), float(w.sum())
-    use_delta = ties == "davidson" and n_ties > 0  # no ties at all: the MLE of delta is -inf
-    rate = min(max(n_ties / n_all if n_all else 0.0, 1e-3), 0.999)
-    delta: float | None = float(np.log(2 * rate / (1 - rate))) if use_delta else None  # P(tie) = rate at theta = 0
+def _newton(i: np.ndarray, j: np.ndarray, w: np.ndarray, n: int, blocks: _Blocks, theta: np.ndarray,
+            delta: float | None, *, alpha: float, max_iter: int, tol: float) -> tuple[np.ndarray, float | None, int, bool]:
+    """Minimise NLL(counts ``w`` of pairs ``(i, j)``) + alpha |theta|^2 from ``theta``, ``delta``
+    (``delta`` None: no tie parameter). Returns (theta, delta, iterations, converged)."""
+    use_delta = delta is not None
     pseudo = alpha == 0
 
     def objective(th: np.ndarray, de: float | None) -> float:
@@ -297,8 +267,59 @@ def fit_bradley_terry(comparisons: pd.DataFrame, *, ties: Ties = "davidson", alp
         if converged:
             break
         theta, delta = (blocks.centre(cand_t) if pseudo else cand_t), cand_d
+    return theta, delta, it, converged
+
+
+def _standard_errors(i: np.ndarray, j: np.ndarray, w: np.ndarray, n: int, blocks: _Blocks, theta: np.ndarray,
+                     delta: float | None, alpha: float) -> np.ndarray:
     _, _, hd, _ = _terms(theta, delta, i, j, w)
-    se = np.sqrt(np.maximum(blocks.inverse_diagonal(blocks.matrices(i, j, hd, np.full(n, 2 * alpha)), pseudo=pseudo), 0))
+    inv = blocks.inverse_diagonal(blocks.matrices(i, j, hd, np.full(n, 2 * alpha)), pseudo=alpha == 0)
+    return np.sqrt(np.maximum(inv, 0))
+
+
+def _initial_tie_log_odds(w: np.ndarray) -> float:
+    """delta with P(tie) = the observed tie share at theta = 0 (clipped to [0.001, 0.999])."""
+    n_ties, n_all = float(w[2].sum()), float(w.sum())
+    rate = min(max(n_ties / n_all if n_all else 0.0, 1e-3), 0.999)
+    return float(np.log(2 * rate / (1 - rate)))
+
+
+def fit_bradley_terry(comparisons: pd.DataFrame, *, ties: Ties = "davidson", alpha: float = 1e-3,
+                      max_iter: int = 100, tol: float = 1e-10) -> BradleyTerryFit:
+    """Fit the Bradley-Terry (Davidson) model to ``comparisons``; see the module docstring.
+
+    Parameters
+    ----------
+    comparisons : DataFrame
+        One row per judgement: ``response_a``, ``response_b`` (ids, different), ``choice`` in
+        :data:`CHOICES` (which of the two was preferred, or ``"tie"``). Other columns are ignored.
+    ties : {"davidson", "drop"}
+        Model ties with Davidson's parameter, or drop tied comparisons before fitting (their
+        probabilities are still reported, under the plain model).
+    alpha : float
+        L2 penalty :math:`\\alpha \\sum_i \\theta_i^2` (>= 0; a weak Gaussian prior that keeps a
+        response that always wins finite). ``0`` gives the MLE, which exists only if every
+        response both wins and loses within its connected set.
+    max_iter, tol : Newton's method stops when the largest gradient entry is below ``tol``.
+    """
+    if alpha < 0:
+        raise ValueError(f"alpha must be >= 0, got {alpha}")
+    if ties not in ("davidson", "drop"):
+        raise ValueError(f"ties must be 'davidson' or 'drop', got {ties!r}")
+    comparisons = _check(comparisons)
+    ids, ia, ib = _encode(comparisons)
+    m, n = len(comparisons), len(ids)
+    choice = comparisons["choice"].to_numpy()
+    i, j, w = _pair_counts(ia, ib, choice, n)
+    if ties == "drop":
+        w[2] = 0
+        keep = w.sum(axis=0) > 0  # a pair judged only as ties says nothing without the tie model
+        i, j, w = i[keep], j[keep], w[:, keep]
+    blocks = _Blocks(*_components(i, j, n))
+    use_delta = ties == "davidson" and float(w[2].sum()) > 0  # no ties at all: the MLE of delta is -inf
+    delta0 = _initial_tie_log_odds(w) if use_delta else None
+    theta, delta, it, converged = _newton(i, j, w, n, blocks, np.zeros(n), delta0, alpha=alpha, max_iter=max_iter, tol=tol)
+    se = _standard_errors(i, j, w, n, blocks, theta, delta, alpha)
     all_probs = _probabilities(theta, delta, ia, ib)  # every input row, dropped ties included
     index = pd.Index(ids, name="response_id")
     return BradleyTerryFit(
