@@ -166,6 +166,9 @@ class LabelKind(ABC):
     report_template: ClassVar[str | Path] = "kinds/generic.html.j2"
     #: the kind's own measure tables its report sections read (``ReportInputs.metrics``)
     report_tables: ClassVar[tuple[str, ...]] = ()
+    #: the kind's own tables in :attr:`pipeline.score.scorecard.Scorecards.extra` (written beside the
+    #: scorecard, read back into ``ReportInputs.metrics`` for the report sections)
+    scorecard_tables: ClassVar[tuple[str, ...]] = ()
     #: the :meth:`consensus_tables` every published version carries (``read_published_table``)
     published_tables: ClassVar[tuple[str, ...]] = ()
 

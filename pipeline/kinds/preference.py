@@ -25,6 +25,7 @@ Row checks (``expectations/kinds/preference.json``): ids present, the two respon
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import numpy as np
@@ -312,16 +313,52 @@ class Preference(LabelKind):
                 "prompts": int(pc.count_distinct(curated["prompt_id"]).as_py())}
 
     # ------------------------------------------------------------------ score, report, simulate
+    scorecard_tables: ClassVar[tuple[str, ...]] = ("preference_vendor", "strength_calibration")
+
     def scorecards(self, annotations: pd.DataFrame, gold: pd.DataFrame, task: TaskConfig, *, task_name: str,
                    prices: Mapping[str, float], vendors: list[str]) -> Scorecards:
         """The classification scorecards over the outcomes a / b / tie: a judgement is correct when it
         equals the gold pair's choice; agreement with the leave-one-vendor-out consensus and kappa
-        against it; the low-effort signals (an annotator who always answers one side is flagged)."""
-        from pipeline.merge.consensus import Method
-        from pipeline.score.scorecard import build_scorecards
+        against it; the low-effort signals (an annotator who always answers one side is flagged).
 
-        return build_scorecards(annotations.assign(label=annotations["choice"]), self._gold_labels(gold), task=task_name,
-                                labels=list(CHOICES), method=cast(Method, task.consensus), prices=prices, vendors=vendors)
+        Extra tables: ``preference_vendor`` (per vendor: position bias ``first_share`` with its
+        Wilson interval and ``position_flagged``, ``flagged_annotators``, ``tie_rate`` with its
+        interval, and strength calibration ``strength_agreement_corr`` over ``n_strength``
+        judgements; :mod:`pipeline.measure.preference`) and ``strength_calibration`` (per vendor
+        and strength: the share agreeing with the leave-one-vendor-out consensus)."""
+        import pandas as pd
+
+        from pipeline.measure.preference import position_bias, strength_agreement, strength_calibration, tie_rate
+        from pipeline.merge.consensus import Method
+        from pipeline.score.scorecard import build_scorecards, leave_one_vendor_out
+
+        labelled = annotations.assign(label=annotations["choice"])
+        gold_labels = self._gold_labels(gold)
+        method = cast(Method, task.consensus)
+        loo = leave_one_vendor_out(labelled[labelled["label"].notna()], method=method, labels=list(CHOICES),
+                                   gold=gold_labels)
+        cards = build_scorecards(labelled, gold_labels, task=task_name, labels=list(CHOICES), method=method,
+                                 prices=prices, vendors=vendors, loo=loo)
+        keyed = annotations.astype({"vendor": "string"})
+        loo = loo.astype({"vendor": "string"})
+        bias = position_bias(keyed, by=["vendor"]).rename(columns={
+            "n": "n_position", "ci_low": "first_ci_low", "ci_high": "first_ci_high", "flagged": "position_flagged"})
+        per_annotator = position_bias(keyed, by=["vendor", "annotator_id"])
+        odd = per_annotator[per_annotator["flagged"]].groupby("vendor").size().rename("flagged_annotators").reset_index()
+        ties = tie_rate(keyed, by=["vendor"]).rename(columns={"n": "n_judgements", "ci_low": "tie_ci_low",
+                                                               "ci_high": "tie_ci_high"})
+        out = cards.vendor[["task", "vendor"]].copy()
+        for part in (bias, odd, ties, strength_agreement(keyed, loo)):
+            out = out.merge(part.astype({"vendor": "string"}), on="vendor", how="left")
+        counts = ["n_position", "n_first", "flagged_annotators", "n_judgements", "n_ties", "n_strength"]
+        out[counts] = out[counts].fillna(0).astype("int64")
+        out["position_flagged"] = out["position_flagged"].astype("boolean").fillna(False).astype(bool)
+        calibration = strength_calibration(keyed, loo, by=["vendor"])
+        calibration.insert(0, "task", pd.Series(task_name, index=calibration.index, dtype="string"))
+        columns = ["task", "vendor", "n_position", "n_first", "first_share", "first_ci_low", "first_ci_high",
+                   "position_flagged", "flagged_annotators", "n_judgements", "n_ties", "tie_rate", "tie_ci_low",
+                   "tie_ci_high", "n_strength", "strength_agreement_corr"]
+        return replace(cards, extra={"preference_vendor": out[columns], "strength_calibration": calibration})
 
     report_tables: ClassVar[tuple[str, ...]] = ("position_bias", "tie_rate")
 
@@ -345,6 +382,12 @@ class Preference(LabelKind):
             vendors = per.assign(flagged_annotators=odd.reindex(per.index, fill_value=0).astype(int)).reset_index()
         cols = ["n", "n_first", "first_share", "ci_low", "ci_high", "flagged", "flagged_annotators"]
         tie_cols = ["vendor", "n", "n_ties", "tie_rate", "ci_low", "ci_high"]
+        strength_cols = ["vendor", "strength", "n", "n_agree", "agree_share", "ci_low", "ci_high", "corr"]
+        calibration = inputs.metrics.get("strength_calibration")
+        card = inputs.metrics.get("preference_vendor")
+        if calibration is not None:
+            corr = card.set_index("vendor")["strength_agreement_corr"] if card is not None else pd.Series(dtype=float)
+            calibration = calibration.assign(corr=calibration["vendor"].map(corr).astype("float64"))
         return [
             {"id": "position-bias", "title": "Position bias per vendor", "columns": ["vendor", *cols],
              "rows": rows(vendors, ["vendor", *cols]),
@@ -354,6 +397,12 @@ class Preference(LabelKind):
             {"id": "tie-rate", "title": "Tie rate per vendor", "columns": tie_cols,
              "rows": rows(inputs.metrics.get("tie_rate"), tie_cols),
              "note": "Share of judgements that are ties (Wilson 95% interval)."},
+            {"id": "strength-calibration", "title": "Strength calibration per vendor", "columns": strength_cols,
+             "rows": rows(calibration, strength_cols),
+             "note": "Per vendor and strength |margin| (-3..3 scale): of its judgements that prefer a side, the share "
+                     "on the side the other vendors' consensus prefers (Wilson 95% interval). corr: correlation of "
+                     "strength with agreeing; positive when a stronger preference is more often right. Vendors "
+                     "without strengths have no rows."},
         ]
 
     def simulate(self, task_name: str, task: TaskConfig, vendors: Mapping[str, VendorConfig],

@@ -10,6 +10,13 @@ annotator saw first, null when the vendor does not say).
   first, with its Wilson score interval. An unbiased judge has :math:`p = 1/2`; the group is
   ``flagged`` when the interval excludes 1/2 (at the given confidence).
 - **Tie rate** (:func:`tie_rate`): the share of judgements that are ties, with its Wilson interval.
+- **Strength calibration** (:func:`strength_calibration`): does a stronger preference agree more
+  often with a reference (the scorecard's leave-one-vendor-out consensus)? Among judgements that
+  prefer a side, carry a strength (``|margin|``) and whose reference prefers a side: per group and
+  strength, the share that pick the reference's side (Wilson interval); per group,
+  :func:`strength_agreement` gives the point-biserial correlation
+  :math:`r = \operatorname{corr}(|m|, \mathbb{1}[\text{agrees}])` (positive: calibrated
+  strengths; NaN when either is constant).
 
 References: E. B. Wilson (1927), JASA 22(158); for position bias in pairwise judgements of model
 outputs, e.g. L. Zheng et al. (2023), "Judging LLM-as-a-judge with MT-Bench and Chatbot Arena".
@@ -25,7 +32,7 @@ import pandas as pd
 from pipeline.contract import require_columns
 from pipeline.measure.accuracy import wilson_interval
 
-__all__ = ["position_bias", "tie_rate"]
+__all__ = ["position_bias", "strength_agreement", "strength_calibration", "tie_rate"]
 
 
 def _shares(groups: pd.DataFrame, counted: np.ndarray, hit: np.ndarray, *, hits: str, share: str,
@@ -73,3 +80,58 @@ def tie_rate(annotations: pd.DataFrame, *, by: Sequence[str] = ("vendor",), conf
     valid = annotations["choice"].notna().to_numpy(dtype=bool)
     ties = (annotations["choice"].astype("string") == "tie").fillna(False).to_numpy(dtype=bool)
     return _shares(annotations[by], valid, ties, hits="n_ties", share="tie_rate", confidence=confidence)
+
+
+def _strength_rows(annotations: pd.DataFrame, loo: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Judgements with a strength that prefer a side, joined to a reference that prefers one:
+    the ``by`` columns, ``strength`` (``|margin|``) and ``agrees``."""
+    require_columns(annotations.columns, [*by, "item_id", "choice", "margin"], "annotations", "strength calibration needs them")
+    require_columns(loo.columns, ["vendor", "item_id", "loo_label"], "loo", "the reference consensus")
+    rows = annotations[annotations["margin"].notna() & annotations["choice"].isin(["a", "b"])]
+    ref = loo[loo["loo_label"].isin(["a", "b"])][["vendor", "item_id", "loo_label"]]
+    joined = rows.merge(ref, on=["vendor", "item_id"], how="inner")
+    out = joined[by].copy()
+    out["strength"] = joined["margin"].astype("float64").abs().round(6).to_numpy()
+    out["agrees"] = (joined["choice"].astype("string") == joined["loo_label"].astype("string")).to_numpy(dtype=bool)
+    return out
+
+
+def strength_calibration(annotations: pd.DataFrame, loo: pd.DataFrame, *, by: Sequence[str] = ("vendor",),
+                         confidence: float = 0.95) -> pd.DataFrame:
+    """Per group in ``by`` (which must include ``vendor``, the key of ``loo``) and strength level
+    ``|margin|``: ``n`` judgements, ``n_agree`` of them on the side ``loo_label`` (the
+    reference consensus of ``loo``: ``vendor, item_id, loo_label``) prefers, ``agree_share`` and
+    its Wilson ``ci_low`` / ``ci_high``. Vendors without strengths have no rows.
+
+    >>> import pandas as pd
+    >>> a = pd.DataFrame({"vendor": "v", "item_id": ["p", "q", "r"], "choice": ["a", "b", "a"], "margin": [3.0, -1.0, 1.0]})
+    >>> loo = pd.DataFrame({"vendor": "v", "item_id": ["p", "q", "r"], "loo_label": ["a", "a", "a"]})
+    >>> strength_calibration(a, loo)[["strength", "n", "n_agree"]].to_dict("records")
+    [{'strength': 1.0, 'n': 2, 'n_agree': 1}, {'strength': 3.0, 'n': 1, 'n_agree': 1}]
+    """
+    by = list(by)
+    rows = _strength_rows(annotations, loo, by)
+    counted = np.ones(len(rows), dtype=bool)
+    out = _shares(rows[[*by, "strength"]], counted, rows["agrees"].to_numpy(dtype=bool), hits="n_agree",
+                  share="agree_share", confidence=confidence)
+    return out.astype({"n": "int64", "n_agree": "int64"})
+
+
+def strength_agreement(annotations: pd.DataFrame, loo: pd.DataFrame, *, by: Sequence[str] = ("vendor",)) -> pd.DataFrame:
+    """Per group in ``by``: ``n_strength`` judgements of :func:`strength_calibration` and
+    ``strength_agreement_corr``, the correlation of their strength with agreeing (NaN when the
+    strengths or the agreements are all equal, or there are fewer than three)."""
+    by = list(by)
+    rows = _strength_rows(annotations, loo, by)
+    x, y = rows["strength"].to_numpy(dtype=float), rows["agrees"].to_numpy(dtype=float)
+    frame = rows[by].assign(_n=1, _x=x, _y=y, _xx=x * x, _yy=y * y, _xy=x * y)
+    g = frame.groupby(by, as_index=False, dropna=False).sum(numeric_only=True).sort_values(by, ignore_index=True)
+    n = g["_n"].to_numpy(dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cov = g["_xy"] / n - (g["_x"] / n) * (g["_y"] / n)
+        vx = g["_xx"] / n - (g["_x"] / n) ** 2
+        vy = g["_yy"] / n - (g["_y"] / n) ** 2
+        corr = cov / np.sqrt(vx * vy)
+    ok = (n >= 3) & (vx > 1e-12) & (vy > 1e-12)
+    return pd.DataFrame({**{c: g[c] for c in by}, "n_strength": g["_n"].astype("int64"),
+                         "strength_agreement_corr": corr.where(ok).astype("float64")})

@@ -144,9 +144,11 @@ def _read_batches(store: Store, task: str, day: date) -> tuple[list[dict[str, An
     return validation, quarantine
 
 
-def load_inputs(store: Store, task: str, day: date, *, metrics: Sequence[str] = ()) -> ReportInputs:
+def load_inputs(store: Store, task: str, day: date, *, metrics: Sequence[str] = (),
+                scorecard_extras: Sequence[str] = ()) -> ReportInputs:
     """Read a report's inputs: the day's scorecard tables, the measure stage's summary and
-    agreement table (and its tables ``metrics``, those present), the validation reports and quarantine reasons of the day's batches, the
+    agreement table (and its tables ``metrics``, those present, and the kind's own scorecard
+    tables ``scorecard_extras``, into ``ReportInputs.metrics`` too), the validation reports and quarantine reasons of the day's batches, the
     history up to ``day``, the consensus partition and the manifest of training-set version ``day``.
 
     Raises ``FileNotFoundError`` (saying which stage to run) when the scorecard is missing.
@@ -171,6 +173,8 @@ def load_inputs(store: Store, task: str, day: date, *, metrics: Sequence[str] = 
     validation, quarantine = _read_batches(store, task, day)
     extra = {name: store.read_parquet(key).to_pandas() for name in metrics
              if store.is_file(key := store.layout.metrics_table(task, day, name).as_posix())}
+    extra.update({name: store.read_parquet(key).to_pandas() for name in scorecard_extras
+                  if store.is_file(key := store.layout.scorecard_table(task, day, name).as_posix())})
     cons_key = store.layout.consensus_table(task, day).as_posix()
     consensus = store.read_parquet(cons_key).to_pandas() if store.is_file(cons_key) else None
     manifest, error = None, None

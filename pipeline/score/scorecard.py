@@ -61,7 +61,7 @@ from __future__ import annotations
 import re
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -135,16 +135,22 @@ class LowEffortRules:
 
 @dataclass(frozen=True)
 class Scorecards:
-    """The four metric tables of one task and day (see the module docstring)."""
+    """The four metric tables of one task and day (see the module docstring), plus a label
+    kind's own scorecard tables in ``extra`` (``{file stem: frame}``, e.g. the preference kind's
+    ``preference_vendor`` and ``strength_calibration``; :attr:`pipeline.kinds.LabelKind.scorecard_tables`)."""
 
     vendor: pd.DataFrame
     annotator: pd.DataFrame
     confusion: pd.DataFrame
     vendor_kappa: pd.DataFrame
+    extra: Mapping[str, pd.DataFrame] = field(default_factory=dict)
 
     def tables(self) -> dict[str, pd.DataFrame]:
-        """``{file stem: frame}`` in :data:`METRIC_TABLES` order."""
-        return dict(zip(METRIC_TABLES, (self.vendor, self.annotator, self.confusion, self.vendor_kappa)))
+        """``{file stem: frame}`` in :data:`METRIC_TABLES` order, then the ``extra`` tables."""
+        clash = sorted(set(self.extra) & set(METRIC_TABLES))
+        if clash:
+            raise ValueError(f"extra scorecard tables {clash} would overwrite the shared ones; name them otherwise")
+        return {**dict(zip(METRIC_TABLES, (self.vendor, self.annotator, self.confusion, self.vendor_kappa))), **self.extra}
 
     def with_sla(self, status: pd.DataFrame) -> Scorecards:
         """Copy with ``sla_status`` / ``sla_detail`` taken from ``status`` (``vendor`` keyed)."""
@@ -450,6 +456,7 @@ def build_scorecards(
     vendors: Sequence[str] | None = None,
     rules: LowEffortRules = LowEffortRules(),
     confidence: float = 0.95,
+    loo: pd.DataFrame | None = None,
 ) -> Scorecards:
     """Every scorecard table of one task (and, usually, one day) from its labels and gold.
 
@@ -473,6 +480,9 @@ def build_scorecards(
     rules : LowEffortRules
     confidence : float
         Level of the Wilson intervals.
+    loo : DataFrame, optional
+        The :func:`leave_one_vendor_out` consensus of these annotations, when the caller has it
+        already (else it is computed).
 
     Returns
     -------
@@ -483,7 +493,8 @@ def build_scorecards(
     _require(gold, ["item_id", "gold_label"], "gold")
     ann = annotations[annotations["label"].notna()]
     prices = dict(prices or {})
-    loo = leave_one_vendor_out(ann, method=method, labels=labels, gold=gold)
+    if loo is None:
+        loo = leave_one_vendor_out(ann, method=method, labels=labels, gold=gold)
 
     # vendors
     names = sorted(set(vendors or []) | set(ann["vendor"].dropna().unique()))

@@ -168,6 +168,28 @@ def test_agreement_and_accuracy_tables(run):
     assert card.loc["arena", "cost_per_correct_label"] == pytest.approx(0.4 / card.loc["arena", "gold_accuracy"])
 
 
+def test_the_vendor_scorecard_has_position_bias_tie_rate_and_strength_calibration(run):
+    config, root, store, sim, results = run
+    day = START + timedelta(days=1)
+    folder = root / "scorecards" / TASK / f"date={day}"
+    pref = pd.read_parquet(folder / "preference_vendor.parquet").set_index("vendor")
+    assert sorted(pref.index) == sorted(config.vendors_for(TASK))
+    bias = pd.read_parquet(root / "metrics" / TASK / f"date={day}" / "position_bias.parquet")
+    per_vendor = bias[bias["annotator_id"].isna()].set_index("vendor")
+    assert pref["first_share"].to_dict() == pytest.approx(per_vendor["first_share"].to_dict())
+    assert pref["position_flagged"].to_dict() == per_vendor["flagged"].to_dict()
+    odd = bias[bias["annotator_id"].notna() & bias["flagged"]].groupby("vendor").size()
+    assert pref["flagged_annotators"].to_dict() == odd.reindex(pref.index, fill_value=0).to_dict()
+    ties = pd.read_parquet(root / "metrics" / TASK / f"date={day}" / "tie_rate.parquet").set_index("vendor")
+    assert pref["tie_rate"].to_dict() == pytest.approx(ties["tie_rate"].to_dict())
+    # only arena sends strengths; the simulator's stronger judgements are the likelier right
+    assert pref.loc["arena", "n_strength"] > 100 and pref.loc["arena", "strength_agreement_corr"] > 0
+    assert (pref.loc[["pairwise_co", "rlhfworks"], "n_strength"] == 0).all()
+    calibration = pd.read_parquet(folder / "strength_calibration.parquet")
+    assert set(calibration["vendor"]) == {"arena"} and calibration["n"].sum() == pref.loc["arena", "n_strength"]
+    assert set(calibration["strength"]) <= {0.75, 1.5, 2.25, 3.0}  # arena's 1..4 on the -3..3 scale
+
+
 def test_the_report_shows_position_bias_and_tie_rate_per_vendor(run):
     config, root, store, sim, results = run
     day = START + timedelta(days=1)
@@ -177,7 +199,11 @@ def test_the_report_shows_position_bias_and_tie_rate_per_vendor(run):
     bias = {r["vendor"]: r for r in sections["position-bias"]["rows"]}
     assert set(bias) == {"arena", "pairwise_co", "rlhfworks"} and bias["pairwise_co"]["flagged_annotators"] == 1
     assert {r["vendor"] for r in sections["tie-rate"]["rows"]} == set(bias)
-    assert 'id="position-bias"' in html and 'id="tie-rate"' in html
+    assert 'id="position-bias"' in html and 'id="tie-rate"' in html and 'id="strength-calibration"' in html
+    calibration = pd.read_parquet(root / "scorecards" / TASK / f"date={day}" / "strength_calibration.parquet")
+    shown = sections["strength-calibration"]["rows"]
+    assert [(r["vendor"], r["strength"], r["n"]) for r in shown] == list(
+        zip(calibration["vendor"], calibration["strength"], calibration["n"]))
     assert "more helpful" not in html and "follows the prompt" not in html  # rationales are never put in reports
     assert "pairwise_co-w00" not in html  # annotators are counted, not named
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.stats import pearsonr
 from statsmodels.stats.proportion import proportion_confint
 
-from pipeline.measure.preference import position_bias, tie_rate
+from pipeline.measure.preference import position_bias, strength_agreement, strength_calibration, tie_rate
 
 
 def _judgements(vendor: str, n_first: int, n_second: int, n_ties: int, n_unknown_order: int = 0) -> pd.DataFrame:
@@ -48,3 +49,60 @@ def test_tie_rate_per_vendor():
 def test_missing_columns_are_named():
     with pytest.raises(ValueError, match="shown_first"):
         position_bias(pd.DataFrame({"vendor": ["v"], "choice": ["a"]}))
+
+
+def _strengths(seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Judgements of two vendors with strengths (v1: the stronger, the likelier right), a third
+    without, and a reference consensus per (vendor, item)."""
+    rng = np.random.default_rng(seed)
+    rows, ref = [], []
+    for vendor in ("v1", "v2", "v3"):
+        for k in range(300):
+            item, truth = f"{vendor}-{k}", "a" if k % 2 else "b"
+            strength = float(rng.choice([0.75, 1.5, 2.25, 3.0]))
+            right = rng.random() < (0.5 + strength / 7 if vendor == "v1" else 0.7)
+            choice = truth if right else ("b" if truth == "a" else "a")
+            if k % 10 == 0:
+                choice = "tie"  # not counted: a tie prefers no side
+            sign = 1.0 if choice == "a" else -1.0 if choice == "b" else 0.0
+            rows.append((vendor, item, choice, sign * strength if vendor != "v3" else np.nan))
+            ref.append((vendor, item, "tie" if k % 15 == 1 else truth))  # a tied reference is not counted either
+    frame = pd.DataFrame(rows, columns=["vendor", "item_id", "choice", "margin"])
+    return frame, pd.DataFrame(ref, columns=["vendor", "item_id", "loo_label"])
+
+
+def test_strength_calibration_counts_agreement_with_the_reference_per_strength():
+    frame, loo = _strengths()
+    out = strength_calibration(frame, loo)
+    assert set(out["vendor"]) == {"v1", "v2"}  # v3 has no strengths
+    joined = frame.merge(loo, on=["vendor", "item_id"])
+    kept = joined[joined["choice"].isin(["a", "b"]) & joined["loo_label"].isin(["a", "b"]) & joined["margin"].notna()]
+    for r in out.itertuples():
+        mine = kept[(kept["vendor"] == r.vendor) & np.isclose(kept["margin"].abs(), r.strength)]
+        assert (r.n, r.n_agree) == (len(mine), int((mine["choice"] == mine["loo_label"]).sum()))
+        assert (r.ci_low, r.ci_high) == pytest.approx(proportion_confint(r.n_agree, r.n, method="wilson"), abs=1e-12)
+    assert out.groupby("vendor")["n"].sum().to_dict() == kept.groupby("vendor").size().to_dict()
+
+
+def test_strength_agreement_is_the_point_biserial_correlation():
+    frame, loo = _strengths(1)
+    out = strength_agreement(frame, loo).set_index("vendor")
+    joined = frame.merge(loo, on=["vendor", "item_id"])
+    kept = joined[joined["choice"].isin(["a", "b"]) & joined["loo_label"].isin(["a", "b"]) & joined["margin"].notna()]
+    for vendor in ("v1", "v2"):
+        mine = kept[kept["vendor"] == vendor]
+        r = pearsonr(mine["margin"].abs(), (mine["choice"] == mine["loo_label"]).astype(float)).statistic
+        assert out.loc[vendor, "strength_agreement_corr"] == pytest.approx(r, abs=1e-10)
+        assert out.loc[vendor, "n_strength"] == len(mine)
+    assert out.loc["v1", "strength_agreement_corr"] > 0.15 > abs(out.loc["v2", "strength_agreement_corr"])
+    assert "v3" not in out.index  # no strengths at all
+    same = frame.assign(margin=np.sign(frame["margin"]) * 3.0)  # one strength only: no correlation to speak of
+    assert strength_agreement(same, loo)["strength_agreement_corr"].isna().all()
+
+
+def test_strength_calibration_names_missing_columns():
+    frame, loo = _strengths()
+    with pytest.raises(ValueError, match="loo_label"):
+        strength_calibration(frame, loo.drop(columns="loo_label"))
+    with pytest.raises(ValueError, match="margin"):
+        strength_agreement(frame.drop(columns="margin"), loo)
