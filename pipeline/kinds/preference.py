@@ -250,7 +250,7 @@ class Preference(LabelKind):
 
         try:
             fit = fit_bradley_terry(annotations[["response_a", "response_b", "choice"]])
-        except ValueError as exc:  # e.g. one giant connected set of responses: no scores rather than a failed merge
+        except ValueError as exc:  # comparisons the model refuses: no scores rather than a failed merge
             logging.getLogger("labelq").warning("preference: no response scores this time: %s", exc)
             return {}
         sides = pd.concat([

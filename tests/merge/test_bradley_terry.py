@@ -150,3 +150,53 @@ def test_bad_comparisons_are_refused_naming_the_rows(frame, match):
 def test_a_negative_penalty_is_refused():
     with pytest.raises(ValueError, match="alpha must be >= 0"):
         fit_bradley_terry(pd.DataFrame({"response_a": ["x"], "response_b": ["y"], "choice": ["a"]}), alpha=-1)
+
+
+# ----------------------------------------------------------------------------- large connected sets
+@pytest.mark.parametrize("alpha", [1e-3, 0.0])
+def test_a_connected_set_above_the_dense_limit_is_solved_sparse_with_the_same_result(monkeypatch, alpha):
+    """Components above MAX_COMPONENT go through a sparse LU: with the limit lowered, the same
+    comparisons (one 300-response set plus small ones) give the dense path's scores and errors."""
+    import importlib
+
+    module = importlib.import_module("pipeline.merge.preference.bradley_terry")
+    frame, _ = _random_comparisons(7, 300, 6000, tie_rate=0.1)
+    small, _ = _random_comparisons(8, 40, 400, tie_rate=0.1, components=20)
+    frame = pd.concat([frame, small.assign(response_a="s" + small["response_a"], response_b="s" + small["response_b"])],
+                      ignore_index=True)
+    dense = fit_bradley_terry(frame, alpha=alpha)
+    monkeypatch.setattr(module, "MAX_COMPONENT", 50)
+    sparse = fit_bradley_terry(frame, alpha=alpha)
+    assert sparse.converged and dense.converged
+    np.testing.assert_allclose(sparse.scores.to_numpy(), dense.scores.to_numpy(), atol=1e-9)
+    np.testing.assert_allclose(sparse.se.to_numpy(), dense.se.to_numpy(), atol=1e-9)
+    assert sparse.tie_log_odds == pytest.approx(dense.tie_log_odds, abs=1e-10)
+
+
+def test_thousands_of_connected_responses_are_scored():
+    """2,500 responses all connected (e.g. models compared across prompts): no refusal, and the
+    scores are the penalised optimum scipy's L-BFGS finds on the same objective."""
+    from scipy.optimize import minimize
+
+    n, alpha = 2500, 1e-3
+    frame, true = _random_comparisons(9, n, 50_000)
+    fit = fit_bradley_terry(frame, ties="drop", alpha=alpha)
+    assert fit.converged
+    pos = {r: k for k, r in enumerate(fit.scores.index)}
+    a, b = frame["response_a"].map(pos).to_numpy(), frame["response_b"].map(pos).to_numpy()
+    win, lose = np.where(frame["choice"] == "a", a, b), np.where(frame["choice"] == "a", b, a)
+
+    def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        d = theta[win] - theta[lose]
+        g = -1.0 / (1.0 + np.exp(d))  # d/dd log(1 + e^-d)
+        grad = np.bincount(win, g, n) - np.bincount(lose, g, n) + 2 * alpha * theta
+        return float(np.logaddexp(0, -d).sum() + alpha * theta @ theta), grad
+
+    ref = minimize(objective, np.zeros(n), jac=True, method="L-BFGS-B",
+                   options={"gtol": 1e-10, "ftol": 1e-15, "maxiter": 20_000})
+    ours, grad = objective(fit.scores.to_numpy())
+    assert np.abs(grad).max() < 1e-8 and ours <= ref.fun + 1e-9  # at the optimum; scipy gets no lower
+    np.testing.assert_allclose(fit.scores.to_numpy(), ref.x, atol=5e-4)  # L-BFGS stops a little short
+    order = fit.scores.reindex([f"r{x:04d}" for x in range(n)]).to_numpy()
+    assert np.corrcoef(order, true)[0, 1] > 0.85  # 40 comparisons a response: a noisy but real recovery
+    assert (fit.se > 0).all() and np.isfinite(fit.se).all()

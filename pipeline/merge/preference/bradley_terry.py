@@ -22,8 +22,9 @@ Fit. The penalised maximum likelihood estimate
 (the objective of ``choix.opt_pairwise``, whose MLE this equals; ``alpha = 0`` gives the MLE, with
 each connected set of responses centred on 0). Newton's method with exact derivatives: the score
 Hessian is block diagonal over the connected components of the comparison graph (in preference
-data, one block per prompt), so every block of a size is solved at once (batched dense solves)
-and the tie parameter enters by a Schur complement. The likelihood depends on the comparisons only
+data, one block per prompt), so every block of a size is solved at once (batched dense solves;
+a connected set of more than :data:`MAX_COMPONENT` responses, such as models compared across
+prompts, by a sparse LU factorisation of its block) and the tie parameter enters by a Schur complement. The likelihood depends on the comparisons only
 through each distinct pair's counts of wins and ties, so those are tallied once and every
 iteration costs the distinct pairs; a step that does not lower the objective is halved. Standard errors are the square
 roots of the diagonal of the inverse Hessian at the optimum (the pseudo-inverse with
@@ -36,7 +37,7 @@ JASA 65(329); D. R. Hunter (2004), Annals of Statistics 32(1).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -46,8 +47,10 @@ __all__ = ["CHOICES", "BradleyTerryFit", "Ties", "bradley_terry", "fit_bradley_t
 #: Canonical outcomes of a comparison of ``response_a`` and ``response_b``.
 CHOICES = ("a", "b", "tie")
 Ties = Literal["davidson", "drop"]
-#: Components larger than this are refused (batched dense blocks; split the comparisons by prompt).
+#: Connected sets of responses up to this size are solved as batched dense blocks; larger ones sparse.
 MAX_COMPONENT = 2048
+#: ... and those up to this size by a dense Cholesky factorisation, larger ones by a sparse LU.
+DENSE_LARGE = 6000
 
 
 @dataclass(frozen=True)
@@ -102,29 +105,33 @@ def _components(i: np.ndarray, j: np.ndarray, n: int) -> tuple[np.ndarray, np.nd
 
 
 class _Blocks:
-    """The score Hessian's diagonal blocks, grouped by component size, for batched solves."""
+    """The score Hessian's diagonal blocks: components up to :data:`MAX_COMPONENT` responses grouped by
+    size for batched dense solves; larger ones one by one as sparse matrices (LU factorisation)."""
 
     def __init__(self, comp: np.ndarray, local: np.ndarray, sizes: np.ndarray) -> None:
-        if sizes.max(initial=0) > MAX_COMPONENT:
-            big = int(sizes.max())
-            raise ValueError(f"{big} responses are all connected by comparisons (more than {MAX_COMPONENT}); "
-                             "fit each prompt's comparisons on their own")
-        self.local = local
+        self.local, self.comp = local, comp
         self.size_of = sizes[comp]  # block size of each response
         # position of each response's component among the components of its size
         rank = np.zeros(len(sizes), dtype=np.int64)
         self.groups: list[tuple[int, np.ndarray]] = []  # (size k, responses ordered block by block)
+        self.large: list[tuple[int, np.ndarray]] = []  # (component, its responses in local order)
         for k in np.unique(sizes):
             ids = np.flatnonzero(sizes == k)
             rank[ids] = np.arange(len(ids))
             members = np.flatnonzero(self.size_of == k)
             members = members[np.lexsort((local[members], rank[comp[members]]))]
-            self.groups.append((int(k), members))
+            if k <= MAX_COMPONENT:
+                self.groups.append((int(k), members))
+            else:
+                self.large += [(int(c), members[comp[members] == c]) for c in ids]
         self.block = rank[comp]
 
-    def matrices(self, i: np.ndarray, j: np.ndarray, w: np.ndarray, diag: np.ndarray) -> list[np.ndarray]:
-        """Per size group, the stacked blocks of ``L + diag(diag)`` with ``L`` the Laplacian of weights ``w``."""
-        out = []
+    def matrices(self, i: np.ndarray, j: np.ndarray, w: np.ndarray, diag: np.ndarray) -> list[Any]:
+        """Per size group, the stacked blocks of ``L + diag(diag)`` with ``L`` the Laplacian of weights
+        ``w``; then one sparse (CSC) matrix per large component."""
+        from scipy.sparse import coo_matrix
+
+        out: list[Any] = []
         for k, members in self.groups:
             nb = len(members) // k
             in_group = self.size_of[i] == k
@@ -137,10 +144,48 @@ class _Blocks:
             d = diag[members].reshape(nb, k)
             mats[:, np.arange(k), np.arange(k)] += d
             out.append(mats)
+        for c, members in self.large:
+            k = len(members)
+            inside = self.comp[i] == c
+            li, lj, ww = self.local[i[inside]], self.local[j[inside]], w[inside]
+            rows = np.concatenate([li, lj, li, lj, np.arange(k)])
+            cols = np.concatenate([li, lj, lj, li, np.arange(k)])
+            out.append(coo_matrix((np.concatenate([ww, ww, -ww, -ww, diag[members]]), (rows, cols)), shape=(k, k)).tocsc())
         return out
 
-    def solve(self, mats: list[np.ndarray], rhs: np.ndarray, *, pseudo: bool) -> np.ndarray:
-        """``H^{-1} rhs`` block by block (least-norm solution with ``pseudo``)."""
+    def _factor(self, m: Any, pseudo: bool) -> Any:
+        """A factorisation of a large block with ``.solve`` and ``.shape`` (kept for the next solve with
+        the same matrix); with ``pseudo`` (a Laplacian, singular along the constant vector) of the
+        block grounded at its first response. Up to :data:`DENSE_LARGE` responses a dense Cholesky
+        (LAPACK; a well-connected graph fills a sparse factor in anyway), beyond a sparse LU."""
+        cached = getattr(self, "_lu", None)
+        if cached is not None and cached[0] is m and cached[1] == pseudo:
+            return cached[2]
+        block = m[1:, 1:] if pseudo else m
+        factor: Any
+        if block.shape[0] <= DENSE_LARGE:
+            from scipy.linalg import cho_factor, cho_solve
+
+            c = cho_factor(block.toarray())
+
+            class _Dense:
+                shape = block.shape
+
+                @staticmethod
+                def solve(b: np.ndarray) -> np.ndarray:
+                    return np.asarray(cho_solve(c, b))
+
+            factor = _Dense()
+        else:
+            from scipy.sparse.linalg import splu
+
+            factor = splu(block, permc_spec="MMD_AT_PLUS_A")
+        self._lu = (m, pseudo, factor)
+        return factor
+
+    def solve(self, mats: list[Any], rhs: np.ndarray, *, pseudo: bool) -> np.ndarray:
+        """``H^{-1} rhs`` block by block (least-norm solution with ``pseudo``: ``rhs`` sums to 0 over
+        each component, so the grounded solution centred is the pseudo-inverse's)."""
         x = np.zeros_like(rhs)
         for (k, members), m in zip(self.groups, mats):
             b = rhs[members].reshape(-1, k)
@@ -149,13 +194,39 @@ class _Blocks:
             else:
                 sol = np.linalg.solve(m, b[..., None])[..., 0]
             x[members] = sol.reshape(-1)
+        for (_, members), m in zip(self.large, mats[len(self.groups):]):
+            lu = self._factor(m, pseudo)
+            if pseudo:
+                sol = np.concatenate([[0.0], lu.solve(rhs[members][1:])])
+                sol -= sol.mean()
+            else:
+                sol = lu.solve(rhs[members])
+            x[members] = sol
         return x
 
-    def inverse_diagonal(self, mats: list[np.ndarray], *, pseudo: bool) -> np.ndarray:
+    def inverse_diagonal(self, mats: list[Any], *, pseudo: bool) -> np.ndarray:
         out = np.zeros(len(self.local))
         for (k, members), m in zip(self.groups, mats):
             inv = np.linalg.pinv(m, hermitian=True) if pseudo else np.linalg.inv(m)
             out[members] = np.diagonal(inv, axis1=1, axis2=2).reshape(-1)
+        for (_, members), m in zip(self.large, mats[len(self.groups):]):
+            lu = self._factor(m, pseudo)
+            g = lu.shape[0]
+            diag, row_sums = np.zeros(g), np.zeros(g)
+            slab = max(1, min(256, 5_000_000 // max(g, 1)))  # at most ~40 MB of the inverse at a time
+            for start in range(0, g, slab):  # columns of the inverse, a slab at a time
+                stop = min(start + slab, g)
+                eye = np.zeros((g, stop - start))
+                eye[np.arange(start, stop), np.arange(stop - start)] = 1.0
+                cols = lu.solve(eye)
+                diag[start:stop] = cols[np.arange(start, stop), np.arange(stop - start)]
+                row_sums += cols.sum(axis=1)
+            if pseudo:  # pinv(L) = P G P with G the grounded inverse (zero at the ground), P = I - 11'/k
+                k = len(members)
+                gd, gs = np.concatenate([[0.0], diag]), np.concatenate([[0.0], row_sums])
+                out[members] = gd - 2 * gs / k + gs.sum() / k**2
+            else:
+                out[members] = diag
         return out
 
     def centre(self, theta: np.ndarray) -> np.ndarray:
@@ -164,6 +235,8 @@ class _Blocks:
         for k, members in self.groups:
             t = theta[members].reshape(-1, k)
             out[members] = (t - t.mean(axis=1, keepdims=True)).reshape(-1)
+        for _, members in self.large:
+            out[members] = theta[members] - theta[members].mean()
         return out
 
 
