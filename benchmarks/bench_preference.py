@@ -144,9 +144,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--comparisons", type=int, default=1_000_000)
     parser.add_argument("--noisy-comparisons", type=int, default=300_000)
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--sections", default="1,2,3", help="which sections to run, e.g. 3")
     parser.add_argument("--json", type=Path, help="write the figures here")
     args = parser.parse_args(argv)
-    import choix
     from crowdkit.aggregation import BradleyTerry
 
     print(f"# bench_preference: {args.comparisons:,} comparisons; Python {platform.python_version()}, "
@@ -158,7 +158,23 @@ def main(argv: list[str] | None = None) -> int:
     BradleyTerry(n_iter=2).fit(pd.DataFrame({"worker": "w", "left": warm["response_a"], "right": warm["response_b"],
                                              "label": warm["response_a"]}))
 
-    # 1. head to head
+    sections = {int(x) for x in args.sections.split(",")}
+    if 1 in sections:
+        head_to_head(args, results)
+    if 2 in sections:
+        scale(args, results)
+    if 3 in sections:
+        unreliable(args, results)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+def head_to_head(args: argparse.Namespace, results: dict[str, Any]) -> None:
+    import choix
+    from crowdkit.aggregation import BradleyTerry
+
     frame, truth = simulate(args.comparisons, 500, 4, seed=1)
     rows = []
     t_ours, fit = best_of(args.repeats, lambda: fit_bradley_terry(frame, ties="drop", alpha=ALPHA))
@@ -200,7 +216,9 @@ def main(argv: list[str] | None = None) -> int:
     results["max_abs_diff_vs_choix"] = max_diff
     results["same_order_as_ours"] = same_as_ours
 
-    # 2. scale
+
+
+def scale(args: argparse.Namespace, results: dict[str, Any]) -> None:
     frame, truth = simulate(args.comparisons, 50_000, 4, seed=2, tie_rate=0.1)
     t_big, fit = best_of(args.repeats, lambda: fit_bradley_terry(frame, alpha=ALPHA))
     acc = ranking_accuracy(fit.scores, truth, 4)
@@ -210,7 +228,8 @@ def main(argv: list[str] | None = None) -> int:
     results["scale"] = {"seconds": t_big, "ranking_accuracy": acc, "iterations": fit.iterations,
                         "nu": float(np.exp(fit.tie_log_odds))}
 
-    # 3. unreliable annotators
+
+def unreliable(args: argparse.Namespace, results: dict[str, Any]) -> None:
     from crowdkit.aggregation import NoisyBradleyTerry
 
     frame, truth = simulate_crowd(args.noisy_comparisons, seed=3)
@@ -246,10 +265,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"mean fitted reliability: random {rel.iloc[who < 60].mean():.3f}, first-shown {rel.iloc[(who >= 60) & (who < 80)].mean():.3f}, "
           f"honest {rel.iloc[who >= 80].mean():.3f}; {nbt.iterations} SQUAREM steps")
     results["unreliable"] = [{"method": n, "seconds": t, "pair_accuracy": a, "ranking_accuracy": r} for n, t, a, r in rows3]
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
-    return 0
 
 
 if __name__ == "__main__":
