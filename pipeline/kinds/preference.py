@@ -241,12 +241,19 @@ class Preference(LabelKind):
     def consensus_tables(self, annotations: pd.DataFrame, consensus: pd.DataFrame, task: TaskConfig) -> dict[str, pd.DataFrame]:
         """``response_scores``: one row per response judged so far: ``prompt_id``, ``response_id``, its
         Bradley-Terry ``score`` (Davidson ties, penalised MLE: :func:`pipeline.merge.preference.fit_bradley_terry`)
-        and standard error ``se``, ``n_comparisons``, ``wins``, ``losses`` and ``ties``."""
+        and standard error ``se``, the same with annotator reliability ``reliable_score`` /
+        ``reliable_se`` (:func:`pipeline.merge.preference.fit_noisy_bradley_terry`: spammers and
+        position-biased annotators discounted), ``n_comparisons``, ``wins``, ``losses`` and ``ties``.
+        ``annotator_reliability`` (in the merge partition, not published: it names annotators): per
+        ``vendor``, ``annotator_id``, ``n_judgements``, the fitted ``reliability`` and the answers
+        when not really comparing, ``noise_first`` / ``noise_second`` / ``noise_tie`` (by the side
+        shown; ``response_a`` / ``response_b`` where the vendor does not say)."""
         import logging
 
         import pandas as pd
 
-        from pipeline.merge.preference import fit_bradley_terry
+        from pipeline.contract import namespaced
+        from pipeline.merge.preference import fit_bradley_terry, fit_noisy_bradley_terry
 
         try:
             fit = fit_bradley_terry(annotations[["response_a", "response_b", "choice"]])
@@ -263,8 +270,29 @@ class Preference(LabelKind):
             prompt_id=("prompt_id", "first"), n_comparisons=("win", "size"), wins=("win", "sum"),
             losses=("loss", "sum"), ties=("tie", "sum"))
         counts["score"], counts["se"] = fit.scores.reindex(counts.index), fit.se.reindex(counts.index)
-        out = counts.reset_index()[["prompt_id", "response_id", "score", "se", "n_comparisons", "wins", "losses", "ties"]]
-        return {"response_scores": out.astype({c: "int64" for c in ("n_comparisons", "wins", "losses", "ties")})}
+        raters = namespaced(annotations)  # an annotator is (vendor, annotator id)
+        tables: dict[str, pd.DataFrame] = {}
+        try:
+            noisy = fit_noisy_bradley_terry(raters[["annotator_id", "response_a", "response_b", "choice", "shown_first"]])
+        except ValueError as exc:
+            logging.getLogger("labelq").warning("preference: no reliability-weighted scores this time: %s", exc)
+            counts["reliable_score"] = counts["reliable_se"] = np.nan
+        else:
+            counts["reliable_score"] = noisy.scores.reindex(counts.index)
+            counts["reliable_se"] = noisy.se.reindex(counts.index)
+            who = annotations.groupby(raters["annotator_id"].to_numpy(), sort=True).agg(
+                vendor=("vendor", "first"), annotator_id=("annotator_id", "first"), n_judgements=("choice", "size"))
+            noise = noisy.noise.reindex(who.index)
+            tables["annotator_reliability"] = pd.DataFrame({
+                "vendor": who["vendor"].astype("string").to_numpy(),
+                "annotator_id": who["annotator_id"].astype("string").to_numpy(),
+                "n_judgements": who["n_judgements"].to_numpy(dtype="int64"),
+                "reliability": noisy.reliability.reindex(who.index).to_numpy(),
+                "noise_first": noise["first"].to_numpy(), "noise_second": noise["second"].to_numpy(),
+                "noise_tie": noise["tie"].to_numpy()})
+        out = counts.reset_index()[["prompt_id", "response_id", "score", "se", "reliable_score", "reliable_se",
+                                    "n_comparisons", "wins", "losses", "ties"]]
+        return {"response_scores": out.astype({c: "int64" for c in ("n_comparisons", "wins", "losses", "ties")}), **tables}
 
     def consensus_settings(self, task: TaskConfig) -> dict[str, Any]:
         from pipeline.merge.consensus import Method, get_aggregator
@@ -382,6 +410,9 @@ class Preference(LabelKind):
             vendors = per.assign(flagged_annotators=odd.reindex(per.index, fill_value=0).astype(int)).reset_index()
         cols = ["n", "n_first", "first_share", "ci_low", "ci_high", "flagged", "flagged_annotators"]
         tie_cols = ["vendor", "n", "n_ties", "tie_rate", "ci_low", "ci_high"]
+        pair_cols = ["vendor", "other_vendor", "kappa", "n_items"]
+        kappa = inputs.vendor_kappa
+        pairs = kappa[kappa["vendor"].astype(str) < kappa["other_vendor"].astype(str)] if len(kappa) else None
         strength_cols = ["vendor", "strength", "n", "n_agree", "agree_share", "ci_low", "ci_high", "corr"]
         calibration = inputs.metrics.get("strength_calibration")
         card = inputs.metrics.get("preference_vendor")
@@ -397,6 +428,10 @@ class Preference(LabelKind):
             {"id": "tie-rate", "title": "Tie rate per vendor", "columns": tie_cols,
              "rows": rows(inputs.metrics.get("tie_rate"), tie_cols),
              "note": "Share of judgements that are ties (Wilson 95% interval)."},
+            {"id": "vendor-agreement", "title": "Agreement between vendors", "columns": pair_cols,
+             "rows": rows(pairs, pair_cols),
+             "note": "Cohen's kappa on a / b / tie between each pair of vendors, over the comparisons both judged "
+                     "(each vendor's majority choice per comparison; scorecards/<task>/date=<D>/vendor_kappa.parquet)."},
             {"id": "strength-calibration", "title": "Strength calibration per vendor", "columns": strength_cols,
              "rows": rows(calibration, strength_cols),
              "note": "Per vendor and strength |margin| (-3..3 scale): of its judgements that prefer a side, the share "

@@ -83,7 +83,8 @@ class ReportInputs:
 
     ``measured`` is the measure stage's ``summary.json``, ``agreement`` its ``agreement.parquet``
     and ``metrics`` the other tables of that partition the task's kind reports on
-    (:attr:`pipeline.kinds.LabelKind.report_tables`); ``validation`` holds the day's ``_validate.json`` of every vendor of the task (with its
+    (:attr:`pipeline.kinds.LabelKind.report_tables`) plus the kind's own scorecard tables
+    (:attr:`pipeline.kinds.LabelKind.scorecard_tables`); ``validation`` holds the day's ``_validate.json`` of every vendor of the task (with its
     ``batches``), ``quarantine`` the day's quarantine ``<file>.reason.json`` records of the task,
     each with its storage key under ``key``.
     """

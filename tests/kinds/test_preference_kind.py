@@ -17,7 +17,8 @@ from pipeline import steps
 from pipeline.config import ConfigError, parse_config
 from pipeline.kinds import get_kind
 from pipeline.kinds.preference import CURATED, pair_ids
-from pipeline.merge.preference import fit_bradley_terry
+from pipeline.contract import namespaced
+from pipeline.merge.preference import fit_bradley_terry, fit_noisy_bradley_terry
 from pipeline.publish import ChecksumMismatch, read_manifest, read_published_table, read_training_set
 from pipeline.simulate import simulate
 from pipeline.storage import open_store
@@ -190,6 +191,10 @@ def test_the_vendor_scorecard_has_position_bias_tie_rate_and_strength_calibratio
     assert set(calibration["strength"]) <= {0.75, 1.5, 2.25, 3.0}  # arena's 1..4 on the -3..3 scale
 
 
+def _n(kappa: pd.DataFrame, vendor: str, other: str) -> int:
+    return int(kappa[(kappa["vendor"] == vendor) & (kappa["other_vendor"] == other)]["n_items"].iloc[0])
+
+
 def test_the_report_shows_position_bias_and_tie_rate_per_vendor(run):
     config, root, store, sim, results = run
     day = START + timedelta(days=1)
@@ -200,6 +205,11 @@ def test_the_report_shows_position_bias_and_tie_rate_per_vendor(run):
     assert set(bias) == {"arena", "pairwise_co", "rlhfworks"} and bias["pairwise_co"]["flagged_annotators"] == 1
     assert {r["vendor"] for r in sections["tie-rate"]["rows"]} == set(bias)
     assert 'id="position-bias"' in html and 'id="tie-rate"' in html and 'id="strength-calibration"' in html
+    kappa = pd.read_parquet(root / "scorecards" / TASK / f"date={day}" / "vendor_kappa.parquet")
+    pairs = [(r["vendor"], r["other_vendor"], r["n_items"]) for r in sections["vendor-agreement"]["rows"]]
+    assert pairs == [("arena", "pairwise_co", _n(kappa, "arena", "pairwise_co")), ("arena", "rlhfworks", _n(kappa, "arena", "rlhfworks")),
+                     ("pairwise_co", "rlhfworks", _n(kappa, "pairwise_co", "rlhfworks"))]
+    assert all(r["kappa"] is not None and -1 <= r["kappa"] <= 1 for r in sections["vendor-agreement"]["rows"])
     calibration = pd.read_parquet(root / "scorecards" / TASK / f"date={day}" / "strength_calibration.parquet")
     shown = sections["strength-calibration"]["rows"]
     assert [(r["vendor"], r["strength"], r["n"]) for r in shown] == list(
@@ -231,6 +241,23 @@ def test_a_vendor_need_not_map_item_id_but_a_classification_vendor_must():
     with pytest.raises((ConfigError, ValueError), match=r"maps no vendor column to \['item_id'\]"):
         parse_config({"tasks": {"s": {"labels": ["x", "y"]}},
                       "vendors": {"v": {"task": "s", "landing": "landing/v", "columns": {"w": "annotator_id", "l": "label"}}}})
+
+
+def test_the_merge_fits_annotator_reliability_and_discounts_the_odd_annotators(run):
+    config, root, store, sim, results = run
+    last = START + timedelta(days=1)
+    rel = pd.read_parquet(root / "consensus" / TASK / f"date={last}" / "annotator_reliability.parquet")
+    staged = steps.read_staged(store, TASK, until=last)
+    assert rel["n_judgements"].sum() == len(staged) and not rel.duplicated(["vendor", "annotator_id"]).any()
+    key = rel.set_index(["vendor", "annotator_id"])
+    biased = key.loc[("pairwise_co", "pairwise_co-w00")]  # picks the response shown first 80% of the time
+    assert biased["noise_first"] > 0.7 and biased["reliability"] == key["reliability"].min()  # (true share 0.8)
+    assert key.loc[("rlhfworks", "rlhfworks-w00"), "noise_tie"] == key["noise_tie"].max()  # the tie-happy one
+    assert np.allclose(key[["noise_first", "noise_second", "noise_tie"]].sum(axis=1), 1.0)
+    fit = fit_noisy_bradley_terry(namespaced(staged)[["annotator_id", "response_a", "response_b", "choice", "shown_first"]])
+    scores = read_published_table(root, TASK, "response_scores").to_pandas().set_index("response_id")
+    pd.testing.assert_series_equal(scores["reliable_score"], fit.scores.rename_axis("response_id"), check_names=False)
+    assert "annotator_reliability" not in {e["table"] for e in read_manifest(root, TASK)["extras"]}  # it names annotators
 
 
 def test_every_version_carries_the_bradley_terry_scores_of_the_responses(run):

@@ -126,6 +126,16 @@ def test_ranks_as_crowdkit_noisy_bradley_terry():
     assert spearmanr(_ordered(ours, n), true).statistic >= spearmanr(_ordered(theirs, n), true).statistic - 0.01
 
 
+def test_a_null_shown_first_counts_response_a_as_first():
+    frame, _ = _crowd(6, 10, 800, annotators=6, spammers=1, first_pickers=1, tie_rate=0.1)
+    unknown = frame["annotator_id"].isin(["w00", "w05"])  # their vendor does not say what it showed first
+    mixed = frame.assign(shown_first=frame["shown_first"].where(~unknown, None))
+    rewritten = frame.assign(shown_first=frame["shown_first"].where(~unknown, "a"))
+    a, b = fit_noisy_bradley_terry(mixed), fit_noisy_bradley_terry(rewritten)
+    pd.testing.assert_series_equal(a.scores, b.scores)
+    pd.testing.assert_frame_equal(a.noise, b.noise)
+
+
 def test_ties_drop_leaves_tied_rows_out():
     frame, _ = _crowd(3, 10, 600, annotators=5, spammers=1, tie_rate=0.2)
     fit = fit_noisy_bradley_terry(frame, ties="drop")
@@ -158,7 +168,7 @@ def test_row_order_names_and_orientation_change_nothing(seed):
 
 @pytest.mark.parametrize("change, match", [
     (lambda f: f.drop(columns="annotator_id"), "annotator_id on every row"),
-    (lambda f: f.assign(shown_first=["a", "left"] * (len(f) // 2)), r"shown_first must be 'a' or 'b'.*rows \[1, 3"),
+    (lambda f: f.assign(shown_first=["a", "left"] * (len(f) // 2)), r"shown_first must be 'a', 'b' or null.*rows \[1, 3"),
     (lambda f: f.assign(choice=["a", "maybe"] * (len(f) // 2)), r"choice must be one of"),
 ])
 def test_bad_input_is_refused_naming_the_rows(change, match):

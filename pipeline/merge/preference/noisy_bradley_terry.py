@@ -5,7 +5,8 @@ distribution per annotator). Annotator :math:`u` judges for real with probabilit
 (its *reliability*), and then the outcome follows the Bradley-Terry-Davidson model of
 :mod:`pipeline.merge.preference.bradley_terry`; otherwise it answers without looking, with its own
 distribution :math:`\pi_u` over the *displayed* sides (shown first, shown second, tie) when
-``shown_first`` is given, else over (a, b, tie). So judgement :math:`c` by :math:`u` with outcome
+``shown_first`` is given, else over (a, b, tie) (row by row: a null ``shown_first`` counts
+``response_a`` as first). So judgement :math:`c` by :math:`u` with outcome
 :math:`y_c` (shown side :math:`s_c`) has
 
 .. math::
@@ -90,17 +91,20 @@ class NoisyBradleyTerryFit:
 
 
 def _sides(comparisons: pd.DataFrame, choice: np.ndarray) -> np.ndarray:
-    """Index into :data:`SIDES` of each judgement's answer: which displayed side it picked."""
+    """Index into :data:`SIDES` of each judgement's answer: which displayed side it picked (on a row
+    whose ``shown_first`` is null or absent: ``response_a`` counts as first)."""
+    canonical = np.select([choice == "a", choice == "b"], [0, 1], 2)
     if "shown_first" not in comparisons.columns:
-        return np.select([choice == "a", choice == "b"], [0, 1], 2)
-    shown = comparisons["shown_first"].to_numpy(dtype=object)
+        return canonical
+    shown = comparisons["shown_first"].astype("object").to_numpy()
+    missing = pd.isna(comparisons["shown_first"]).to_numpy()
     known = pd.Series(shown).isin(["a", "b"]).to_numpy()
-    if not known.all():
-        rows = np.flatnonzero(~known)[:5].tolist()
-        raise ValueError(f"shown_first must be 'a' or 'b' on every row (or the column left out); rows {rows} have "
+    if not (known | missing).all():
+        rows = np.flatnonzero(~(known | missing))[:5].tolist()
+        raise ValueError(f"shown_first must be 'a', 'b' or null on every row; rows {rows} have "
                          f"{[shown[r] for r in rows]}")
-    picked_first = choice == shown
-    return np.where(choice == "tie", 2, np.where(picked_first, 0, 1))
+    by_display = np.where(choice == "tie", 2, np.where(choice == shown, 0, 1))
+    return np.where(missing, canonical, by_display)
 
 
 class _Problem:
@@ -204,7 +208,8 @@ def fit_noisy_bradley_terry(comparisons: pd.DataFrame, *, ties: Ties = "davidson
     comparisons : DataFrame
         One row per judgement: ``annotator_id``, ``response_a``, ``response_b``, ``choice`` in
         :data:`~pipeline.merge.preference.CHOICES`, and optionally ``shown_first`` (``a`` or
-        ``b``: which response the annotator saw first), which lets the noise model catch position bias.
+        ``b``: which response the annotator saw first; null where unknown), which lets the noise
+        model catch position bias.
     ties : {"davidson", "drop"}
         As :func:`fit_bradley_terry`; with ``"drop"`` tied judgements are left out of the fit
         (their ``real`` is NaN).
