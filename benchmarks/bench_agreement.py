@@ -28,13 +28,14 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from _timing import best_of  # noqa: E402  (benchmarks/ is on the path when run as a script)
 
 from pipeline.measure.agreement import agreement_table, fleiss_kappa, krippendorff_alpha  # noqa: E402
 
@@ -80,15 +81,6 @@ def make_frame(rows: int, seed: int) -> pd.DataFrame:
     return df
 
 
-def best_of(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
-    best, value = float("inf"), None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        value = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, value
-
-
 def peer_krippendorff(df: pd.DataFrame, level: str) -> float:
     import krippendorff
 
@@ -131,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "labels.parquet"
         df.to_parquet(path, index=False)
-        read_s, table = best_of(lambda: pq.read_table(path), args.repeat)
+        read_s, table = best_of(args.repeat, lambda: pq.read_table(path))
         assert table.num_rows == rows
 
     cases: list[tuple[str, Callable[[], float], Callable[[], float] | None, str]] = [
@@ -154,10 +146,10 @@ def main(argv: list[str] | None = None) -> int:
     ok = True
     for name, ours_fn, peer_fn, peer_name in cases:
         ours_fn()  # warm-up (imports, first-call costs)
-        ours_s, ours_v = best_of(ours_fn, args.repeat)
+        ours_s, ours_v = best_of(args.repeat, ours_fn)
         line = f"{name:<28} {ours_s:>8.3f} {rows / ours_s:>13,.0f}"
         if peer_fn is not None and not args.skip_peers:
-            peer_s, peer_v = best_of(peer_fn, max(1, args.peer_repeat))
+            peer_s, peer_v = best_of(max(1, args.peer_repeat), peer_fn)
             diff = abs(float(ours_v) - float(peer_v))
             ratio = peer_s / ours_s
             agree = diff <= 1e-9

@@ -38,9 +38,7 @@ import argparse
 import json
 import platform
 import sys
-import time
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +47,8 @@ import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from _timing import best_of  # noqa: E402  (benchmarks/ is on the path when run as a script)
 
 from pipeline.merge.consensus import get_aggregator  # noqa: E402
 from pipeline.merge.preference import fit_bradley_terry, fit_noisy_bradley_terry  # noqa: E402
@@ -128,15 +128,6 @@ def by_scores(scores: pd.Series, frame: pd.DataFrame) -> pd.Series:
     pairs = frame.drop_duplicates("item_id").set_index("item_id")
     diff = scores.reindex(pairs["response_a"]).to_numpy() - scores.reindex(pairs["response_b"]).to_numpy()
     return pd.Series(np.where(diff > 0, "a", np.where(diff < 0, "b", "tie")), index=pairs.index)
-
-
-def best_of(repeats: int, fn: Callable[[], Any]) -> tuple[float, Any]:
-    best, out = np.inf, None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -33,8 +33,6 @@ import argparse
 import json
 import platform
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,20 +42,13 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from _timing import best_of  # noqa: E402  (benchmarks/ is on the path when run as a script)
+
 from pipeline.merge.rating import METHODS, aggregate, fit_annotator_model  # noqa: E402
 
 DATA = REPO.parent / "shared" / "datasets" / "truth_inference" / "emotion"
 #: Zheng et al. (PVLDB 2017) Table 6, emotion: (MAE, RMSE)
 PUBLISHED = {"mean": (12.02, 17.84), "median": (13.53, 21.26)}
-
-
-def best_of(repeats: int, fn: Callable[[], Any]) -> tuple[float, Any]:
-    best, out = np.inf, None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
 
 
 def errors(score: np.ndarray, truth: np.ndarray) -> tuple[float, float]:

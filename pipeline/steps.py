@@ -428,8 +428,7 @@ def report(config: LabelqConfig, store: Store, day: date, task: str, *, allow_em
     tcfg = _task(config, task)
     if skipped := _skip_empty(config, store, "report", task, day, allow_empty):
         return skipped
-    inputs = rpt.load_inputs(store, task, day, metrics=tcfg.label_kind.report_tables,
-                             scorecard_extras=tcfg.label_kind.scorecard_tables)
+    inputs = rpt.load_inputs(store, task, day, scorecard_extras=tcfg.label_kind.scorecard_tables)
     labels = tcfg.label_kind.report_labels(tcfg)
     data = rpt.build_report_data(
         inputs, task=task, day=day, labels=labels,

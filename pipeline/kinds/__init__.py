@@ -164,8 +164,6 @@ class LabelKind(ABC):
     #: the report's kind sections: a Jinja template with macros ``quality(d, images, kappa, kappa_vendors)``
     #: and ``training_set(d, images)``; a name under ``pipeline/report/templates/`` or a file's path
     report_template: ClassVar[str | Path] = "kinds/generic.html.j2"
-    #: the kind's own measure tables its report sections read (``ReportInputs.metrics``)
-    report_tables: ClassVar[tuple[str, ...]] = ()
     #: the kind's own tables in :attr:`pipeline.score.scorecard.Scorecards.extra` (written beside the
     #: scorecard, read back into ``ReportInputs.metrics`` for the report sections)
     scorecard_tables: ClassVar[tuple[str, ...]] = ()

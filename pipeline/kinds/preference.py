@@ -388,8 +388,6 @@ class Preference(LabelKind):
                    "tie_ci_high", "n_strength", "strength_agreement_corr"]
         return replace(cards, extra={"preference_vendor": out[columns], "strength_calibration": calibration})
 
-    report_tables: ClassVar[tuple[str, ...]] = ("position_bias", "tie_rate")
-
     def report_labels(self, task: TaskConfig) -> list[str]:
         return list(CHOICES)
 
@@ -402,31 +400,31 @@ class Preference(LabelKind):
             return [{str(c): (None if pd.isna(v) else round(float(v), 3) if isinstance(v, float) else v)
                      for c, v in r.items()} for r in frame[columns].to_dict("records")]
 
-        bias = inputs.metrics.get("position_bias")
-        vendors = None
-        if bias is not None:  # annotators are counted, never named (the report pseudonymises them elsewhere)
-            per = bias[bias["annotator_id"].isna()].set_index("vendor")
-            odd = bias[bias["annotator_id"].notna() & bias["flagged"]].groupby("vendor").size()
-            vendors = per.assign(flagged_annotators=odd.reindex(per.index, fill_value=0).astype(int)).reset_index()
+        card = inputs.metrics.get("preference_vendor")  # annotators are counted there, never named
+        bias = ties = None
+        if card is not None:
+            bias = card.rename(columns={"n_position": "n", "first_ci_low": "ci_low", "first_ci_high": "ci_high",
+                                        "position_flagged": "flagged"})
+            ties = card.rename(columns={"n_judgements": "n", "tie_ci_low": "ci_low", "tie_ci_high": "ci_high"})
         cols = ["n", "n_first", "first_share", "ci_low", "ci_high", "flagged", "flagged_annotators"]
         tie_cols = ["vendor", "n", "n_ties", "tie_rate", "ci_low", "ci_high"]
         pair_cols = ["vendor", "other_vendor", "kappa", "n_items"]
         kappa = inputs.vendor_kappa
         pairs = kappa[kappa["vendor"].astype(str) < kappa["other_vendor"].astype(str)] if len(kappa) else None
         strength_cols = ["vendor", "strength", "n", "n_agree", "agree_share", "ci_low", "ci_high", "corr"]
-        calibration = inputs.metrics.get("strength_calibration")
-        card = inputs.metrics.get("preference_vendor")
-        if calibration is not None:
-            corr = card.set_index("vendor")["strength_agreement_corr"] if card is not None else pd.Series(dtype=float)
+        calibration = inputs.metrics.get("strength_calibration") if card is not None else None
+        if card is not None and calibration is not None:  # both from the same scorecard stage
+            corr = card.set_index("vendor")["strength_agreement_corr"]
             calibration = calibration.assign(corr=calibration["vendor"].map(corr).astype("float64"))
         return [
             {"id": "position-bias", "title": "Position bias per vendor", "columns": ["vendor", *cols],
-             "rows": rows(vendors, ["vendor", *cols]),
+             "rows": rows(bias, ["vendor", *cols]),
              "note": "Share of non-tie judgements that chose the response shown first (Wilson 95% interval); "
                      "flagged when the interval excludes 0.5. flagged_annotators: the vendor's annotators whose own "
-                     "interval excludes 0.5 (named in metrics/<task>/date=<D>/position_bias.parquet)."},
+                     "interval excludes 0.5 (named in metrics/<task>/date=<D>/position_bias.parquet; this table is "
+                     "scorecards/<task>/date=<D>/preference_vendor.parquet)."},
             {"id": "tie-rate", "title": "Tie rate per vendor", "columns": tie_cols,
-             "rows": rows(inputs.metrics.get("tie_rate"), tie_cols),
+             "rows": rows(ties, tie_cols),
              "note": "Share of judgements that are ties (Wilson 95% interval)."},
             {"id": "vendor-agreement", "title": "Agreement between vendors", "columns": pair_cols,
              "rows": rows(pairs, pair_cols),

@@ -82,9 +82,8 @@ class ReportInputs:
     """Everything one report is made of (frames and JSON documents as read from storage).
 
     ``measured`` is the measure stage's ``summary.json``, ``agreement`` its ``agreement.parquet``
-    and ``metrics`` the other tables of that partition the task's kind reports on
-    (:attr:`pipeline.kinds.LabelKind.report_tables`) plus the kind's own scorecard tables
-    (:attr:`pipeline.kinds.LabelKind.scorecard_tables`); ``validation`` holds the day's ``_validate.json`` of every vendor of the task (with its
+    and ``metrics`` the kind's own scorecard tables
+    (:attr:`pipeline.kinds.LabelKind.scorecard_tables`) by name; ``validation`` holds the day's ``_validate.json`` of every vendor of the task (with its
     ``batches``), ``quarantine`` the day's quarantine ``<file>.reason.json`` records of the task,
     each with its storage key under ``key``.
     """
@@ -145,11 +144,10 @@ def _read_batches(store: Store, task: str, day: date) -> tuple[list[dict[str, An
     return validation, quarantine
 
 
-def load_inputs(store: Store, task: str, day: date, *, metrics: Sequence[str] = (),
-                scorecard_extras: Sequence[str] = ()) -> ReportInputs:
-    """Read a report's inputs: the day's scorecard tables, the measure stage's summary and
-    agreement table (and its tables ``metrics``, those present, and the kind's own scorecard
-    tables ``scorecard_extras``, into ``ReportInputs.metrics`` too), the validation reports and quarantine reasons of the day's batches, the
+def load_inputs(store: Store, task: str, day: date, *, scorecard_extras: Sequence[str] = ()) -> ReportInputs:
+    """Read a report's inputs: the day's scorecard tables (and the kind's own ones
+    ``scorecard_extras``, those present, into ``ReportInputs.metrics``), the measure stage's summary and
+    agreement table, the validation reports and quarantine reasons of the day's batches, the
     history up to ``day``, the consensus partition and the manifest of training-set version ``day``.
 
     Raises ``FileNotFoundError`` (saying which stage to run) when the scorecard is missing.
@@ -172,10 +170,8 @@ def load_inputs(store: Store, task: str, day: date, *, metrics: Sequence[str] = 
     agree_key = store.layout.agreement_table(task, day).as_posix()
     agreement = store.read_parquet(agree_key).to_pandas() if store.is_file(agree_key) else None
     validation, quarantine = _read_batches(store, task, day)
-    extra = {name: store.read_parquet(key).to_pandas() for name in metrics
-             if store.is_file(key := store.layout.metrics_table(task, day, name).as_posix())}
-    extra.update({name: store.read_parquet(key).to_pandas() for name in scorecard_extras
-                  if store.is_file(key := store.layout.scorecard_table(task, day, name).as_posix())})
+    extra = {name: store.read_parquet(key).to_pandas() for name in scorecard_extras
+             if store.is_file(key := store.layout.scorecard_table(task, day, name).as_posix())}
     cons_key = store.layout.consensus_table(task, day).as_posix()
     consensus = store.read_parquet(cons_key).to_pandas() if store.is_file(cons_key) else None
     manifest, error = None, None

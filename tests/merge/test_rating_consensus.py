@@ -10,7 +10,7 @@ import pytest
 from scipy import stats
 from scipy.stats import mstats
 
-from helpers.truth_inference import DATA_DIR, IN_CI
+from helpers.truth_inference import DATA_DIR, IN_CI, load
 from pipeline.merge.rating import MEDIAN_SE_FACTOR, METHODS, RESULT_COLUMNS, aggregate, fit_annotator_model
 
 SIMPLE = ("mean", "median", "trimmed_mean")
@@ -31,10 +31,7 @@ def emotion() -> tuple[pd.DataFrame, pd.Series]:
         if IN_CI:
             pytest.fail(message)
         pytest.skip(message)
-    answers = pd.read_csv(folder / "answer.csv", dtype={"question": str, "worker": str})
-    ratings = answers.rename(columns={"question": "item_id", "worker": "annotator_id", "answer": "label"})
-    truth = pd.read_csv(folder / "truth.csv", dtype={"question": str}).set_index("question")["truth"]
-    return ratings, truth
+    return load("emotion")
 
 
 def errors(scores: pd.DataFrame, truth: pd.Series, items: pd.Index | None = None) -> tuple[float, float]:

@@ -110,6 +110,7 @@ class _Blocks:
 
     def __init__(self, comp: np.ndarray, local: np.ndarray, sizes: np.ndarray) -> None:
         self.local, self.comp = local, comp
+        self._lu: tuple[Any, bool, Any] | None = None  # (block, pseudo, factorisation) of the last large solve
         self.size_of = sizes[comp]  # block size of each response
         # position of each response's component among the components of its size
         rank = np.zeros(len(sizes), dtype=np.int64)
@@ -158,9 +159,8 @@ class _Blocks:
         the same matrix); with ``pseudo`` (a Laplacian, singular along the constant vector) of the
         block grounded at its first response. Up to :data:`DENSE_LARGE` responses a dense Cholesky
         (LAPACK; a well-connected graph fills a sparse factor in anyway), beyond a sparse LU."""
-        cached = getattr(self, "_lu", None)
-        if cached is not None and cached[0] is m and cached[1] == pseudo:
-            return cached[2]
+        if self._lu is not None and self._lu[0] is m and self._lu[1] == pseudo:
+            return self._lu[2]
         block = m[1:, 1:] if pseudo else m
         factor: Any
         if block.shape[0] <= DENSE_LARGE:
@@ -282,21 +282,29 @@ def _encode(comparisons: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return names[order], ranked[:m], ranked[m:]
 
 
-def _pair_counts(ia: np.ndarray, ib: np.ndarray, choice: np.ndarray, n: int, weights: np.ndarray | None = None,
+def _pair_index(ia: np.ndarray, ib: np.ndarray, choice: np.ndarray, n: int
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct unordered pairs ``(lo, hi)`` of the comparisons, each comparison's pair (``inverse``)
+    and its outcome as seen from the pair (``col``: 0 lo won, 1 hi won, 2 tie)."""
+    lo = np.minimum(ia, ib)
+    pairs, inverse = np.unique(lo * n + np.maximum(ia, ib), return_inverse=True)
+    code = np.select([choice == "a", choice == "b"], [0, 1], 2)
+    col = np.where(code == 2, 2, np.where(ia == lo, code, 1 - code))
+    return pairs // n, pairs % n, inverse, col
+
+
+def _tally(inverse: np.ndarray, col: np.ndarray, pairs: int, weights: np.ndarray | None = None) -> np.ndarray:
+    """Outcome counts per pair, shape (3, pairs): wins of lo, wins of hi, ties (each comparison
+    counted with its ``weights``, default 1)."""
+    return np.bincount(inverse * 3 + col, weights, 3 * pairs).reshape(pairs, 3).T
+
+
+def _pair_counts(ia: np.ndarray, ib: np.ndarray, choice: np.ndarray, n: int,
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Distinct unordered pairs ``(lo, hi)`` and their outcome counts (wins of lo, wins of hi, ties;
-    each row counted with its ``weights``, default 1): the sufficient statistics of the model, so
-    that each Newton step costs the distinct pairs."""
-    lo, hi = np.minimum(ia, ib), np.maximum(ia, ib)
-    wt = np.ones(len(ia)) if weights is None else weights
-    a_wins, b_wins = choice == "a", choice == "b"
-    lo_wins = np.where(ia == lo, a_wins, b_wins)
-    hi_wins = np.where(ia == lo, b_wins, a_wins)
-    pairs, inverse = np.unique(lo * n + hi, return_inverse=True)
-    k = len(pairs)
-    w = np.stack([np.bincount(inverse, lo_wins * wt, k), np.bincount(inverse, hi_wins * wt, k),
-                  np.bincount(inverse, (choice == "tie") * wt, k)])
-    return pairs // n, pairs % n, w
+    """Distinct unordered pairs ``(lo, hi)`` and their outcome counts (:func:`_tally`): the
+    sufficient statistics of the model, so that each Newton step costs the distinct pairs."""
+    i, j, inverse, col = _pair_index(ia, ib, choice, n)
+    return i, j, _tally(inverse, col, len(i)).astype(float)
 
 
 def _newton(i: np.ndarray, j: np.ndarray, w: np.ndarray, n: int, blocks: _Blocks, theta: np.ndarray,

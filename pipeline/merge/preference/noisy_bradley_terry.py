@@ -55,8 +55,10 @@ from pipeline.merge.preference.bradley_terry import (
     _encode,
     _initial_tie_log_odds,
     _newton,
+    _pair_index,
     _probabilities,
     _standard_errors,
+    _tally,
 )
 
 __all__ = ["NoisyBradleyTerryFit", "fit_noisy_bradley_terry", "noisy_bradley_terry"]
@@ -117,11 +119,8 @@ class _Problem:
         self.code = np.select([choice == "a", choice == "b"], [0, 1], 2)
         self.rows = np.arange(len(ia))
         self.n_u = np.bincount(ann, minlength=k).astype(float)
-        lo, hi = np.minimum(ia, ib), np.maximum(ia, ib)
-        pairs, self.inverse = np.unique(lo * n + hi, return_inverse=True)
-        self.i, self.j, self.p = pairs // n, pairs % n, len(pairs)
-        flip = ia != lo  # a win of response_a is a win of the pair's hi
-        self.col = np.where(self.code == 2, 2, np.where(flip, 1 - self.code, self.code))
+        self.i, self.j, self.inverse, self.col = _pair_index(ia, ib, choice, n)
+        self.p = len(self.i)
         self.blocks = _Blocks(*_components(self.i, self.j, n))
         w = self.counts(np.ones(len(ia)))
         self.use_delta = use_ties and float(w[2].sum()) > 0
@@ -129,7 +128,7 @@ class _Problem:
         self.delta0 = _initial_tie_log_odds(w) if self.use_delta else None
 
     def counts(self, z: np.ndarray) -> np.ndarray:
-        return np.bincount(self.inverse * 3 + self.col, z, 3 * self.p).reshape(self.p, 3).T
+        return _tally(self.inverse, self.col, self.p, z)
 
     def pack(self, theta: np.ndarray, delta: float | None, r: np.ndarray, noise: np.ndarray) -> np.ndarray:
         parts = [theta, [] if delta is None else [delta], np.log(r) - np.log1p(-r), np.log(noise[:, :self.sides]).ravel()]
