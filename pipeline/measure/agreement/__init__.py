@@ -16,8 +16,10 @@ also be computed from mergeable sufficient statistics
 """
 
 from ._sums import UndefinedAgreementWarning
+from .binary_f1 import balanced_f1, pairwise_f1
 from .bootstrap import BootstrapResult, bootstrap_ci
 from .coincidence import CoincidenceStats, coincidences, merge
+from .icc import ICC_COLUMNS, ICC_TYPES, intraclass_corr, kendall_w
 from .kappa import ConfusionStats, cohen_kappa, confusion
 from .krippendorff import Level, krippendorff_alpha
 from .multirater import fleiss_kappa, gwet_ac1, percent_agreement, scott_pi
@@ -26,6 +28,8 @@ from .per_category import per_category_agreement
 from .table import TABLE_COLUMNS, TABLE_METRICS, agreement_table
 
 __all__ = [
+    "ICC_COLUMNS",
+    "ICC_TYPES",
     "TABLE_COLUMNS",
     "TABLE_METRICS",
     "BootstrapResult",
@@ -34,14 +38,18 @@ __all__ = [
     "Level",
     "UndefinedAgreementWarning",
     "agreement_table",
+    "balanced_f1",
     "bootstrap_ci",
     "coincidences",
     "cohen_kappa",
     "confusion",
     "fleiss_kappa",
     "gwet_ac1",
+    "intraclass_corr",
+    "kendall_w",
     "krippendorff_alpha",
     "merge",
+    "pairwise_f1",
     "pairwise_kappa",
     "pairwise_kappa_matrix",
     "per_category_agreement",
