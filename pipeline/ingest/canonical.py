@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipeline.config import VendorConfig
+from pipeline.config import TaskConfig, VendorConfig
 from pipeline.kinds import DEFAULT_KIND, LabelKind, get_kind
 
 #: Row bookkeeping ingest adds to a kind's canonical columns: the row's position in the delivered
@@ -367,14 +367,17 @@ def map_batch(
     source_file: str,
     source_rows: np.ndarray | None = None,
     kind: LabelKind | None = None,
+    task_config: TaskConfig | None = None,
 ) -> pa.Table:
     """Map a flat vendor table (see :func:`flatten`) onto :func:`ingested_schema` of ``kind``:
-    the shared canonical columns, the kind's payload (``kind.map_payload``) and row bookkeeping."""
+    the shared canonical columns, the kind's payload (``kind.map_payload``, given ``task_config``:
+    the settings of ``task``) and row bookkeeping."""
     kind = _kind(kind)
     n = table.num_rows
     bad_utf8, bad_time = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
     by_canon = {canon: table.column(col) for col, canon in _source_columns(vendor).items()}
-    payload = kind.map_payload({c: by_canon[c] for c in kind.vendor_columns if c in by_canon}, vendor, bad_utf8)
+    payload = kind.map_payload({c: by_canon[c] for c in kind.vendor_columns if c in by_canon}, vendor, bad_utf8,
+                               task=task_config)
     missing = [c for c in kind.payload.names if c not in payload]
     if missing:  # a kind's bug, never the vendor's: name it
         raise TypeError(f"label kind {kind.name!r}: map_payload returned no column(s) {missing}")

@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipeline.config import LabelqConfig, VendorConfig
+from pipeline.config import LabelqConfig, TaskConfig, VendorConfig
 from pipeline.ingest.canonical import (
     DEFAULT_BATCH_ROWS,
     ContractError,
@@ -48,20 +48,21 @@ def _write_with_key(writer: pq.ParquetWriter, canon: pa.Table) -> None:
 
 
 def _ingest_file(store: Store, key: str, out_key: str, *, vendor_name: str, vcfg: VendorConfig, kind: LabelKind,
-                 batch_rows: int) -> tuple[int, int, str | None, list[str]]:
+                 batch_rows: int, task: TaskConfig | None = None) -> tuple[int, int, str | None, list[str]]:
     """Stream one delivery into ``out_key``; returns (rows, source rows, batch id if single, extra columns)."""
     with store.open_input(key) as fh:
         pf = open_delivery(fh, file=key)
         try:
             return _ingest_open_file(store, pf, key, out_key, vendor_name=vendor_name, vcfg=vcfg, kind=kind,
-                                     batch_rows=batch_rows)
+                                     batch_rows=batch_rows, task=task)
         except ContractError as exc:  # after the footer was read: its rows are counted as quarantined
             exc.rows = pf.metadata.num_rows  # type: ignore[attr-defined]
             raise
 
 
 def _ingest_open_file(store: Store, pf: pq.ParquetFile, key: str, out_key: str, *, vendor_name: str,
-                      vcfg: VendorConfig, kind: LabelKind, batch_rows: int) -> tuple[int, int, str | None, list[str]]:
+                      vcfg: VendorConfig, kind: LabelKind, batch_rows: int,
+                      task: TaskConfig | None = None) -> tuple[int, int, str | None, list[str]]:
     """:func:`_ingest_file` once the footer was read."""
     extra = check_contract(pf.schema_arrow, vcfg, file=key, kind=kind)
     stem = PurePosixPath(key).stem
@@ -71,7 +72,7 @@ def _ingest_open_file(store: Store, pf: pq.ParquetFile, key: str, out_key: str, 
         for flat, parent in iter_delivery(pf, vcfg, file=key, batch_rows=batch_rows):
             try:
                 canon = map_batch(flat, task=vcfg.task_name, vendor_name=vendor_name, vendor=vcfg, batch_id=stem,
-                                  source_file=key, source_rows=parent, kind=kind)
+                                  source_file=key, source_rows=parent, kind=kind, task_config=task)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as exc:
                 first = int(parent[0]) if len(parent) else 0
                 raise ContractError("bad_values", f"{key}: rows {first}..{first + len(parent) - 1}: values cannot be "
@@ -131,7 +132,7 @@ def ingest_day(config: LabelqConfig, store: Store, day: date, vendor: str, *,
                 try:
                     rec.rows, rec.source_rows, batch_id, rec.extra_columns = _ingest_file(
                         store, key, out.key(lay.ingested(day, vendor) / name), vendor_name=vendor, vcfg=feed,
-                        kind=config.tasks[task].label_kind, batch_rows=batch_rows)
+                        kind=config.tasks[task].label_kind, batch_rows=batch_rows, task=config.tasks[task])
                     rec.batch_id = batch_id or stem
                     rec.output = name
                 except ContractError as exc:

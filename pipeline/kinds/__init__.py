@@ -199,13 +199,15 @@ class LabelKind(ABC):
     # ------------------------------------------------------------------ ingest, validate
     @abstractmethod
     def map_payload(self, columns: Mapping[str, pa.ChunkedArray], vendor: VendorConfig,
-                    invalid_text: np.ndarray) -> dict[str, pa.ChunkedArray]:
+                    invalid_text: np.ndarray, task: TaskConfig | None = None) -> dict[str, pa.ChunkedArray]:
         """Vendor values -> every column of :attr:`payload` (same length, any order).
 
         ``columns``: the vendor's mapped payload columns by canonical name, as delivered (absent
         when an optional column is not mapped). Use :func:`pipeline.ingest.canonical.as_text` for
         text: it flags invalid UTF-8 in ``invalid_text`` (in place) so the row is quarantined,
         not dropped. Values that do not fit are kept for validation to name, never dropped.
+        ``task``: the task the rows are for (a kind whose mapping depends on the task's own
+        settings needs it, e.g. a rating scale's levels; ingest always passes it).
         """
 
     def item_ids(self, payload: Mapping[str, pa.ChunkedArray], invalid_text: np.ndarray) -> pa.ChunkedArray:
@@ -317,9 +319,11 @@ def get_kind(name: str) -> LabelKind:
 def _register_builtins() -> None:
     from pipeline.kinds.classification import Classification
     from pipeline.kinds.preference import Preference
+    from pipeline.kinds.rating import Rating
 
     register_kind(Classification())
     register_kind(Preference())
+    register_kind(Rating())
 
 
 _register_builtins()

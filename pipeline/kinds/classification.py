@@ -84,7 +84,7 @@ class Classification(LabelKind):
 
     # ------------------------------------------------------------------ ingest, validate
     def map_payload(self, columns: Mapping[str, pa.ChunkedArray], vendor: VendorConfig,
-                    invalid_text: np.ndarray) -> dict[str, pa.ChunkedArray]:
+                    invalid_text: np.ndarray, task: TaskConfig | None = None) -> dict[str, pa.ChunkedArray]:
         from pipeline.ingest.canonical import as_text, normalise_labels
 
         return {"label": normalise_labels(as_text(columns["label"], invalid_text), vendor.labels)}

@@ -139,7 +139,7 @@ class Preference(LabelKind):
 
     # ------------------------------------------------------------------ ingest, validate
     def map_payload(self, columns: Mapping[str, pa.ChunkedArray], vendor: VendorConfig,
-                    invalid_text: np.ndarray) -> dict[str, pa.ChunkedArray]:
+                    invalid_text: np.ndarray, task: TaskConfig | None = None) -> dict[str, pa.ChunkedArray]:
         from pipeline.ingest.canonical import as_text, normalise_labels
 
         n = len(columns["choice"])

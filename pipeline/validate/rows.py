@@ -125,8 +125,11 @@ def _fails(check: RowCheck, col: pa.ChunkedArray, params: dict[str, Any]) -> pa.
             if bound is not None:
                 bad = pc.or_(bad, op(col, _scalar(bound, col.type)))
     elif check.type == "expect_column_values_to_be_in_set":
-        values = pa.array(_param(check.kwargs["value_set"], params), pa.string())
-        bad = pc.invert(pc.is_in(col, value_set=values))
+        allowed = _param(check.kwargs["value_set"], params)
+        if pa.types.is_integer(col.type) or pa.types.is_floating(col.type):  # a scale's values
+            bad = pc.invert(pc.is_in(pc.cast(col, pa.float64()), value_set=pa.array(allowed, pa.float64())))
+        else:
+            bad = pc.invert(pc.is_in(col, value_set=pa.array(allowed, pa.string())))
     elif check.type == "expect_column_value_lengths_to_be_between":
         n = pc.utf8_length(col)
         lo, hi = _param(check.kwargs.get("min_value"), params), _param(check.kwargs.get("max_value"), params)

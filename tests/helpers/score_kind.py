@@ -50,7 +50,8 @@ class ScoreKind(LabelKind):
         if not lo < hi or tol <= 0:
             raise ValueError(f"options: need min < max and tolerance > 0, got {task.options}")
 
-    def map_payload(self, columns: Mapping[str, pa.ChunkedArray], vendor: Any, invalid_text: np.ndarray) -> dict[str, pa.ChunkedArray]:
+    def map_payload(self, columns: Mapping[str, pa.ChunkedArray], vendor: Any, invalid_text: np.ndarray,
+                    task: Any = None) -> dict[str, pa.ChunkedArray]:
         return {"score": pc.cast(columns["score"], pa.float64())}
 
     def suite_parameters(self, task: Any) -> dict[str, Any]:

@@ -23,13 +23,34 @@ DAYS = ["2026-11-01", "2026-11-02"]
 SIM = ["--seed", "3", "--days", "2", "--items", "80", "--start", DAYS[0], "-q"]
 
 
-@pytest.fixture
-def roots(s3, s3_server, tmp_path, monkeypatch):
+@pytest.fixture(scope="module")
+def s3(s3_server):
+    """A boto3 client of this module's S3 server with :data:`helpers.s3.BUCKET` created (one bucket
+    for the module: both tests read the same two runs)."""
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=f"http://{s3_server}", region_name="us-east-1")
+    client.create_bucket(Bucket=BUCKET)
+    return client
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    """The working directory of the module's runs: anything an object-store root wrongly wrote as
+    local files would land here."""
+    path = tmp_path_factory.mktemp("s3_pipeline")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(path)
+        yield path
+
+
+@pytest.fixture(scope="module")
+def roots(s3, s3_server, workdir):
     """The same simulation and two-day run on an s3:// root and on a local root (run from
-    ``tmp_path``, so anything an object-store root wrongly wrote as local files lands there)."""
-    monkeypatch.chdir(tmp_path)
+    ``workdir``), once for the module: the tests below only read them, or add a tag and rewrite
+    a report that the other test does not look at."""
     remote = f"s3://{BUCKET}/labelq?endpoint_override={s3_server}&scheme=http"
-    local = tmp_path / "data"
+    local = workdir / "data"
     for root in (remote, str(local)):
         assert main(["simulate", "--root", root, *SIM]) == 0
         assert main(["run", "--root", root, "--date", DAYS[0], "--days", "2", "-q"]) == 0
@@ -40,7 +61,7 @@ def _local_files(local) -> dict[str, bytes]:
     return {p.relative_to(local).as_posix(): p.read_bytes() for p in local.rglob("*") if p.is_file() and not p.is_symlink()}
 
 
-def test_every_stage_writes_to_the_object_store(roots, s3, tmp_path, capsys):
+def test_every_stage_writes_to_the_object_store(roots, s3, workdir, capsys):
     remote, local = roots
     capsys.readouterr()
     objects = {k.removeprefix("labelq/"): v for k, v in bucket_objects(s3).items()}
@@ -49,7 +70,7 @@ def test_every_stage_writes_to_the_object_store(roots, s3, tmp_path, capsys):
         assert any(k.startswith(prefix) for k in objects), f"nothing under {prefix} on S3"
     assert not any("/.tmp-" in k or k.startswith(".tmp-") for k in objects), "temporary objects left behind"
     assert "reports/index.html" in objects and "reports/sentiment/2026-11-02.html" in objects
-    assert [p.name for p in tmp_path.iterdir()] == ["data"]  # the S3 run wrote nothing locally
+    assert [p.name for p in workdir.iterdir()] == ["data"]  # the S3 run wrote nothing locally
 
     # the same inputs give the same bytes on S3 as on a local disk, stage by stage
     files = _local_files(local)

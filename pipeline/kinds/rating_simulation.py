@@ -1,0 +1,133 @@
+"""Synthetic rating deliveries (the rating kind's simulator, ``labelq simulate``).
+
+Every item has a true score :math:`t` uniform on the scale's range widened by half a step at
+each end (so every level is equally likely); its gold score is the scale value nearest :math:`t`. An annotator of a vendor with profile (``leniency`` :math:`b`, ``noise``
+:math:`s`, both in steps of the scale) rates the scale value nearest
+:math:`t + (b + \\beta_a + s\\,\\varepsilon)\\cdot\\text{step}` (clipped to the range), with a small
+per-annotator offset :math:`\\beta_a \\sim N(0, 0.15^2)` and :math:`\\varepsilon \\sim N(0, 1)`; on a
+binary criterion (values 0 and 1) that makes a lenient vendor say "met" too often. Vendor
+profiles rotate: a careful one, a **lenient** one whose annotator 0 uses only the top level (a
+rater the scorecard flags for scale use), a **severe** and noisy one. Each vendor rates each item
+with probability 0.8, a third of them twice (two annotators), in its own vocabulary (levels: the
+vendor's word for each level, from ``vendors.<v>.labels`` inverted; numeric scales: numbers).
+Every ``bad_batch_every``-th vendor-day's second batch has values outside the range and between
+two steps (numeric scales) or a word outside the vocabulary (levels), so validation has rows to
+quarantine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from pipeline.kinds import Delivery, SimulationSpec, Simulated
+from pipeline.kinds.rating import GOLD, Scale, scale_of
+
+if TYPE_CHECKING:
+    from pipeline.config import TaskConfig, VendorConfig
+
+__all__ = ["PROFILES", "RatingProfile", "simulate_rating"]
+
+
+@dataclass(frozen=True)
+class RatingProfile:
+    """How one vendor's annotators rate: ``leniency`` and ``noise`` in steps of the scale, and
+    whether its annotator 0 only ever gives the top level (``top_only``)."""
+
+    n_annotators: int = 6
+    leniency: float = 0.0
+    noise: float = 0.5
+    top_only: bool = False
+
+
+PROFILES = (RatingProfile(), RatingProfile(leniency=0.8, noise=0.6, top_only=True),
+            RatingProfile(leniency=-0.6, noise=1.1))
+
+
+def _rate(rng: np.random.Generator, truth: np.ndarray, annotator: np.ndarray, offsets: np.ndarray, scale: Scale,
+          profile: RatingProfile) -> np.ndarray:
+    """Index of the scale value each annotator gives (see the module docstring)."""
+    drift = profile.leniency + offsets[annotator] + profile.noise * rng.normal(size=len(truth))
+    given = truth + drift * scale.step
+    index = scale.nearest(given)
+    if profile.top_only:
+        index = np.where(annotator == 0, len(scale.values) - 1, index)
+    return index
+
+
+def _vendor_values(vendor: VendorConfig, scale: Scale, index: np.ndarray) -> np.ndarray:
+    """The vendor's own values for scale positions ``index`` (its word for a level, else the number)."""
+    if scale.labelled:
+        to_vendor = {c: v for v, c in reversed(list(vendor.labels.items()))}  # canonical -> the vendor's first word
+        words = np.array([to_vendor.get(n, n) for n in scale.names], dtype=object)
+        return words[index]
+    values = np.asarray(scale.values)[index]
+    return values.astype(np.int64) if float(scale.step).is_integer() and float(scale.low).is_integer() else values
+
+
+def simulate_rating(task_name: str, task: TaskConfig, vendors: Mapping[str, VendorConfig],
+                    spec: SimulationSpec) -> Simulated:
+    """The rating kind's simulator (:meth:`pipeline.kinds.LabelKind.simulate`; module docstring)."""
+    scale = scale_of(task)
+    deliveries: list[Delivery] = []
+    bad: list[str] = []
+    gold_parts: list[pd.DataFrame] = []
+    vendor_items = list(vendors.items())
+    profiles = [PROFILES[i % len(PROFILES)] for i in range(len(vendor_items))]
+    for day_index in range(spec.days):
+        day = spec.start + timedelta(days=day_index)
+        drng = np.random.default_rng([spec.seed, spec.task_index, day.toordinal()])
+        n = spec.items_per_day
+        items = np.array([f"{task_name}-{day:%Y%m%d}-{i:05d}" for i in range(n)], dtype=object)
+        truth = drng.uniform(scale.low - scale.step / 2, scale.high + scale.step / 2, n)
+        is_gold = drng.random(n) < spec.gold_fraction
+        gold_parts.append(pd.DataFrame({"task": task_name, "item_id": items[is_gold],
+                                        "gold_score": np.asarray(scale.values)[scale.nearest(truth[is_gold])]}))
+        day_start = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+        for v_index, ((vname, vendor), profile) in enumerate(zip(vendor_items, profiles)):
+            n_ann = spec.annotators or profile.n_annotators
+            vrng = np.random.default_rng([spec.seed, spec.task_index, day.toordinal(), v_index])
+            offsets = np.random.default_rng([spec.seed, spec.task_index, v_index]).normal(0, 0.15, n_ann)
+            once = np.flatnonzero(vrng.random(n) < 0.8)
+            twice = once[vrng.random(len(once)) < 1 / 3]
+            rows = np.concatenate([once, twice])
+            first = vrng.integers(0, n_ann, len(once))
+            second = (first[np.searchsorted(once, twice)] + vrng.integers(1, n_ann, len(twice))) % n_ann
+            annotator = np.concatenate([first, second])
+            order = np.argsort(rows, kind="stable")
+            rows, annotator = rows[order], annotator[order]
+            index = _rate(vrng, truth[rows], annotator, offsets, scale, profile)
+            canon: dict[str, Any] = {
+                "item_id": items[rows],
+                "annotator_id": np.array([f"{vname}-r{k:02d}" for k in annotator], dtype=object),
+                "label": _vendor_values(vendor, scale, index),
+                "annotated_at": pd.DatetimeIndex(day_start + pd.to_timedelta(
+                    np.sort(vrng.integers(6 * 3600, 22 * 3600, len(rows))), unit="s")),
+            }
+            cut = int(len(rows) * 0.6)
+            for b, sl in enumerate((slice(0, cut), slice(cut, None))):
+                batch_id = f"{vname}-{day:%Y%m%d}-{b + 1:02d}"
+                part = {k: v[sl] for k, v in canon.items()}
+                part["batch_id"] = np.full(len(part["label"]), batch_id, dtype=object)
+                vendor_day = day_index * len(vendor_items) + v_index
+                if b == 1 and vendor_day % spec.bad_batch_every == spec.bad_batch_every - 1 and len(part["label"]) >= 20:
+                    k = max(1, len(part["label"]) // 20)
+                    values = part["label"].astype(object if scale.labelled else np.float64)
+                    if scale.labelled:
+                        values[:k] = "n/a"
+                        bad.append(f"{batch_id} (not_on_scale)")
+                    else:
+                        values[:k] = scale.high + 3 * scale.step
+                        values[k:2 * k] = scale.low + scale.step / 2
+                        bad.append(f"{batch_id} (out_of_range, off_step)")
+                    part["label"] = values
+                frame = pd.DataFrame({vcol: part[target] for vcol, target in vendor.columns.items() if target in part})
+                deliveries.append(Delivery(vname, day, batch_id, pa.Table.from_pandas(frame, preserve_index=False)))
+    gold = pd.concat(gold_parts, ignore_index=True) if gold_parts else GOLD.empty_table().to_pandas()
+    return Simulated(deliveries, pa.Table.from_pandas(gold, schema=GOLD, preserve_index=False), bad)
