@@ -66,12 +66,16 @@ demo: install
 	@echo "TRL:      $(BIN)/python -c \"import pipeline; print(pipeline.read_published_table('$(LABELQ_ROOT)', 'helpfulness', 'trl').to_pandas().head())\""
 
 # `make test`: the fast default (everything not marked slow or e2e); `make test-all`: the type
-# check and every test, as CI runs it (.ci/run).
+# check and every test, as CI runs it (.ci/run). Both run on $(TEST_WORKERS) processes (pytest-xdist),
+# a test module's tests on one of them (its module fixtures are built once); TEST_WORKERS=0 runs
+# everything in this process (e.g. to debug with pdb).
+TEST_WORKERS ?= 2
+XDIST = $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 test: install
-	$(BIN)/python -m pytest -m "not slow and not e2e" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(XDIST) -m "not slow and not e2e" $(PYTEST_ARGS)
 
 test-all: install typecheck
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(XDIST) $(PYTEST_ARGS)
 
 typecheck: install
 	$(BIN)/python -m mypy

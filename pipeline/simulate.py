@@ -217,6 +217,28 @@ def simulate_classification(task_name: str, task: TaskConfig, vendors: Mapping[s
     return Simulated(deliveries, pa.Table.from_pandas(gold, schema=GOLD, preserve_index=False), bad)
 
 
+def _feed_groups(config: LabelqConfig) -> dict[str, list[str]]:
+    """``{task: the tasks simulated with it}``: tasks linked by vendors whose files feed several
+    tasks (in config order); tasks no such vendor feeds are absent."""
+    parent = {t: t for t in config.tasks}
+
+    def root(t: str) -> str:
+        while parent[t] != t:
+            t = parent[t]
+        return t
+
+    for vendor in config.vendors.values():
+        if vendor.feeds_several:
+            fed = [t for t in config.tasks if t in vendor.tasks]
+            for t in fed[1:]:
+                parent[root(t)] = root(fed[0])
+    by_root: dict[str, list[str]] = {}
+    for t in config.tasks:
+        by_root.setdefault(root(t), []).append(t)
+    linked = {t for v in config.vendors.values() if v.feeds_several for t in v.tasks}
+    return {t: members for members in by_root.values() for t in members if set(members) & linked}
+
+
 def simulate(
     config: LabelqConfig,
     store: Store,
@@ -232,7 +254,9 @@ def simulate(
     """Write ``days`` days of deliveries for every vendor, plus the gold set, into ``store``.
 
     Each task's data comes from its label kind's simulator (:meth:`pipeline.kinds.LabelKind.simulate`;
-    classification: :func:`simulate_classification`). ``annotators``: annotators per vendor
+    classification: :func:`simulate_classification`); tasks fed by vendors whose files feed several
+    tasks (a rubric's criteria) are simulated together, one file per vendor and batch
+    (:meth:`pipeline.kinds.LabelKind.simulate_feeds`). ``annotators``: annotators per vendor
     (default: each profile's, 6 to 10); a large value spreads the work thinly (e.g. 20,000 per
     vendor: a day of 60,000 distinct annotators).
 
@@ -243,36 +267,50 @@ def simulate(
             f"days, items_per_day and bad_batch_every must be >= 1 and annotators >= 2 "
             f"(got {days}, {items_per_day}, {bad_batch_every}, {annotators})"
         )
-    several = sorted(n for n, v in config.vendors.items() if v.feeds_several)
-    if several:
-        raise ValueError(f"labelq simulate writes each task's files on their own, but vendor(s) {several} feed several "
-                         "tasks from one file; simulate a config in which each vendor has one task")
     layout = store.layout
     files: list[str] = []
     bad: list[str] = []
     rows = 0
     n_gold = 0
+    groups = _feed_groups(config)
+    done: set[str] = set()
     for t_index, (task_name, task) in enumerate(config.tasks.items()):
+        if task_name in done:
+            continue
         kind = task.label_kind
         spec = SimulationSpec(seed=seed, task_index=t_index, start=start, days=days, items_per_day=items_per_day,
                               gold_fraction=gold_fraction, bad_batch_every=bad_batch_every, annotators=annotators,
                               bad_batches_before=len(bad))
-        sim = kind.simulate(task_name, task, config.vendors_for(task_name), spec)
-        for delivery in sim.deliveries:
+        group = groups.get(task_name, [task_name])
+        catalog = None
+        if len(group) > 1:  # vendors whose files feed several tasks: simulated together
+            kinds = {config.tasks[t].kind for t in group}
+            if len(kinds) > 1:
+                raise ValueError(f"labelq simulate: vendors feed tasks {group} of different kinds {sorted(kinds)} from one "
+                                 "file; it simulates such files for tasks of one kind only")
+            vendors = {n: v for n, v in config.vendors.items() if set(v.feeds()) & set(group)}
+            deliveries, golds, broken = kind.simulate_feeds({t: config.tasks[t] for t in group}, vendors, spec)
+        else:
+            sim = kind.simulate(task_name, task, config.vendors_for(task_name), spec)
+            deliveries, golds, broken, catalog = sim.deliveries, {task_name: sim.gold}, sim.bad_batches, sim.catalog
+        done.update(group)
+        for delivery in deliveries:
             key = layout.landing_file(config.vendors[delivery.vendor], delivery.day, delivery.name)
             store.write_parquet(delivery.table, key)
             files.append(store.location(key))
             rows += delivery.table.num_rows
-        bad += sim.bad_batches
-        if sim.catalog is not None and task.catalog is not None:  # texts of earlier simulations stay
+        bad += broken
+        if catalog is not None and task.catalog is not None:  # texts of earlier simulations stay
             old = store.read_parquet(task.catalog).to_pandas() if store.is_file(task.catalog) else None
-            texts = pd.concat(([old] if old is not None else []) + [sim.catalog.to_pandas()], ignore_index=True)
+            texts = pd.concat(([old] if old is not None else []) + [catalog.to_pandas()], ignore_index=True)
             texts = texts.drop_duplicates("id", keep="last").sort_values("id", ignore_index=True)
             store.write_parquet(pa.Table.from_pandas(texts, preserve_index=False), task.catalog)
-        key = layout.gold(task_name).as_posix()
-        existing = store.read_parquet(key, schema=kind.gold).to_pandas() if store.is_file(key) else None
-        gold = pd.concat(([existing] if existing is not None else []) + [sim.gold.to_pandas()], ignore_index=True)
-        gold = gold.drop_duplicates("item_id", keep="last").sort_values("item_id", ignore_index=True)
-        store.write_parquet(pa.Table.from_pandas(gold, schema=kind.gold, preserve_index=False), key)
-        n_gold += len(gold)
+        for name, table in golds.items():
+            gold_kind = config.tasks[name].label_kind
+            key = layout.gold(name).as_posix()
+            existing = store.read_parquet(key, schema=gold_kind.gold).to_pandas() if store.is_file(key) else None
+            gold = pd.concat(([existing] if existing is not None else []) + [table.to_pandas()], ignore_index=True)
+            gold = gold.drop_duplicates("item_id", keep="last").sort_values("item_id", ignore_index=True)
+            store.write_parquet(pa.Table.from_pandas(gold, schema=gold_kind.gold, preserve_index=False), key)
+            n_gold += len(gold)
     return SimulationReport(files=files, gold_items=n_gold, rows=rows, bad_batches=bad)

@@ -14,7 +14,30 @@ _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="labelq-airflow-home-"))
 os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "dags")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
-os.environ["LABELQ_CONFIG"] = str(REPO / "config" / "labelq.yaml")
+#: The demo's config (config/labelq.yaml): every task of the demo. ``test_dags`` runs it whole
+#: through Airflow (as ``make demo`` does); each label kind has its own end-to-end module under
+#: tests/kinds/.
+DEMO_CONFIG = REPO / "config" / "labelq.yaml"
+
+
+def _core_config() -> Path:
+    """The demo config without its rubric (the rating tasks and the vendors feeding only them):
+    what the shared fixtures below and the stage, history, storage, CLI and Airflow stack tests
+    run, so that each kind added to the demo does not multiply the cost of every such test."""
+    import yaml
+
+    raw = yaml.safe_load(DEMO_CONFIG.read_text(encoding="utf-8"))
+    dropped = {t for t, cfg in raw["tasks"].items() if cfg.get("kind") == "rating"}
+    raw["tasks"] = {t: cfg for t, cfg in raw["tasks"].items() if t not in dropped}
+    raw["vendors"] = {v: cfg for v, cfg in raw["vendors"].items()
+                      if ({cfg["task"]} if cfg.get("task") else set(cfg.get("tasks", {}))) - dropped}
+    path = _AIRFLOW_HOME.parent / f"{_AIRFLOW_HOME.name}-labelq.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    return path
+
+
+CORE_CONFIG = _core_config()
+os.environ["LABELQ_CONFIG"] = str(CORE_CONFIG)
 os.environ.pop("LABELQ_ROOT", None)
 
 START = date(2026, 11, 1)
@@ -33,9 +56,18 @@ def airflow_home() -> Path:
 
 @pytest.fixture(scope="session")
 def config():
+    """The config of the shared fixtures (:data:`CORE_CONFIG`, also ``$LABELQ_CONFIG``)."""
     from pipeline.config import load_config
 
-    return load_config(REPO / "config" / "labelq.yaml")
+    return load_config(CORE_CONFIG)
+
+
+@pytest.fixture(scope="session")
+def demo_config():
+    """The demo's whole config (:data:`DEMO_CONFIG`)."""
+    from pipeline.config import load_config
+
+    return load_config(DEMO_CONFIG)
 
 
 @pytest.fixture(scope="session")

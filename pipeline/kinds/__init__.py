@@ -28,7 +28,8 @@ report renders. What differs is behind one seam, :class:`LabelKind`:
 ``scorecards``         vendor and annotator scorecards: what "correct against gold" means
 ``report_labels``      the ordered categories a report shows (none for non-categorical kinds),
                        ``report_template`` / ``report_sections``: the kind's report sections
-``simulate``           synthetic vendor deliveries and gold of the kind, for demos and tests
+``simulate``           synthetic vendor deliveries and gold of the kind, for demos and tests;
+                       ``simulate_feeds``: of vendors whose files feed several of its tasks
 =====================  ===================================================================
 
 A task names its kind in config (``tasks.<t>.kind``, default ``classification``) with the kind's
@@ -268,6 +269,14 @@ class LabelKind(ABC):
         """Synthetic deliveries of ``vendors`` (each in its own schema, as configured) and gold rows
         of one task for the days of ``spec`` (``labelq simulate``, demos, tests)."""
         raise NotImplementedError(f"label kind {self.name!r} has no simulator")
+
+    def simulate_feeds(self, tasks: Mapping[str, TaskConfig], vendors: Mapping[str, VendorConfig],
+                       spec: SimulationSpec) -> tuple[list[Delivery], dict[str, pa.Table], list[str]]:
+        """Synthetic deliveries of vendors whose files feed several ``tasks`` of this kind at once
+        (``vendors.<v>.tasks``, e.g. a rubric's criteria): the deliveries, each task's gold rows and
+        the broken batches. Kinds without it cannot simulate such vendors."""
+        raise NotImplementedError(f"label kind {self.name!r} cannot simulate vendors whose files feed several tasks; "
+                                  "simulate a config in which each vendor has one task")
 
 
 _REGISTRY: dict[str, LabelKind] = {}

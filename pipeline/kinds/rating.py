@@ -43,7 +43,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline.contract import annotations_schema, curated_schema, gold_schema
-from pipeline.kinds import LabelKind, Measured, SimulationSpec, Simulated, TypeCheck
+from pipeline.kinds import Delivery, LabelKind, Measured, SimulationSpec, Simulated, TypeCheck
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -447,3 +447,9 @@ class Rating(LabelKind):
         from pipeline.kinds.rating_simulation import simulate_rating
 
         return simulate_rating(task_name, task, vendors, spec)
+
+    def simulate_feeds(self, tasks: Mapping[str, TaskConfig], vendors: Mapping[str, VendorConfig],
+                       spec: SimulationSpec) -> tuple[list[Delivery], dict[str, pa.Table], list[str]]:
+        from pipeline.kinds.rating_simulation import simulate_rubric
+
+        return simulate_rubric(tasks, vendors, spec)

@@ -32,7 +32,7 @@ from pipeline.kinds.rating import GOLD, Scale, scale_of
 if TYPE_CHECKING:
     from pipeline.config import TaskConfig, VendorConfig
 
-__all__ = ["PROFILES", "RatingProfile", "simulate_rating"]
+__all__ = ["PROFILES", "RatingProfile", "simulate_rating", "simulate_rubric"]
 
 
 @dataclass(frozen=True)
@@ -74,60 +74,82 @@ def _vendor_values(vendor: VendorConfig, scale: Scale, index: np.ndarray) -> np.
 def simulate_rating(task_name: str, task: TaskConfig, vendors: Mapping[str, VendorConfig],
                     spec: SimulationSpec) -> Simulated:
     """The rating kind's simulator (:meth:`pipeline.kinds.LabelKind.simulate`; module docstring)."""
-    scale = scale_of(task)
+    deliveries, gold, bad = simulate_rubric({task_name: task}, vendors, spec)
+    return Simulated(deliveries, gold[task_name], bad)
+
+
+def simulate_rubric(tasks: Mapping[str, TaskConfig], vendors: Mapping[str, VendorConfig],
+                    spec: SimulationSpec) -> tuple[list[Delivery], dict[str, pa.Table], list[str]]:
+    """Several rating criteria of the same items, each vendor's file holding a column per criterion
+    it feeds (``vendors.<v>.tasks``; :meth:`pipeline.kinds.LabelKind.simulate_feeds`): the items are
+    named after the first criterion, each criterion has its own truth and gold, a vendor's profile
+    applies to every criterion it rates. The broken batches break the first criterion's column.
+    Returns the deliveries, each criterion's gold and the broken batches."""
+    scales = {name: scale_of(task) for name, task in tasks.items()}
+    first = next(iter(tasks))
     deliveries: list[Delivery] = []
     bad: list[str] = []
-    gold_parts: list[pd.DataFrame] = []
+    gold_parts: dict[str, list[pd.DataFrame]] = {name: [] for name in tasks}
     vendor_items = list(vendors.items())
     profiles = [PROFILES[i % len(PROFILES)] for i in range(len(vendor_items))]
     for day_index in range(spec.days):
         day = spec.start + timedelta(days=day_index)
         drng = np.random.default_rng([spec.seed, spec.task_index, day.toordinal()])
         n = spec.items_per_day
-        items = np.array([f"{task_name}-{day:%Y%m%d}-{i:05d}" for i in range(n)], dtype=object)
-        truth = drng.uniform(scale.low - scale.step / 2, scale.high + scale.step / 2, n)
+        items = np.array([f"{first}-{day:%Y%m%d}-{i:05d}" for i in range(n)], dtype=object)
         is_gold = drng.random(n) < spec.gold_fraction
-        gold_parts.append(pd.DataFrame({"task": task_name, "item_id": items[is_gold],
-                                        "gold_score": np.asarray(scale.values)[scale.nearest(truth[is_gold])]}))
+        truth = {}
+        for name, scale in scales.items():
+            truth[name] = drng.uniform(scale.low - scale.step / 2, scale.high + scale.step / 2, n)
+            gold_parts[name].append(pd.DataFrame({"task": name, "item_id": items[is_gold], "gold_score": np.asarray(
+                scale.values)[scale.nearest(truth[name][is_gold])]}))
         day_start = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
         for v_index, ((vname, vendor), profile) in enumerate(zip(vendor_items, profiles)):
+            feeds = {t: view for t, view in vendor.feeds().items() if t in tasks}
             n_ann = spec.annotators or profile.n_annotators
             vrng = np.random.default_rng([spec.seed, spec.task_index, day.toordinal(), v_index])
             offsets = np.random.default_rng([spec.seed, spec.task_index, v_index]).normal(0, 0.15, n_ann)
             once = np.flatnonzero(vrng.random(n) < 0.8)
             twice = once[vrng.random(len(once)) < 1 / 3]
             rows = np.concatenate([once, twice])
-            first = vrng.integers(0, n_ann, len(once))
-            second = (first[np.searchsorted(once, twice)] + vrng.integers(1, n_ann, len(twice))) % n_ann
-            annotator = np.concatenate([first, second])
+            first_rater = vrng.integers(0, n_ann, len(once))
+            second = (first_rater[np.searchsorted(once, twice)] + vrng.integers(1, n_ann, len(twice))) % n_ann
+            annotator = np.concatenate([first_rater, second])
             order = np.argsort(rows, kind="stable")
             rows, annotator = rows[order], annotator[order]
-            index = _rate(vrng, truth[rows], annotator, offsets, scale, profile)
-            canon: dict[str, Any] = {
+            shared: dict[str, Any] = {
                 "item_id": items[rows],
                 "annotator_id": np.array([f"{vname}-r{k:02d}" for k in annotator], dtype=object),
-                "label": _vendor_values(vendor, scale, index),
                 "annotated_at": pd.DatetimeIndex(day_start + pd.to_timedelta(
                     np.sort(vrng.integers(6 * 3600, 22 * 3600, len(rows))), unit="s")),
             }
+            values = {t: _vendor_values(view, scales[t], _rate(vrng, truth[t][rows], annotator, offsets, scales[t], profile))
+                      for t, view in feeds.items()}
+            label_column = {t: next(c for c, target in view.columns.items() if target == "label") for t, view in feeds.items()}
             cut = int(len(rows) * 0.6)
             for b, sl in enumerate((slice(0, cut), slice(cut, None))):
                 batch_id = f"{vname}-{day:%Y%m%d}-{b + 1:02d}"
-                part = {k: v[sl] for k, v in canon.items()}
-                part["batch_id"] = np.full(len(part["label"]), batch_id, dtype=object)
+                part = {k: v[sl] for k, v in shared.items()}
+                part["batch_id"] = np.full(len(part["item_id"]), batch_id, dtype=object)
+                given = {t: v[sl] for t, v in values.items()}
                 vendor_day = day_index * len(vendor_items) + v_index
-                if b == 1 and vendor_day % spec.bad_batch_every == spec.bad_batch_every - 1 and len(part["label"]) >= 20:
-                    k = max(1, len(part["label"]) // 20)
-                    values = part["label"].astype(object if scale.labelled else np.float64)
+                if b == 1 and vendor_day % spec.bad_batch_every == spec.bad_batch_every - 1 and len(part["item_id"]) >= 20:
+                    t = next(iter(feeds))
+                    scale, k = scales[t], max(1, len(part["item_id"]) // 20)
+                    broken = given[t].astype(object if scale.labelled else np.float64)
                     if scale.labelled:
-                        values[:k] = "n/a"
-                        bad.append(f"{batch_id} (not_on_scale)")
+                        broken[:k] = "n/a"
+                        what = "not_on_scale"
                     else:
-                        values[:k] = scale.high + 3 * scale.step
-                        values[k:2 * k] = scale.low + scale.step / 2
-                        bad.append(f"{batch_id} (out_of_range, off_step)")
-                    part["label"] = values
-                frame = pd.DataFrame({vcol: part[target] for vcol, target in vendor.columns.items() if target in part})
+                        broken[:k] = scale.high + 3 * scale.step
+                        broken[k:2 * k] = scale.low + scale.step / 2
+                        what = "out_of_range, off_step"
+                    given[t] = broken
+                    bad.append(f"{batch_id} ({what})" if len(tasks) == 1 else f"{batch_id} ({t}: {what})")
+                columns = {vcol: part[target] for vcol, target in vendor.columns.items() if target in part}
+                columns.update({label_column[t]: given[t] for t in feeds})
+                frame = pd.DataFrame(columns)
                 deliveries.append(Delivery(vname, day, batch_id, pa.Table.from_pandas(frame, preserve_index=False)))
-    gold = pd.concat(gold_parts, ignore_index=True) if gold_parts else GOLD.empty_table().to_pandas()
-    return Simulated(deliveries, pa.Table.from_pandas(gold, schema=GOLD, preserve_index=False), bad)
+    gold = {name: pa.Table.from_pandas(pd.concat(parts, ignore_index=True) if parts else GOLD.empty_table().to_pandas(),
+                                       schema=GOLD, preserve_index=False) for name, parts in gold_parts.items()}
+    return deliveries, gold, bad

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -61,9 +60,15 @@ def migrated_home(tmp_path_factory) -> Path:
 
 
 @pytest.mark.slow
-def test_dag_test_on_sqlite_publishes_a_training_set(repo, migrated_home, simulated, tmp_path, days):
+def test_dag_test_on_sqlite_publishes_a_training_set(repo, migrated_home, demo_config, tmp_path, days):
+    """The demo's whole config (every task and kind, the rubric's vendors feeding three tasks from
+    one file), as ``make demo`` runs it: ``airflow dags test`` of two days, then an empty day."""
+    from pipeline.simulate import simulate
+    from pipeline.storage import open_store
+
     root = tmp_path / "data"
-    shutil.copytree(simulated, root)
+    simulate(demo_config, open_store(root), seed=7, days=2, start=days[0], items_per_day=200)
+    env = {**_env(migrated_home, root), "LABELQ_CONFIG": str(repo / "config" / "labelq.yaml")}
     for day in days[:2]:
         out = _python(
             f"""
@@ -72,7 +77,7 @@ def test_dag_test_on_sqlite_publishes_a_training_set(repo, migrated_home, simula
             run = dag.test(logical_date=datetime.datetime({day.year}, {day.month}, {day.day}, tzinfo=datetime.timezone.utc))
             print('RUN_STATE', run.state)
             """,
-            _env(migrated_home, root),
+            env,
         )
         assert out.returncode == 0, (out.stdout + out.stderr)[-4000:]
         assert "RUN_STATE success" in out.stdout, (out.stdout + out.stderr)[-4000:]
@@ -80,7 +85,8 @@ def test_dag_test_on_sqlite_publishes_a_training_set(repo, migrated_home, simula
     from pipeline import read_training_set
     from pipeline.publish import list_versions
 
-    assert list_versions(root, "sentiment") == [d.isoformat() for d in days[:2]]
+    for task in demo_config.tasks:  # every kind of the demo, the rubric's three criteria included
+        assert list_versions(root, task) == [d.isoformat() for d in days[:2]], task
     published = read_training_set(root, "sentiment")
     plain = pd.read_parquet(root / "curated" / "sentiment" / days[1].isoformat())
     assert len(plain) == len(published) > 0
@@ -100,7 +106,7 @@ def test_dag_test_on_sqlite_publishes_a_training_set(repo, migrated_home, simula
         run = dag.test(logical_date=datetime.datetime(2026, 11, 20, tzinfo=datetime.timezone.utc))
         print('RUN_STATE', run.state)
         """,
-        _env(migrated_home, root),
+        env,
     )
     log = out.stdout + out.stderr
     assert "RUN_STATE success" in out.stdout, log[-4000:]

@@ -217,7 +217,7 @@ class AirflowStack:
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
             "LABELQ_ROOT": str(self.root),
-            "LABELQ_CONFIG": str(REPO / "config" / "labelq.yaml"),
+            "LABELQ_CONFIG": os.environ.get("LABELQ_CONFIG") or str(REPO / "config" / "labelq.yaml"),  # conftest's
         })
         env.update(self.extra_env)
         return env

@@ -23,7 +23,7 @@ from pipeline.storage import Store, open_store
 
 TASK = "sentiment"
 LABELQ = str(Path(sys.executable).parent / "labelq")
-CONFIG = str(REPO / "config" / "labelq.yaml")
+CONFIG = os.environ["LABELQ_CONFIG"]  # the config of the shared fixtures (conftest)
 
 
 def builds(root) -> dict[str, tuple[str, str, list[str]]]:

@@ -246,3 +246,65 @@ def test_consensus_confidence_is_the_chance_the_truth_is_within_half_a_step():
     assert out.loc["a", "label"] == "good"  # 3.5 is as near 3 as 4: the lower level
     assert out.loc["b", "confidence"] == 1.0 and out.loc["b", "label"] == "excellent"  # unanimous: se 0
     assert out.loc["c", "confidence"] == 0.0 and out.loc["c", "n_annotations"] == 1  # one rating: no se
+
+
+# ---------------------------------------------------------------------------------------- rubric
+def _rubric_vendor(name: str, words: dict[str, str]) -> dict:
+    return {"landing": f"landing/{name}", "price_per_label": 0.2,
+            "columns": {"item": "item_id", "rater": "annotator_id", "at": "annotated_at"},
+            "tasks": {"following": {"columns": {"follows": "label"}, "labels": words},
+                      "factuality": {"columns": {"facts": "label"}},
+                      "safe": {"columns": {"is_safe": "label"}, "labels": {"0": "no", "1": "yes"}}}}
+
+
+RUBRIC = {
+    "tasks": {
+        "following": {"kind": "rating", "labels": LEVELS, "level": "ordinal", "consensus": "annotator_model"},
+        "factuality": {"kind": "rating", "level": "interval", "options": {"scale": {"min": 1, "max": 7, "step": 1}}},
+        "safe": {"kind": "rating", "labels": ["no", "yes"], "level": "ordinal"},
+    },
+    "vendors": {name: _rubric_vendor(name, {w: lvl for w, lvl in zip(words, LEVELS)}) for name, words in (
+        ("graders", ["1", "2", "3", "4", "5"]), ("kindly", ["F", "D", "C", "B", "A"]),
+        ("harsh", ["fails", "poor", "partial", "good", "excellent"]))},
+}
+
+
+@pytest.fixture(scope="module")
+def rubric(tmp_path_factory):
+    root = tmp_path_factory.mktemp("rubric")
+    config = parse_config(RUBRIC)
+    store = open_store(root)
+    sim = simulate(config, store, seed=11, days=1, start=START, items_per_day=400, gold_fraction=0.2, bad_batch_every=2)
+    result = steps.run_day(config, store, START)
+    return config, root, store, sim, result
+
+
+def test_a_rubric_is_one_file_per_vendor_feeding_every_criterion(rubric):
+    config, root, store, sim, result = rubric
+    for vendor in RUBRIC["vendors"]:
+        files = sorted((root / "landing" / vendor / START.isoformat()).glob("*.parquet"))
+        assert len(files) == 2
+        frame = pd.read_parquet(files[0])
+        assert list(frame.columns) == ["item", "rater", "at", "follows", "facts", "is_safe"]
+    assert sim.bad_batches and all("following: not_on_scale" in b for b in sim.bad_batches)
+    for task in RUBRIC["tasks"]:
+        curated = read_training_set(root, task)
+        assert len(curated) > 300 and curated["item_id"].str.startswith("following-").all()
+        staged = steps.read_staged(store, task, until=START)
+        scale = scale_of(config.tasks[task])
+        assert set(staged["score"].unique()) <= set(scale.values)
+    # the broken rows are the first criterion's only: quarantined there, staged for the others
+    following = steps.read_staged(store, "following", until=START)
+    safe = steps.read_staged(store, "safe", until=START)
+    assert len(safe) > len(following)
+
+
+def test_the_rubric_scorecards_show_each_vendors_leniency_per_criterion(rubric):
+    config, root, store, sim, result = rubric
+    for task in RUBRIC["tasks"]:
+        card = pd.read_parquet(root / "scorecards" / task / f"date={START}" / "rating_vendor.parquet").set_index("vendor")
+        # profiles rotate in config order: graders careful, kindly lenient, harsh severe
+        assert card.loc["kindly", "bias"] > card.loc["graders", "bias"] > card.loc["harsh", "bias"], task
+        assert card.loc["kindly", "leniency"] == "lenient" and card.loc["harsh", "leniency"] == "severe", task
+        html = (root / "reports" / task / f"{START}.html").read_text()
+        assert "Vendor leniency" in html

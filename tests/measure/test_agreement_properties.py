@@ -137,6 +137,10 @@ NOT_IN_REGISTRY = {
     "coincidences": "sufficient statistics, not a metric",
     "confusion": "sufficient statistics, not a metric",
     "merge": "combines sufficient statistics",
+    "intraclass_corr": "numeric ratings, a table of six ICCs: test_agreement_icc (pingouin, affine and row-order invariance)",
+    "kendall_w": "numeric ratings of complete designs: test_agreement_icc (pingouin's Friedman W)",
+    "pairwise_f1": "binary criteria, a table of rater pairs: test_agreement_icc (scikit-learn's macro F1, renamed labels)",
+    "balanced_f1": "a formula on three counts: test_agreement_icc (through pairwise_f1)",
 }
 
 

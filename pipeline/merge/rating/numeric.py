@@ -71,7 +71,7 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -88,8 +88,8 @@ __all__ = [
     "fit_annotator_model",
 ]
 
-Method = Literal["mean", "median", "trimmed_mean", "annotator_model"]
-METHODS: tuple[str, ...] = get_args(Method)
+from pipeline.merge.rating import METHODS, Method  # noqa: E402  (named in the cheap package __init__)
+
 #: Columns of :func:`aggregate`'s result, in order.
 RESULT_COLUMNS: tuple[str, str, str, str] = ("item_id", "score", "se", "n_annotations")
 #: se of the median = this x sd / sqrt(n): sqrt(pi / 2), the normal-theory large-sample factor.
