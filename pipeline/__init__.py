@@ -2,7 +2,8 @@
 
 Stages live in :mod:`pipeline.steps`; ML teams read published sets with
 :func:`read_training_set`, and a version's other tables (e.g. a preference task's ``trl`` export
-and ``response_scores``) with :func:`read_published_table`. :func:`bradley_terry` scores the responses of pairwise preference
+and ``response_scores``) with :func:`read_published_table`, and a rubric's rating criteria side by
+side with :func:`read_rubric`. :func:`bradley_terry` scores the responses of pairwise preference
 judgements (``response_a``, ``response_b``, ``choice`` in ``a`` / ``b`` / ``tie``).
 """
 
@@ -31,11 +32,12 @@ class OneLineFilter(logging.Filter):
 
 logging.getLogger("labelq").addFilter(OneLineFilter())
 
-__all__ = ["__version__", "bradley_terry", "read_published_table", "read_training_set"]
+__all__ = ["__version__", "bradley_terry", "read_published_table", "read_rubric", "read_training_set"]
 
 if TYPE_CHECKING:
     from pipeline.merge.preference import bradley_terry
     from pipeline.publish import read_published_table, read_training_set
+    from pipeline.publish.rubric import read_rubric
 
 
 def __getattr__(name: str) -> Any:  # lazy, so `import pipeline` stays cheap for DAG parsing
@@ -47,6 +49,10 @@ def __getattr__(name: str) -> Any:  # lazy, so `import pipeline` stays cheap for
         from pipeline.publish import read_published_table
 
         return read_published_table
+    if name == "read_rubric":
+        from pipeline.publish.rubric import read_rubric
+
+        return read_rubric
     if name == "bradley_terry":
         from pipeline.merge.preference import bradley_terry
 

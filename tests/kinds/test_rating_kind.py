@@ -308,3 +308,29 @@ def test_the_rubric_scorecards_show_each_vendors_leniency_per_criterion(rubric):
         assert card.loc["kindly", "leniency"] == "lenient" and card.loc["harsh", "leniency"] == "severe", task
         html = (root / "reports" / task / f"{START}.html").read_text()
         assert "Vendor leniency" in html
+
+
+def test_read_rubric_puts_the_criteria_side_by_side(rubric):
+    import pipeline
+    from pipeline.publish import read_manifest
+
+    config, root, store, sim, result = rubric
+    tasks = list(RUBRIC["tasks"])
+    wide = pipeline.read_rubric(root, tasks)
+    assert list(wide.columns) == ["item_id", *[c for t in tasks for c in (t, f"{t}_se", f"{t}_n", f"{t}_agreement",
+                                                                            f"{t}_label")], "split"]
+    assert wide["item_id"].is_unique and wide["item_id"].is_monotonic_increasing
+    assert wide.attrs["versions"] == {t: START.isoformat() for t in tasks}
+    for t in tasks:
+        curated = read_training_set(root, t).set_index("item_id")
+        assert set(wide.loc[wide[t].notna(), "item_id"]) == set(curated.index)  # held-out items are NaN, not dropped rows
+        mine = wide.set_index("item_id").loc[curated.index]
+        np.testing.assert_array_equal(mine[t].to_numpy(), curated["score"].to_numpy())
+        np.testing.assert_array_equal(mine[f"{t}_n"].to_numpy(dtype=float), curated["n_annotations"].to_numpy(dtype=float))
+        assert (mine["split"] == curated["split"]).all()
+    assert set(wide["item_id"]) == set().union(*(set(read_training_set(root, t)["item_id"]) for t in tasks))
+    with pytest.raises(ValueError, match=r"versions given for \['other'\], which are not among the tasks"):
+        pipeline.read_rubric(root, tasks, versions={"other": "latest"})
+    with pytest.raises(ValueError, match=r"task\(s\) \['safe'\] named more than once"):
+        pipeline.read_rubric(root, ["safe", "safe"])
+    assert read_manifest(root, "safe")["kind"] == "rating"
