@@ -354,7 +354,9 @@ class Rating(LabelKind):
     def scorecards(self, annotations: pd.DataFrame, gold: pd.DataFrame, task: TaskConfig, *, task_name: str,
                    prices: Mapping[str, float], vendors: list[str]) -> Scorecards:
         """Volume, gold accuracy (within ``tolerance``), turnaround and cost
-        (:func:`pipeline.score.scorecard.scorecards_from_correct`), plus ``rating_vendor`` and
+        (:func:`pipeline.score.scorecard.scorecards_from_correct`); quadratic-weighted kappa on the
+        scale's levels between vendors (``vendor_kappa``) and of each vendor against the
+        leave-one-vendor-out consensus's nearest level (``kappa_vs_consensus``); plus ``rating_vendor`` and
         ``rating_annotator``: each rater's bias against the leave-one-vendor-out consensus (the
         task's method on the other vendors' ratings) with its t interval and ``leniency``
         (lenient / severe / neutral), MAE and correlation with that consensus, MAE and bias against
@@ -363,7 +365,7 @@ class Rating(LabelKind):
         import pandas as pd
 
         from pipeline.measure.rating import gold_error, rater_bias, scale_use
-        from pipeline.score.scorecard import scorecards_from_correct
+        from pipeline.score.scorecard import kappa_vs_consensus, scorecards_from_correct, vendor_kappa
 
         scale = scale_of(task)
         scores = annotations.assign(score=annotations["score"].astype("float64"))
@@ -405,7 +407,21 @@ class Rating(LabelKind):
                 frame[c] = frame[c].fillna(0).astype("int64")
             frame["leniency"] = frame["leniency"].fillna("neutral").astype("string")
         annotator["scale_flagged"] = annotator["scale_flagged"].astype("boolean").fillna(False).astype(bool)
-        return replace(cards, extra={"rating_vendor": per_vendor, "rating_annotator": annotator})
+        # quadratic-weighted kappa on the scale's levels: between vendors, and of each vendor against
+        # the leave-one-vendor-out consensus (its nearest level), so min_kappa_vs_consensus SLAs apply
+        levels = scores.assign(label=scores["score"])
+        values = list(scale.values)
+        loo_levels = pd.concat([ref.assign(vendor=v, loo_label=np.asarray(values)[scale.nearest(
+            ref["score"].to_numpy(dtype=np.float64))]) for v, ref in loo.items()], ignore_index=True) if loo else \
+            pd.DataFrame({"vendor": pd.Series(dtype="string"), "item_id": pd.Series(dtype="string"),
+                          "loo_label": pd.Series(dtype="float64")})
+        kappa = kappa_vs_consensus(levels.astype({"vendor": "string"}), loo_levels.astype({"vendor": "string"}),
+                                   labels=values, weights="quadratic")
+        card = cards.vendor.drop(columns=["kappa_vs_consensus", "n_consensus_items"]).merge(kappa, on="vendor", how="left")
+        card["n_consensus_items"] = card["n_consensus_items"].fillna(0).astype("int64")
+        card = card[list(cards.vendor.columns)]
+        return replace(cards, vendor=card, vendor_kappa=vendor_kappa(levels, labels=values, weights="quadratic"),
+                       extra={"rating_vendor": per_vendor, "rating_annotator": annotator})
 
     def _leave_one_vendor_out(self, scores: pd.DataFrame, task: TaskConfig) -> dict[str, pd.DataFrame]:
         """``{vendor: item_id, score}``: the task's consensus of every *other* vendor's ratings (no gold)."""

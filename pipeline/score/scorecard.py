@@ -74,6 +74,7 @@ from pipeline.measure.accuracy import gold_accuracy, wilson_interval
 from pipeline.contract import namespaced, require_columns
 
 if TYPE_CHECKING:
+    from pipeline.measure.agreement.kappa import KappaWeights
     from pipeline.merge.consensus import Method
     from pipeline.storage import Root, Store
 
@@ -273,12 +274,12 @@ def loo_accuracy(annotations: pd.DataFrame, loo: pd.DataFrame, *, by: Sequence[s
     return out
 
 
-def _kappa_matrix(frame: pd.DataFrame, labels: Sequence[Any] | None) -> pd.DataFrame:
+def _kappa_matrix(frame: pd.DataFrame, labels: Sequence[Any] | None, weights: KappaWeights = None) -> pd.DataFrame:
     from pipeline.measure.agreement import UndefinedAgreementWarning, pairwise_kappa_matrix
 
     with warnings.catch_warnings():  # undefined kappas are NaN in the table; no need to warn twice
         warnings.simplefilter("ignore", UndefinedAgreementWarning)
-        return pairwise_kappa_matrix(frame, by="vendor", labels=labels)
+        return pairwise_kappa_matrix(frame, by="vendor", labels=labels, weights=weights)
 
 
 def _shared_items(annotations: pd.DataFrame) -> pd.DataFrame:
@@ -287,8 +288,10 @@ def _shared_items(annotations: pd.DataFrame) -> pd.DataFrame:
     return present.T @ present
 
 
-def vendor_kappa(annotations: pd.DataFrame, *, labels: Sequence[Any] | None = None) -> pd.DataFrame:
-    """Cohen's kappa between every two vendors, long format (both orders, no diagonal).
+def vendor_kappa(annotations: pd.DataFrame, *, labels: Sequence[Any] | None = None,
+                 weights: KappaWeights = None) -> pd.DataFrame:
+    """Cohen's kappa between every two vendors, long format (both orders, no diagonal); ``weights``
+    ``"linear"`` / ``"quadratic"`` for ordered labels (e.g. a rating scale's levels).
 
     A vendor's label on an item is its annotators' majority (ties to the label first in
     ``labels``), via :func:`pipeline.measure.agreement.pairwise_kappa_matrix` ``(by="vendor")``;
@@ -300,7 +303,7 @@ def vendor_kappa(annotations: pd.DataFrame, *, labels: Sequence[Any] | None = No
     vendors = sorted(annotations["vendor"].dropna().unique()) if len(annotations) else []
     if len(vendors) < 2:
         return pd.DataFrame({c: pd.Series(dtype=t) for c, t in columns.items()})
-    mat = _kappa_matrix(annotations, labels).reindex(index=vendors, columns=vendors)
+    mat = _kappa_matrix(annotations, labels, weights).reindex(index=vendors, columns=vendors)
     shared = _shared_items(annotations).reindex(index=vendors, columns=vendors, fill_value=0)
     a, b = np.meshgrid(np.arange(len(vendors)), np.arange(len(vendors)), indexing="ij")
     off = a != b
@@ -313,8 +316,10 @@ def vendor_kappa(annotations: pd.DataFrame, *, labels: Sequence[Any] | None = No
     return out.astype(columns)
 
 
-def kappa_vs_consensus(annotations: pd.DataFrame, loo: pd.DataFrame, *, labels: Sequence[Any] | None = None) -> pd.DataFrame:
-    """Cohen's kappa of each vendor (annotators' majority per item) vs its LOO consensus.
+def kappa_vs_consensus(annotations: pd.DataFrame, loo: pd.DataFrame, *, labels: Sequence[Any] | None = None,
+                       weights: KappaWeights = None) -> pd.DataFrame:
+    """Cohen's kappa of each vendor (annotators' majority per item) vs its LOO consensus
+    (``loo``: ``vendor, item_id, loo_label``); ``weights`` as :func:`vendor_kappa`.
 
     Returns ``vendor, kappa_vs_consensus, n_consensus_items`` (items with both a vendor label
     and a LOO consensus; kappa NaN when there are none or chance agreement is total).
@@ -328,7 +333,7 @@ def kappa_vs_consensus(annotations: pd.DataFrame, loo: pd.DataFrame, *, labels: 
         if n:
             cons = pd.DataFrame({"item_id": ref["item_id"].to_numpy(), "annotator_id": _CONSENSUS,
                                  "label": ref["loo_label"].to_numpy(), "vendor": _CONSENSUS})
-            mat = _kappa_matrix(pd.concat([mine, cons], ignore_index=True), labels)
+            mat = _kappa_matrix(pd.concat([mine, cons], ignore_index=True), labels, weights)
             kappa = float(mat.loc[vendor, _CONSENSUS])
         rows.append((vendor, kappa, n))
     return pd.DataFrame(rows, columns=["vendor", "kappa_vs_consensus", "n_consensus_items"]).astype(

@@ -334,3 +334,25 @@ def test_read_rubric_puts_the_criteria_side_by_side(rubric):
     with pytest.raises(ValueError, match=r"task\(s\) \['safe'\] named more than once"):
         pipeline.read_rubric(root, ["safe", "safe"])
     assert read_manifest(root, "safe")["kind"] == "rating"
+
+
+def test_vendor_kappa_is_quadratic_weighted_on_the_levels(run):
+    from sklearn.metrics import cohen_kappa_score
+
+    config, root, store, sim, results = run
+    day = START + timedelta(days=1)
+    staged = steps.read_staged(store, "quality", until=day)
+    staged = staged[staged["annotated_at"].dt.date == day]
+    # a vendor's level on an item: its annotators' majority, ties to the lower level
+    counts = staged.groupby(["vendor", "item_id", "score"]).size().rename("n").reset_index()
+    top = counts.sort_values(["vendor", "item_id", "n", "score"], ascending=[True, True, False, True])
+    level = top.drop_duplicates(["vendor", "item_id"]).pivot(index="item_id", columns="vendor", values="score")
+    kappa = pd.read_parquet(root / "scorecards" / "quality" / f"date={day}" / "vendor_kappa.parquet")
+    assert len(kappa) == 6
+    for row in kappa.itertuples():
+        both = level[[row.vendor, row.other_vendor]].dropna()
+        assert row.n_items == len(both)
+        assert row.kappa == pytest.approx(cohen_kappa_score(both[row.vendor], both[row.other_vendor], weights="quadratic"))
+    card = pd.read_parquet(root / "scorecards" / "quality" / f"date={day}" / "scorecard_vendor.parquet").set_index("vendor")
+    assert card["kappa_vs_consensus"].notna().all() and (card["n_consensus_items"] > 0).all()
+    assert card.loc["careful", "kappa_vs_consensus"] > card.loc["strict", "kappa_vs_consensus"]
