@@ -14,7 +14,8 @@ Sections
    model of this form), and the time of one call. Two extra annotator-model rows: noise only
    (``bias=False``, no per-annotator bias), and with the truth of 20% of the items given as gold
    (five folds by sorted item id, position mod 5; errors on the other 80%, averaged over folds,
-   beside the no-gold model's on the same items).
+   beside the no-gold model's on the same items), and how much of the error the raters share
+   (the sd of an item's mean error against what independent rater noise would leave).
 2. Scale: ``--ratings`` simulated ratings (default 1,000,000: ``--items`` 100,000 items x 10
    distinct annotators each, out of ``--annotators`` 2,000), x = mu + b_j + N(0, sd_j^2) with
    mu ~ N(50, 20^2), biases b_j ~ N(0, 5^2), noise sds log-uniform on [3, 30]. Time of each
@@ -105,6 +106,14 @@ def emotion(args: argparse.Namespace, results: dict[str, Any]) -> None:
     print(f"{'  annotator_model without gold':44s} {avg[2]:8.3f} {avg[3]:8.3f}")
     print(f"{'  mean':44s} {avg[4]:8.3f} {avg[5]:8.3f}")
     print("  per fold MAE with / without gold: " + ", ".join(f"{a:.3f}/{b:.3f}" for a, _, b, *_ in folds))
+    # how much of the error the raters share: the spread of an item's mean error against what
+    # independent rater noise would leave (within-item sd / sqrt(ratings per item))
+    by_item = ratings.groupby("item_id")["label"]
+    shared_sd = float((by_item.mean() - truth.reindex(by_item.mean().index)).std())
+    independent_sd = float((by_item.std() / np.sqrt(by_item.size())).mean())
+    print(f"sd of an item's mean error {shared_sd:.1f}; independent noise alone would leave about {independent_sd:.1f} "
+          "(within-item sd / sqrt(ratings per item), averaged over items)")
+    results["emotion_error_sd"] = {"item_mean_error_sd": shared_sd, "independent_noise_sd": independent_sd}
     results["emotion"] = [{"method": n, "seconds": t, "mae": m, "rmse": r, "published": p} for n, t, m, r, p in rows]
     results["emotion_gold_20pct"] = {"with_gold": {"mae": avg[0], "rmse": avg[1]},
                                      "without_gold": {"mae": avg[2], "rmse": avg[3]},
