@@ -27,6 +27,7 @@ import pyarrow as pa
 
 from pipeline.kinds import Delivery, SimulationSpec, Simulated
 from pipeline.kinds.preference import GOLD, MARGIN_MAX, pair_ids
+from pipeline.kinds.simulation import who_rates
 
 if TYPE_CHECKING:
     from pipeline.config import TaskConfig, VendorConfig
@@ -116,14 +117,7 @@ def simulate_preference(task_name: str, task: TaskConfig, vendors: Mapping[str, 
         for v_index, ((vname, vendor), profile) in enumerate(zip(vendor_items, profiles)):
             n_ann = spec.annotators or profile.n_annotators
             vrng = np.random.default_rng([spec.seed, spec.task_index, day.toordinal(), v_index])
-            once = np.flatnonzero(vrng.random(len(items)) < 0.8)
-            twice = once[vrng.random(len(once)) < 1 / 3]
-            rows = np.concatenate([once, twice])
-            first_annotator = vrng.integers(0, n_ann, len(once))
-            second = (first_annotator[np.searchsorted(once, twice)] + vrng.integers(1, n_ann, len(twice))) % n_ann
-            annotator = np.concatenate([first_annotator, second])
-            order = np.argsort(rows, kind="stable")
-            rows, annotator = rows[order], annotator[order]
+            rows, annotator = who_rates(vrng, len(items), n_ann)
             displayed_swap = vrng.random(len(rows)) < 0.5  # the vendor's own (a, b) is (b, a) canonically
             shown_a_first = vrng.random(len(rows)) < 0.5  # which canonical response was displayed first
             choice, strength = _judge(vrng, d[rows], shown_a_first, annotator, profile)

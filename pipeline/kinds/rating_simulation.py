@@ -28,6 +28,7 @@ import pyarrow as pa
 
 from pipeline.kinds import Delivery, SimulationSpec, Simulated
 from pipeline.kinds.rating import GOLD, Scale, scale_of
+from pipeline.kinds.simulation import who_rates
 
 if TYPE_CHECKING:
     from pipeline.config import TaskConfig, VendorConfig
@@ -109,14 +110,7 @@ def simulate_rubric(tasks: Mapping[str, TaskConfig], vendors: Mapping[str, Vendo
             n_ann = spec.annotators or profile.n_annotators
             vrng = np.random.default_rng([spec.seed, spec.task_index, day.toordinal(), v_index])
             offsets = np.random.default_rng([spec.seed, spec.task_index, v_index]).normal(0, 0.15, n_ann)
-            once = np.flatnonzero(vrng.random(n) < 0.8)
-            twice = once[vrng.random(len(once)) < 1 / 3]
-            rows = np.concatenate([once, twice])
-            first_rater = vrng.integers(0, n_ann, len(once))
-            second = (first_rater[np.searchsorted(once, twice)] + vrng.integers(1, n_ann, len(twice))) % n_ann
-            annotator = np.concatenate([first_rater, second])
-            order = np.argsort(rows, kind="stable")
-            rows, annotator = rows[order], annotator[order]
+            rows, annotator = who_rates(vrng, n, n_ann)
             shared: dict[str, Any] = {
                 "item_id": items[rows],
                 "annotator_id": np.array([f"{vname}-r{k:02d}" for k in annotator], dtype=object),

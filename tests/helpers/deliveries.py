@@ -62,3 +62,13 @@ def to_canonical(table: pa.Table, *, task: str, vendor_name: str, vendor, batch_
     mapped = map_batch(flat, task=task, vendor_name=vendor_name, vendor=vendor, batch_id=batch_id,
                        source_file=source_file, source_rows=parent)
     return mapped.select(ANNOTATIONS.names).cast(ANNOTATIONS)
+
+
+def assert_every_row_accounted_for(root: Path, results: list[dict]) -> None:
+    """For every vendor and day of ``steps.run_day`` ``results``: the rows delivered into its landing
+    folder = rows staged + rows quarantined, as validation counted them."""
+    for r in results:
+        for vendor, stages in r["vendors"].items():
+            v = stages["validate"]
+            delivered = sum(pq.read_metadata(p).num_rows for p in (root / "landing" / vendor / r["date"]).glob("*.parquet"))
+            assert v["rows_in"] == v["rows_staged"] + v["rows_quarantined"] == delivered, (vendor, r["date"])

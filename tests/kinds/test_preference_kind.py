@@ -23,6 +23,8 @@ from pipeline.publish import ChecksumMismatch, read_manifest, read_published_tab
 from pipeline.simulate import simulate
 from pipeline.storage import open_store
 
+from helpers.deliveries import assert_every_row_accounted_for
+
 START = date(2026, 11, 1)
 TASK = "helpfulness"
 ARENA = {"task": TASK, "landing": "landing/arena", "price_per_label": 0.4,
@@ -65,12 +67,7 @@ def _landed(root, vendor: str) -> pd.DataFrame:
 def test_every_row_is_staged_or_quarantined_with_a_reason(run):
     config, root, store, sim, results = run
     assert sim.bad_batches == ["arena-20261102-02 (self_comparison, unknown_choice)"]
-    for r in results:
-        for vendor, stages in r["vendors"].items():
-            v = stages["validate"]
-            delivered = sum(pa.parquet.read_metadata(p).num_rows
-                            for p in (root / "landing" / vendor / r["date"]).glob("*.parquet"))
-            assert v["rows_in"] == v["rows_staged"] + v["rows_quarantined"] == delivered
+    assert_every_row_accounted_for(root, results)
     bad = results[1]["vendors"]["arena"]["validate"]
     assert bad["rows_quarantined"] > 0
     rows = pd.read_parquet(root / "quarantine" / f"date={START + timedelta(days=1)}" / "vendor=arena" /

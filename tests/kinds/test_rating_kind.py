@@ -10,7 +10,6 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet  # noqa: F401  (pa.parquet)
 import pytest
 
 from pipeline import steps
@@ -21,6 +20,8 @@ from pipeline.merge.rating import aggregate
 from pipeline.publish import read_manifest, read_training_set
 from pipeline.simulate import simulate
 from pipeline.storage import open_store
+
+from helpers.deliveries import assert_every_row_accounted_for
 
 START = date(2026, 11, 1)
 LEVELS = ["poor", "fair", "good", "very_good", "excellent"]
@@ -72,12 +73,7 @@ def run(tmp_path_factory):
 def test_every_row_is_staged_or_quarantined_with_a_reason(run):
     config, root, store, sim, results = run
     assert sim.bad_batches  # the simulator broke some batches
-    for r in results:
-        for vendor, stages in r["vendors"].items():
-            v = stages["validate"]
-            delivered = sum(pa.parquet.read_metadata(p).num_rows
-                            for p in (root / "landing" / vendor / r["date"]).glob("*.parquet"))
-            assert v["rows_in"] == v["rows_staged"] + v["rows_quarantined"] == delivered
+    assert_every_row_accounted_for(root, results)
     reasons = pd.concat([pd.read_parquet(p) for p in (root / "quarantine").rglob("*.rows.parquet")])["reason"]
     assert set(reasons) == {"not_on_scale"}  # labelled scales: the word outside the vocabulary
 
