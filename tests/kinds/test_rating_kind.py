@@ -158,6 +158,15 @@ def test_the_report_shows_vendor_leniency(run):
     config, root, store, sim, results = run
     html = (root / "reports" / "quality" / f"{START + timedelta(days=1)}.html").read_text()
     assert "Vendor leniency" in html and "lenient" in html and "severe" in html
+    import re
+
+    table = html[html.index('<table id="leniency">'):]
+    table = table[:table.index("</table>")]
+    rows = re.findall(r"<tr>(.*?)</tr>", table, flags=re.S)[1:]
+    cells = [re.findall(r"<td[^>]*>(.*?)</td>", r) for r in rows]
+    assert [c[0] for c in cells] == ["careful", "generous", "strict"]
+    assert all(re.fullmatch(r"\d+", c[1]) for c in cells)  # counts as counts, not 295.000
+    assert all(re.fullmatch(r"-?\d+\.\d{3}", c[2]) for c in cells)  # the bias to three decimals
 
 
 # ---------------------------------------------------------------------------------------- scale
