@@ -11,17 +11,18 @@ its expected disagreement; those are accumulated in column blocks (memory
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, get_args
 
 import numpy as np
 import pandas as pd
 
 from pipeline.contract import LEVELS, Level
 
-from ._codes import Annotations
+from ._codes import Annotations, check_columns
 from ._sums import Features, degenerate_reason, features, safe_div, undefined
 from .coincidence import CoincidenceStats, as_stats
+from .sets import SetDistance, SetMetric, encode_sets
 
 __all__ = ["Level", "krippendorff_alpha"]
 
@@ -82,8 +83,16 @@ def _interval_observed(f: Features, scores: np.ndarray, w: np.ndarray) -> np.nda
     return np.einsum("bk,kb->b", w, g[:, None] * ss)
 
 
-def _ratio_profile_obs(f: Features, values: np.ndarray) -> np.ndarray:
-    """Per profile ``p sum_{j != l} x_j x_l delta(v_j, v_l) / (m - 1)`` from the pairs of its nonzeros."""
+#: A difference function on category positions: ``delta(i, j)`` for index arrays of one shape.
+Delta = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def _ratio(values: np.ndarray) -> Delta:
+    return lambda i, j: _ratio_delta(values[i], values[j])
+
+
+def _pair_profile_obs(f: Features, delta: Delta) -> np.ndarray:
+    """Per profile ``p sum_{j != l} x_j x_l delta(j, l) / (m - 1)`` from the pairs of its nonzeros."""
     x = f.x
     k = x.shape[0]
     if k == 0:
@@ -93,35 +102,45 @@ def _ratio_profile_obs(f: Features, values: np.ndarray) -> np.ndarray:
     rep = np.repeat(np.arange(x.indices.size), lengths[rows])  # entry e repeated L_row times
     block_start = np.repeat(np.r_[0, np.cumsum(lengths[rows])[:-1]], lengths[rows])
     partner = x.indptr[rows[rep]] + (np.arange(rep.size) - block_start)
-    d = _ratio_delta(values[x.indices[rep]], values[x.indices[partner]])
+    d = delta(x.indices[rep], x.indices[partner])
     per = np.bincount(rows[rep], weights=x.data[rep] * x.data[partner] * d, minlength=k)
     return f.pairable * per / np.maximum(f.m - 1.0, 1.0)
 
 
-def _ratio_expected(n_v: np.ndarray, values: np.ndarray) -> np.ndarray:
+def _pair_expected(n_v: np.ndarray, delta: Delta) -> np.ndarray:
     """``sum_{v,k} n_v n_k delta_vk`` accumulated over column blocks (no V x V matrix)."""
-    n_cat = values.size
+    n_cat = n_v.shape[-1]
     block = max(1, _BLOCK_ELEMENTS // max(n_cat, 1))
     total = np.zeros(n_v.shape[:-1])
     for j0 in range(0, n_cat, block):  # loop over blocks of categories, not items
         j1 = min(n_cat, j0 + block)
-        d = _ratio_delta(values[:, None], values[None, j0:j1])
+        i, j = np.meshgrid(np.arange(n_cat), np.arange(j0, j1), indexing="ij")
+        d = delta(i, j)
         total = total + np.sum((n_v @ d) * n_v[..., j0:j1], axis=-1)
     return total
 
 
 # --------------------------------------------------------------------- core
 def alpha_parts(
-    stats: CoincidenceStats, level: str, w: np.ndarray | None = None
+    stats: CoincidenceStats, level: str, w: np.ndarray | None = None, delta: Delta | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(observed, expected, n)`` disagreement sums; ``alpha = 1 - (n-1) obs / exp``.
 
-    ``w`` is the item multiplicity per profile, shape (K,) or (B, K).
+    ``w`` is the item multiplicity per profile, shape (K,) or (B, K). ``delta``: a difference
+    function on category positions used instead of ``level``'s (e.g. a set distance).
     """
     f = features(stats)
     w = stats.multiplicity.astype(np.float64) if w is None else np.asarray(w, dtype=np.float64)
     n_v = np.asarray(f.xp.T @ w).ravel() if w.ndim == 1 else np.asarray(f.xp.T @ w.T).T
     n = n_v.sum(axis=-1)
+    if delta is not None:  # cached per difference function that names itself (``delta.key``)
+        name = getattr(delta, "key", None)
+        per = stats._cache.get(f"delta_obs:{name}") if name is not None else None
+        if per is None:
+            per = _pair_profile_obs(f, delta)
+            if name is not None:
+                stats._cache[f"delta_obs:{name}"] = per
+        return w @ per, _pair_expected(n_v, delta), n
     if level == "nominal":
         obs = w @ f.scalars[:, 7]
         exp = n * n - np.sum(n_v * n_v, axis=-1)
@@ -151,9 +170,9 @@ def alpha_parts(
         values = numeric_values(stats, level)
         per = stats._cache.get("ratio_obs")
         if per is None:
-            per = _ratio_profile_obs(f, values)
+            per = _pair_profile_obs(f, _ratio(values))
             stats._cache["ratio_obs"] = per
-        return w @ per, _ratio_expected(n_v, values), n
+        return w @ per, _pair_expected(n_v, _ratio(values)), n
     check_level(level)
     raise AssertionError("unreachable")
 
@@ -163,11 +182,36 @@ def alpha_from_parts(obs: np.ndarray, exp: np.ndarray, n: np.ndarray) -> np.ndar
     return 1.0 - (n - 1.0) * safe_div(obs, exp)
 
 
+def _set_stats(annotations: Any, distance: str, level: str, labels: Sequence[Any] | None
+               ) -> tuple[CoincidenceStats, SetDistance]:
+    """Coincidence statistics of set-valued labels, their categories the distinct sets."""
+    if distance not in get_args(SetMetric):
+        raise ValueError(f"distance must be one of {list(get_args(SetMetric))}, got {distance!r}")
+    if level != "nominal" or labels is not None:
+        raise ValueError("distance replaces level and labels: give distance alone for set-valued labels")
+    if isinstance(annotations, CoincidenceStats):
+        raise ValueError("distance needs the annotations (set-valued labels), not CoincidenceStats")
+    check_columns(annotations)
+    column = annotations["label"] if isinstance(annotations, pd.DataFrame) else annotations.column("label")
+    sets = encode_sets(column)
+    frame = pd.DataFrame({
+        "item_id": (annotations["item_id"] if isinstance(annotations, pd.DataFrame)
+                    else annotations.column("item_id").to_pandas()).to_numpy(),
+        "annotator_id": 0,
+        "label": pd.array(np.where(sets.code >= 0, sets.code, 0), dtype="Int64"),
+    })
+    frame.loc[sets.code < 0, "label"] = pd.NA
+    stats = as_stats(frame, None)
+    positions = np.asarray(stats.categories, dtype=np.int64)
+    return stats, SetDistance(distance, sets.bits[positions])  # type: ignore[arg-type]
+
+
 def krippendorff_alpha(
     annotations: Annotations | CoincidenceStats,
     *,
     level: Level = "nominal",
     labels: Sequence[Any] | None = None,
+    distance: SetMetric | None = None,
 ) -> float:
     r"""Krippendorff's alpha reliability coefficient.
 
@@ -202,6 +246,11 @@ def krippendorff_alpha(
         The task's categories in order.  Sets the rank order for
         ``level="ordinal"`` (default: sorted label values) and must contain
         every observed label.
+    distance : {"masi", "jaccard"}, optional
+        Set-valued labels: each ``label`` is a list of tags (``[]`` = the
+        empty set, an answer; null = no answer) and the difference of two
+        labels is their MASI or Jaccard distance (:mod:`.sets`; not squared,
+        as nltk's ``AnnotationTask(distance=...)``), in place of ``level``.
 
     Returns
     -------
@@ -232,10 +281,14 @@ def krippendorff_alpha(
     0.444
     """
     check_level(level)
-    stats = as_stats(annotations, labels)
+    delta: SetDistance | None = None
+    if distance is not None:
+        stats, delta = _set_stats(annotations, distance, level, labels)
+    else:
+        stats = as_stats(annotations, labels)
     if level in ("interval", "ratio"):
         numeric_values(stats, level)  # fail early on text labels
-    obs, exp, n = alpha_parts(stats, level)
+    obs, exp, n = alpha_parts(stats, level, delta=delta)
     base = {
         "labels": np.float64(stats.n_labels),
         "pairable_items": np.float64(stats.n_pairable_items),
@@ -245,6 +298,7 @@ def krippendorff_alpha(
     if reason is None and float(exp) <= 0.0:
         reason = "all comparable labels have the same value, so expected disagreement is 0"
     if reason is not None:
-        return undefined(f"krippendorff_alpha(level={level!r})", reason)
+        what = f"distance={distance!r}" if distance is not None else f"level={level!r}"
+        return undefined(f"krippendorff_alpha({what})", reason)
     return float(alpha_from_parts(obs, exp, n))
 
