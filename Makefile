@@ -87,6 +87,8 @@ bench: install
 	$(BIN)/python benchmarks/bench_agreement.py
 	$(BIN)/python benchmarks/bench_consensus.py
 	$(BIN)/python benchmarks/bench_preference.py
+	$(BIN)/python benchmarks/bench_rating.py
+	$(BIN)/python benchmarks/bench_multilabel.py
 	$(BIN)/python benchmarks/bench_history.py
 	$(BIN)/python benchmarks/bench_ingest.py
 	$(BIN)/python benchmarks/bench_day.py
