@@ -129,6 +129,16 @@ def build_parser() -> argparse.ArgumentParser:
                        "tags and the folder (a plain Parquet dataset).")
     p.add_argument("task")
     p.add_argument("--json", action="store_true", help="print the summaries as JSON")
+    p = sub.add_parser("rubric", parents=[common], help="a rubric's rating criteria side by side, one row per item",
+                       description="Read one published version of each rating TASK (a rubric's criteria) and join "
+                       "them on item_id: per criterion the consensus score, _se, _n, _agreement and _label, then the "
+                       "item's split (pipeline.read_rubric). Prints the versions read and the first rows; --out writes "
+                       "the whole table (.parquet or .csv).")
+    p.add_argument("tasks", nargs="+", metavar="TASK")
+    p.add_argument("--version", action="append", default=[], metavar="TASK=VERSION",
+                   help=f"read this version of TASK (default latest; repeat per task); {version_help}")
+    p.add_argument("--out", metavar="FILE", help="write the table to FILE (.parquet or .csv)")
+    p.add_argument("--limit", type=_positive, default=10, help="rows to print (default 10)")
     p = sub.add_parser("diff", parents=[common], help="items added, removed and relabelled between two versions",
                        description=f"Compare version A with version B of TASK. A and B: {version_help}.")
     p.add_argument("task")
@@ -221,6 +231,8 @@ def _dispatch(args: argparse.Namespace, config: LabelqConfig | None, store: Stor
         return _status_command(args, config, store)
     if args.command in ("versions", "diff", "tag", "untag"):
         return _versions_command(args, config, store)
+    if args.command == "rubric":
+        return _rubric_command(args, store)
     if config is None:  # main lets only the READ_ONLY commands through without one
         raise RuntimeError(f"labelq {args.command} needs a config file")
     if args.command == "simulate":
@@ -277,7 +289,7 @@ def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 #: Commands that only read published or staged data: they work without a config file.
-READ_ONLY = ("versions", "diff", "tag", "untag", "status")
+READ_ONLY = ("versions", "diff", "tag", "untag", "status", "rubric")
 NOT_FOUND = "config file not found (set --config or LABELQ_CONFIG)"
 
 
@@ -433,6 +445,44 @@ def _versions_command(args: argparse.Namespace, config: LabelqConfig | None, sto
     except (publish.VersionNotFound, ValueError) as exc:
         print(f"labelq {args.command}: {exc}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _rubric_command(args: argparse.Namespace, store: Store) -> int:
+    """``labelq rubric``: the criteria of a rubric side by side (:func:`pipeline.read_rubric`)."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    from pipeline.publish import VersionNotFound
+    from pipeline.publish.rubric import read_rubric
+
+    versions = {}
+    for spec in args.version:
+        task, sep, version = spec.partition("=")
+        if not sep or not task or not version:
+            print(f"labelq rubric: --version {spec!r}: give TASK=VERSION, e.g. safe=2026-11-02", file=sys.stderr)
+            return 2
+        versions[task] = version
+    try:
+        table = read_rubric(store, args.tasks, versions=versions)
+    except (VersionNotFound, ValueError, FileNotFoundError) as exc:
+        print(f"labelq rubric: {exc}", file=sys.stderr)
+        return 1
+    read = ", ".join(f"{t} {v}" for t, v in table.attrs["versions"].items())
+    print(f"rubric of {len(args.tasks)} criteria ({read}): {len(table)} items")
+    if args.out:
+        out = Path(args.out)
+        if out.suffix == ".csv":
+            csv_safe(table).to_csv(out, index=False)
+        elif out.suffix == ".parquet":
+            table.to_parquet(out, index=False)
+        else:
+            print(f"labelq rubric: --out {args.out}: give a .parquet or .csv file", file=sys.stderr)
+            return 2
+        print(f"wrote {len(table)} rows to {out}")
+    with pd.option_context("display.width", 200, "display.max_columns", 40):
+        print(table.head(args.limit).to_string(index=False))
     return 0
 
 

@@ -361,3 +361,22 @@ def test_vendor_kappa_is_quadratic_weighted_on_the_levels(run):
     card = pd.read_parquet(root / "scorecards" / "quality" / f"date={day}" / "scorecard_vendor.parquet").set_index("vendor")
     assert card["kappa_vs_consensus"].notna().all() and (card["n_consensus_items"] > 0).all()
     assert card.loc["careful", "kappa_vs_consensus"] > card.loc["strict", "kappa_vs_consensus"]
+
+
+def test_labelq_rubric_prints_and_writes_the_wide_table(rubric, tmp_path, capsys):
+    import pipeline
+    from pipeline.cli import main
+
+    config, root, store, sim, result = rubric
+    tasks = list(RUBRIC["tasks"])
+    out = tmp_path / "rubric.csv"
+    assert main(["rubric", *tasks, "--root", str(root), "--out", str(out), "--limit", "2", "-q"]) == 0
+    printed = capsys.readouterr().out
+    wide = pipeline.read_rubric(root, tasks)
+    assert f"rubric of 3 criteria (following {START}, factuality {START}, safe {START}): {len(wide)} items" in printed
+    written = pd.read_csv(out)
+    assert list(written.columns) == list(wide.columns) and len(written) == len(wide)
+    np.testing.assert_allclose(written["safe"].to_numpy(), wide["safe"].to_numpy(dtype=float))
+    assert main(["rubric", "safe", "--version", "safe", "--root", str(root), "-q"]) == 2
+    assert "give TASK=VERSION" in capsys.readouterr().err
+    assert main(["rubric", "safe", "--version", "safe=2020-01-01", "--root", str(root), "-q"]) == 1
