@@ -379,3 +379,24 @@ def test_empty_input_gives_an_empty_frame() -> None:
     for m in METHODS:
         out = aggregate(empty, m)
         assert tuple(out.columns) == RESULT_COLUMNS and len(out) == 0
+
+
+def test_level_names_map_onto_their_numbers_and_the_result_names_the_nearest_level():
+    levels = {"poor": 1, "fair": 2, "good": 3, "great": 4}
+    names = pd.DataFrame({"item_id": ["a", "a", "a", "b", "b", "c"], "annotator_id": ["x", "y", "z", "x", "y", "x"],
+                          "label": ["good", "great", "great", "poor", "fair", "fair"]})
+    numbers = names.assign(label=names["label"].map(levels).astype(float))
+    for method in ("mean", "median", "annotator_model"):
+        by_name = aggregate(names, method, levels=levels)
+        plain = aggregate(numbers, method)
+        pd.testing.assert_frame_equal(by_name.drop(columns="label"), plain)
+    out = aggregate(names, "mean", levels=levels).set_index("item_id")
+    assert out.loc["a", "label"] == "great"  # 3.67 is nearest 4
+    assert out.loc["b", "label"] == "poor"  # 1.5 is as near 1 as 2: the lower level
+    assert out.loc["c", "label"] == "fair"
+    gold = pd.DataFrame({"item_id": ["b"], "gold_label": ["fair"]})
+    assert aggregate(names, "annotator_model", levels=levels, gold=gold).set_index("item_id").loc["b", "score"] == 2.0
+    with pytest.raises(ValueError, match=r"value\(s\) \['excellent'\] outside the levels .* at row\(s\) \[5\]"):
+        aggregate(names.assign(label=names["label"].where(names.index != 5, "excellent")), "mean", levels=levels)
+    with pytest.raises(ValueError, match="distinct finite numbers"):
+        aggregate(names, "mean", levels={"poor": 1, "fair": 1})

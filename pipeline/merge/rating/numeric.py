@@ -71,6 +71,7 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -404,8 +405,38 @@ def fit_annotator_model(annotations: Any, *, gold: Any = None, bias: bool = True
                 max_iter=max_iter, tol=tol)
 
 
+def _with_levels(annotations: Any, method: Method, *, gold: Any, trim: float, max_iter: int, tol: float,
+                 levels: Mapping[str, float]) -> pd.DataFrame:
+    """:func:`aggregate` of level names: names -> numbers, then the nearest level of each score."""
+    names = [str(k) for k in levels]
+    values = np.array([float(v) for v in levels.values()], dtype=np.float64)
+    if len(names) < 2 or not np.all(np.isfinite(values)) or len(set(values.tolist())) < len(values):
+        raise ValueError(f"levels must map at least two level names onto distinct finite numbers, got {dict(levels)}")
+
+    def numbers(frame: Any, column: str, what: str) -> pd.DataFrame:
+        _to_pandas(frame, what, ("item_id", column))  # names the missing columns
+        df = frame if isinstance(frame, pd.DataFrame) else frame.to_pandas()
+        text = df[column].astype("string")
+        code = pd.Index(names).get_indexer(pd.Index(text))
+        bad = (code < 0) & text.notna().to_numpy()
+        if bad.any():
+            raise ValueError(f"{what} column {column!r} has value(s) {_shown(text[bad].unique().tolist())} outside the "
+                             f"levels {names} at row(s) {_shown(df.index[bad])}")
+        return df.assign(**{column: np.where(code >= 0, values[np.maximum(code, 0)], np.nan)})
+
+    out = aggregate(numbers(annotations, "label", "annotations"), method,
+                    gold=None if gold is None else numbers(gold, "gold_label", "gold"), trim=trim, max_iter=max_iter, tol=tol)
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    score = out["score"].to_numpy(dtype=np.float64)
+    pos = np.clip(np.searchsorted(ordered, score), 1, len(ordered) - 1)
+    nearest = np.where(np.abs(score - ordered[pos - 1]) <= np.abs(ordered[pos] - score), pos - 1, pos)
+    out["label"] = np.asarray(names, dtype=object)[order][nearest]
+    return out
+
+
 def aggregate(annotations: Any, method: Method = "mean", *, gold: Any = None, trim: float = 0.1,
-              max_iter: int = 1000, tol: float = 1e-8) -> pd.DataFrame:
+              max_iter: int = 1000, tol: float = 1e-8, levels: Mapping[str, float] | None = None) -> pd.DataFrame:
     """Consensus score of each item's numeric ratings.
 
     Parameters
@@ -424,13 +455,18 @@ def aggregate(annotations: Any, method: Method = "mean", *, gold: Any = None, tr
     trim : float
         Share cut from each end by ``trimmed_mean``, in [0, 0.5).
     max_iter, tol : EM settings of ``annotator_model``.
+    levels : mapping, optional
+        An ordinal scale's level names and their numbers (e.g. ``{"poor": 1, "fair": 2, "good":
+        3}``): ``label`` (and ``gold_label``) may then hold level names, and the result gains
+        ``label``, the level nearest each score (ties to the lower level). A name outside
+        ``levels`` raises ``ValueError`` naming the rows.
 
     Returns
     -------
     pandas.DataFrame
         One row per rated item, sorted by ``item_id``, RangeIndex: ``item_id``, ``score``
         (float64), ``se`` (float64, NaN for the simple methods on a single rating),
-        ``n_annotations`` (int64).
+        ``n_annotations`` (int64), and with ``levels`` ``label`` (the nearest level's name).
 
     Examples
     --------
@@ -444,6 +480,8 @@ def aggregate(annotations: Any, method: Method = "mean", *, gold: Any = None, tr
     """
     if method not in METHODS:
         raise ValueError(f"unknown rating method {method!r}; choose one of {list(METHODS)}")
+    if levels is not None:
+        return _with_levels(annotations, method, gold=gold, trim=trim, max_iter=max_iter, tol=tol, levels=levels)
     if not 0 <= trim < 0.5:
         raise ValueError(f"trim must be in [0, 0.5), got {trim}")
     if method == "annotator_model":
