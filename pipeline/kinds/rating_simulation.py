@@ -1,12 +1,13 @@
 """Synthetic rating deliveries (the rating kind's simulator, ``labelq simulate``).
 
 Every item has a true score :math:`t` uniform on the scale's range widened by half a step at
-each end (so every level is equally likely); its gold score is the scale value nearest :math:`t`. An annotator of a vendor with profile (``leniency`` :math:`b`, ``noise``
-:math:`s`, both in steps of the scale) rates the scale value nearest
-:math:`t + (b + \\beta_a + s\\,\\varepsilon)\\cdot\\text{step}` (clipped to the range), with a small
-per-annotator offset :math:`\\beta_a \\sim N(0, 0.15^2)` and :math:`\\varepsilon \\sim N(0, 1)`; on a
-binary criterion (values 0 and 1) that makes a lenient vendor say "met" too often. Vendor
-profiles rotate: a careful one, a **lenient** one whose annotator 0 uses only the top level (a
+each end (so every level is equally likely); its gold score is the scale value nearest :math:`t`.
+An annotator of a vendor with profile (``leniency`` :math:`b`, ``noise`` :math:`s`, both in steps
+of the scale) rates the scale value nearest :math:`t + (b + \\beta_a + s\\,\\varepsilon)\\cdot
+\\text{step}` (clipped to the range), with a small per-annotator offset :math:`\\beta_a \\sim
+N(0, 0.15^2)` and :math:`\\varepsilon \\sim N(0, 1)`; on a binary criterion (values 0 and 1, where a
+whole step flips the answer, the drift is halved) that makes a lenient vendor say "met" too
+often. Vendor profiles rotate: a careful one, a **lenient** one whose annotator 0 uses only the top level (a
 rater the scorecard flags for scale use), a **severe** and noisy one. Each vendor rates each item
 with probability 0.8, a third of them twice (two annotators), in its own vocabulary (levels: the
 vendor's word for each level, from ``vendors.<v>.labels`` inverted; numeric scales: numbers).
@@ -55,7 +56,8 @@ def _rate(rng: np.random.Generator, truth: np.ndarray, annotator: np.ndarray, of
           profile: RatingProfile) -> np.ndarray:
     """Index of the scale value each annotator gives (see the module docstring)."""
     drift = profile.leniency + offsets[annotator] + profile.noise * rng.normal(size=len(truth))
-    given = truth + drift * scale.step
+    # on a two-level scale a whole step flips the answer: its raters drift half as far
+    given = truth + drift * scale.step * (0.5 if scale.binary else 1.0)
     index = scale.nearest(given)
     if profile.top_only:
         index = np.where(annotator == 0, len(scale.values) - 1, index)
