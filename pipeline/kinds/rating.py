@@ -23,7 +23,9 @@ the scale).
 Gold rows carry the true ``gold_score``. A rating is *correct* against gold when it is within
 ``options.tolerance`` of it (default 0: the same level). The training set has per item the
 consensus ``score`` (:func:`pipeline.merge.rating.aggregate` with the task's ``consensus``:
-``mean``, ``median``, ``trimmed_mean`` or ``annotator_model``), its standard error ``se`` and the
+``mean``, ``median``, ``trimmed_mean`` or ``annotator_model``; or ``dawid_skene`` over the levels
+as classes, at most 11 levels: posterior mean, sd, most probable level and its posterior as the
+confidence), its standard error ``se`` and the
 nearest level ``label``; ``confidence`` is the normal-theory probability that the true score lies
 within half a step of the consensus (:math:`2\Phi(\tfrac{h}{se}) - 1`, :math:`h` = half the step,
 or ``tolerance`` if larger; 0 without a standard error, i.e. one rating) and ``agreement`` the
@@ -77,6 +79,8 @@ GOLD = gold_schema(GOLD_PAYLOAD)
 CURATED = curated_schema(CURATED_PAYLOAD)
 
 _OPTIONS = ("scale", "values", "tolerance")
+#: Consensus over the scale's levels as classes (beside pipeline.merge.rating's numeric METHODS).
+LEVEL_METHODS = ("dawid_skene",)
 
 
 @dataclass(frozen=True)
@@ -206,8 +210,14 @@ class Rating(LabelKind):
         if task.level not in ("ordinal", "interval", "ratio"):
             raise ValueError(f"level: a rating task's agreement level is ordinal, interval or ratio (set it), got "
                              f"{task.level!r}")
-        if task.consensus not in METHODS:
-            raise ValueError(f"consensus: unknown method {task.consensus!r} for a rating task; choose from {list(METHODS)}")
+        if task.consensus in LEVEL_METHODS:
+            levels = len(scale_of(task).values)
+            if levels > BALANCE_LEVELS:
+                raise ValueError(f"consensus: {task.consensus} treats each of the scale's levels as a class: at most "
+                                 f"{BALANCE_LEVELS} levels, this scale has {levels}; use one of {list(METHODS)}")
+        elif task.consensus not in METHODS:
+            raise ValueError(f"consensus: unknown method {task.consensus!r} for a rating task; choose from "
+                             f"{[*METHODS, *LEVEL_METHODS]}")
 
     def check_vendor(self, vendor: VendorConfig, task: TaskConfig) -> None:
         if vendor.options:
@@ -311,24 +321,48 @@ class Rating(LabelKind):
         import pandas as pd
         from scipy import special
 
-        from pipeline.merge.rating import Method, aggregate
-
         scale = scale_of(task)
         raters = self._raters(annotations)
-        out = aggregate(raters[["item_id", "annotator_id", "label"]], cast(Method, task.consensus),
-                        gold=self._gold_scores(gold) if len(gold) else None)
-        se = out["se"].to_numpy(dtype=np.float64)
-        h = scale.half_width
-        with np.errstate(divide="ignore", invalid="ignore"):
-            confidence = np.where(se > 0, special.erf(h / (se * math.sqrt(2.0))), np.where(se == 0, 1.0, 0.0))
+        out = self._scores(raters, task, gold)
         score = out["score"].to_numpy(dtype=np.float64)
-        out["label"] = np.asarray(scale.names, dtype=object)[scale.nearest(score)]
-        out["confidence"] = confidence
+        h = scale.half_width
+        if "confidence" not in out:  # the numeric methods: how likely the truth is within half a step
+            se = out["se"].to_numpy(dtype=np.float64)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                out["confidence"] = np.where(se > 0, special.erf(h / (se * math.sqrt(2.0))), np.where(se == 0, 1.0, 0.0))
+            out["label"] = np.asarray(scale.names, dtype=object)[scale.nearest(score)]
         pos = pd.Index(out["item_id"]).get_indexer(pd.Index(raters["item_id"]))
         close = np.abs(raters["label"].to_numpy(dtype=np.float64) - score[pos]) <= h + 1e-12
         agree = np.bincount(pos, close, minlength=len(out))
         out["agreement"] = agree / np.maximum(out["n_annotations"].to_numpy(), 1)
         return out[["item_id", "score", "se", "label", "confidence", "n_annotations", "agreement"]]
+
+    def _scores(self, raters: pd.DataFrame, task: TaskConfig, gold: pd.DataFrame | None) -> pd.DataFrame:
+        """``item_id, score, se, n_annotations`` of the task's method; ``dawid_skene`` (a class per
+        level) also gives ``label`` (the most probable level) and ``confidence`` (its posterior),
+        its score and se being the posterior mean and sd of the level's number."""
+        import pandas as pd
+
+        from pipeline.merge.rating import Method, aggregate
+
+        ratings = raters[["item_id", "annotator_id", "label"]]
+        gold_scores = self._gold_scores(gold) if gold is not None and len(gold) else None
+        if task.consensus not in LEVEL_METHODS:
+            return aggregate(ratings, cast(Method, task.consensus), gold=gold_scores)
+        from pipeline.merge.consensus import get_aggregator
+
+        scale = scale_of(task)
+        values = np.asarray(scale.values)
+        fit = get_aggregator("dawid_skene", labels=list(scale.values)).fit(ratings, gold=gold_scores)
+        probas = fit.probas_.reindex(columns=list(scale.values), fill_value=0.0).sort_index()
+        p = probas.to_numpy(dtype=np.float64)
+        mean = p @ values
+        counts = ratings.groupby("item_id", sort=True).size().reindex(probas.index)
+        return pd.DataFrame({"item_id": probas.index.to_numpy(), "score": mean,
+                             "se": np.sqrt(np.maximum(p @ values**2 - mean**2, 0.0)),
+                             "n_annotations": counts.to_numpy(dtype=np.int64),
+                             "label": np.asarray(scale.names, dtype=object)[p.argmax(axis=1)],
+                             "confidence": p.max(axis=1)})
 
     def consensus_settings(self, task: TaskConfig) -> dict[str, Any]:
         return {"settings": {"method": task.consensus, "scale": scale_of(task).describe()}}
@@ -425,15 +459,12 @@ class Rating(LabelKind):
 
     def _leave_one_vendor_out(self, scores: pd.DataFrame, task: TaskConfig) -> dict[str, pd.DataFrame]:
         """``{vendor: item_id, score}``: the task's consensus of every *other* vendor's ratings (no gold)."""
-        from pipeline.merge.rating import Method, aggregate
-
         raters = self._raters(scores)
         out = {}
         for vendor in sorted(raters["vendor"].astype(str).unique()):
             others = raters[raters["vendor"].astype(str) != vendor]
             if len(others):
-                out[vendor] = aggregate(others[["item_id", "annotator_id", "label"]], cast(Method, task.consensus))[
-                    ["item_id", "score"]]
+                out[vendor] = self._scores(others, task, None)[["item_id", "score"]]
         return out
 
     def report_labels(self, task: TaskConfig) -> list[str]:

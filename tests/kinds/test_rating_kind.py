@@ -195,7 +195,7 @@ def test_scale_from_levels_numbers_and_binary():
     ({"labels": ["a", "b"], "options": {"values": [2, 1]}}, "must increase"),
     ({"labels": ["a", "b"], "options": {"stars": 5}}, r"unknown option\(s\) \['stars'\]"),
     ({"labels": ["a", "b"], "level": "nominal"}, "ordinal, interval or ratio"),
-    ({"labels": ["a", "b"], "consensus": "dawid_skene"}, "unknown method 'dawid_skene' for a rating task"),
+    ({"labels": ["a", "b"], "consensus": "mace"}, r"unknown method 'mace' for a rating task; choose from \['mean', 'median', 'trimmed_mean', 'annotator_model', 'dawid_skene'\]"),
 ])
 def test_scale_config_errors_name_the_key(kw, match):
     with pytest.raises(ConfigError, match=match):
@@ -380,3 +380,26 @@ def test_labelq_rubric_prints_and_writes_the_wide_table(rubric, tmp_path, capsys
     assert main(["rubric", "safe", "--version", "safe", "--root", str(root), "-q"]) == 2
     assert "give TASK=VERSION" in capsys.readouterr().err
     assert main(["rubric", "safe", "--version", "safe=2020-01-01", "--root", str(root), "-q"]) == 1
+
+
+def test_dawid_skene_over_the_levels_gives_the_posterior_mean_and_the_most_probable_level():
+    from pipeline.merge.consensus import get_aggregator
+
+    task = _task(labels=LEVELS, level="ordinal", consensus="dawid_skene")
+    rng = np.random.default_rng(9)
+    truth = rng.integers(1, 6, 120)
+    rows = [(f"i{i:03d}", "v", f"w{w}", float(np.clip(t + rng.integers(-1, 2) * (w % 2), 1, 5)))
+            for i, t in enumerate(truth) for w in rng.choice(6, 3, replace=False)]
+    ann = pd.DataFrame(rows, columns=["item_id", "vendor", "annotator_id", "score"])
+    out = get_kind("rating").consensus(ann, pd.DataFrame({"item_id": [], "gold_score": []}), task).set_index("item_id")
+    fit = get_aggregator("dawid_skene", labels=[1.0, 2.0, 3.0, 4.0, 5.0]).fit(
+        ann.assign(annotator_id="v/" + ann["annotator_id"], label=ann["score"])[["item_id", "annotator_id", "label"]])
+    p = fit.probas_.reindex(columns=[1.0, 2.0, 3.0, 4.0, 5.0], fill_value=0.0).loc[out.index]
+    levels = np.arange(1.0, 6.0)
+    np.testing.assert_allclose(out["score"].to_numpy(), p.to_numpy() @ levels, atol=1e-12)
+    np.testing.assert_allclose(out["se"].to_numpy(), np.sqrt(p.to_numpy() @ levels**2 - (p.to_numpy() @ levels) ** 2),
+                               atol=1e-9)
+    assert (out["label"].to_numpy() == np.asarray(LEVELS)[p.to_numpy().argmax(axis=1)]).all()
+    np.testing.assert_allclose(out["confidence"].to_numpy(), p.to_numpy().max(axis=1))
+    with pytest.raises(ConfigError, match="at most 11 levels, this scale has 21"):
+        _task(options={"scale": {"min": 0, "max": 20, "step": 1}}, consensus="dawid_skene")
