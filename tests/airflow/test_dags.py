@@ -67,7 +67,7 @@ def test_dag_test_on_sqlite_publishes_a_training_set(repo, migrated_home, demo_c
     from pipeline.storage import open_store
 
     root = tmp_path / "data"
-    simulate(demo_config, open_store(root), seed=7, days=2, start=days[0], items_per_day=200)
+    simulate(demo_config, open_store(root), seed=7, days=2, start=days[0], items_per_day=120)
     env = {**_env(migrated_home, root), "LABELQ_CONFIG": str(repo / "config" / "labelq.yaml")}
     for day in days[:2]:
         out = _python(
