@@ -219,7 +219,7 @@ def simulate_classification(task_name: str, task: TaskConfig, vendors: Mapping[s
 
 def _feed_groups(config: LabelqConfig) -> dict[str, list[str]]:
     """``{task: the tasks simulated with it}``: tasks linked by vendors whose files feed several
-    tasks (in config order); tasks no such vendor feeds are absent."""
+    tasks (in config order); a task linked to no other is absent."""
     parent = {t: t for t in config.tasks}
 
     def root(t: str) -> str:
@@ -235,8 +235,7 @@ def _feed_groups(config: LabelqConfig) -> dict[str, list[str]]:
     by_root: dict[str, list[str]] = {}
     for t in config.tasks:
         by_root.setdefault(root(t), []).append(t)
-    linked = {t for v in config.vendors.values() if v.feeds_several for t in v.tasks}
-    return {t: members for members in by_root.values() for t in members if set(members) & linked}
+    return {t: members for members in by_root.values() if len(members) > 1 for t in members}
 
 
 def simulate(
@@ -283,7 +282,7 @@ def simulate(
                               bad_batches_before=len(bad))
         group = groups.get(task_name, [task_name])
         catalog = None
-        if len(group) > 1:  # vendors whose files feed several tasks: simulated together
+        if task_name in groups:  # vendors whose files feed several tasks: simulated together
             kinds = {config.tasks[t].kind for t in group}
             if len(kinds) > 1:
                 raise ValueError(f"labelq simulate: vendors feed tasks {group} of different kinds {sorted(kinds)} from one "

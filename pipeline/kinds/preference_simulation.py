@@ -127,7 +127,7 @@ def simulate_preference(task_name: str, task: TaskConfig, vendors: Mapping[str, 
             top = vendor.options.get("strength_max")
             canon: dict[str, Any] = {
                 "item_id": items[rows],
-                "prompt_id": p_ids[rows], "annotator_id": np.array([f"{vname}-w{k:02d}" for k in annotator], dtype=object),
+                "prompt_id": p_ids[rows], "annotator_id": np.array([f"{vname}-w{k:02d}" for k in range(n_ann)], dtype=object)[annotator],
                 "response_a": np.where(displayed_swap, b_ids[rows], a_ids[rows]),
                 "response_b": np.where(displayed_swap, a_ids[rows], b_ids[rows]),
                 "choice": np.array(["a", "b", "tie"], dtype=object)[v_choice],

@@ -46,6 +46,7 @@ import pyarrow.compute as pc
 
 from pipeline.contract import annotations_schema, curated_schema, gold_schema
 from pipeline.kinds import Delivery, LabelKind, Measured, SimulationSpec, Simulated, TypeCheck
+from pipeline.merge.rating.levels import nearest_level
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -112,19 +113,13 @@ class Scale:
 
     def snap(self, x: np.ndarray) -> np.ndarray:
         """``x`` with values within :data:`_SNAP` steps of a scale value replaced by that value."""
-        values = np.asarray(self.values)
-        pos = np.clip(np.searchsorted(values, x), 1, len(values) - 1)
-        lower, upper = values[pos - 1], values[pos]
-        nearest = np.where(np.abs(x - lower) <= np.abs(upper - x), lower, upper)
+        nearest = np.asarray(self.values)[self.nearest(x)]
         close = np.abs(x - nearest) <= _SNAP * self.step
         return np.where(close & np.isfinite(x), nearest, x)
 
     def nearest(self, x: np.ndarray) -> np.ndarray:
         """Index of the scale value nearest to each ``x`` (ties to the lower; NaN -> 0)."""
-        values = np.asarray(self.values)
-        x = np.where(np.isfinite(x), x, values[0])
-        pos = np.clip(np.searchsorted(values, x), 1, len(values) - 1)
-        return np.where(np.abs(x - values[pos - 1]) <= np.abs(values[pos] - x), pos - 1, pos)
+        return nearest_level(np.asarray(self.values), x)
 
     def describe(self) -> dict[str, Any]:
         """The scale as recorded in manifests."""
@@ -398,15 +393,13 @@ class Rating(LabelKind):
         :mod:`pipeline.measure.rating`)."""
         import pandas as pd
 
-        from pipeline.measure.rating import gold_error, rater_bias, scale_use
+        from pipeline.measure.rating import correct_against_gold, gold_error, rater_bias, scale_use
         from pipeline.score.scorecard import kappa_vs_consensus, scorecards_from_correct, vendor_kappa
 
         scale = scale_of(task)
         scores = annotations.assign(score=annotations["score"].astype("float64"))
-        gold_by_item = gold.set_index("item_id")["gold_score"] if len(gold) else pd.Series(dtype="float64")
-        truth = scores["item_id"].map(gold_by_item)
-        correct = ((scores["score"] - truth).abs() <= scale.tolerance + 1e-9).where(truth.notna())
-        cards = scorecards_from_correct(scores, correct.astype("boolean"), task=task_name, prices=prices, vendors=vendors)
+        correct = correct_against_gold(scores, gold, tolerance=scale.tolerance)
+        cards = scorecards_from_correct(scores, correct, task=task_name, prices=prices, vendors=vendors)
         loo = self._leave_one_vendor_out(scores, task)
         bias_v, bias_a = [], []
         for name, rows in scores.groupby("vendor", sort=True):

@@ -115,7 +115,7 @@ def simulate_rubric(tasks: Mapping[str, TaskConfig], vendors: Mapping[str, Vendo
             rows, annotator = who_rates(vrng, n, n_ann)
             shared: dict[str, Any] = {
                 "item_id": items[rows],
-                "annotator_id": np.array([f"{vname}-r{k:02d}" for k in annotator], dtype=object),
+                "annotator_id": np.array([f"{vname}-r{k:02d}" for k in range(n_ann)], dtype=object)[annotator],
                 "annotated_at": pd.DatetimeIndex(day_start + pd.to_timedelta(
                     np.sort(vrng.integers(6 * 3600, 22 * 3600, len(rows))), unit="s")),
             }

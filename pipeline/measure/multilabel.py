@@ -45,22 +45,20 @@ def per_tag_agreement(annotations: Any, *, tags: Sequence[str] | None = None, by
     scopes: list[tuple[str, pd.DataFrame]] = [("overall", df)]
     if by:
         scopes += [(str(v), g) for v, g in df.groupby(by, sort=True)]
-    vocab = list(tags) if tags is not None else None
+    vocab = list(tags) if tags is not None else [str(t) for t in tag_answers(df)[2]]
     rows = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UndefinedAgreementWarning)
         for scope, frame in scopes:
-            long, names = tag_answers(frame, tags=vocab)
-            vocab = vocab if vocab is not None else [str(t) for t in names]
-            for tag in vocab:
-                part = long[long["tag"] == tag]
-                binary = part[["item_id", "annotator_id"]].assign(label=part["present"].astype(np.int64).to_numpy())
-                rated = binary.groupby("item_id").size()
+            answers, present, _ = tag_answers(frame, tags=vocab)
+            rated = answers.groupby("item_id").size()
+            for k, tag in enumerate(vocab):
+                binary = answers.assign(label=present[:, k].astype(np.int64))
                 rows.append({"scope": scope, "tag": tag,
                              "alpha": krippendorff_alpha(binary) if len(binary) else np.nan,
                              "fleiss_kappa": fleiss_kappa(binary) if len(binary) else np.nan,
                              "n_items": int((rated >= 2).sum()), "n_answers": len(binary),
-                             "prevalence": float(part["present"].mean()) if len(part) else np.nan})
+                             "prevalence": float(present[:, k].mean()) if len(binary) else np.nan})
     return pd.DataFrame(rows, columns=list(PER_TAG_COLUMNS)).astype({"n_items": "int64", "n_answers": "int64"})
 
 
@@ -75,12 +73,13 @@ def tag_prevalence(annotations: Any, *, by: Sequence[str] = ("vendor",), tags: S
     key = list(by)
     require_columns(df.columns, ("item_id", "annotator_id", "label", *key), "annotations")
     answered = df[df["label"].notna()].reset_index(drop=True)
-    long, vocab = tag_answers(answered, tags=tags)
-    # tag_answers keeps the answering rows in order, one block of len(vocab) flags per row
-    groups = answered[key].loc[np.repeat(np.arange(len(answered)), len(vocab))].reset_index(drop=True)
-    long = pd.concat([groups, long[["tag", "present"]].reset_index(drop=True)], axis=1)
-    counts = long.groupby([*key, "tag"], sort=True)["present"].agg(n_answers="size", n_with_tag="sum").reset_index()
-    size = long.groupby(key, sort=True)["present"].sum() / answered.groupby(key, sort=True).size()
+    _, present, vocab = tag_answers(answered, tags=tags)  # the answering rows, in order
+    n_answers = answered.groupby(key, sort=True).size()
+    with_tag = pd.DataFrame(present, columns=list(vocab)).groupby([answered[c] for c in key], sort=True).sum()
+    size = with_tag.sum(axis=1) / n_answers
+    counts = with_tag.reset_index().melt(id_vars=key, var_name="tag", value_name="n_with_tag")
+    counts = counts.sort_values([*key, "tag"], ignore_index=True)
+    counts = counts.merge(n_answers.rename("n_answers").reset_index(), on=key, how="left")
     counts["n_with_tag"] = counts["n_with_tag"].astype("int64")
     counts["prevalence"] = counts["n_with_tag"] / counts["n_answers"]
     counts["ci_low"], counts["ci_high"] = wilson_interval(counts["n_with_tag"].to_numpy(), counts["n_answers"].to_numpy(),

@@ -44,7 +44,7 @@ from scipy.stats import t as student_t
 from pipeline.contract import require_columns
 from pipeline.measure.accuracy import wilson_interval
 
-__all__ = ["gold_error", "rater_bias", "scale_use"]
+__all__ = ["correct_against_gold", "gold_error", "rater_bias", "scale_use"]
 
 _SLACK = 1e-9  # float slack of the tolerance test of gold_error and of matching scores to levels
 
@@ -187,6 +187,21 @@ def scale_use(annotations: pd.DataFrame, *, by: Sequence[str], levels: Sequence[
     return result
 
 
+def _within(diff: pd.Series, tolerance: float) -> pd.Series:
+    """A rating within ``tolerance`` of its reference (``diff`` = score - reference), with float slack."""
+    if not np.isfinite(tolerance) or tolerance < 0:
+        raise ValueError(f"tolerance must be a finite number >= 0 (0: the same level); got {tolerance!r}")
+    return diff.abs() <= tolerance + _SLACK
+
+
+def correct_against_gold(annotations: pd.DataFrame, gold: pd.DataFrame, *, tolerance: float = 0.0) -> pd.Series:
+    """Per row of ``annotations``: True / False for ratings of gold items (within ``tolerance`` of
+    ``gold_score``, the rule of :func:`gold_error`), NA for the rest; aligned with its index."""
+    truth = annotations["item_id"].map(gold.set_index("item_id")["gold_score"]) if len(gold) else \
+        pd.Series(np.nan, index=annotations.index)
+    return _within(annotations["score"].astype("float64") - truth, tolerance).astype("boolean").where(truth.notna())
+
+
 def gold_error(annotations: pd.DataFrame, gold: pd.DataFrame, *, by: Sequence[str], tolerance: float = 0.0) -> pd.DataFrame:
     """Accuracy and error of each group's ratings of gold items (``gold``: ``item_id``, ``gold_score``).
 
@@ -196,10 +211,9 @@ def gold_error(annotations: pd.DataFrame, gold: pd.DataFrame, *, by: Sequence[st
     have ``n_gold == 0`` and NaN measures.
     """
     by = _by(by)
-    if not np.isfinite(tolerance) or tolerance < 0:
-        raise ValueError(f"tolerance must be a finite number >= 0 (0: the same level); got {tolerance!r}")
+    _within(pd.Series(dtype="float64"), tolerance)  # a bad tolerance fails before any data work
     pairs = _pairs(annotations, gold, "gold_score", by, "gold")
-    pairs = pairs.assign(_ok=(pairs["_d"].abs() <= tolerance + _SLACK).astype("int64"), _ad=pairs["_d"].abs())
+    pairs = pairs.assign(_ok=_within(pairs["_d"], tolerance).astype("int64"), _ad=pairs["_d"].abs())
     agg = pairs.groupby(by, as_index=False, dropna=False).agg(
         n_gold=("_ok", "size"), n_correct=("_ok", "sum"), mae=("_ad", "mean"), bias=("_d", "mean"))
     out = _groups(annotations, by).merge(agg, on=by, how="left")

@@ -45,10 +45,11 @@ def _frame(annotations: Any) -> pd.DataFrame:
     return df
 
 
-def tag_answers(annotations: Any, *, tags: Sequence[str] | None = None) -> tuple[pd.DataFrame, np.ndarray]:
-    """Every answering row's presence flag per tag: ``(frame of item_id, annotator_id, tag,
-    present; rows x tags), the tags in order)``. ``tags``: the vocabulary (default: the tags seen,
-    sorted); a tag outside it is a ``ValueError`` naming it."""
+def tag_answers(annotations: Any, *, tags: Sequence[str] | None = None) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Every answering row's presence flag per tag: ``(rows, present, tags)`` with ``rows`` the
+    answering rows' ``item_id, annotator_id`` (in input order), ``present`` a rows x tags bool
+    matrix and ``tags`` the vocabulary in column order (default: the tags seen, sorted); a tag
+    outside ``tags`` is a ``ValueError`` naming it."""
     df = _frame(annotations)
     sets = encode_sets(df["label"])
     answered = sets.code >= 0
@@ -57,22 +58,15 @@ def tag_answers(annotations: Any, *, tags: Sequence[str] | None = None) -> tuple
     unknown = sorted(set(seen) - set(vocab))
     if unknown:
         raise ValueError(f"annotations use tag(s) {unknown[:10]} outside the vocabulary {vocab}; map or drop them")
+    bits = sets.bits[sets.code[answered]]  # one bit row per answering row
+    present = np.zeros((len(bits), len(vocab)), dtype=bool)
     position = {t: k for k, t in enumerate(seen)}
-    bits = sets.bits[np.where(answered, sets.code, 0)][answered]  # one bit row per answering row
-    n_rows = len(bits)
-    present = np.zeros((n_rows, len(vocab)), dtype=bool)
     for k, tag in enumerate(vocab):  # one vectorised pass per tag of the vocabulary
         if tag in position:
             p = position[tag]
             present[:, k] = (bits[:, p // 64] >> np.uint64(p % 64)) & np.uint64(1) == 1
     rows = df.loc[answered, ["item_id", "annotator_id"]].reset_index(drop=True)
-    long = pd.DataFrame({
-        "item_id": np.repeat(rows["item_id"].to_numpy(), len(vocab)),
-        "annotator_id": np.repeat(rows["annotator_id"].to_numpy(), len(vocab)),
-        "tag": np.tile(np.asarray(vocab, dtype=object), n_rows),
-        "present": present.reshape(-1),
-    })
-    return long, np.asarray(vocab, dtype=object)
+    return rows, present, np.asarray(vocab, dtype=object)
 
 
 def aggregate_tags(annotations: Any, method: Method = "dawid_skene", *, threshold: float = 0.5,
@@ -90,34 +84,31 @@ def aggregate_tags(annotations: Any, method: Method = "dawid_skene", *, threshol
         raise ValueError(f"unknown tag consensus method {method!r}; choose one of {list(METHODS)}")
     if not 0.0 < threshold <= 1.0:
         raise ValueError(f"threshold must be in (0, 1], got {threshold}")
-    df = _frame(annotations)
-    long, vocab = tag_answers(df, tags=tags)
-    answers = df.loc[df["label"].notna(), ["item_id", "annotator_id"]].drop_duplicates()
-    n = answers.groupby("item_id", sort=True).size()  # annotators who answered, an empty set included
+    rows, present, vocab = tag_answers(annotations, tags=tags)
+    n = rows.drop_duplicates().groupby("item_id", sort=True).size()  # annotators who answered, an empty set included
     items = pd.Index(n.index, name="item_id")
+    position = items.get_indexer(pd.Index(rows["item_id"]))
+    answers = np.bincount(position, minlength=len(items))
     if len(vocab) == 0:  # every answer is the empty set
-        n_items = pd.Series(n.to_numpy(), index=items)
         empty = pa.ListArray.from_arrays(pa.array(np.zeros(len(items) + 1, dtype=np.int32)), pa.array([], pa.string()))
         return pd.DataFrame({"item_id": items, "tags": pd.arrays.ArrowExtensionArray(empty),
-                             "n_annotations": n_items.to_numpy(dtype=np.int64)})
+                             "n_annotations": n.to_numpy(dtype=np.int64)})
     probs = np.zeros((len(items), len(vocab)))
-    gold_long = None
+    gold_present = None
     if gold is not None and method == "dawid_skene":
         g = gold if isinstance(gold, pd.DataFrame) else gold.to_pandas()
         require_columns(g.columns, ("item_id", "gold_tags"), "gold", "one row per gold item with gold_tags a list")
-        gold_answers, _ = tag_answers(g.rename(columns={"gold_tags": "label"}).assign(annotator_id="gold"), tags=list(vocab))
-        gold_long = gold_answers
-    for k, tag in enumerate(vocab):  # binary relevance: one model per tag
-        part = long[long["tag"] == tag]
+        gold_rows, gold_present, _ = tag_answers(g.rename(columns={"gold_tags": "label"}).assign(annotator_id="gold"),
+                                                 tags=list(vocab))
+    for k in range(len(vocab)):  # binary relevance: one model per tag
         if method == "majority_vote":
-            share = part.groupby("item_id")["present"].mean()
-            probs[:, k] = share.reindex(items).to_numpy(dtype=np.float64)
+            probs[:, k] = np.bincount(position, present[:, k], minlength=len(items)) / answers
             continue
-        binary = part[["item_id", "annotator_id"]].assign(label=part["present"].astype(np.int64).to_numpy())
+        binary = rows.assign(label=present[:, k].astype(np.int64))
         tag_gold = None
-        if gold_long is not None:
-            gp = gold_long[gold_long["tag"] == tag]
-            tag_gold = pd.DataFrame({"item_id": gp["item_id"].to_numpy(), "gold_label": gp["present"].astype(np.int64).to_numpy()})
+        if gold_present is not None:
+            tag_gold = pd.DataFrame({"item_id": gold_rows["item_id"].to_numpy(),
+                                     "gold_label": gold_present[:, k].astype(np.int64)})
         fit = get_aggregator("dawid_skene", labels=[0, 1], **settings).fit(binary, gold=tag_gold)
         probs[:, k] = fit.probas_.reindex(index=items)[1].to_numpy(dtype=np.float64)
     chosen = probs >= threshold - 1e-12

@@ -246,3 +246,15 @@ def test_gold_error_errors_name_the_problem():
         gold_error(ann, pd.DataFrame({"item_id": ["g", "g"], "gold_score": [1.0, 2.0]}), by=["vendor"])
     with pytest.raises(ValueError, match="tolerance"):
         gold_error(ann, pd.DataFrame({"item_id": ["g"], "gold_score": [1.0]}), by=["vendor"], tolerance=-1)
+
+
+def test_correct_against_gold_is_the_rule_gold_error_counts():
+    from pipeline.measure.rating import correct_against_gold, gold_error
+
+    ann = pd.DataFrame({"item_id": ["a", "a", "b", "c", "c"], "vendor": ["v", "w", "v", "v", "w"],
+                        "score": [3.0, 3.4, 1.0, 0.3, 0.1 + 0.2]})
+    gold = pd.DataFrame({"item_id": ["a", "c"], "gold_score": [3.0, 0.3]})
+    flags = correct_against_gold(ann, gold, tolerance=0.25)
+    assert flags.tolist() == [True, False, pd.NA, True, True]  # b has no gold; 0.1 + 0.2 is 0.3 within float slack
+    counts = gold_error(ann, gold, by=["vendor"], tolerance=0.25).set_index("vendor")["n_correct"]
+    assert counts.to_dict() == flags.fillna(False).astype(int).groupby(ann["vendor"]).sum().to_dict()

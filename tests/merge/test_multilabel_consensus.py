@@ -55,12 +55,10 @@ def test_dawid_skene_per_tag_is_at_least_as_accurate_as_crowd_kits_binary_releva
 def test_each_tag_is_its_own_dawid_skene_model():
     frame, _ = _simulate(seed=1, n_items=200)
     out = aggregate_tags(frame, "dawid_skene").set_index("item_id")
-    long, vocab = tag_answers(frame)
+    rows, present, vocab = tag_answers(frame)
     assert list(vocab) == TAGS
     for tag in ("t0", "t3"):
-        part = long[long["tag"] == tag]
-        fit = get_aggregator("dawid_skene", labels=[0, 1]).fit(
-            part[["item_id", "annotator_id"]].assign(label=part["present"].astype(int).to_numpy()))
+        fit = get_aggregator("dawid_skene", labels=[0, 1]).fit(rows.assign(label=present[:, TAGS.index(tag)].astype(int)))
         np.testing.assert_allclose(out[f"p_{tag}"].to_numpy(), fit.probas_.reindex(out.index)[1].to_numpy(), atol=1e-12)
 
 

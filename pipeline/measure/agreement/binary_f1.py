@@ -77,7 +77,7 @@ def pairwise_f1(annotations: Annotations, *, positive: Any = 1) -> tuple[float, 
     with np.errstate(divide="ignore", invalid="ignore"):
         table["f1_positive"] = 2 * a / (2 * a + c)
         table["f1_negative"] = 2 * d / (2 * d + c)
-    table["balanced_f1"] = balanced_f1(a, d, c)
+    table["balanced_f1"] = 0.5 * (table["f1_positive"] + table["f1_negative"])
     table = table[list(PAIR_F1_COLUMNS)]
     if table.empty:
         warnings.warn("pairwise F1 is undefined: no item has two annotators; returning NaN", UndefinedAgreementWarning,

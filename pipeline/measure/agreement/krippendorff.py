@@ -12,7 +12,7 @@ its expected disagreement; those are accumulated in column blocks (memory
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, get_args
+from typing import Any, cast, get_args
 
 import numpy as np
 import pandas as pd
@@ -198,12 +198,11 @@ def _set_stats(annotations: Any, distance: str, level: str, labels: Sequence[Any
         "item_id": (annotations["item_id"] if isinstance(annotations, pd.DataFrame)
                     else annotations.column("item_id").to_pandas()).to_numpy(),
         "annotator_id": 0,
-        "label": pd.array(np.where(sets.code >= 0, sets.code, 0), dtype="Int64"),
+        "label": pd.arrays.IntegerArray(np.maximum(sets.code, 0), mask=sets.code < 0),  # a null label: no answer
     })
-    frame.loc[sets.code < 0, "label"] = pd.NA
     stats = as_stats(frame, None)
     positions = np.asarray(stats.categories, dtype=np.int64)
-    return stats, SetDistance(distance, sets.bits[positions])  # type: ignore[arg-type]
+    return stats, SetDistance(cast(SetMetric, distance), sets.bits[positions])
 
 
 def krippendorff_alpha(

@@ -90,6 +90,7 @@ __all__ = [
 ]
 
 from pipeline.merge.rating import METHODS, Method  # noqa: E402  (named in the cheap package __init__)
+from pipeline.merge.rating.levels import nearest_level  # noqa: E402
 
 #: Columns of :func:`aggregate`'s result, in order.
 RESULT_COLUMNS: tuple[str, str, str, str] = ("item_id", "score", "se", "n_annotations")
@@ -427,10 +428,7 @@ def _with_levels(annotations: Any, method: Method, *, gold: Any, trim: float, ma
     out = aggregate(numbers(annotations, "label", "annotations"), method,
                     gold=None if gold is None else numbers(gold, "gold_label", "gold"), trim=trim, max_iter=max_iter, tol=tol)
     order = np.argsort(values, kind="stable")
-    ordered = values[order]
-    score = out["score"].to_numpy(dtype=np.float64)
-    pos = np.clip(np.searchsorted(ordered, score), 1, len(ordered) - 1)
-    nearest = np.where(np.abs(score - ordered[pos - 1]) <= np.abs(ordered[pos] - score), pos - 1, pos)
+    nearest = nearest_level(values[order], out["score"].to_numpy(dtype=np.float64))
     out["label"] = np.asarray(names, dtype=object)[order][nearest]
     return out
 
