@@ -166,6 +166,7 @@ class VendorConfig(_Model):
     price_per_label: float = Field(default=0.0, ge=0)
     timezone: str = "UTC"
     explode: str | None = None
+    collect: str | None = None
     vendor_column: str | None = None
     max_bad_row_fraction: float = Field(default=0.1, ge=0, le=1)
     #: service-level thresholds (None: the vendor has no SLA); see :class:`SLAConfig`.
@@ -202,12 +203,22 @@ class VendorConfig(_Model):
         return self.task
 
     @model_validator(mode="after")
-    def _explode_is_mapped(self) -> "VendorConfig":
+    def _explode_or_collect_is_mapped(self) -> "VendorConfig":
+        mapped = {**self.columns, **{c: t for f in self.tasks.values() for c, t in f.columns.items()}}
         if self.explode is not None:
             every = [*self.columns, *(c for f in self.tasks.values() for c in f.columns)]
             roots = {c.split(".", 1)[0] for c in every} | set(every)
             if self.explode not in roots:
                 raise ValueError(f"explode: {self.explode!r} is not a mapped column; mapped: {sorted(self.columns)}")
+        if self.collect is not None:
+            if self.collect not in mapped:
+                raise ValueError(f"collect: {self.collect!r} is not a mapped column; mapped: {sorted(mapped)}")
+            if self.explode is not None:
+                raise ValueError("collect and explode undo each other: give one (collect gathers one row per value "
+                                 "into a list; explode spreads a list into one row per value)")
+            keys = {"item_id", "annotator_id"} - {t for c, t in mapped.items() if c != self.collect}
+            if keys:
+                raise ValueError(f"collect: gathers the rows of one (item, annotator); map a column onto {sorted(keys)}")
         return self
 
     @field_validator("landing")

@@ -261,7 +261,7 @@ def publish(config: LabelqConfig, store: Store, day: date, task: str, *, allow_e
                 f"task {task!r} {day}: the staged data up to {day} changed since it was merged (another day was "
                 f"processed meanwhile?); re-run the merge first: `labelq run --date {day}` (nothing was published)")
         cons = store.read_parquet(cons_key)
-        table = curated_table(cons, tcfg.splits.model_dump(), kind.curated, split_by=kind.split_unit)
+        table = curated_table(cons, tcfg.splits.model_dump(), kind.curated_for(tcfg), split_by=kind.split_unit)
         metrics_key = store.layout.metrics_summary(task, day).as_posix()
         gold = read_gold(store, task, kind=kind)
         manifest = build_manifest(

@@ -21,13 +21,14 @@ DEMO_CONFIG = REPO / "config" / "labelq.yaml"
 
 
 def _core_config() -> Path:
-    """The demo config without its rubric (the rating tasks and the vendors feeding only them):
+    """The demo config without its rubric and its tagging task (the rating and multi-label tasks
+    and the vendors feeding only them):
     what the shared fixtures below and the stage, history, storage, CLI and Airflow stack tests
     run, so that each kind added to the demo does not multiply the cost of every such test."""
     import yaml
 
     raw = yaml.safe_load(DEMO_CONFIG.read_text(encoding="utf-8"))
-    dropped = {t for t, cfg in raw["tasks"].items() if cfg.get("kind") == "rating"}
+    dropped = {t for t, cfg in raw["tasks"].items() if cfg.get("kind") in ("rating", "multilabel")}
     raw["tasks"] = {t: cfg for t, cfg in raw["tasks"].items() if t not in dropped}
     raw["vendors"] = {v: cfg for v, cfg in raw["vendors"].items()
                       if ({cfg["task"]} if cfg.get("task") else set(cfg.get("tasks", {}))) - dropped}

@@ -13,8 +13,10 @@ item; ``"007"`` is another); floating-point ids are a contract error.
 
 Vendor adapters are config (:class:`~pipeline.config.VendorConfig`): ``columns`` (vendor column
 or dotted struct path -> canonical column), ``labels`` (vocabulary, matched after NFC + trim),
-``timezone`` (for naive timestamps), ``explode`` (a list column: one row per element) and
-``vendor_column`` (the vendor each row claims).
+``timezone`` (for naive timestamps), ``explode`` (a list column: one row per element),
+``collect`` (the inverse: the values of one column over the rows of one (item, annotator) become
+one list; such a file is read whole, and its canonical rows are the collected ones, each with the
+first delivered row as its ``_source_row``) and ``vendor_column`` (the vendor each row claims).
 """
 
 from __future__ import annotations
@@ -214,10 +216,10 @@ def _resolve(table: pa.Table, path: str) -> pa.ChunkedArray:
 
 
 def flatten(table: pa.Table, vendor: VendorConfig) -> tuple[pa.Table, np.ndarray]:
-    """Explode the vendor's list column and pull dotted struct paths up into flat columns.
+    """Explode (or collect) the vendor's list column and pull dotted struct paths up into flat columns.
 
     Returns the flat table (one column per mapped vendor column, named as in the config) and,
-    for each output row, the index of the input row it came from.
+    for each output row, the index of the input row it came from (collected rows: the first).
     """
     parent = np.arange(table.num_rows, dtype=np.int64)
     if vendor.explode:
@@ -225,7 +227,33 @@ def flatten(table: pa.Table, vendor: VendorConfig) -> tuple[pa.Table, np.ndarray
         others = table.drop_columns([vendor.explode]).take(pa.array(parent))
         table = others.append_column(vendor.explode, values)
     cols = _source_columns(vendor)
-    return pa.table({c: _resolve(table, c) for c in cols}), parent
+    flat = pa.table({c: _resolve(table, c) for c in cols})
+    if vendor.collect:
+        time = next((c for c, canon in cols.items() if canon == "annotated_at"), None)
+        return _collect(flat, vendor.collect, time)
+    return flat, parent
+
+
+def _collect(flat: pa.Table, column: str, time: str | None) -> tuple[pa.Table, np.ndarray]:
+    """One row per distinct value of every column but ``column`` and ``time``: ``column``'s non-null
+    values as a list (rows whose only values are null: an empty list), ``time`` the latest; rows in
+    order of their first delivered row, which each returns as its parent."""
+    keys = [c for c in flat.column_names if c not in (column, time)]
+    rows = flat.append_column("_row", pa.array(np.arange(flat.num_rows, dtype=np.int64)))
+    aggregations: list[tuple[str, str]] = [(column, "list"), ("_row", "min")] + ([(time, "max")] if time else [])
+    grouped = rows.group_by(keys, use_threads=False).aggregate(aggregations)
+    grouped = grouped.sort_by("_row_min")
+    lists = grouped[f"{column}_list"].combine_chunks()
+    values = pc.list_flatten(lists)
+    keep = values.is_valid()
+    parents = pc.list_parent_indices(lists).filter(keep).to_numpy()
+    lengths = np.bincount(parents, minlength=grouped.num_rows) if len(parents) else np.zeros(grouped.num_rows, np.int64)
+    offsets = pa.array(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32))
+    out = {c: grouped[c] for c in keys}
+    out[column] = pa.chunked_array([pa.ListArray.from_arrays(offsets, values.filter(keep))])
+    if time:
+        out[time] = grouped[f"{time}_max"]
+    return pa.table({c: out[c] for c in flat.column_names}), grouped["_row_min"].to_numpy()
 
 
 def _valid_utf8_mask(arr: pa.Array) -> np.ndarray:
@@ -441,6 +469,8 @@ def iter_delivery(
     """
     roots = sorted({c if c in pf.schema_arrow.names else c.split(".", 1)[0] for c in _source_columns(vendor)}
                    | ({vendor.explode} if vendor.explode else set()))
+    if vendor.collect:  # the rows of one (item, annotator) may be anywhere in the file
+        batch_rows = max(pf.metadata.num_rows, 1)
     offset = 0
     it = pf.iter_batches(batch_size=batch_rows, columns=roots, use_threads=True)
     while True:

@@ -21,6 +21,8 @@ report renders. What differs is behind one seam, :class:`LabelKind`:
                        ``n_annotations``, ``agreement`` (merge holds items out on these);
                        ``consensus_tables``: the kind's other merged tables, of which
                        ``published_tables`` go into every version beside the training set
+``curated_for``        the training set's schema for one task (``curated`` unless the task's
+                       settings add columns, e.g. a probability per tag)
 ``exports``            tables made from a version for other tools (the preference kind's TRL
                        export), from the training set and the task's item ``catalog``
 ``balance``            what the manifest says about a version's payload (class balance ...);
@@ -185,6 +187,11 @@ class LabelKind(ABC):
     def curated(self) -> pa.Schema:
         return curated_schema(self.curated_payload)
 
+    def curated_for(self, task: TaskConfig) -> pa.Schema:
+        """The training set of ``task`` (:attr:`curated`; a kind whose columns depend on the task's
+        settings, e.g. one probability column per tag of a multi-label task, overrides it)."""
+        return self.curated
+
     @property
     def suite(self) -> str:
         """The kind's GX suite, ``expectations/kinds/<name>.json`` (row checks on the payload)."""
@@ -327,12 +334,14 @@ def get_kind(name: str) -> LabelKind:
 
 def _register_builtins() -> None:
     from pipeline.kinds.classification import Classification
+    from pipeline.kinds.multilabel import MultiLabel
     from pipeline.kinds.preference import Preference
     from pipeline.kinds.rating import Rating
 
     register_kind(Classification())
     register_kind(Preference())
     register_kind(Rating())
+    register_kind(MultiLabel())
 
 
 _register_builtins()

@@ -40,5 +40,7 @@ def source_batches(annotations: pd.DataFrame, item_ids: pd.Series) -> pa.ListArr
 
 def merge_order(kind: LabelKind) -> list[str]:
     """Canonical row order of annotations before merging, so results never depend on file order:
-    item, vendor, annotator, batch, file, time, then the kind's payload columns."""
-    return ["item_id", "vendor", "annotator_id", "batch_id", "source_file", "annotated_at", *kind.payload.names]
+    item, vendor, annotator, batch, file, time, then the kind's payload columns (those of a nested
+    type, e.g. a list of tags, are not orderable: a kind with one carries its text form too)."""
+    flat = [f.name for f in kind.payload if not pa.types.is_nested(f.type)]
+    return ["item_id", "vendor", "annotator_id", "batch_id", "source_file", "annotated_at", *flat]

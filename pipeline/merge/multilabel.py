@@ -23,14 +23,15 @@ classification: an overview", IJDWM 3(3) (binary relevance).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
 from pipeline.contract import require_columns
-from pipeline.measure.agreement.sets import encode_sets
+
+if TYPE_CHECKING:  # pandas and the agreement package load on first use: config checks read METHODS only
+    import pandas as pd
 
 __all__ = ["METHODS", "Method", "aggregate_tags", "tag_answers"]
 
@@ -39,6 +40,8 @@ METHODS: tuple[str, ...] = get_args(Method)
 
 
 def _frame(annotations: Any) -> pd.DataFrame:
+    import pandas as pd
+
     df = annotations if isinstance(annotations, pd.DataFrame) else annotations.to_pandas()
     require_columns(df.columns, ("item_id", "annotator_id", "label"), "annotations",
                     "one row per (item, annotator) with label a list of tags")
@@ -50,6 +53,8 @@ def tag_answers(annotations: Any, *, tags: Sequence[str] | None = None) -> tuple
     answering rows' ``item_id, annotator_id`` (in input order), ``present`` a rows x tags bool
     matrix and ``tags`` the vocabulary in column order (default: the tags seen, sorted); a tag
     outside ``tags`` is a ``ValueError`` naming it."""
+    from pipeline.measure.agreement.sets import encode_sets
+
     df = _frame(annotations)
     sets = encode_sets(df["label"])
     answered = sets.code >= 0
@@ -78,6 +83,8 @@ def aggregate_tags(annotations: Any, method: Method = "dawid_skene", *, threshol
     and ``p_<tag>`` per tag of the vocabulary. ``gold``: ``item_id``, ``gold_tags`` (lists), used
     by ``dawid_skene``; ``settings``: the per-tag model's (e.g. ``max_iter``, ``tol``).
     """
+    import pandas as pd
+
     from pipeline.merge.consensus import get_aggregator
 
     if method not in METHODS:
@@ -91,7 +98,7 @@ def aggregate_tags(annotations: Any, method: Method = "dawid_skene", *, threshol
     answers = np.bincount(position, minlength=len(items))
     if len(vocab) == 0:  # every answer is the empty set
         empty = pa.ListArray.from_arrays(pa.array(np.zeros(len(items) + 1, dtype=np.int32)), pa.array([], pa.string()))
-        return pd.DataFrame({"item_id": items, "tags": pd.arrays.ArrowExtensionArray(empty),
+        return pd.DataFrame({"item_id": items, "tags": empty.to_pandas(),
                              "n_annotations": n.to_numpy(dtype=np.int64)})
     probs = np.zeros((len(items), len(vocab)))
     gold_present = None
@@ -111,12 +118,13 @@ def aggregate_tags(annotations: Any, method: Method = "dawid_skene", *, threshol
                                      "gold_label": gold_present[:, k].astype(np.int64)})
         fit = get_aggregator("dawid_skene", labels=[0, 1], **settings).fit(binary, gold=tag_gold)
         probs[:, k] = fit.probas_.reindex(index=items)[1].to_numpy(dtype=np.float64)
-    chosen = probs >= threshold - 1e-12
+    order = np.argsort(np.asarray(vocab, dtype=str), kind="stable")  # each set's tags sorted, as staged
+    chosen = probs[:, order] >= threshold - 1e-12
     offsets = np.concatenate([[0], np.cumsum(chosen.sum(axis=1))]).astype(np.int32)
-    values = pa.array(np.tile(np.asarray(vocab, dtype=object), len(items))[chosen.reshape(-1)], pa.string())
+    values = pa.array(np.tile(np.asarray(vocab, dtype=object)[order], len(items))[chosen.reshape(-1)], pa.string())
     sets = pa.ListArray.from_arrays(pa.array(offsets), values)
     out = pd.DataFrame({"item_id": items, "n_annotations": n.to_numpy(dtype=np.int64)})
-    out.insert(1, "tags", pd.Series(pd.arrays.ArrowExtensionArray(sets), index=out.index))
+    out.insert(1, "tags", pd.Series(sets.to_pandas().to_numpy(), index=out.index))  # arrays, as to_pandas gives
     for k, tag in enumerate(vocab):
         out[f"p_{tag}"] = probs[:, k]
     return out

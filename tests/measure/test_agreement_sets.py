@@ -136,3 +136,26 @@ def test_set_label_errors_say_what_to_give():
         krippendorff_alpha(frame, distance="masi", level="interval")
     with pytest.raises(ValueError, match="null tag"):
         krippendorff_alpha(frame.assign(label=[["a", None]] * len(frame)), distance="masi")
+
+
+@pytest.mark.parametrize("distance", ["masi", "jaccard"])
+def test_bootstrap_interval_of_set_alpha_matches_resampling_items(distance):
+    from functools import partial
+
+    from pipeline.measure.agreement import bootstrap_ci
+
+    frame = _frame(_tagged(11, n_items=80))
+    result = bootstrap_ci(partial(krippendorff_alpha, distance=distance), frame, n_boot=1000, seed=1)
+    assert result.estimate == krippendorff_alpha(frame, distance=distance)
+    assert result.ci_low < result.estimate < result.ci_high and result.n_valid == 1000
+    # the same interval by brute force: draw items with replacement, relabel the copies, recompute
+    rng = np.random.default_rng(2)
+    items = frame["item_id"].unique()
+    groups = {i: g for i, g in frame.groupby("item_id")}
+    values = []
+    for _ in range(250):
+        drawn = rng.choice(items, size=len(items))
+        sample = pd.concat([groups[i].assign(item_id=f"{k}") for k, i in enumerate(drawn)], ignore_index=True)
+        values.append(krippendorff_alpha(sample, distance=distance))
+    low, high = np.quantile(values, [0.025, 0.975])
+    assert abs(result.ci_low - low) < 0.03 and abs(result.ci_high - high) < 0.03

@@ -22,7 +22,7 @@ from ._codes import Annotations
 from ._sums import fleiss_kappa_from, gwet_ac1_from, percent_agreement_from, scott_pi_from, sums
 from .coincidence import CoincidenceStats, as_stats
 from .kappa import ConfusionStats, cohen_kappa, confusion, kappa_from_confusion
-from .krippendorff import alpha_from_parts, alpha_parts, check_level, krippendorff_alpha, numeric_values
+from .krippendorff import _set_stats, alpha_from_parts, alpha_parts, check_level, krippendorff_alpha, numeric_values
 from .multirater import fleiss_kappa, gwet_ac1, percent_agreement, scott_pi
 
 __all__ = ["BootstrapResult", "bootstrap_ci", "replicate_weights"]
@@ -173,7 +173,8 @@ def bootstrap_ci(
     Parameters
     ----------
     metric : callable or str
-        One of :func:`krippendorff_alpha`, :func:`cohen_kappa`,
+        One of :func:`krippendorff_alpha` (also with ``distance="masi"`` or ``"jaccard"`` for
+        set-valued labels), :func:`cohen_kappa`,
         :func:`fleiss_kappa`, :func:`scott_pi`, :func:`gwet_ac1`,
         :func:`percent_agreement` (or its name, or a ``functools.partial``
         of one with keyword options, e.g.
@@ -234,9 +235,19 @@ def bootstrap_ci(
         values = np.concatenate(reps) if reps else np.empty(0)
     elif metric in _VALUE_METRICS:
         name = _VALUE_METRICS[metric]
-        unknown = set(kwargs) - ({"level", "labels"} if name == "krippendorff_alpha" else {"labels"})
+        unknown = set(kwargs) - ({"level", "labels", "distance"} if name == "krippendorff_alpha" else {"labels"})
         if unknown:
             raise ValueError(f"{name} does not take option(s) {sorted(unknown)}")
+        if kwargs.get("distance") is not None:  # set-valued labels: the categories are the distinct sets
+            estimate = krippendorff_alpha(annotations, **kwargs)
+            stats, delta = _set_stats(annotations, kwargs["distance"], kwargs.get("level", "nominal"), kwargs.get("labels"))
+
+            def set_alpha(s: CoincidenceStats, w: np.ndarray) -> np.ndarray:
+                return alpha_from_parts(*alpha_parts(s, "nominal", w, delta=delta))
+
+            values = bootstrap_values(stats, {name: set_alpha}, int(n_boot), rng)[name]
+            lo, hi, n_valid = percentile_interval(values, confidence)
+            return BootstrapResult(float(estimate), lo, hi, int(n_boot), float(confidence), n_valid)
         stats = as_stats(annotations, kwargs.get("labels"))
         point_kwargs = {k: v for k, v in kwargs.items() if k != "labels"}
         estimate = metric(stats, **point_kwargs)
