@@ -65,6 +65,7 @@ demo: install
 	@echo "Read it:  $(BIN)/python -c \"import pipeline; print(pipeline.read_training_set('$(LABELQ_ROOT)', 'sentiment').head())\""
 	@echo "TRL:      $(BIN)/python -c \"import pipeline; print(pipeline.read_published_table('$(LABELQ_ROOT)', 'helpfulness', 'trl').to_pandas().head())\""
 	@echo "Rubric:   $(BIN)/labelq rubric instruction_following factuality safe --root '$(LABELQ_ROOT)'"
+	@echo "Tags:     $(BIN)/python -c \"import pipeline; print(pipeline.read_training_set('$(LABELQ_ROOT)', 'content_flags')[['item_id', 'tags', 'confidence']].head().to_string())\""
 
 # `make test`: the fast default (everything not marked slow or e2e); `make test-all`: the type
 # check and every test, as CI runs it (.ci/run). Both run on $(TEST_WORKERS) processes (pytest-xdist),

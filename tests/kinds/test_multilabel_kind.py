@@ -257,3 +257,26 @@ def test_agreement_has_masi_and_jaccard_alpha_with_intervals(run):
     assert set(per_tag["tag"]) == set(TAGS)
     prevalence = pd.read_parquet(root / "metrics" / "topics" / f"date={DAY}" / "tag_prevalence.parquet")
     assert set(prevalence["vendor"]) == {"listy", "delim", "longy"}
+
+
+def test_scorecards_score_each_tag_and_name_the_under_tagging_vendor(run):
+    root, store, result, truth, long_rows = run
+    folder = root / "scorecards" / "topics" / f"date={DAY}"
+    scores = pd.read_parquet(folder / "tag_vendor.parquet")
+    micro = scores[scores["tag"] == "(micro)"].set_index("vendor")
+    # longy's annotators keep a true tag with probability 0.6, the others with 0.9
+    assert micro.loc["longy", "recall"] < min(micro.loc["listy", "recall"], micro.loc["delim", "recall"]) - 0.1
+    assert set(scores["tag"]) == {*TAGS, "(micro)", "(macro)"}
+    tagging = pd.read_parquet(folder / "tagging_vendor.parquet").set_index("vendor")
+    assert tagging.loc["longy", "tagging"] == "under" and tagging.loc["longy", "size_bias"] < 0
+    vendor = pd.read_parquet(folder / "scorecard_vendor.parquet").set_index("vendor")
+    assert (vendor["n_gold"] > 0).all()
+    html = (root / "reports" / "topics" / f"{DAY}.html").read_text()
+    table = html[html.index('<table id="tag-f1">'):]
+    table = table[:table.index("</table>")]
+    header = re.findall(r"<th\b[^>]*>(.*?)</th>", table)
+    assert header == ["vendor", "n_gold", "f1 (micro)", "f1 (macro)", *[f"f1 {t}" for t in TAGS]]
+    rows = [re.findall(r"<td\b[^>]*>(.*?)</td>", r) for r in re.findall(r"<tr>(.*?)</tr>", table, flags=re.S)[1:]]
+    assert [r[0] for r in rows] == ["delim", "listy", "longy"]
+    assert float(rows[2][2]) == pytest.approx(micro.loc["longy", "f1"], abs=5e-4)
+    assert "Over- and under-tagging" in html
