@@ -23,8 +23,11 @@ WORKDIR /opt/labelq
 COPY --chown=50000:0 pyproject.toml README.md ./
 COPY --chown=50000:0 pipeline/ pipeline/
 RUN pip install --upgrade pip uv \
- && uv pip install --system -e ".[celery]" "asyncpg>=0.30" "celery[redis]>=5.5,<5.7"
+ && uv pip install --system --compile-bytecode -e ".[celery]" "asyncpg>=0.30" "celery[redis]>=5.5,<5.7"
 COPY --chown=50000:0 dags/ dags/
+# bytecode at build time: PYTHONDONTWRITEBYTECODE keeps imports from writing any, and every task
+# process would otherwise compile its imports (uv's --compile-bytecode does the installed packages)
+RUN python -m compileall -q pipeline dags
 COPY --chown=50000:0 expectations/ expectations/
 COPY --chown=50000:0 config/ config/
 

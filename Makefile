@@ -35,16 +35,22 @@ help:
 
 install: $(VENV)/.installed
 
-# uv when available (much faster), else pip. Re-runs when pyproject.toml changes.
+# uv when available (much faster), else pip. Re-runs when pyproject.toml changes. Every module is
+# compiled to bytecode here (uv's --compile-bytecode, then compileall of the venv's packages,
+# which only compiles what is missing, and of pipeline/ and dags/): each Airflow task is a fresh
+# process, and where PYTHONDONTWRITEBYTECODE is set (as on this machine) no import would ever
+# write a .pyc; imports are then 2-4x slower (benchmarks/bench_startup.py measures it).
 $(VENV)/.installed: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@if command -v uv >/dev/null 2>&1; then \
-	    uv pip install --python $(BIN)/python -e '.[dev]'; \
+	    uv pip install --compile-bytecode --python $(BIN)/python -e '.[dev]'; \
 	elif $(BIN)/python -m pip install -q uv >/dev/null 2>&1; then \
-	    $(BIN)/uv pip install --python $(BIN)/python -e '.[dev]'; \
+	    $(BIN)/uv pip install --compile-bytecode --python $(BIN)/python -e '.[dev]'; \
 	else \
 	    $(BIN)/python -m pip install -e '.[dev]'; \
 	fi
+	@$(BIN)/python -m compileall -q -j 0 pipeline dags benchmarks scripts \
+	    "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" > /dev/null
 	@touch $@
 
 demo: install
@@ -77,7 +83,7 @@ test: install
 	$(BIN)/python -m pytest $(XDIST) -m "not slow and not e2e" $(PYTEST_ARGS)
 
 test-all: install typecheck
-	$(BIN)/python -m pytest $(XDIST) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(XDIST) --durations=25 $(PYTEST_ARGS)
 
 typecheck: install
 	$(BIN)/python -m mypy
@@ -94,6 +100,7 @@ bench: install
 	$(BIN)/python benchmarks/bench_history.py
 	$(BIN)/python benchmarks/bench_ingest.py
 	$(BIN)/python benchmarks/bench_day.py
+	$(BIN)/python benchmarks/bench_startup.py
 
 clean:
 	rm -rf $(VENV) .airflow data

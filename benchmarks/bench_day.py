@@ -5,7 +5,7 @@ Usage::
 
     .venv/bin/python benchmarks/bench_day.py [--annotators 20000] [--items 60000] [--root DIR]
 
-Simulates one day (``config/labelq.yaml``: three vendors, ``--annotators`` annotators each, so
+Simulates one day (``config/labelq.yaml``'s sentiment task: three vendors, ``--annotators`` annotators each, so
 3 x 20,000 = 60,000 distinct annotators; ``--items`` items, two labels per item at two vendors,
 one at the third), then runs ingest and validate per vendor and measure, merge, publish,
 scorecard and report for the task, each stage a fresh ``python`` process. Prints each stage's
@@ -29,12 +29,13 @@ import pyarrow.parquet as pq
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from _configs import one_task_config  # noqa: E402  (benchmarks/ is on the path when run as a script)
+
 from pipeline.config import load_config  # noqa: E402
 from pipeline.simulate import simulate  # noqa: E402
 from pipeline.storage import open_store  # noqa: E402
 
 DAY = date(2026, 11, 1)
-CONFIG = REPO / "config" / "labelq.yaml"
 
 
 #: One stage in a fresh process: ``python -c RUNNER <stage> <root> <day> <vendor or task>``.
@@ -49,9 +50,9 @@ getattr(steps, stage)(load_config(), open_store(root), date.fromisoformat(day), 
 """
 
 
-def _stage(stage: str, arg: str, root: Path) -> tuple[float, float]:
+def _stage(stage: str, arg: str, root: Path, config: Path) -> tuple[float, float]:
     """Run ``pipeline.steps.<stage>(config, root, DAY, arg)`` in a fresh process: (seconds, peak RSS in MiB)."""
-    env = {**os.environ, "LABELQ_PSEUDONYM_KEY": "bench-key-0123456789", "LABELQ_CONFIG": str(CONFIG)}
+    env = {**os.environ, "LABELQ_PSEUDONYM_KEY": "bench-key-0123456789", "LABELQ_CONFIG": str(config)}
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-c", RUNNER, stage, str(root), DAY.isoformat(), arg], cwd=REPO, env=env)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -67,9 +68,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--items", type=int, default=60_000, help="items in the day (default 60,000)")
     ap.add_argument("--root", type=Path, default=None, help="storage root to use (default: a temporary folder)")
     args = ap.parse_args(argv)
-    config = load_config(CONFIG)
     with tempfile.TemporaryDirectory() as tmp:
-        root = args.root or Path(tmp)
+        config_path = one_task_config(Path(tmp))
+        config = load_config(config_path)
+        root = args.root or Path(tmp) / "root"
         t0 = time.perf_counter()
         rep = simulate(config, open_store(root), days=1, start=DAY, items_per_day=args.items, annotators=args.annotators)
         print(f"simulated {rep.rows:,} labels of {args.items:,} items by {len(config.vendors)} x {args.annotators:,} "
@@ -80,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'stage':<34} {'seconds':>8} {'peak RSS MiB':>13}")
         peak = total = 0.0
         for stage, arg in calls:
-            seconds, rss = _stage(stage, arg, root)
+            seconds, rss = _stage(stage, arg, root, config_path)
             peak, total = max(peak, rss), total + seconds
             print(f"{stage + ' ' + arg:<34} {seconds:8.1f} {rss:13.0f}", flush=True)
         print(f"{'all ' + str(len(calls)) + ' stages':<34} {total:8.1f} {peak:13.0f}")
