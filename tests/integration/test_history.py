@@ -1,20 +1,17 @@
 """The history contract (pipeline.history): a version lists exactly the days it read; days run out
 of order, late deliveries, empty days, partial earlier days and concurrent runs publish what
-running the days in order publishes, or fail with a message naming the command to run."""
+running the days in order publishes, or fail with a message naming the command to run (other
+orders and concurrent runs: test_history_orders.py)."""
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from datetime import date, timedelta
-from pathlib import Path
 
 import pytest
 
-from helpers import REPO
+from helpers.history import builds
 from pipeline import steps
 from pipeline.cli import main
 from pipeline.history import HistoryGap, gaps, resolve, stale_versions
@@ -22,27 +19,10 @@ from pipeline.publish import list_versions, read_manifest
 from pipeline.storage import Store, open_store
 
 TASK = "sentiment"
-LABELQ = str(Path(sys.executable).parent / "labelq")
-CONFIG = os.environ["LABELQ_CONFIG"]  # the config of the shared fixtures (conftest)
-
-
-def builds(root) -> dict[str, tuple[str, str, list[str]]]:
-    """``{version: (build, content_sha256, days)}`` of every published version."""
-    out = {}
-    for v in list_versions(root, TASK):
-        m = read_manifest(root, TASK, v)
-        out[v] = (m["build"], m["content_sha256"], m["days"])
-    return out
 
 
 def run_cli(*args: str) -> int:
     return main([*args, "-q"])
-
-
-@pytest.fixture(scope="module")
-def in_order(processed) -> dict[str, tuple[str, str, list[str]]]:
-    """What running the three simulated days in order publishes (the reference)."""
-    return builds(processed)
 
 
 def test_versions_list_exactly_the_days_they_read(processed, days):
@@ -133,98 +113,6 @@ def test_a_day_without_deliveries_publishes_nothing_unless_allowed(fresh_copy, d
     v2, v3 = read_manifest(fresh_copy, TASK, d2), read_manifest(fresh_copy, TASK, d3)
     assert v3["content_sha256"] == v2["content_sha256"]  # the same data, as a version of its own
     assert v3["days"] == [d1, d2, d3] and v3["data_interval"] == {"start": d1, "end": (days[2] + timedelta(days=1)).isoformat()}
-
-
-def _stage_out_of_order(config, root, days) -> None:
-    """A backfill order the DAG allows: day 2's ingest and validate before day 1's, then the
-    per-task stages in date order."""
-    for d in (days[1], days[0], days[2]):
-        for vendor in config.vendors_for(TASK):
-            steps.ingest(config, open_store(root), d, vendor)
-            steps.validate(config, open_store(root), d, vendor)
-    for d in days:
-        steps.run_task_stages(config, open_store(root), d, TASK)
-
-
-@pytest.mark.slow
-def test_vendor_stages_in_any_order_publish_the_same_versions(fresh_copy, config, days, in_order, processed):
-    _stage_out_of_order(config, fresh_copy, days)
-    assert builds(fresh_copy) == in_order
-    for d in days:  # the same staged partitions, byte for byte
-        for vendor in config.vendors_for(TASK):
-            part = Path("staged") / TASK / f"date={d}" / f"vendor={vendor}"
-            assert {p.name: p.read_bytes() for p in (fresh_copy / part).iterdir()} == \
-                {p.name: p.read_bytes() for p in (processed / part).iterdir()}
-
-
-def _start(root: str, day: date, env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen([LABELQ, "run", "--root", root, "--date", day.isoformat(), "-q", "--config", CONFIG],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-
-
-#: What a run that loses a race may say (and nothing else).
-CLEAR_FAILURES = ("were never ingested and validated", "changed since it was merged")
-
-
-def _concurrent_days_2_and_3(root: str, days, env, in_order) -> None:
-    """Days 2 and 3 started together (day 1 done): each run succeeds, or fails naming the fix, and
-    whatever is published meanwhile equals what running the days in order publishes. Then the
-    failed ones are re-run one after the other."""
-    procs = [(d, _start(root, d, env)) for d in (days[1], days[2])]
-    results = [(d, p.returncode, err) for d, p in procs for _, err in [p.communicate(timeout=600)]]
-    for _, rc, err in results:
-        assert rc == 0 or (rc == 1 and any(m in err for m in CLEAR_FAILURES)), err[-2000:]
-    published = builds(root)
-    assert published == {v: in_order[v] for v in published}, "a concurrent run published other bytes"
-    for d, rc, _ in sorted(results):
-        if rc:
-            rerun = _start(root, d, env)
-            _, err = rerun.communicate(timeout=600)
-            assert rerun.returncode == 0, err[-2000:]
-
-
-@pytest.mark.slow
-def test_concurrent_runs_on_local_disk_publish_what_runs_in_order_do(fresh_copy, days, in_order):
-    assert run_cli("run", "--root", str(fresh_copy), "--date", days[0].isoformat()) == 0
-    env = {**os.environ}
-    _concurrent_days_2_and_3(str(fresh_copy), days, env, in_order)
-    assert builds(fresh_copy) == in_order
-    assert stale_versions(Store(fresh_copy), TASK) == []
-
-
-@pytest.fixture(scope="module")
-def s3_bucket(s3_server):
-    import boto3
-
-    boto3.client("s3", endpoint_url=f"http://{s3_server}", region_name="us-east-1").create_bucket(Bucket="labelq-history")
-    return "labelq-history"
-
-
-def _s3_root(server: str, bucket: str, prefix: str) -> str:
-    return f"s3://{bucket}/{prefix}?endpoint_override={server}&scheme=http"
-
-
-@pytest.mark.slow
-def test_concurrent_runs_and_any_vendor_order_on_s3_publish_what_runs_in_order_do(s3_server, s3_bucket, config, days,
-                                                                                  in_order, tmp_path):
-    env = {**os.environ}
-    ordered = _s3_root(s3_server, s3_bucket, "ordered")
-    assert run_cli("simulate", "--root", ordered, "--seed", "7", "--days", "3", "--items", "200") == 0
-    for d in days:
-        steps.run_day(config, open_store(ordered), d)
-    assert builds(ordered) == in_order  # the same bytes on S3 as on local disk
-
-    shuffled = _s3_root(s3_server, s3_bucket, "shuffled")
-    assert run_cli("simulate", "--root", shuffled, "--seed", "7", "--days", "3", "--items", "200") == 0
-    _stage_out_of_order(config, shuffled, days)
-    assert builds(shuffled) == in_order
-
-    concurrent = _s3_root(s3_server, s3_bucket, "concurrent")
-    assert run_cli("simulate", "--root", concurrent, "--seed", "7", "--days", "3", "--items", "200") == 0
-    assert run_cli("run", "--root", concurrent, "--date", days[0].isoformat()) == 0
-    _concurrent_days_2_and_3(concurrent, days, env, in_order)
-    assert builds(concurrent) == in_order
-    assert stale_versions(Store(concurrent), TASK) == []
 
 
 def test_a_staged_file_missing_from_its_partition_is_an_error_not_a_silent_drop(processed, tmp_path, days):
