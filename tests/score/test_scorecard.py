@@ -322,3 +322,23 @@ steps.scorecard(load_config({os.environ['LABELQ_CONFIG']!r}), open_store({str(ro
     assert digest("scorecards") == cards and digest("metrics") == metrics  # the previous partitions, whole
     steps.scorecard(config, open_store(root), day, "sentiment")  # the re-run completes it
     assert digest("scorecards") == cards
+
+
+def test_vendor_kappa_counts_the_items_two_vendors_share_as_a_crosstab_does():
+    """n_items on integer codes equals X^T X of the item x vendor crosstab (the reference)."""
+    from pipeline.score.scorecard import leave_one_vendor_out, vendor_kappa
+
+    rng = np.random.default_rng(4)
+    n = 5000
+    frame = pd.DataFrame({"item_id": pd.array([f"i{k}" for k in rng.integers(0, 1500, n)], dtype="string[pyarrow]"),
+                          "vendor": pd.array(rng.choice(["c", "a", "b", "d"], n), dtype="string[pyarrow]"),
+                          "annotator_id": [f"w{k}" for k in rng.integers(0, 30, n)],
+                          "label": rng.choice(["x", "y", "z"], n)})
+    present = pd.crosstab(frame["item_id"], frame["vendor"]).gt(0).astype("int64")
+    shared = present.T @ present
+    out = vendor_kappa(frame, labels=["x", "y", "z"])
+    expected = [int(shared.loc[a, b]) for a, b in zip(out["vendor"], out["other_vendor"])]
+    assert out["n_items"].tolist() == expected and len(out) == 12
+    loo = leave_one_vendor_out(frame, labels=["x", "y", "z"])
+    for vendor, rows in loo.groupby("vendor"):  # only the items the vendor labelled
+        assert set(rows["item_id"]) <= set(frame.loc[frame["vendor"] == vendor, "item_id"])
