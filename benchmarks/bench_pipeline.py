@@ -67,6 +67,18 @@ if prof:
 else:
     call()
 """
+#: Simulated deliveries in their own process (a stage forked from a big benchmark process would
+#: report that process's memory as its own peak): ``python -c SIMULATE <root> <days> <items>``.
+SIMULATE = """
+import sys
+from datetime import date
+from pipeline.config import load_config
+from pipeline.simulate import simulate
+from pipeline.storage import open_store
+root, days, items = sys.argv[1:]
+rep = simulate(load_config(), open_store(root), seed=7, days=int(days), start=date(2026, 11, 1), items_per_day=int(items))
+print("ROWS", rep.rows)
+"""
 #: A stretch of unmeasured days in one process.
 RUN_DAYS = """
 import sys
@@ -94,8 +106,8 @@ def _env(config: Path) -> dict[str, str]:
     return {**os.environ, "LABELQ_PSEUDONYM_KEY": "bench-key-0123456789", "LABELQ_CONFIG": str(config)}
 
 
-def _process(argv: list[str], env: dict[str, str]) -> tuple[float, float, float]:
-    """Run ``python argv`` to the end: (wall s, CPU s, peak RSS MiB)."""
+def _process(argv: list[str], env: dict[str, str], output: list[str] | None = None) -> tuple[float, float, float]:
+    """Run ``python argv`` to the end: (wall s, CPU s, peak RSS MiB); its output appended to ``output``."""
     with tempfile.TemporaryFile("w+") as log:  # the stages' logs: shown only when one fails
         t0 = time.perf_counter()
         proc = subprocess.Popen([sys.executable, *argv], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -104,6 +116,9 @@ def _process(argv: list[str], env: dict[str, str]) -> tuple[float, float, float]
         if status != 0:
             log.seek(0)
             raise SystemExit(f"{' '.join(argv[2:5])} failed (exit status {status}):\n{log.read()[-4000:]}")
+        if output is not None:
+            log.seek(0)
+            output.append(log.read())
     return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
@@ -121,6 +136,13 @@ def run_stages(root: Path, day: date, config_path: Path, *, profile_dir: Path | 
             argv.append(str(profile_dir / f"{stage}-{arg}.prof"))
         out.append(Stage(stage, arg, *_process(argv, _env(config_path))))
     return out
+
+
+def _simulate(config_path: Path, root: Path, days: int, items: int) -> int:
+    """Simulate ``days`` days of ``items`` items into ``root`` in a fresh process; returns the labels."""
+    out: list[str] = []
+    _process(["-c", SIMULATE, str(root), str(days), str(items)], _env(config_path), out)
+    return int(next(line.split()[1] for line in out[0].splitlines() if line.startswith("ROWS ")))
 
 
 def _labels_per_item(config_path: Path, folder: Path) -> float:
@@ -164,10 +186,10 @@ def bench_day(labels: int, per_item: float, folder: Path, config_path: Path, pro
     root = folder / f"day-{labels}"
     items = max(int(round(labels / per_item)), 1)
     t0 = time.perf_counter()
-    rep = simulate(load_config(config_path), open_store(root), seed=7, days=1, start=START, items_per_day=items)
-    print(f"\nday of {rep.rows:,} labels ({items:,} items; simulated in {time.perf_counter() - t0:.0f} s)", flush=True)
+    rows = _simulate(config_path, root, 1, items)
+    print(f"\nday of {rows:,} labels ({items:,} items; simulated in {time.perf_counter() - t0:.0f} s)", flush=True)
     stages = run_stages(root, START, config_path)
-    _print_stages(stages, rep.rows)
+    _print_stages(stages, rows)
     read = _read_landing(root, START)
     wall = sum(s.wall_s for s in stages)
     print(f"  pyarrow reads the day's landing files in {read:.2f} s: labelq / read = {wall / read:,.0f}x")
@@ -177,15 +199,15 @@ def bench_day(labels: int, per_item: float, folder: Path, config_path: Path, pro
         run_stages(root, START, config_path, profile_dir=prof_dir)
         print("  top functions by own time (cProfile):")
         _print_profile(prof_dir)
-    return {"labels": rep.rows, "items": items, "read_s": read, "stages": [asdict(s) for s in stages]}
+    return {"labels": rows, "items": items, "read_s": read, "stages": [asdict(s) for s in stages]}
 
 
 def bench_history(days: int, labels: int, per_item: float, folder: Path, config_path: Path) -> dict:
     root = folder / "history"
     items = max(int(round(labels / per_item)), 1)
     t0 = time.perf_counter()
-    rep = simulate(load_config(config_path), open_store(root), seed=7, days=days, start=START, items_per_day=items)
-    print(f"\nhistory of {days} days x ~{rep.rows // days:,} labels (simulated in {time.perf_counter() - t0:.0f} s)", flush=True)
+    rows = _simulate(config_path, root, days, items)
+    print(f"\nhistory of {days} days x ~{rows // days:,} labels (simulated in {time.perf_counter() - t0:.0f} s)", flush=True)
     measured = sorted({1, 2, 10, 20, days} & set(range(1, days + 1)))
     results: dict[int, list[Stage]] = {}
     d = 1
@@ -206,7 +228,7 @@ def bench_history(days: int, labels: int, per_item: float, folder: Path, config_
         slowest = max(stages, key=lambda s: s.wall_s)
         print(f"  {day:>4} {wall:8.1f} {cpu:8.1f} {peak:9.0f} {wall / base_wall:10.2f}x {cpu / base_cpu:9.2f}x "
               f"{peak / base_peak:10.2f}x  {slowest.stage} {slowest.wall_s:.1f} s")
-    return {"days": days, "labels_per_day": rep.rows // days,
+    return {"days": days, "labels_per_day": rows // days,
             "measured": {str(k): [asdict(s) for s in v] for k, v in results.items()}}
 
 

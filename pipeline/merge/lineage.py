@@ -13,15 +13,18 @@ __all__ = ["contributing_vendors", "merge_order", "source_batches"]
 
 
 def contributing_vendors(annotations: pd.DataFrame, item_ids: pd.Series) -> pd.Series:
-    """Comma-joined sorted vendor names that labelled each item in ``item_ids`` (vectorised)."""
-    vendors, v_codes = np.unique(annotations["vendor"].to_numpy(dtype=str), return_inverse=True)
+    """Comma-joined sorted vendor names that labelled each item in ``item_ids`` (vectorised: a
+    bit mask of vendors per item on factorized ids; names joined once per distinct mask)."""
+    v_codes, vendors = pd.factorize(annotations["vendor"], sort=True)
     if len(vendors) > 62:
         raise ValueError(f"{len(vendors)} vendors label one task; at most 62 are supported")
-    items, i_codes = np.unique(annotations["item_id"].to_numpy(dtype=str), return_inverse=True)
+    i_codes, items = pd.factorize(annotations["item_id"])
     masks = np.zeros(len(items), dtype=np.int64)
     np.bitwise_or.at(masks, i_codes, np.left_shift(np.int64(1), v_codes.astype(np.int64)))
-    names = {m: ",".join(v for b, v in enumerate(vendors) if m >> b & 1) for m in np.unique(masks).tolist()}
-    by_item = pd.Series([names[m] for m in masks.tolist()], index=items)
+    distinct, inverse = np.unique(masks, return_inverse=True)
+    names = np.array([",".join(str(v) for b, v in enumerate(vendors) if m >> b & 1) for m in distinct.tolist()],
+                     dtype=object)
+    by_item = pd.Series(names[inverse], index=pd.Index(np.asarray(items, dtype=object)))
     return by_item.reindex(item_ids.to_numpy()).reset_index(drop=True)
 
 
@@ -30,12 +33,22 @@ def source_batches(annotations: pd.DataFrame, item_ids: pd.Series) -> pa.ListArr
 
     ``item_ids`` must be unique; an item without annotations gets an empty list.
     """
-    keys = annotations["vendor"].astype(str) + "/" + annotations["batch_id"].astype(str)
+    v_codes, v_names = pd.factorize(annotations["vendor"], use_na_sentinel=False)
+    b_codes, b_names = pd.factorize(annotations["batch_id"], use_na_sentinel=False)
+    pair_codes, pairs = pd.factorize(v_codes.astype(np.int64) * max(len(b_names), 1) + b_codes)
+    # the distinct "<vendor>/<batch>" names (a batch is far fewer than its rows), ranked by name
+    names = np.array([f"{v_names[p // max(len(b_names), 1)]}/{b_names[p % max(len(b_names), 1)]}" for p in pairs.tolist()],
+                     dtype=object)
+    order = np.argsort(names.astype(str), kind="stable")
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
     pos = pd.Index(item_ids).get_indexer(annotations["item_id"])
-    pairs = pd.DataFrame({"pos": pos, "batch": keys.to_numpy(dtype=object)})
-    pairs = pairs[pairs["pos"] >= 0].drop_duplicates().sort_values(["pos", "batch"])
-    offsets = np.concatenate([[0], np.cumsum(np.bincount(pairs["pos"].to_numpy(), minlength=len(item_ids)))])
-    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), pa.array(pairs["batch"].to_numpy(dtype=object), pa.string()))
+    keep = pos >= 0
+    width = max(len(names), 1)
+    key = np.unique(pos[keep].astype(np.int64) * width + rank[pair_codes[keep]])  # per item, its batches by name
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(key // width, minlength=len(item_ids)))])
+    values = names[order][key % width]
+    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), pa.array(values, pa.string()))
 
 
 def merge_order(kind: LabelKind) -> list[str]:
