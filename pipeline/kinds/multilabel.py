@@ -60,7 +60,7 @@ if TYPE_CHECKING:
     from pipeline.report import ReportInputs
     from pipeline.score.scorecard import Scorecards
 
-__all__ = ["ANNOTATIONS", "CURATED", "GOLD", "MultiLabel", "SEPARATOR", "tags_of", "tags_regex"]
+__all__ = ["ANNOTATIONS", "CURATED", "GOLD", "MultiLabel", "SEPARATOR", "sorted_sets", "tags_of", "tags_regex"]
 
 #: What a tag name may be (it names a ``p_<tag>`` column and is joined by ``|`` in ``tags_text``).
 TAG_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")
@@ -113,6 +113,28 @@ def _text_of(sets: pa.Array | pa.ChunkedArray) -> pa.ChunkedArray:
     escaped = pc.replace_substring(pc.list_flatten(arr), SEPARATOR, "\\" + SEPARATOR)
     rebuilt = pa.ListArray.from_arrays(arr.offsets, escaped, mask=pc.is_null(arr))
     return pa.chunked_array([pc.binary_join(rebuilt, SEPARATOR)], pa.string())
+
+
+def _sets(row: np.ndarray, tag: pa.Array, n: int, answered: pa.Array) -> pa.ListArray:
+    """``n`` sets from (row, tag) pairs: each row's tags sorted, a repeat counted once; rows not
+    ``answered`` null (no answer), answered rows without a pair ``[]``."""
+    pairs = pa.table({"row": pa.array(row, pa.int64()), "tag": tag})
+    pairs = pairs.take(pc.sort_indices(pairs, sort_keys=[("row", "ascending"), ("tag", "ascending")]))
+    rows = pairs["row"].to_numpy()
+    tags = pairs["tag"].combine_chunks()
+    repeat = np.zeros(len(rows), dtype=bool)
+    if len(rows) > 1:
+        repeat[1:] = (rows[1:] == rows[:-1]) & np.asarray(pc.equal(tags[1:], tags[:-1]), dtype=bool)
+    rows, tags = rows[~repeat], tags.filter(pa.array(~repeat))
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n))]).astype(np.int32)
+    return pa.ListArray.from_arrays(pa.array(offsets), tags, mask=pc.invert(answered))
+
+
+def sorted_sets(sets: pa.Array | pa.ChunkedArray) -> pa.ListArray:
+    """A list column's sets in canonical form: tags sorted, repeats once, nulls kept."""
+    arr = sets.combine_chunks() if isinstance(sets, pa.ChunkedArray) else sets
+    arr = pc.cast(arr, pa.list_(pa.string()))
+    return _sets(pc.list_parent_indices(arr).to_numpy(), pc.list_flatten(arr), len(arr), arr.is_valid())
 
 
 class MultiLabel(LabelKind):
@@ -194,17 +216,7 @@ class MultiLabel(LabelKind):
         if bad.any():  # invalid UTF-8 in a tag: the row is quarantined (invalid_utf8)
             invalid_text |= np.bincount(parents[bad], minlength=n) > 0
         keep = np.asarray(pc.fill_null(pc.greater(pc.utf8_length(text), 0), False), dtype=bool)
-        pairs = pa.table({"row": pa.array(parents[keep]), "tag": text.filter(pa.array(keep))})
-        pairs = pairs.take(pc.sort_indices(pairs, sort_keys=[("row", "ascending"), ("tag", "ascending")]))
-        row = pairs["row"].to_numpy()
-        tag = pairs["tag"].combine_chunks()
-        repeat = np.zeros(len(row), dtype=bool)
-        if len(row) > 1:  # a tag given twice in one set counts once
-            same_tag = np.asarray(pc.equal(tag[1:], tag[:-1]), dtype=bool)
-            repeat[1:] = (row[1:] == row[:-1]) & same_tag
-        row, tag = row[~repeat], tag.filter(pa.array(~repeat))
-        offsets = np.concatenate([[0], np.cumsum(np.bincount(row, minlength=n))]).astype(np.int32)
-        tags = pa.ListArray.from_arrays(pa.array(offsets), tag, mask=pc.invert(answered))
+        tags = _sets(parents[keep], text.filter(pa.array(keep)), n, answered)
         return {"tags": pa.chunked_array([tags]), "tags_text": _text_of(tags)}
 
     def suite_parameters(self, task: TaskConfig) -> dict[str, Any]:
@@ -223,8 +235,7 @@ class MultiLabel(LabelKind):
         """Gold as ``item_id, gold_label`` with the set as its ``tags_text``."""
         import pandas as pd
 
-        sets = pa.array([sorted(v) for v in gold["gold_tags"]], pa.list_(pa.string())) if len(gold) else \
-            pa.array([], pa.list_(pa.string()))
+        sets = sorted_sets(pa.array(gold["gold_tags"].to_numpy(), pa.list_(pa.string())))
         return pd.DataFrame({"item_id": gold["item_id"].to_numpy(dtype=object),
                              "gold_label": _text_of(sets).to_numpy(zero_copy_only=False)})
 

@@ -17,7 +17,7 @@ from pipeline import steps
 from pipeline.config import ConfigError, VendorConfig, parse_config
 from pipeline.ingest.canonical import flatten
 from pipeline.kinds import get_kind
-from pipeline.kinds.multilabel import tags_regex
+from pipeline.kinds.multilabel import sorted_sets, tags_regex
 from pipeline.publish import read_manifest, read_training_set
 from pipeline.storage import open_store
 
@@ -117,6 +117,11 @@ def test_invalid_utf8_in_a_tag_flags_its_row():
     values = pa.array([[b"tech"], [b"\xff\xfe", b"spam"]], pa.list_(pa.binary()))
     tags, _, bad = _map(values)
     assert bad.tolist() == [False, True] and tags[0] == ["tech"]
+
+
+def test_gold_sets_are_put_in_canonical_order():
+    sets = pa.array([["tech", "spam", "tech"], [], None, ["a"]], pa.large_list(pa.string()))
+    assert sorted_sets(sets).to_pylist() == [["spam", "tech"], [], None, ["a"]]
 
 
 def test_the_unknown_tag_regex_accepts_exactly_sets_of_known_tags():
