@@ -224,7 +224,7 @@ class MultiLabel(LabelKind):
 
     # ------------------------------------------------------------------ measure, merge, publish
     @staticmethod
-    def _sets(annotations: pd.DataFrame) -> pd.DataFrame:
+    def _raters(annotations: pd.DataFrame) -> pd.DataFrame:
         """Annotations as the set-valued long format (``label`` = the tags), annotators namespaced."""
         from pipeline.contract import namespaced
 
@@ -247,7 +247,7 @@ class MultiLabel(LabelKind):
         from pipeline.measure.multilabel import per_tag_agreement, tag_prevalence
 
         tags = tags_of(task)
-        sets = self._sets(annotations)
+        sets = self._raters(annotations)
         rows: list[dict[str, Any]] = []
         scopes = [("overall", sets)] + [(str(v), g) for v, g in sets.groupby("vendor", sort=True)]
         first = _distance(task)
@@ -260,7 +260,7 @@ class MultiLabel(LabelKind):
                 n_items, n_labels = int(frame["item_id"].nunique()), len(frame)
                 for metric, distance in metrics:
                     ci = bootstrap_ci(partial(krippendorff_alpha, distance=distance), ratings, n_boot=200, seed=0)
-                    rows.append({"scope": scope, "metric": metric, "value": krippendorff_alpha(ratings, distance=distance),
+                    rows.append({"scope": scope, "metric": metric, "value": ci.estimate,
                                  "ci_low": ci.ci_low, "ci_high": ci.ci_high, "n_items": n_items, "n_labels": n_labels})
         agreement = pd.DataFrame(rows, columns=list(TABLE_COLUMNS)).astype(
             {"scope": "str", "metric": "str", "value": "float64", "ci_low": "float64", "ci_high": "float64",
@@ -284,11 +284,8 @@ class MultiLabel(LabelKind):
         import pandas as pd
 
         tags = tags_of(task)
-        sets = self._sets(annotations)
+        sets = self._raters(annotations)
         out = self._aggregate(sets, task, gold)
-        for tag in tags:  # a vocabulary tag nobody used
-            if f"p_{tag}" not in out:
-                out[f"p_{tag}"] = 0.0
         p = out[[f"p_{t}" for t in tags]].to_numpy(dtype=np.float64)
         chosen = p >= _threshold(task) - 1e-12
         out["confidence"] = np.where(chosen, p, 1.0 - p).prod(axis=1)
@@ -344,7 +341,7 @@ class MultiLabel(LabelKind):
         cards = scorecards_from_correct(annotations, correct, task=task_name, prices=prices, vendors=vendors)
         by_vendor = tag_scores(annotations, gold, by=["vendor"], tags=tags)
         by_annotator = tag_scores(annotations, gold, by=["vendor", "annotator_id"], tags=tags)
-        sets = self._sets(annotations)
+        sets = self._raters(annotations)
         tagging = []
         for vendor in sorted(annotations["vendor"].astype(str).unique()):
             mine = annotations["vendor"].astype(str) == vendor
