@@ -84,12 +84,11 @@ def read_staged(store: Store, task: str, *, day: date | None = None, until: date
     """Staged annotations of ``task`` that count: up to ``until``, or those staged on ``day``
     (as of that day). Duplicate files, superseded batches and repeated pairs across days are
     withdrawn (:func:`pipeline.history.resolve`)."""
-    from pipeline.history import resolve
+    from pipeline.history import resolve, resolve_day
 
     if (day is None) == (until is None):
         raise ValueError("read_staged: give exactly one of day= or until=")
-    hist = resolve(store, task, until or day)  # type: ignore[arg-type]
-    return hist.annotations if day is None else hist.day(day)
+    return resolve_day(store, task, day) if day is not None else resolve(store, task, until).annotations  # type: ignore[arg-type]
 
 
 def read_gold(store: Store, task: str, *, kind: LabelKind | None = None) -> pd.DataFrame:
@@ -138,7 +137,7 @@ def measure(config: LabelqConfig, store: Store, day: date, task: str, *, allow_e
     without deliveries unless ``allow_empty``; refuses a history with holes
     (:class:`pipeline.history.HistoryGap`).
     """
-    from pipeline.history import check_complete, resolve
+    from pipeline.history import check_complete, resolve_day
     from pipeline.measure import headline_figures
 
     tcfg = _task(config, task)
@@ -146,7 +145,7 @@ def measure(config: LabelqConfig, store: Store, day: date, task: str, *, allow_e
     if skipped := _skip_empty(config, store, "measure", task, day, allow_empty):
         return skipped
     check_complete(config, store, task, day)
-    ann = resolve(store, task, day, schema=kind.annotations).day(day)
+    ann = resolve_day(store, task, day, schema=kind.annotations)
     measured = kind.measure(ann, read_gold(store, task, kind=kind), tcfg)
     tables = measured.tables
     reports = validation_reports(store, task, day=day)
@@ -312,7 +311,7 @@ def scorecard(config: LabelqConfig, store: Store, day: date, task: str, *, allow
     warning and listed under ``sla_breaches``; it does not raise (that is :func:`check_sla`).
     Skipped on a day without deliveries unless ``allow_empty``.
     """
-    from pipeline.history import resolve
+    from pipeline.history import resolve_day
     from pipeline.score.scorecard import write_scorecards
     from pipeline.score.sla import breaches, evaluate_sla, sla_status
 
@@ -322,7 +321,7 @@ def scorecard(config: LabelqConfig, store: Store, day: date, task: str, *, allow
         return skipped
     vendors = config.vendors_for(task)
     cards = kind.scorecards(
-        resolve(store, task, day, schema=kind.annotations).day(day), read_gold(store, task, kind=kind), tcfg,
+        resolve_day(store, task, day, schema=kind.annotations), read_gold(store, task, kind=kind), tcfg,
         task_name=task, prices={v: c.price_per_label for v, c in vendors.items()}, vendors=list(vendors),
     )
     checks = evaluate_sla(cards.vendor, {v: c.sla for v, c in vendors.items()})
