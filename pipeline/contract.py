@@ -105,9 +105,25 @@ def namespaced(annotations: pd.DataFrame) -> pd.DataFrame:
     >>> namespaced(pd.DataFrame({"vendor": ["a", "b"], "annotator_id": ["w1", "w1"]}))["annotator_id"].tolist()
     ['a/w1', 'b/w1']
     """
+    import numpy as np
+    import pandas as pd
+
     if annotations.empty:
         return annotations
-    return annotations.assign(annotator_id=annotations["vendor"].astype(str) + "/" + annotations["annotator_id"].astype(str))
+    vendor, annotator = annotations["vendor"], annotations["annotator_id"]
+    if isinstance(vendor.dtype, pd.CategoricalDtype) and isinstance(annotator.dtype, pd.CategoricalDtype):
+        # a compact history: one name per distinct (vendor, annotator) pair, not per row
+        v, a = vendor.cat.codes.to_numpy().astype(np.int64), annotator.cat.codes.to_numpy().astype(np.int64)
+        pair, inverse = np.unique(v * (len(annotator.cat.categories) + 1) + (a + 1), return_inverse=True)
+        vs, av = pair // (len(annotator.cat.categories) + 1), pair % (len(annotator.cat.categories) + 1) - 1
+        names = np.array([f"{vendor.cat.categories[i]}/{annotator.cat.categories[j] if j >= 0 else 'nan'}"
+                          for i, j in zip(vs.tolist(), av.tolist())], dtype=object)
+        order = np.argsort(names, kind="stable")
+        rank = np.empty(len(order), dtype=np.int64)
+        rank[order] = np.arange(len(order))
+        codes = rank[inverse.ravel()]
+        return annotations.assign(annotator_id=pd.Categorical.from_codes(codes, categories=pd.Index(names[order])))
+    return annotations.assign(annotator_id=vendor.astype(str) + "/" + annotator.astype(str))
 
 
 def require_columns(present: Iterable[str], needed: Iterable[str], what: str, fix: str = "") -> None:

@@ -168,6 +168,25 @@ def _deliveries(keys: list[tuple[str, str, str]], reports: list[dict[str, Any]])
     return deliveries
 
 
+def _dictionary_schema(schema: pa.Schema) -> pa.Schema:
+    """``schema`` with every string column dictionary-encoded (how :func:`resolve` reads a compact history)."""
+    return pa.schema([f.with_type(pa.dictionary(pa.int32(), pa.string())) if pa.types.is_string(f.type) else f
+                      for f in schema])
+
+
+def _categorical(table: pa.Table) -> pd.DataFrame:
+    """``table`` (dictionaries unified) as pandas with every dictionary column a categorical whose categories are sorted, so
+    sorting, grouping and comparing it give what the strings give."""
+    frame = table.to_pandas()
+    for name in frame.columns:
+        col = frame[name]
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            cats = col.cat.categories
+            if not cats.is_monotonic_increasing:
+                frame[name] = col.cat.reorder_categories(cats.sort_values())
+    return frame
+
+
 def _read_used(store: Store, task: str, x: dict[str, Any], *, schema: pa.Schema | None = None,
                columns: list[str] | None = None) -> pa.Table:
     """The staged rows of used delivery ``x`` (errors name the partition and how to rebuild it)."""
@@ -199,19 +218,24 @@ def _first_of_pairs(table: pa.Table) -> np.ndarray:
     return keep
 
 
-def resolve(store: Store, task: str, until: date, *, schema: pa.Schema | None = None) -> History:
+def resolve(store: Store, task: str, until: date, *, schema: pa.Schema | None = None, compact: bool = False) -> History:
     """The rows of ``task`` that count up to ``until`` (see the module docstring), in staged order.
 
     ``schema``: the task's staged annotations (``kind.annotations``), which every file is read as;
     None reads them as written (and gives only the shared columns when nothing is staged).
+    ``compact`` (with a ``schema``): string columns come as pandas categoricals with sorted
+    categories (integer codes; a fraction of the memory of Python strings for a long history).
     """
     read = read_reports(store, task, until)
     keys = read.keys
     deliveries = _deliveries(keys, read.docs())
     present = [x for x in deliveries if x["resolution"] == "used" and x["staged_output"]]
-    tables = [_read_used(store, task, x, schema=schema) for x in present]
+    as_read = _dictionary_schema(schema) if compact and schema is not None else schema
+    tables = [_read_used(store, task, x, schema=as_read) for x in present]
     sizes = [t.num_rows for t in tables]
-    table = pa.concat_tables(tables) if tables else (schema or pa.schema([*KEY_FIELDS, *TRAIL_FIELDS])).empty_table()
+    table = pa.concat_tables(tables) if tables else (as_read or pa.schema([*KEY_FIELDS, *TRAIL_FIELDS])).empty_table()
+    if compact:
+        table = table.unify_dictionaries()  # one dictionary per column: grouping compares codes
     origin = np.repeat(np.arange(len(sizes)), sizes)  # which used delivery each row came from
     # rule 3: the first (date, file, row) label of a vendor's (item, annotator) pair counts
     keep = _first_of_pairs(table)
@@ -223,7 +247,7 @@ def resolve(store: Store, task: str, until: date, *, schema: pa.Schema | None = 
         x["rows_used"] = n_kept
         if n_all > n_kept:
             x["rows_duplicate_pair"] = n_all - n_kept
-    ann = table.to_pandas()
+    ann = _categorical(table) if compact else table.to_pandas()
     row_dates = pd.Series(np.array([x["date"] for x in present], dtype=object)[origin[keep]], dtype=object) \
         if len(present) else pd.Series([], dtype=object)
     repeat = ~keep

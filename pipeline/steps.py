@@ -194,7 +194,7 @@ def merge(config: LabelqConfig, store: Store, day: date, task: str, *, allow_emp
         return skipped
     with store.lock(store.layout.task_lock(task).as_posix()):
         check_complete(config, store, task, day)
-        hist = resolve(store, task, day, schema=kind.annotations)
+        hist = resolve(store, task, day, schema=kind.annotations, compact=kind.compact_history)
         ann = hist.annotations
         if ann.empty:
             raise ValueError(f"task {task!r}: no staged annotations up to {day}; nothing to merge")

@@ -32,6 +32,12 @@ def _deliver(root: Path, vendor: str, day: date, name: str, table) -> None:
     pq.write_table(table, folder / name)
 
 
+def _as_objects(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text columns (strings or categoricals) as Python objects, so two reads of the same values compare equal."""
+    text = [c for c in frame.columns if isinstance(frame[c].dtype, (pd.CategoricalDtype, pd.StringDtype))]
+    return frame.astype({c: object for c in text})
+
+
 def _assert_day_equals_full(root: Path, until: date) -> pd.DataFrame:
     schema = get_kind("classification").annotations
     full = resolve(Store(root), "sentiment", until, schema=schema).day(until)
@@ -70,3 +76,29 @@ def test_resolve_day_equals_the_full_resolution_on_the_simulated_history(process
     for d in days:
         local = _assert_day_equals_full(processed, d)
         assert len(local) and set(local["vendor"]) <= set(config.vendors_for("sentiment"))
+
+
+@pytest.mark.parametrize("method", ["majority_vote", "weighted_vote", "dawid_skene", "one_coin_dawid_skene", "mace"])
+def test_a_compact_history_merges_to_the_same_consensus_and_lineage(processed, config, days, method):
+    """The merge reads a classification history compact (categoricals): consensus, confidence and
+    lineage equal those of the same history as strings."""
+    from pipeline.merge.lineage import contributing_vendors, merge_order, source_batches
+    from pipeline.steps import read_gold
+
+    tcfg = config.tasks["sentiment"].model_copy(update={"consensus": method})
+    kind = tcfg.label_kind
+    gold = read_gold(Store(processed), "sentiment", kind=kind)
+    out = []
+    for compact in (False, True):
+        ann = resolve(Store(processed), "sentiment", days[-1], schema=kind.annotations, compact=compact).annotations
+        if compact:
+            assert isinstance(ann["item_id"].dtype, pd.CategoricalDtype)
+        ann = ann.sort_values(merge_order(kind), kind="stable", ignore_index=True)
+        result = kind.consensus(ann, gold, tcfg)
+        result["vendors"] = contributing_vendors(ann, result["item_id"])
+        result["source_batches"] = source_batches(ann, result["item_id"]).to_pylist()
+        out.append((_as_objects(result), _as_objects(ann)))
+    (strings, ann_s), (compact, ann_c) = out
+    pd.testing.assert_frame_equal(ann_c, ann_s)  # the same rows in the same canonical order
+    pd.testing.assert_frame_equal(compact, strings)
+    assert len(strings) > 100 and strings["vendors"].str.contains(",").any()

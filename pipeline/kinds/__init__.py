@@ -160,6 +160,10 @@ class LabelKind(ABC):
     split_unit: ClassVar[str] = "item_id"
     #: text payload columns worth reading back as Arrow dictionaries (cheap distinct-value checks)
     dictionary_columns: ClassVar[tuple[str, ...]] = ()
+    #: whether :meth:`consensus` and :meth:`consensus_tables` take the merge's history with string
+    #: columns as pandas categoricals (sorted categories; :func:`pipeline.history.resolve` ``compact``):
+    #: a fraction of the memory of Python strings over a long history
+    compact_history: ClassVar[bool] = False
     #: the consensus method of a task that names none (``tasks.<t>.consensus``)
     default_consensus: ClassVar[str]
     #: where :attr:`suite` is stored, for a kind that ships its own (None: ``expectations/kinds/<name>.json``)
