@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipeline.config import LabelqConfig
 from pipeline.contract import KEY_FIELDS, TRAIL_FIELDS
@@ -206,15 +207,29 @@ def _read_used(store: Store, task: str, x: dict[str, Any], *, schema: pa.Schema 
             f"(`labelq run --date {x['date']}`)") from None
 
 
+def _codes(column: pa.ChunkedArray) -> tuple[np.ndarray, int]:
+    """Integer codes of a dictionary column whose chunks share one dictionary (nulls: -1) and how many values."""
+    if column.num_chunks == 0:
+        return np.zeros(0, dtype=np.int64), 0
+    indices = pa.chunked_array([c.indices for c in column.chunks], type=column.type.index_type)
+    return pc.fill_null(indices, -1).to_numpy().astype(np.int64), len(column.chunk(0).dictionary)
+
+
 def _first_of_pairs(table: pa.Table) -> np.ndarray:
     """Rule 3 within ``table`` (rows in staged order): a mask of the first row of every (vendor, item, annotator)."""
     keep = np.ones(table.num_rows, dtype=bool)
-    if table.num_rows:  # Arrow hash aggregation: the smallest row number of every pair; exact, no per-row Python
-        rows = table.select(["vendor", "item_id", "annotator_id"]).append_column("_row", pa.array(np.arange(table.num_rows)))
-        first = rows.group_by(["vendor", "item_id", "annotator_id"], use_threads=True).aggregate([("_row", "min")])
-        if first.num_rows < table.num_rows:
-            keep[:] = False
-            keep[first["_row_min"].to_numpy()] = True
+    if not table.num_rows:
+        return keep
+    pair = ["vendor", "item_id", "annotator_id"]
+    if all(pa.types.is_dictionary(table.schema.field(c).type) for c in pair):  # a compact read: one integer per pair
+        (v, _), (i, n_items), (a, n_annotators) = (_codes(table[c]) for c in pair)
+        _, first_rows = np.unique((v * (n_items + 1) + (i + 1)) * (n_annotators + 1) + (a + 1), return_index=True)
+    else:  # Arrow hash aggregation: the smallest row number of every pair; exact, no per-row Python
+        rows = table.select(pair).append_column("_row", pa.array(np.arange(table.num_rows)))
+        first_rows = rows.group_by(pair, use_threads=True).aggregate([("_row", "min")])["_row_min"].to_numpy()
+    if len(first_rows) < table.num_rows:
+        keep[:] = False
+        keep[first_rows] = True
     return keep
 
 
