@@ -113,15 +113,16 @@ def namespaced(annotations: pd.DataFrame) -> pd.DataFrame:
     vendor, annotator = annotations["vendor"], annotations["annotator_id"]
     if isinstance(vendor.dtype, pd.CategoricalDtype) and isinstance(annotator.dtype, pd.CategoricalDtype):
         # a compact history: one name per distinct (vendor, annotator) pair, not per row
-        v, a = vendor.cat.codes.to_numpy().astype(np.int64), annotator.cat.codes.to_numpy().astype(np.int64)
-        pair, inverse = np.unique(v * (len(annotator.cat.categories) + 1) + (a + 1), return_inverse=True)
-        vs, av = pair // (len(annotator.cat.categories) + 1), pair % (len(annotator.cat.categories) + 1) - 1
-        names = np.array([f"{vendor.cat.categories[i]}/{annotator.cat.categories[j] if j >= 0 else 'nan'}"
-                          for i, j in zip(vs.tolist(), av.tolist())], dtype=object)
+        n_a = len(annotator.cat.categories) + 1  # code -1 (a null annotator) is pair slot 0
+        pair = vendor.cat.codes.to_numpy().astype(np.int64) * n_a
+        pair += annotator.cat.codes.to_numpy() + 1
+        present = np.flatnonzero(np.bincount(pair, minlength=len(vendor.cat.categories) * n_a))
+        names = np.array([f"{vendor.cat.categories[p // n_a]}/{annotator.cat.categories[p % n_a - 1] if p % n_a else 'nan'}"
+                          for p in present.tolist()], dtype=object)
         order = np.argsort(names, kind="stable")
-        rank = np.empty(len(order), dtype=np.int64)
-        rank[order] = np.arange(len(order))
-        codes = rank[inverse.ravel()]
+        lookup = np.zeros(len(vendor.cat.categories) * n_a, dtype=np.int32)
+        lookup[present[order]] = np.arange(len(order), dtype=np.int32)
+        codes = lookup[pair]
         return annotations.assign(annotator_id=pd.Categorical.from_codes(codes, categories=pd.Index(names[order])))
     return annotations.assign(annotator_id=vendor.astype(str) + "/" + annotator.astype(str))
 

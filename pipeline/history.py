@@ -25,6 +25,7 @@ validate report covers: a history with holes is refused (:class:`HistoryGap`), n
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -55,7 +56,7 @@ class History:
 
     until: date
     annotations: pd.DataFrame
-    #: the staged date of each row of ``annotations`` (ISO strings)
+    #: the staged date of each row of ``annotations`` (ISO strings, as a categorical)
     row_dates: pd.Series
     #: one dict per delivery listed by a validate report: file, vendor, date, batch_id, sha256,
     #: status (validation), resolution (``used`` / ``duplicate_file`` / ``superseded`` /
@@ -175,17 +176,99 @@ def _dictionary_schema(schema: pa.Schema) -> pa.Schema:
                       for f in schema])
 
 
-def _categorical(table: pa.Table) -> pd.DataFrame:
-    """``table`` (dictionaries unified) as pandas with every dictionary column a categorical whose categories are sorted, so
-    sorting, grouping and comparing it give what the strings give."""
-    frame = table.to_pandas()
-    for name in frame.columns:
-        col = frame[name]
-        if isinstance(col.dtype, pd.CategoricalDtype):
-            cats = col.cat.categories
-            if not cats.is_monotonic_increasing:
-                frame[name] = col.cat.reorder_categories(cats.sort_values())
-    return frame
+def release_memory() -> None:
+    """Give freed memory back to the system after a big read: Arrow's pool and glibc's heap (whose
+    freed fragments would otherwise stay in the process's resident set and add to every later peak)."""
+    pa.default_memory_pool().release_unused()
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to trim
+        pass
+
+
+@dataclass
+class _Coded:
+    """A history read compact: per text column one integer code per row (-1: null) into sorted values;
+    the other columns as Arrow arrays. Built one staged file at a time, so no file's strings outlive it."""
+
+    codes: dict[str, np.ndarray]
+    values: dict[str, pa.Array]
+    other: dict[str, pa.ChunkedArray]
+    names: list[str]
+
+    @property
+    def num_rows(self) -> int:
+        return len(next(iter(self.codes.values()))) if self.codes else len(next(iter(self.other.values())))
+
+    def first_of_pairs(self) -> np.ndarray:
+        """Rule 3 on codes: the first row of every (vendor, item, annotator), one int64 per pair."""
+        keep = np.zeros(self.num_rows, dtype=bool)
+        (v, _), (i, n_items), (a, n_annotators) = ((self.codes[c], len(self.values[c]))
+                                                   for c in ("vendor", "item_id", "annotator_id"))
+        _, first = np.unique((v * (n_items + 1) + (i + 1)) * (n_annotators + 1) + (a + 1), return_index=True)
+        keep[first] = True
+        return keep
+
+    def frame(self, keep: np.ndarray) -> pd.DataFrame:
+        """The rows ``keep`` selects as pandas: text columns as categoricals with sorted categories,
+        so sorting, grouping and comparing them give what the strings give."""
+        every = bool(keep.all())
+        mask = pa.array(keep)
+        cols: dict[str, Any] = {}
+        for name in self.names:
+            if name in self.codes:
+                cats = pd.Index(self.values[name].to_pandas(), dtype="str")
+                cols[name] = pd.Categorical.from_codes(self.codes[name] if every else self.codes[name][keep], categories=cats)
+            else:
+                cols[name] = (self.other[name] if every else self.other[name].filter(mask)).to_pandas()
+        return pd.DataFrame(cols)
+
+
+def _read_coded(store: Store, task: str, used: list[dict[str, Any]], schema: pa.Schema) -> tuple[_Coded, list[int]]:
+    """The staged rows of ``used`` as :class:`_Coded` and the rows of each delivery (see :func:`resolve` ``compact``).
+
+    Each file's dictionary indices go straight into one preallocated int32 array per column (sized by
+    the reports' ``rows_staged``, grown if a file holds more); once every file's values are known,
+    each file's slice is remapped in place onto the sorted union of the values.
+    """
+    text = [f.name for f in schema if pa.types.is_string(f.type)]
+    as_read = _dictionary_schema(schema)
+    capacity = sum(int(x.get("rows_staged") or 0) for x in used)
+    codes = {n: np.empty(capacity, dtype=np.int32) for n in text}
+    dictionaries: dict[str, list[pa.Array]] = {n: [] for n in text}
+    other: dict[str, list[pa.Array]] = {f.name: [] for f in schema if f.name not in text}
+    sizes: list[int] = []
+    start = 0
+    for x in used:
+        t = _read_used(store, task, x, schema=as_read).unify_dictionaries().combine_chunks()
+        end = start + t.num_rows
+        if end > capacity:  # more rows than the report says: grow (never drop a row)
+            capacity = max(end, 2 * capacity)
+            codes = {n: np.resize(c, capacity) for n, c in codes.items()}
+        for name in text:
+            chunk = t[name].chunk(0) if t[name].num_chunks else pa.array([], as_read.field(name).type)
+            codes[name][start:end] = pc.fill_null(chunk.indices, -1).to_numpy(zero_copy_only=False)
+            dictionaries[name].append(chunk.dictionary)
+        for name in other:
+            other[name].extend(t[name].chunks)
+        sizes.append(t.num_rows)
+        start = end
+        del t
+    values = {}
+    for name in text:
+        every = pa.concat_arrays(dictionaries[name]) if dictionaries[name] else pa.array([], pa.string())
+        distinct = pc.unique(every)
+        ordered = distinct.take(pc.array_sort_indices(distinct))  # UTF-8 byte order = code point order = Python's
+        to_global = pc.index_in(every, value_set=ordered).to_numpy(zero_copy_only=False).astype(np.int32)  # one hash build
+        column, offset, first = codes[name], 0, 0
+        for n, d in zip(sizes, dictionaries[name]):
+            mapping = np.append(to_global[first:first + len(d)], np.int32(-1))  # a null's -1 picks the appended -1
+            column[offset:offset + n] = mapping[column[offset:offset + n]]
+            offset, first = offset + n, first + len(d)
+        values[name] = ordered
+        dictionaries[name] = []
+    arrays = {n: pa.chunked_array(c, schema.field(n).type) for n, c in other.items()}
+    return _Coded({n: c[:start] for n, c in codes.items()}, values, arrays, schema.names), sizes
 
 
 def _read_used(store: Store, task: str, x: dict[str, Any], *, schema: pa.Schema | None = None,
@@ -207,26 +290,15 @@ def _read_used(store: Store, task: str, x: dict[str, Any], *, schema: pa.Schema 
             f"(`labelq run --date {x['date']}`)") from None
 
 
-def _codes(column: pa.ChunkedArray) -> tuple[np.ndarray, int]:
-    """Integer codes of a dictionary column whose chunks share one dictionary (nulls: -1) and how many values."""
-    if column.num_chunks == 0:
-        return np.zeros(0, dtype=np.int64), 0
-    indices = pa.chunked_array([c.indices for c in column.chunks], type=column.type.index_type)
-    return pc.fill_null(indices, -1).to_numpy().astype(np.int64), len(column.chunk(0).dictionary)
-
-
 def _first_of_pairs(table: pa.Table) -> np.ndarray:
     """Rule 3 within ``table`` (rows in staged order): a mask of the first row of every (vendor, item, annotator)."""
     keep = np.ones(table.num_rows, dtype=bool)
     if not table.num_rows:
         return keep
     pair = ["vendor", "item_id", "annotator_id"]
-    if all(pa.types.is_dictionary(table.schema.field(c).type) for c in pair):  # a compact read: one integer per pair
-        (v, _), (i, n_items), (a, n_annotators) = (_codes(table[c]) for c in pair)
-        _, first_rows = np.unique((v * (n_items + 1) + (i + 1)) * (n_annotators + 1) + (a + 1), return_index=True)
-    else:  # Arrow hash aggregation: the smallest row number of every pair; exact, no per-row Python
-        rows = table.select(pair).append_column("_row", pa.array(np.arange(table.num_rows)))
-        first_rows = rows.group_by(pair, use_threads=True).aggregate([("_row", "min")])["_row_min"].to_numpy()
+    # Arrow hash aggregation: the smallest row number of every pair; exact, no per-row Python
+    rows = table.select(pair).append_column("_row", pa.array(np.arange(table.num_rows)))
+    first_rows = rows.group_by(pair, use_threads=True).aggregate([("_row", "min")])["_row_min"].to_numpy()
     if len(first_rows) < table.num_rows:
         keep[:] = False
         keep[first_rows] = True
@@ -245,26 +317,35 @@ def resolve(store: Store, task: str, until: date, *, schema: pa.Schema | None = 
     keys = read.keys
     deliveries = _deliveries(keys, read.docs())
     present = [x for x in deliveries if x["resolution"] == "used" and x["staged_output"]]
-    as_read = _dictionary_schema(schema) if compact and schema is not None else schema
-    tables = [_read_used(store, task, x, schema=as_read) for x in present]
-    sizes = [t.num_rows for t in tables]
-    table = pa.concat_tables(tables) if tables else (as_read or pa.schema([*KEY_FIELDS, *TRAIL_FIELDS])).empty_table()
-    if compact:
-        table = table.unify_dictionaries()  # one dictionary per column: grouping compares codes
+    coded: _Coded | None = None
+    if compact and schema is not None:  # integer codes, one file at a time (a long history's strings never all in memory)
+        coded, sizes = _read_coded(store, task, present, schema)
+        keep = coded.first_of_pairs()
+    else:
+        tables = [_read_used(store, task, x, schema=schema) for x in present]
+        sizes = [t.num_rows for t in tables]
+        table = pa.concat_tables(tables) if tables else (schema or pa.schema([*KEY_FIELDS, *TRAIL_FIELDS])).empty_table()
+        del tables
+        # rule 3: the first (date, file, row) label of a vendor's (item, annotator) pair counts
+        keep = _first_of_pairs(table)
+        if not keep.all():
+            table = table.filter(pa.array(keep))
     origin = np.repeat(np.arange(len(sizes)), sizes)  # which used delivery each row came from
-    # rule 3: the first (date, file, row) label of a vendor's (item, annotator) pair counts
-    keep = _first_of_pairs(table)
-    if not keep.all():
-        table = table.filter(pa.array(keep))
     per_delivery_kept = np.bincount(origin[keep], minlength=len(sizes))
     per_delivery_all = np.bincount(origin, minlength=len(sizes))
     for x, n_kept, n_all in zip(present, per_delivery_kept.tolist(), per_delivery_all.tolist()):
         x["rows_used"] = n_kept
         if n_all > n_kept:
             x["rows_duplicate_pair"] = n_all - n_kept
-    ann = _categorical(table) if compact else table.to_pandas()
-    row_dates = pd.Series(np.array([x["date"] for x in present], dtype=object)[origin[keep]], dtype=object) \
-        if len(present) else pd.Series([], dtype=object)
+    if coded is not None:
+        ann = coded.frame(keep)
+        del coded
+        release_memory()
+    else:
+        ann = table.to_pandas()
+    day_names = sorted({x["date"] for x in present})
+    day_code = np.array([day_names.index(x["date"]) for x in present], dtype=np.int16)
+    row_dates = pd.Series(pd.Categorical.from_codes(day_code[origin[keep]], categories=day_names))
     repeat = ~keep
     withdrawn = {
         "duplicate_file": sum(x["rows_staged"] for x in deliveries if x["resolution"] == "duplicate_file"),

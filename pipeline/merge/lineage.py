@@ -42,13 +42,21 @@ def source_batches(annotations: pd.DataFrame, item_ids: pd.Series) -> pa.ListArr
     order = np.argsort(names.astype(str), kind="stable")
     rank = np.empty(len(order), dtype=np.int64)
     rank[order] = np.arange(len(order))
-    pos = pd.Index(item_ids).get_indexer(annotations["item_id"])
+    pos = _positions(pd.Index(item_ids), annotations["item_id"])
     keep = pos >= 0
     width = max(len(names), 1)
     key = np.unique(pos[keep].astype(np.int64) * width + rank[pair_codes[keep]])  # per item, its batches by name
     offsets = np.concatenate([[0], np.cumsum(np.bincount(key // width, minlength=len(item_ids)))])
     values = names[order][key % width]
     return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), pa.array(values, pa.string()))
+
+
+def _positions(index: pd.Index, values: pd.Series) -> np.ndarray:
+    """``index.get_indexer(values)``; a categorical ``values`` is looked up once per category, not per row."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        per_category = np.append(index.get_indexer(values.cat.categories), -1)  # a null's code -1 picks the -1
+        return per_category[values.cat.codes.to_numpy()]
+    return index.get_indexer(values)
 
 
 def merge_order(kind: LabelKind) -> list[str]:

@@ -79,7 +79,7 @@ def _sorted_order(uniques: pd.Index | np.ndarray) -> np.ndarray:
 def _factorize_sorted(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
     """``pd.factorize`` with uniques in sorted order (mixed types tolerated); nulls get -1."""
     if isinstance(values.dtype, pd.CategoricalDtype):  # integer codes already: rank the categories in use
-        cat_codes = values.cat.codes.to_numpy().astype(np.int64)
+        cat_codes = values.cat.codes.to_numpy()
         categories = values.cat.categories
         used = np.zeros(len(categories), dtype=bool)
         used[cat_codes[cat_codes >= 0]] = True
@@ -88,7 +88,7 @@ def _factorize_sorted(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
         by_value = _sorted_order(present)
         cat_rank = np.full(len(categories), -1, dtype=np.int64)
         cat_rank[kept[by_value]] = np.arange(len(kept), dtype=np.int64)
-        return np.where(cat_codes >= 0, cat_rank[np.maximum(cat_codes, 0)], -1), present[by_value]
+        return np.append(cat_rank, -1)[cat_codes], present[by_value]  # a null's code -1 picks the appended -1
     codes, uniques = pd.factorize(values, sort=False, use_na_sentinel=True)
     uniques = pd.Index(uniques)
     order = _sorted_order(uniques)
