@@ -93,6 +93,7 @@ class ReportInputs:
     confusion: pd.DataFrame
     vendor_kappa: pd.DataFrame
     history: pd.DataFrame
+    #: the consensus partition's rows (load_inputs reads only the held-out ones: see consensus_items)
     consensus: pd.DataFrame | None
     manifest: dict[str, Any] | None
     manifest_error: str | None
@@ -101,6 +102,8 @@ class ReportInputs:
     validation: Sequence[Mapping[str, Any]] = field(default_factory=tuple)
     quarantine: Sequence[Mapping[str, Any]] = field(default_factory=tuple)
     metrics: Mapping[str, pd.DataFrame] = field(default_factory=dict)
+    #: how many items the consensus has when ``consensus`` holds only the held-out ones
+    consensus_items: int | None = None
 
 
 # --------------------------------------------------------------------------- JSON-able values
@@ -173,26 +176,39 @@ def load_inputs(store: Store, task: str, day: date, *, scorecard_extras: Sequenc
     extra = {name: store.read_parquet(key).to_pandas() for name in scorecard_extras
              if store.is_file(key := store.layout.scorecard_table(task, day, name).as_posix())}
     cons_key = store.layout.consensus_table(task, day).as_posix()
-    consensus = store.read_parquet(cons_key).to_pandas() if store.is_file(cons_key) else None
+    consensus, consensus_items = None, None
+    if store.is_file(cons_key):  # the held-out items only, and the count of all (a long history has many)
+        import pyarrow.compute as pc
+
+        meta = store.parquet_metadata(cons_key)
+        shown = [c for c in HELD_OUT_COLUMNS if c in meta.schema.names]
+        consensus = store.read_parquet(cons_key, columns=shown, filters=pc.field("held_out_reason").is_valid()).to_pandas()
+        consensus_items = meta.num_rows
     manifest, error = None, None
     try:
         manifest = read_manifest(store, task, day.isoformat())
     except (VersionNotFound, FileNotFoundError) as exc:
         error = str(exc)
     return ReportInputs(tables["scorecard_vendor"], tables["scorecard_annotator"], tables["confusion"],
-                        tables["vendor_kappa"], history, consensus, manifest, error,
+                        tables["vendor_kappa"], history, consensus, manifest, error, consensus_items=consensus_items,
                         measured=measured, agreement=agreement, validation=validation, quarantine=quarantine,
                         metrics=extra)
 
 
 # --------------------------------------------------------------------------- pure: data
-def _held_out(consensus: pd.DataFrame | None, shown: int) -> dict[str, Any]:
+#: The consensus columns the report lists of each held-out item (those a kind's table has).
+HELD_OUT_COLUMNS = ("item_id", "held_out_reason", "n_annotations", "label", "confidence", "agreement", "vendors")
+
+
+def _held_out(consensus: pd.DataFrame | None, shown: int, items_total: int | None = None) -> dict[str, Any]:
+    """``items_total``: the consensus's items when ``consensus`` holds only the held-out ones (None: all are there)."""
     if consensus is None:
         return {"available": False, "total": 0, "by_reason": {}, "items": [], "shown": 0}
     held = consensus[consensus["held_out_reason"].notna()].sort_values("item_id", ignore_index=True)
-    cols = [c for c in ("item_id", "held_out_reason", "n_annotations", "label", "confidence", "agreement", "vendors") if c in held.columns]
+    cols = [c for c in HELD_OUT_COLUMNS if c in held.columns]
     by_reason = held["held_out_reason"].astype(str).value_counts().sort_index()
-    return {"available": True, "total": int(len(held)), "items_total": int(len(consensus)),
+    total = len(consensus) if items_total is None else items_total
+    return {"available": True, "total": int(len(held)), "items_total": int(total),
             "by_reason": {str(k): int(v) for k, v in by_reason.items()},
             "items": records(held[cols].head(shown)), "shown": int(min(shown, len(held)))}
 
@@ -362,7 +378,7 @@ def build_report_data(
         "vendor_kappa": records(inputs.vendor_kappa),
         "history": records(history),
         "class_balance": _class_balance(inputs.manifest, inputs.manifest_error),
-        "held_out": _held_out(inputs.consensus, held_out_shown),
+        "held_out": _held_out(inputs.consensus, held_out_shown, inputs.consensus_items),
         "measured": None if inputs.measured is None else {
             k: _py(inputs.measured.get(k)) for k in ("level", "labels", "items", "rows_in", "rows_staged", "rows_quarantined",
                                                      "batches_staged", "batches_quarantined") if k in inputs.measured},

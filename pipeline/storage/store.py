@@ -337,6 +337,10 @@ class Store:
     def read_parquet(self, key: str, **kwargs: Any) -> pa.Table:
         return pq.read_table(self.path(key), filesystem=self.fs, **kwargs)
 
+    def parquet_metadata(self, key: str) -> pq.FileMetaData:
+        """The Parquet footer of ``key`` (rows, schema, row groups) without reading its data."""
+        return pq.read_metadata(self.path(key), filesystem=self.fs)
+
     def sha256(self, key: str, chunk: int = 1 << 22) -> str:
         """SHA-256 of the file's bytes, streamed (memory bounded by ``chunk``)."""
         h = hashlib.sha256()

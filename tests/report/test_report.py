@@ -124,6 +124,9 @@ def test_json_twin_has_the_same_numbers(processed, days):
     assert data["class_balance"]["counts"] == manifest["class_balance"]
     cons = pd.read_parquet(processed / "consensus" / "sentiment" / f"date={d}" / "consensus.parquet")
     assert data["held_out"]["total"] == int(cons["held_out_reason"].notna().sum())
+    assert data["held_out"]["items_total"] == len(cons)  # counted from the footer: only held-out rows are read
+    held = cons[cons["held_out_reason"].notna()].sort_values("item_id")
+    assert [i["item_id"] for i in data["held_out"]["items"]] == held["item_id"].head(len(data["held_out"]["items"])).tolist()
     assert "NaN" not in json.dumps(data)
 
 
