@@ -28,6 +28,7 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -200,14 +201,42 @@ class _Coded:
     def num_rows(self) -> int:
         return len(next(iter(self.codes.values()))) if self.codes else len(next(iter(self.other.values())))
 
+    def _pair_keys(self, v: np.ndarray, i: np.ndarray, a: np.ndarray) -> np.ndarray:
+        """One int64 per (vendor, item, annotator) code triple (code -1, a null, included)."""
+        n_items, n_annotators = len(self.values["item_id"]), len(self.values["annotator_id"])
+        key = v.astype(np.int64) * (n_items + 1)
+        key += i + 1
+        key *= n_annotators + 1
+        key += a + 1
+        return key
+
     def first_of_pairs(self) -> np.ndarray:
         """Rule 3 on codes: the first row of every (vendor, item, annotator), one int64 per pair."""
         keep = np.zeros(self.num_rows, dtype=bool)
-        (v, _), (i, n_items), (a, n_annotators) = ((self.codes[c], len(self.values[c]))
-                                                   for c in ("vendor", "item_id", "annotator_id"))
-        _, first = np.unique((v * (n_items + 1) + (i + 1)) * (n_annotators + 1) + (a + 1), return_index=True)
+        _, first = np.unique(self._pair_keys(self.codes["vendor"], self.codes["item_id"], self.codes["annotator_id"]),
+                             return_index=True)
         keep[first] = True
         return keep
+
+    def withdraw_seen(self, keep: np.ndarray, earlier: Iterable[tuple[str, pa.Table]]) -> None:
+        """Rule 3 against earlier deliveries, in place: clear ``keep`` where a row repeats a pair of
+        ``(vendor, table of item_id, annotator_id)``. An earlier pair is looked up among these rows'
+        codes (pairs with an item or annotator these rows lack cannot repeat; nulls match nulls, as
+        the full resolution's grouping has it)."""
+        vendors = self.values["vendor"].to_pylist()
+        mine: np.ndarray | None = None
+        for vendor, pairs in earlier:
+            if vendor not in vendors or not pairs.num_rows:
+                continue
+            if mine is None:
+                mine = self._pair_keys(self.codes["vendor"], self.codes["item_id"], self.codes["annotator_id"])
+            i = pc.fill_null(pc.index_in(pairs["item_id"], value_set=self.values["item_id"]), -1).to_numpy()
+            a = pc.fill_null(pc.index_in(pairs["annotator_id"], value_set=self.values["annotator_id"]), -1).to_numpy()
+            known = (i >= 0) & ((a >= 0) | pc.is_null(pairs["annotator_id"]).to_numpy(zero_copy_only=False))
+            if not known.any():
+                continue
+            theirs = self._pair_keys(np.full(int(known.sum()), vendors.index(vendor)), i[known], a[known])
+            keep[np.isin(mine, theirs)] = False
 
     def frame(self, keep: np.ndarray) -> pd.DataFrame:
         """The rows ``keep`` selects as pandas: text columns as categoricals with sorted categories,
@@ -345,7 +374,7 @@ def resolve(store: Store, task: str, until: date, *, schema: pa.Schema | None = 
         ann = table.to_pandas()
     day_names = sorted({x["date"] for x in present})
     day_code = np.array([day_names.index(x["date"]) for x in present], dtype=np.int16)
-    row_dates = pd.Series(pd.Categorical.from_codes(day_code[origin[keep]], categories=day_names))
+    row_dates = pd.Series(pd.Categorical.from_codes(day_code[origin[keep]], categories=pd.Index(day_names, dtype="str")))
     repeat = ~keep
     withdrawn = {
         "duplicate_file": sum(x["rows_staged"] for x in deliveries if x["resolution"] == "duplicate_file"),
@@ -357,8 +386,9 @@ def resolve(store: Store, task: str, until: date, *, schema: pa.Schema | None = 
                    withdrawn=withdrawn)
 
 
-def resolve_day(store: Store, task: str, day: date, *, schema: pa.Schema | None = None) -> pd.DataFrame:
-    """``resolve(store, task, day, schema=schema).day(day)``, reading only what the day's rows depend on.
+def resolve_day(store: Store, task: str, day: date, *, schema: pa.Schema | None = None,
+                compact: bool = False) -> pd.DataFrame:
+    """``resolve(store, task, day, schema=schema, compact=compact).day(day)``, reading only what the day's rows depend on.
 
     The rows staged on ``day`` that count at horizon ``day``: the day's used deliveries read whole;
     of every earlier used delivery only its (item, annotator) pairs, one file at a time, to withdraw
@@ -369,18 +399,28 @@ def resolve_day(store: Store, task: str, day: date, *, schema: pa.Schema | None 
     deliveries = _deliveries(read.keys, read.docs())
     used = [x for x in deliveries if x["resolution"] == "used" and x["staged_output"]]
     today = [x for x in used if x["date"] == day.isoformat()]
+    earlier = [x for x in used if x["date"] < day.isoformat()]
+    if compact and schema is not None:
+        coded, _ = _read_coded(store, task, today, schema)
+        keep = coded.first_of_pairs()
+        coded.withdraw_seen(keep, ((x["vendor"], _read_used(store, task, x, columns=["item_id", "annotator_id"]))
+                                   for x in earlier))
+        frame = coded.frame(keep)
+        del coded
+        release_memory()
+        return frame
     tables = [_read_used(store, task, x, schema=schema) for x in today]
     table = pa.concat_tables(tables) if tables else (schema or pa.schema([*KEY_FIELDS, *TRAIL_FIELDS])).empty_table()
     keep = _first_of_pairs(table)
     pair = ["vendor", "item_id", "annotator_id"]
     vendors = set(table["vendor"].unique().to_pylist()) if table.num_rows else set()
     rows = table.select(pair).append_column("_row", pa.array(np.arange(table.num_rows)))
-    for x in used:
-        if x["date"] >= day.isoformat() or x["vendor"] not in vendors:
+    for x in earlier:
+        if x["vendor"] not in vendors:
             continue
-        earlier = _read_used(store, task, x, columns=["item_id", "annotator_id"])
-        earlier = earlier.append_column("vendor", pa.array([x["vendor"]] * earlier.num_rows, pa.string()))
-        seen = rows.join(earlier, keys=pair, join_type="left semi", use_threads=True)
+        pairs = _read_used(store, task, x, columns=["item_id", "annotator_id"])
+        pairs = pairs.append_column("vendor", pa.array([x["vendor"]] * pairs.num_rows, pa.string()))
+        seen = rows.join(pairs, keys=pair, join_type="left semi", use_threads=True)
         keep[seen["_row"].to_numpy()] = False
     if not keep.all():
         table = table.filter(pa.array(keep))

@@ -43,6 +43,11 @@ def _assert_day_equals_full(root: Path, until: date) -> pd.DataFrame:
     full = resolve(Store(root), "sentiment", until, schema=schema).day(until)
     local = resolve_day(Store(root), "sentiment", until, schema=schema)
     pd.testing.assert_frame_equal(local, full)
+    compact = resolve_day(Store(root), "sentiment", until, schema=schema, compact=True)  # integer codes, same rows
+    full_compact = resolve(Store(root), "sentiment", until, schema=schema, compact=True).day(until)
+    assert all(isinstance(compact[c].dtype, pd.CategoricalDtype) for c in ("item_id", "vendor", "annotator_id", "label"))
+    pd.testing.assert_frame_equal(_as_objects(compact), _as_objects(full))
+    pd.testing.assert_frame_equal(_as_objects(full_compact), _as_objects(full))
     return local
 
 

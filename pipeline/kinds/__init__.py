@@ -160,9 +160,9 @@ class LabelKind(ABC):
     split_unit: ClassVar[str] = "item_id"
     #: text payload columns worth reading back as Arrow dictionaries (cheap distinct-value checks)
     dictionary_columns: ClassVar[tuple[str, ...]] = ()
-    #: whether :meth:`consensus` and :meth:`consensus_tables` take the merge's history with string
-    #: columns as pandas categoricals (sorted categories; :func:`pipeline.history.resolve` ``compact``):
-    #: a fraction of the memory of Python strings over a long history
+    #: whether :meth:`measure`, :meth:`consensus` and :meth:`consensus_tables` take the annotations with
+    #: string columns as pandas categoricals (sorted categories, integer codes; :func:`pipeline.history.resolve`
+    #: ``compact``): a fraction of the memory and of the grouping time of strings
     compact_history: ClassVar[bool] = False
     #: the consensus method of a task that names none (``tasks.<t>.consensus``)
     default_consensus: ClassVar[str]
@@ -171,6 +171,9 @@ class LabelKind(ABC):
     #: the report's kind sections: a Jinja template with macros ``quality(d, images, kappa, kappa_vendors)``
     #: and ``training_set(d, images)``; a name under ``pipeline/report/templates/`` or a file's path
     report_template: ClassVar[str | Path] = "kinds/generic.html.j2"
+    #: whether :meth:`report_sections` reads ``inputs.consensus``, the whole consensus partition (False: the
+    #: report reads only its held-out rows, and counts the rest; a long history's consensus has many items)
+    report_reads_consensus: ClassVar[bool] = True
     #: the kind's own tables in :attr:`pipeline.score.scorecard.Scorecards.extra` (written beside the
     #: scorecard, read back into ``ReportInputs.metrics`` for the report sections)
     scorecard_tables: ClassVar[tuple[str, ...]] = ()

@@ -53,6 +53,7 @@ class Classification(LabelKind):
     """One class per label, from the task's ordered ``labels``."""
 
     name: ClassVar[str] = "classification"
+    report_reads_consensus: ClassVar[bool] = False
     payload: ClassVar[pa.Schema] = PAYLOAD
     gold_payload: ClassVar[pa.Schema] = GOLD_PAYLOAD
     curated_payload: ClassVar[pa.Schema] = CURATED_PAYLOAD

@@ -141,6 +141,7 @@ class MultiLabel(LabelKind):
     """A set of tags from the task's vocabulary per item and annotator."""
 
     name: ClassVar[str] = "multilabel"
+    report_reads_consensus: ClassVar[bool] = False
     payload: ClassVar[pa.Schema] = PAYLOAD
     gold_payload: ClassVar[pa.Schema] = GOLD_PAYLOAD
     curated_payload: ClassVar[pa.Schema] = CURATED_PAYLOAD

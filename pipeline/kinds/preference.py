@@ -101,6 +101,7 @@ class Preference(LabelKind):
     """A pairwise preference between two responses to a prompt: ``a``, ``b`` or ``tie``, with a margin."""
 
     name: ClassVar[str] = "preference"
+    report_reads_consensus: ClassVar[bool] = False
     payload: ClassVar[pa.Schema] = PAYLOAD
     gold_payload: ClassVar[pa.Schema] = GOLD_PAYLOAD
     curated_payload: ClassVar[pa.Schema] = CURATED_PAYLOAD

@@ -188,6 +188,7 @@ class Rating(LabelKind):
     """A score on the task's scale (levels, a numeric range, or a binary criterion)."""
 
     name: ClassVar[str] = "rating"
+    report_reads_consensus: ClassVar[bool] = False
     payload: ClassVar[pa.Schema] = PAYLOAD
     gold_payload: ClassVar[pa.Schema] = GOLD_PAYLOAD
     curated_payload: ClassVar[pa.Schema] = CURATED_PAYLOAD

@@ -56,7 +56,7 @@ def _positions(index: pd.Index, values: pd.Series) -> np.ndarray:
     if isinstance(values.dtype, pd.CategoricalDtype):
         per_category = np.append(index.get_indexer(values.cat.categories), -1)  # a null's code -1 picks the -1
         return per_category[values.cat.codes.to_numpy()]
-    return index.get_indexer(values)
+    return index.get_indexer(pd.Index(values))
 
 
 def merge_order(kind: LabelKind) -> list[str]:

@@ -93,7 +93,7 @@ class ReportInputs:
     confusion: pd.DataFrame
     vendor_kappa: pd.DataFrame
     history: pd.DataFrame
-    #: the consensus partition's rows (load_inputs reads only the held-out ones: see consensus_items)
+    #: the consensus partition's rows (with ``load_inputs(whole_consensus=False)`` only the held-out ones)
     consensus: pd.DataFrame | None
     manifest: dict[str, Any] | None
     manifest_error: str | None
@@ -147,11 +147,14 @@ def _read_batches(store: Store, task: str, day: date) -> tuple[list[dict[str, An
     return validation, quarantine
 
 
-def load_inputs(store: Store, task: str, day: date, *, scorecard_extras: Sequence[str] = ()) -> ReportInputs:
+def load_inputs(store: Store, task: str, day: date, *, scorecard_extras: Sequence[str] = (),
+                whole_consensus: bool = True) -> ReportInputs:
     """Read a report's inputs: the day's scorecard tables (and the kind's own ones
     ``scorecard_extras``, those present, into ``ReportInputs.metrics``), the measure stage's summary and
     agreement table, the validation reports and quarantine reasons of the day's batches, the
     history up to ``day``, the consensus partition and the manifest of training-set version ``day``.
+    ``whole_consensus=False`` reads only the consensus's held-out rows (what the report lists) and
+    its item count (``consensus_items``), not every item merged so far.
 
     Raises ``FileNotFoundError`` (saying which stage to run) when the scorecard is missing.
     """
@@ -177,7 +180,9 @@ def load_inputs(store: Store, task: str, day: date, *, scorecard_extras: Sequenc
              if store.is_file(key := store.layout.scorecard_table(task, day, name).as_posix())}
     cons_key = store.layout.consensus_table(task, day).as_posix()
     consensus, consensus_items = None, None
-    if store.is_file(cons_key):  # the held-out items only, and the count of all (a long history has many)
+    if store.is_file(cons_key) and whole_consensus:
+        consensus = store.read_parquet(cons_key).to_pandas()
+    elif store.is_file(cons_key):  # the held-out items only, and the count of all (a long history has many)
         import pyarrow.compute as pc
 
         meta = store.parquet_metadata(cons_key)

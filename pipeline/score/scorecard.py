@@ -111,7 +111,16 @@ def _is_in(values: pd.Series, among: pd.Series) -> np.ndarray:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    found = pc.is_in(pa.array(values, from_pandas=True), value_set=pc.unique(pa.array(among, from_pandas=True)))
+    def plain(s: pd.Series) -> pa.Array:  # a categorical's distinct values, else the values
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            return pa.array(s.cat.categories[np.unique(s.cat.codes[s.cat.codes >= 0])], pa.string())
+        return pa.array(s, from_pandas=True)
+
+    value_set = pc.unique(plain(among))
+    if isinstance(values.dtype, pd.CategoricalDtype):  # per category, then per row by its code
+        per_category = pc.is_in(pa.array(values.cat.categories, pa.string()), value_set=value_set)
+        return np.append(np.asarray(per_category.to_numpy(zero_copy_only=False), dtype=bool), False)[values.cat.codes]
+    found = pc.is_in(pa.array(values, from_pandas=True), value_set=value_set)
     return np.asarray(found.to_numpy(zero_copy_only=False), dtype=bool)
 
 _ACCURACY = ["n_gold", "n_correct", "gold_accuracy", "gold_ci_low", "gold_ci_high"]

@@ -1,0 +1,50 @@
+"""Classification reads its annotations compact (categoricals with sorted categories): every table
+its measure and scorecards write equals the one computed from the same rows as strings."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from pipeline.history import resolve_day
+from pipeline.steps import read_gold
+from pipeline.storage import Store
+
+
+def _as_objects(frame: pd.DataFrame) -> pd.DataFrame:
+    text = [c for c in frame.columns if isinstance(frame[c].dtype, (pd.CategoricalDtype, pd.StringDtype))]
+    return frame.astype({c: object for c in text})
+
+
+def _reads(processed, config, day):
+    tcfg = config.tasks["sentiment"]
+    kind = tcfg.label_kind
+    assert kind.compact_history
+    gold = read_gold(Store(processed), "sentiment", kind=kind)
+    strings = resolve_day(Store(processed), "sentiment", day, schema=kind.annotations)
+    compact = resolve_day(Store(processed), "sentiment", day, schema=kind.annotations, compact=True)
+    assert isinstance(compact["annotator_id"].dtype, pd.CategoricalDtype) and len(compact) == len(strings) > 500
+    return tcfg, kind, gold, strings, compact
+
+
+def _assert_tables_equal(got: dict[str, pd.DataFrame], want: dict[str, pd.DataFrame]) -> None:
+    assert list(got) == list(want)
+    for name in want:
+        assert len(want[name]), name
+        pd.testing.assert_frame_equal(_as_objects(got[name]), _as_objects(want[name]), obj=name)
+
+
+def test_measure_tables_equal_from_a_compact_read(processed, config, days):
+    tcfg, kind, gold, strings, compact = _reads(processed, config, days[-1])
+    want, got = kind.measure(strings, gold, tcfg), kind.measure(compact, gold, tcfg)
+    _assert_tables_equal(got.tables, want.tables)
+    assert got.summary == want.summary
+
+
+@pytest.mark.parametrize("day_index", [0, -1])
+def test_scorecards_equal_from_a_compact_read(processed, config, days, day_index):
+    tcfg, kind, gold, strings, compact = _reads(processed, config, days[day_index])
+    vendors = config.vendors_for("sentiment")
+    args = dict(task_name="sentiment", prices={v: c.price_per_label for v, c in vendors.items()}, vendors=list(vendors))
+    want, got = kind.scorecards(strings, gold, tcfg, **args), kind.scorecards(compact, gold, tcfg, **args)
+    _assert_tables_equal(got.tables(), want.tables())
