@@ -109,6 +109,10 @@ def pandas_checks(frame: pd.DataFrame) -> dict[str, int]:
     }
 
 
+#: Memory pools that must live as long as the interpreter (see main()).
+_KEEP_ALIVE: list[pa.MemoryPool] = []
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rows", type=int, default=4_000_000)
@@ -139,7 +143,9 @@ def main() -> None:
     (root / "landing/acme" / DAY.isoformat()).mkdir(parents=True)
     shutil.copyfile(src, root / "landing/acme" / DAY.isoformat() / "big.parquet")
 
-    pool = pa.proxy_memory_pool(pa.default_memory_pool())
+    base_pool = pa.default_memory_pool()
+    pool = pa.proxy_memory_pool(base_pool)
+    _KEEP_ALIVE.append(pool)  # buffers allocated through it outlive main(): freeing one after the pool died segfaulted
     pa.set_memory_pool(pool)
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t0 = time.perf_counter()
@@ -149,6 +155,7 @@ def main() -> None:
     t2 = time.perf_counter()
     rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     arrow_peak = pool.max_memory()
+    pa.set_memory_pool(base_pool)
     ingest_s, validate_s = t1 - t0, t2 - t1
 
     # the GX step alone (in this process, as the GX worker runs it: every batch of the file) ...
