@@ -228,6 +228,12 @@ def bench_history(days: int, labels: int, per_item: float, folder: Path, config_
         slowest = max(stages, key=lambda s: s.wall_s)
         print(f"  {day:>4} {wall:8.1f} {cpu:8.1f} {peak:9.0f} {wall / base_wall:10.2f}x {cpu / base_cpu:9.2f}x "
               f"{peak / base_peak:10.2f}x  {slowest.stage} {slowest.wall_s:.1f} s")
+    last = results[measured[-1]]
+    print(f"  per stage, day {measured[-1]} against day {2 if 2 in results else measured[0]}:")
+    print(f"    {'stage':<22} {'wall s':>7} {'x':>6} {'peak MiB':>9} {'x':>6}")
+    for b, s in zip(base, last):
+        print(f"    {s.stage + ' ' + s.arg:<22} {s.wall_s:7.2f} {s.wall_s / b.wall_s:5.2f}x {s.peak_mib:9.0f} "
+              f"{s.peak_mib / b.peak_mib:5.2f}x")
     return {"days": days, "labels_per_day": rows // days,
             "measured": {str(k): [asdict(s) for s in v] for k, v in results.items()}}
 

@@ -160,9 +160,9 @@ class LabelKind(ABC):
     split_unit: ClassVar[str] = "item_id"
     #: text payload columns worth reading back as Arrow dictionaries (cheap distinct-value checks)
     dictionary_columns: ClassVar[tuple[str, ...]] = ()
-    #: whether :meth:`measure`, :meth:`consensus` and :meth:`consensus_tables` take the annotations with
-    #: string columns as pandas categoricals (sorted categories, integer codes; :func:`pipeline.history.resolve`
-    #: ``compact``): a fraction of the memory and of the grouping time of strings
+    #: whether :meth:`measure`, :meth:`scorecards`, :meth:`consensus` and :meth:`consensus_tables` take the
+    #: annotations with string columns as pandas categoricals (sorted categories, integer codes;
+    #: :func:`pipeline.history.resolve` ``compact``): a fraction of the memory, grouping and joining time of strings
     compact_history: ClassVar[bool] = False
     #: the consensus method of a task that names none (``tasks.<t>.consensus``)
     default_consensus: ClassVar[str]

@@ -105,15 +105,45 @@ METRIC_TABLES: tuple[str, ...] = ("scorecard_vendor", "scorecard_annotator", "co
 _CONSENSUS = "\x00consensus"
 
 
+def _aligned(annotations: pd.DataFrame, gold: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Compact annotations (categorical ``item_id`` and ``label``) and ``gold`` on the same categories,
+    so that their joins and label comparisons run on integer codes; gold labels nobody gave join the
+    label categories, gold items nobody labelled are left out. Annotations of strings come back as they are."""
+    item, label = annotations["item_id"].dtype, annotations["label"].dtype
+    if not (isinstance(item, pd.CategoricalDtype) and isinstance(label, pd.CategoricalDtype)):
+        return annotations, gold
+    extra = pd.Index(gold["gold_label"].dropna().unique()).difference(label.categories)
+    if len(extra):
+        labels = label.categories.append(extra).sort_values()
+        annotations = annotations.assign(label=annotations["label"].cat.set_categories(labels))
+        label = annotations["label"].dtype
+    gold = gold[gold["item_id"].isin(item.categories)]  # gold of items nobody labelled scores nothing
+    return annotations, gold.assign(item_id=gold["item_id"].astype(item), gold_label=gold["gold_label"].astype(label))
+
+
+def _same(a: pd.Series, b: pd.Series) -> pd.Series:
+    """``a == b`` elementwise: on codes when both are categoricals of one dtype, else as strings."""
+    if isinstance(a.dtype, pd.CategoricalDtype) and a.dtype == b.dtype:
+        return a == b
+    return a.astype("string") == b.astype("string")
+
+
 def _is_in(values: pd.Series, among: pd.Series) -> np.ndarray:
     """``values.isin(among)`` as a numpy mask, through Arrow: pandas' ``isin`` on Arrow-backed
     strings makes a Python object per value (the slowest step of a scorecard at 1M labels)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    def used(s: pd.Series) -> np.ndarray:  # which categories a categorical's rows use
+        codes = s.cat.codes.to_numpy()
+        return np.bincount(codes[codes >= 0], minlength=len(s.cat.categories)) > 0
+
+    if isinstance(values.dtype, pd.CategoricalDtype) and values.dtype == among.dtype:  # codes against codes
+        return np.append(used(among), False)[values.cat.codes.to_numpy()]
+
     def plain(s: pd.Series) -> pa.Array:  # a categorical's distinct values, else the values
         if isinstance(s.dtype, pd.CategoricalDtype):
-            return pa.array(s.cat.categories[np.unique(s.cat.codes[s.cat.codes >= 0])], pa.string())
+            return pa.array(s.cat.categories[used(s)], pa.string())
         return pa.array(s, from_pandas=True)
 
     value_set = pc.unique(plain(among))
@@ -264,9 +294,12 @@ def leave_one_vendor_out(
         others = namespaced(others)  # an annotator is (vendor, annotator id): two other vendors' "w1" are two raters
         cons = aggregate(others, method=method, gold=use_gold, labels=labels, **settings)
         cons = cons[_is_in(cons["item_id"], annotations.loc[own, "item_id"])]
-        parts.append(pd.DataFrame({"vendor": vendor, "item_id": cons["item_id"].to_numpy(),
-                                   "loo_label": cons["label"].to_numpy(),
-                                   "loo_n_annotations": cons["n_annotations"].to_numpy(dtype="int64")}))
+        part = pd.DataFrame({"vendor": vendor, "item_id": cons["item_id"].to_numpy(), "loo_label": cons["label"].to_numpy(),
+                             "loo_n_annotations": cons["n_annotations"].to_numpy(dtype="int64")})
+        for col, like in (("vendor", "vendor"), ("item_id", "item_id"), ("loo_label", "label")):
+            if isinstance(annotations[like].dtype, pd.CategoricalDtype):  # compact in, compact out: joins on codes
+                part[col] = part[col].astype(annotations[like].dtype)
+        parts.append(part)
     if not parts:
         return pd.DataFrame({"vendor": pd.Series(dtype="string"), "item_id": pd.Series(dtype="string"),
                              "loo_label": pd.Series(dtype="string"), "loo_n_annotations": pd.Series(dtype="int64")})
@@ -284,7 +317,7 @@ def loo_accuracy(annotations: pd.DataFrame, loo: pd.DataFrame, *, by: Sequence[s
         raise ValueError(f"by={by!r} must include 'vendor': the LOO consensus differs per vendor left out")
     groups = annotations[by].drop_duplicates().sort_values(by, ignore_index=True)
     joined = annotations[[*by, "item_id", "label"]].merge(loo[["vendor", "item_id", "loo_label"]], on=["vendor", "item_id"])
-    joined["agree"] = (joined["label"].astype("string") == joined["loo_label"].astype("string")).astype("int64")
+    joined["agree"] = _same(joined["label"], joined["loo_label"]).astype("int64")
     counts = joined.groupby(by, as_index=False).agg(n_loo=("agree", "size"), n_loo_agree=("agree", "sum"))
     out = groups.merge(counts, on=by, how="left")
     out[["n_loo", "n_loo_agree"]] = out[["n_loo", "n_loo_agree"]].fillna(0).astype("int64")
@@ -349,14 +382,23 @@ def kappa_vs_consensus(annotations: pd.DataFrame, loo: pd.DataFrame, *, labels: 
     and a LOO consensus; kappa NaN when there are none or chance agreement is total).
     """
     rows = []
+    compact = all(isinstance(annotations[c].dtype, pd.CategoricalDtype) for c in ("vendor", "annotator_id"))
+    if compact:  # the consensus rater joins the categories (kept sorted), so rater columns stay codes
+        annotations = annotations.assign(**{c: annotations[c].cat.set_categories(
+            annotations[c].cat.categories.append(pd.Index([_CONSENSUS])).sort_values()) for c in ("vendor", "annotator_id")})
     for vendor in sorted(annotations["vendor"].dropna().unique()):
         mine = annotations.loc[annotations["vendor"] == vendor, ["item_id", "annotator_id", "label", "vendor"]]
         ref = loo.loc[loo["vendor"] == vendor]
         n = int(_is_in(ref["item_id"], mine["item_id"]).sum())
         kappa = np.nan
         if n:
-            cons = pd.DataFrame({"item_id": ref["item_id"].to_numpy(), "annotator_id": _CONSENSUS,
-                                 "label": ref["loo_label"].to_numpy(), "vendor": _CONSENSUS})
+            if compact and ref["item_id"].dtype == mine["item_id"].dtype and ref["loo_label"].dtype == mine["label"].dtype:
+                rater = {c: pd.Categorical([_CONSENSUS] * len(ref), dtype=mine[c].dtype) for c in ("annotator_id", "vendor")}
+                cons = pd.DataFrame({"item_id": ref["item_id"].reset_index(drop=True), "annotator_id": rater["annotator_id"],
+                                     "label": ref["loo_label"].reset_index(drop=True), "vendor": rater["vendor"]})
+            else:
+                cons = pd.DataFrame({"item_id": ref["item_id"].to_numpy(), "annotator_id": _CONSENSUS,
+                                     "label": ref["loo_label"].to_numpy(), "vendor": _CONSENSUS})
             mat = _kappa_matrix(pd.concat([mine, cons], ignore_index=True), labels, weights)
             kappa = float(mat.loc[vendor, _CONSENSUS])
         rows.append((vendor, kappa, n))
@@ -520,6 +562,7 @@ def build_scorecards(
     """
     _require(annotations, ["item_id", "vendor", "annotator_id", "label", "annotated_at"], "annotations")
     _require(gold, ["item_id", "gold_label"], "gold")
+    annotations, gold = _aligned(annotations, gold)
     ann = annotations[annotations["label"].notna()]
     prices = dict(prices or {})
     if loo is None:
@@ -528,7 +571,7 @@ def build_scorecards(
     # vendors
     names = sorted(set(vendors or []) | set(ann["vendor"].dropna().unique()))
     v = pd.DataFrame({"vendor": pd.Series(names, dtype="string")})
-    keyed = ann.astype({"vendor": "string"})
+    keyed = ann if isinstance(ann["vendor"].dtype, pd.CategoricalDtype) else ann.astype({"vendor": "string"})
     for part in (volume(keyed), gold_scores(keyed, gold, by=["vendor"], confidence=confidence),
                  loo_accuracy(keyed, loo, confidence=confidence), kappa_vs_consensus(keyed, loo, labels=labels),
                  turnaround(keyed)):

@@ -41,9 +41,13 @@ def test_measure_tables_equal_from_a_compact_read(processed, config, days):
     assert got.summary == want.summary
 
 
-@pytest.mark.parametrize("day_index", [0, -1])
-def test_scorecards_equal_from_a_compact_read(processed, config, days, day_index):
+@pytest.mark.parametrize(("day_index", "method"), [(0, "majority_vote"), (-1, "majority_vote"), (-1, "dawid_skene"),
+                                                    (-1, "weighted_vote")])
+def test_scorecards_equal_from_a_compact_read(processed, config, days, day_index, method):
+    """Also with the model-based LOO consensus, which takes gold (items of other days among it)."""
     tcfg, kind, gold, strings, compact = _reads(processed, config, days[day_index])
+    tcfg = tcfg.model_copy(update={"consensus": method})
+    assert not gold["item_id"].isin(strings["item_id"]).all()
     vendors = config.vendors_for("sentiment")
     args = dict(task_name="sentiment", prices={v: c.price_per_label for v, c in vendors.items()}, vendors=list(vendors))
     want, got = kind.scorecards(strings, gold, tcfg, **args), kind.scorecards(compact, gold, tcfg, **args)
