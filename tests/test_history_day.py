@@ -15,6 +15,7 @@ from pipeline.history import resolve, resolve_day
 from pipeline.kinds import get_kind
 from pipeline.storage import Store, open_store
 from helpers.deliveries import CONFIG, acme
+from helpers.history import as_objects
 
 D = [date(2026, 11, 1) + timedelta(days=i) for i in range(4)]
 
@@ -32,12 +33,6 @@ def _deliver(root: Path, vendor: str, day: date, name: str, table) -> None:
     pq.write_table(table, folder / name)
 
 
-def _as_objects(frame: pd.DataFrame) -> pd.DataFrame:
-    """Text columns (strings or categoricals) as Python objects, so two reads of the same values compare equal."""
-    text = [c for c in frame.columns if isinstance(frame[c].dtype, (pd.CategoricalDtype, pd.StringDtype))]
-    return frame.astype({c: object for c in text})
-
-
 def _assert_day_equals_full(root: Path, until: date) -> pd.DataFrame:
     schema = get_kind("classification").annotations
     full = resolve(Store(root), "sentiment", until, schema=schema).day(until)
@@ -46,8 +41,8 @@ def _assert_day_equals_full(root: Path, until: date) -> pd.DataFrame:
     compact = resolve_day(Store(root), "sentiment", until, schema=schema, compact=True)  # integer codes, same rows
     full_compact = resolve(Store(root), "sentiment", until, schema=schema, compact=True).day(until)
     assert all(isinstance(compact[c].dtype, pd.CategoricalDtype) for c in ("item_id", "vendor", "annotator_id", "label"))
-    pd.testing.assert_frame_equal(_as_objects(compact), _as_objects(full))
-    pd.testing.assert_frame_equal(_as_objects(full_compact), _as_objects(full))
+    pd.testing.assert_frame_equal(as_objects(compact), as_objects(full))
+    pd.testing.assert_frame_equal(as_objects(full_compact), as_objects(full))
     return local
 
 
@@ -102,7 +97,7 @@ def test_a_compact_history_merges_to_the_same_consensus_and_lineage(processed, c
         result = kind.consensus(ann, gold, tcfg)
         result["vendors"] = contributing_vendors(ann, result["item_id"])
         result["source_batches"] = source_batches(ann, result["item_id"]).to_pylist()
-        out.append((_as_objects(result), _as_objects(ann)))
+        out.append((as_objects(result), as_objects(ann)))
     (strings, ann_s), (compact, ann_c) = out
     pd.testing.assert_frame_equal(ann_c, ann_s)  # the same rows in the same canonical order
     pd.testing.assert_frame_equal(compact, strings)

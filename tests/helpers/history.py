@@ -9,6 +9,8 @@ import sys
 from datetime import date
 from pathlib import Path
 
+import pandas as pd
+
 from pipeline import steps
 from pipeline.publish import list_versions, read_manifest
 from pipeline.storage import open_store
@@ -60,3 +62,10 @@ def concurrent_days_2_and_3(root: str, days, env, in_order) -> None:
             rerun = _start(root, d, env)
             _, err = rerun.communicate(timeout=600)
             assert rerun.returncode == 0, err[-2000:]
+
+
+def as_objects(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text columns (strings or categoricals) as Python objects, so a compact read and a string read
+    of the same values compare equal with ``pd.testing.assert_frame_equal``."""
+    text = [c for c in frame.columns if isinstance(frame[c].dtype, (pd.CategoricalDtype, pd.StringDtype))]
+    return frame.astype({c: object for c in text})

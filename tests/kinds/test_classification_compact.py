@@ -9,11 +9,7 @@ import pytest
 from pipeline.history import resolve_day
 from pipeline.steps import read_gold
 from pipeline.storage import Store
-
-
-def _as_objects(frame: pd.DataFrame) -> pd.DataFrame:
-    text = [c for c in frame.columns if isinstance(frame[c].dtype, (pd.CategoricalDtype, pd.StringDtype))]
-    return frame.astype({c: object for c in text})
+from helpers.history import as_objects
 
 
 def _reads(processed, config, day):
@@ -31,7 +27,7 @@ def _assert_tables_equal(got: dict[str, pd.DataFrame], want: dict[str, pd.DataFr
     assert list(got) == list(want)
     for name in want:
         assert len(want[name]), name
-        pd.testing.assert_frame_equal(_as_objects(got[name]), _as_objects(want[name]), obj=name)
+        pd.testing.assert_frame_equal(as_objects(got[name]), as_objects(want[name]), obj=name)
 
 
 def test_measure_tables_equal_from_a_compact_read(processed, config, days):
