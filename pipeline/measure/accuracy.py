@@ -36,6 +36,29 @@ def wilson_interval(correct: np.ndarray | int, total: np.ndarray | int, *, confi
     return (low, high) if low.ndim else (low[()], high[()])
 
 
+def align_gold(annotations: pd.DataFrame, gold: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Compact annotations (categorical ``item_id`` and ``label``) and ``gold`` on the same categories,
+    so that their joins and label comparisons run on integer codes: gold labels nobody gave join the
+    label categories, gold items nobody labelled are left out (they score nothing). Annotations of
+    strings, or gold already aligned, come back as they are."""
+    item, label = annotations["item_id"].dtype, annotations["label"].dtype
+    if not (isinstance(item, pd.CategoricalDtype) and isinstance(label, pd.CategoricalDtype)):
+        return annotations, gold
+    if gold["item_id"].dtype == item and gold["gold_label"].dtype == label:
+        return annotations, gold
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    extra = pd.Index(gold["gold_label"].dropna().unique()).difference(label.categories)
+    if len(extra):
+        labels = label.categories.append(extra).sort_values()
+        annotations = annotations.assign(label=annotations["label"].cat.set_categories(labels))
+        label = annotations["label"].dtype
+    known = pc.is_in(pa.array(gold["item_id"], from_pandas=True), value_set=pa.array(item.categories, pa.string()))
+    gold = gold[np.asarray(known.to_numpy(zero_copy_only=False), dtype=bool)]
+    return annotations, gold.assign(item_id=gold["item_id"].astype(item), gold_label=gold["gold_label"].astype(label))
+
+
 def gold_accuracy(
     annotations: pd.DataFrame,
     gold: pd.DataFrame,
@@ -60,6 +83,7 @@ def gold_accuracy(
     """
     by = list(by)
     require_columns(annotations.columns, ["item_id", "label", *by], "annotations", "gold accuracy needs them")
+    annotations, gold = align_gold(annotations, gold)
     groups = annotations[by].drop_duplicates().sort_values(by, ignore_index=True)
     on_gold = annotations.merge(gold[["item_id", "gold_label"]], on="item_id", how="inner")
     on_gold = on_gold.assign(correct=(on_gold["label"] == on_gold["gold_label"]).astype("int64"))

@@ -70,7 +70,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from pipeline.measure.accuracy import gold_accuracy, wilson_interval
+from pipeline.measure.accuracy import align_gold, gold_accuracy, wilson_interval
 from pipeline.contract import namespaced, require_columns
 
 if TYPE_CHECKING:
@@ -103,22 +103,6 @@ METRIC_TABLES: tuple[str, ...] = ("scorecard_vendor", "scorecard_annotator", "co
 
 #: Rater name of the LOO consensus in :func:`kappa_vs_consensus` (never a vendor name).
 _CONSENSUS = "\x00consensus"
-
-
-def _aligned(annotations: pd.DataFrame, gold: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Compact annotations (categorical ``item_id`` and ``label``) and ``gold`` on the same categories,
-    so that their joins and label comparisons run on integer codes; gold labels nobody gave join the
-    label categories, gold items nobody labelled are left out. Annotations of strings come back as they are."""
-    item, label = annotations["item_id"].dtype, annotations["label"].dtype
-    if not (isinstance(item, pd.CategoricalDtype) and isinstance(label, pd.CategoricalDtype)):
-        return annotations, gold
-    extra = pd.Index(gold["gold_label"].dropna().unique()).difference(label.categories)
-    if len(extra):
-        labels = label.categories.append(extra).sort_values()
-        annotations = annotations.assign(label=annotations["label"].cat.set_categories(labels))
-        label = annotations["label"].dtype
-    gold = gold[gold["item_id"].isin(item.categories)]  # gold of items nobody labelled scores nothing
-    return annotations, gold.assign(item_id=gold["item_id"].astype(item), gold_label=gold["gold_label"].astype(label))
 
 
 def _same(a: pd.Series, b: pd.Series) -> pd.Series:
@@ -562,7 +546,7 @@ def build_scorecards(
     """
     _require(annotations, ["item_id", "vendor", "annotator_id", "label", "annotated_at"], "annotations")
     _require(gold, ["item_id", "gold_label"], "gold")
-    annotations, gold = _aligned(annotations, gold)
+    annotations, gold = align_gold(annotations, gold)
     ann = annotations[annotations["label"].notna()]
     prices = dict(prices or {})
     if loo is None:

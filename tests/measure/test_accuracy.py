@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 from statsmodels.stats.proportion import proportion_confint
 
-from pipeline.measure.accuracy import gold_accuracy, wilson_interval
+from pipeline.measure.accuracy import align_gold, gold_accuracy, wilson_interval
 
 
 @pytest.mark.parametrize("k, n", [(0, 10), (3, 10), (10, 10), (57, 83), (1, 1), (999, 1000)])
@@ -58,3 +58,20 @@ def test_wilson_bounds_contain_the_estimate_at_the_extremes():
     p = k / n
     assert (lo <= p).all() and (p <= hi).all()
     assert lo[0] == 0.0 and (hi[1:] == 1.0).all()
+
+
+def test_gold_accuracy_is_the_same_on_compact_annotations_and_align_gold_keeps_every_gold_label():
+    ann = pd.DataFrame({"vendor": ["a", "a", "b", "b", "b"], "item_id": ["i1", "i2", "i1", "i2", "i3"],
+                        "label": ["x", "y", "x", "x", "y"]})
+    gold = pd.DataFrame({"item_id": ["i1", "i2", "i9"], "gold_label": ["x", "z", "x"]})  # z: nobody gave it; i9: nobody labelled it
+    compact = ann.astype("category")
+    aligned_ann, aligned_gold = align_gold(compact, gold)
+    assert aligned_gold["item_id"].tolist() == ["i1", "i2"] and aligned_gold["gold_label"].tolist() == ["x", "z"]
+    assert aligned_gold["item_id"].dtype == compact["item_id"].dtype and "z" in aligned_ann["label"].cat.categories
+    assert aligned_ann["label"].astype(str).tolist() == ann["label"].tolist()
+    assert align_gold(ann, gold)[1] is gold  # strings: nothing to align
+    want = gold_accuracy(ann, gold, by=["vendor"])
+    got = gold_accuracy(compact, gold, by=["vendor"])
+    assert got["n_gold"].tolist() == want["n_gold"].tolist() == [2, 2]
+    assert got["n_correct"].tolist() == want["n_correct"].tolist() == [1, 1]
+    assert got["vendor"].astype(str).tolist() == ["a", "b"]
