@@ -21,6 +21,12 @@ digest of the same horizon differs (an earlier day was processed or re-processed
 
 :func:`gaps` finds the days up to a horizon whose landing folders hold deliveries that no
 validate report covers: a history with holes is refused (:class:`HistoryGap`), never merged.
+
+:func:`resolve_day` gives one day's rows as of that day without reading the rest of the history
+whole (only the earlier deliveries' (item, annotator) pairs, for rule 3): measure and scorecard
+use it. ``compact=True`` (both functions) reads every text column as integer codes into its sorted
+distinct values, one staged file at a time, and returns pandas categoricals; a kind opts in with
+``LabelKind.compact_history``. Both forms give the same rows in the same order (tested).
 """
 
 from __future__ import annotations
