@@ -26,7 +26,7 @@ validate report covers: a history with holes is refused (:class:`HistoryGap`), n
 whole (only the earlier deliveries' (item, annotator) pairs, for rule 3): measure and scorecard
 use it. ``compact=True`` (both functions) reads every text column as integer codes into its sorted
 distinct values, one staged file at a time, and returns pandas categoricals; a kind opts in with
-``LabelKind.compact_history``. Both forms give the same rows in the same order (tested).
+``LabelKind.compact_reads``. Both forms give the same rows in the same order (tested).
 """
 
 from __future__ import annotations
@@ -379,7 +379,8 @@ def resolve(store: Store, task: str, until: date, *, schema: pa.Schema | None = 
     else:
         ann = table.to_pandas()
     day_names = sorted({x["date"] for x in present})
-    day_code = np.array([day_names.index(x["date"]) for x in present], dtype=np.int16)
+    day_index = {d: i for i, d in enumerate(day_names)}
+    day_code = np.array([day_index[x["date"]] for x in present], dtype=np.int16)
     row_dates = pd.Series(pd.Categorical.from_codes(day_code[origin[keep]], categories=pd.Index(day_names, dtype="str")))
     repeat = ~keep
     withdrawn = {

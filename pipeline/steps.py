@@ -145,7 +145,7 @@ def measure(config: LabelqConfig, store: Store, day: date, task: str, *, allow_e
     if skipped := _skip_empty(config, store, "measure", task, day, allow_empty):
         return skipped
     check_complete(config, store, task, day)
-    ann = resolve_day(store, task, day, schema=kind.annotations, compact=kind.compact_history)
+    ann = resolve_day(store, task, day, schema=kind.annotations, compact=kind.compact_reads)
     measured = kind.measure(ann, read_gold(store, task, kind=kind), tcfg)
     tables = measured.tables
     reports = validation_reports(store, task, day=day)
@@ -194,7 +194,7 @@ def merge(config: LabelqConfig, store: Store, day: date, task: str, *, allow_emp
         return skipped
     with store.lock(store.layout.task_lock(task).as_posix()):
         check_complete(config, store, task, day)
-        hist = resolve(store, task, day, schema=kind.annotations, compact=kind.compact_history)
+        hist = resolve(store, task, day, schema=kind.annotations, compact=kind.compact_reads)
         ann = hist.annotations
         if ann.empty:
             raise ValueError(f"task {task!r}: no staged annotations up to {day}; nothing to merge")
@@ -321,7 +321,7 @@ def scorecard(config: LabelqConfig, store: Store, day: date, task: str, *, allow
         return skipped
     vendors = config.vendors_for(task)
     cards = kind.scorecards(
-        resolve_day(store, task, day, schema=kind.annotations, compact=kind.compact_history), read_gold(store, task, kind=kind), tcfg,
+        resolve_day(store, task, day, schema=kind.annotations, compact=kind.compact_reads), read_gold(store, task, kind=kind), tcfg,
         task_name=task, prices={v: c.price_per_label for v, c in vendors.items()}, vendors=list(vendors),
     )
     checks = evaluate_sla(cards.vendor, {v: c.sla for v, c in vendors.items()})

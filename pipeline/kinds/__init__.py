@@ -163,7 +163,7 @@ class LabelKind(ABC):
     #: whether :meth:`measure`, :meth:`scorecards`, :meth:`consensus` and :meth:`consensus_tables` take the
     #: annotations with string columns as pandas categoricals (sorted categories, integer codes;
     #: :func:`pipeline.history.resolve` ``compact``): a fraction of the memory, grouping and joining time of strings
-    compact_history: ClassVar[bool] = False
+    compact_reads: ClassVar[bool] = False
     #: the consensus method of a task that names none (``tasks.<t>.consensus``)
     default_consensus: ClassVar[str]
     #: where :attr:`suite` is stored, for a kind that ships its own (None: ``expectations/kinds/<name>.json``)

@@ -60,7 +60,7 @@ class Classification(LabelKind):
     vendor_columns: ClassVar[Mapping[str, tuple[TypeCheck, ...]]] = {"label": _TEXT}
     required_columns: ClassVar[tuple[str, ...]] = ("label",)
     dictionary_columns: ClassVar[tuple[str, ...]] = ("label",)
-    compact_history: ClassVar[bool] = True
+    compact_reads: ClassVar[bool] = True
     default_consensus: ClassVar[str] = "majority_vote"
     report_template: ClassVar[str] = "kinds/classification.html.j2"
 

@@ -15,7 +15,7 @@ from helpers.history import as_objects
 def _reads(processed, config, day):
     tcfg = config.tasks["sentiment"]
     kind = tcfg.label_kind
-    assert kind.compact_history
+    assert kind.compact_reads
     gold = read_gold(Store(processed), "sentiment", kind=kind)
     strings = resolve_day(Store(processed), "sentiment", day, schema=kind.annotations)
     compact = resolve_day(Store(processed), "sentiment", day, schema=kind.annotations, compact=True)
