@@ -263,27 +263,41 @@ def _read_coded(store: Store, task: str, used: list[dict[str, Any]], schema: pa.
     """The staged rows of ``used`` as :class:`_Coded` and the rows of each delivery (see :func:`resolve` ``compact``).
 
     Each file's dictionary indices go straight into one preallocated int32 array per column (sized by
-    the reports' ``rows_staged``, grown if a file holds more); once every file's values are known,
-    each file's slice is remapped in place onto the sorted union of the values.
+    the reports' ``rows_staged``, grown if a file holds more), chunk by chunk: Arrow gives every
+    batch of a Parquet column chunk the same dictionary object, so a dictionary is kept (and later
+    remapped) once however many batches use it, and nothing is unified or concatenated per file.
+    Once every file's values are known, each segment is remapped in place onto the sorted union.
     """
     text = [f.name for f in schema if pa.types.is_string(f.type)]
     as_read = _dictionary_schema(schema)
     capacity = sum(int(x.get("rows_staged") or 0) for x in used)
     codes = {n: np.empty(capacity, dtype=np.int32) for n in text}
     dictionaries: dict[str, list[pa.Array]] = {n: [] for n in text}
+    seen: dict[str, dict[tuple[int, ...], int]] = {n: {} for n in text}  # a dictionary's buffers -> its number
+    segments: dict[str, list[tuple[int, int, int]]] = {n: [] for n in text}  # (start, end, dictionary number)
     other: dict[str, list[pa.Array]] = {f.name: [] for f in schema if f.name not in text}
     sizes: list[int] = []
     start = 0
     for x in used:
-        t = _read_used(store, task, x, schema=as_read).unify_dictionaries().combine_chunks()
+        t = _read_used(store, task, x, schema=as_read)
         end = start + t.num_rows
         if end > capacity:  # more rows than the report says: grow (never drop a row)
             capacity = max(end, 2 * capacity)
             codes = {n: np.resize(c, capacity) for n, c in codes.items()}
         for name in text:
-            chunk = t[name].chunk(0) if t[name].num_chunks else pa.array([], as_read.field(name).type)
-            codes[name][start:end] = pc.fill_null(chunk.indices, -1).to_numpy(zero_copy_only=False)
-            dictionaries[name].append(chunk.dictionary)
+            at = start
+            for chunk in t[name].chunks:
+                d = chunk.dictionary
+                # the same buffers, offset and length are the same values; every dictionary kept
+                # stays alive until the remap, so a buffer address cannot be reused meanwhile
+                ident = (d.offset, len(d), *(b.address if b is not None else 0 for b in d.buffers()))
+                number = seen[name].get(ident)
+                if number is None:
+                    number = seen[name][ident] = len(dictionaries[name])
+                    dictionaries[name].append(d)
+                codes[name][at:at + len(chunk)] = pc.fill_null(chunk.indices, -1).to_numpy(zero_copy_only=False)
+                segments[name].append((at, at + len(chunk), number))
+                at += len(chunk)
         for name in other:
             other[name].extend(t[name].chunks)
         sizes.append(t.num_rows)
@@ -292,16 +306,20 @@ def _read_coded(store: Store, task: str, used: list[dict[str, Any]], schema: pa.
     values = {}
     for name in text:
         every = pa.concat_arrays(dictionaries[name]) if dictionaries[name] else pa.array([], pa.string())
-        distinct = pc.unique(every)
-        ordered = distinct.take(pc.array_sort_indices(distinct))  # UTF-8 byte order = code point order = Python's
-        to_global = pc.index_in(every, value_set=ordered).to_numpy(zero_copy_only=False).astype(np.int32)  # one hash build
-        column, offset, first = codes[name], 0, 0
-        for n, d in zip(sizes, dictionaries[name]):
-            mapping = np.append(to_global[first:first + len(d)], np.int32(-1))  # a null's -1 picks the appended -1
-            column[offset:offset + n] = mapping[column[offset:offset + n]]
-            offset, first = offset + n, first + len(d)
+        encoded = pc.dictionary_encode(every)  # one hash pass: every value -> its distinct value
+        order = pc.array_sort_indices(encoded.dictionary).to_numpy()  # UTF-8 byte order = code point order = Python's
+        ordered = encoded.dictionary.take(pa.array(order))
+        rank = np.empty(len(order), dtype=np.int32)
+        rank[order] = np.arange(len(order), dtype=np.int32)
+        to_global = rank[encoded.indices.to_numpy(zero_copy_only=False)]
+        bounds = np.cumsum([0, *(len(d) for d in dictionaries[name])])
+        mappings = [np.append(to_global[bounds[i]:bounds[i + 1]], np.int32(-1))  # a null's -1 picks the appended -1
+                    for i in range(len(dictionaries[name]))]
+        column = codes[name]
+        for lo, hi, number in segments[name]:
+            column[lo:hi] = mappings[number][column[lo:hi]]
         values[name] = ordered
-        dictionaries[name] = []
+        dictionaries[name], seen[name] = [], {}
     arrays = {n: pa.chunked_array(c, schema.field(n).type) for n, c in other.items()}
     return _Coded({n: c[:start] for n, c in codes.items()}, values, arrays, schema.names), sizes
 
@@ -317,7 +335,15 @@ def _read_used(store: Store, task: str, x: dict[str, Any], *, schema: pa.Schema 
     try:
         if columns is not None:
             return store.read_parquet(x["staged_output"], columns=columns)
-        return store.read_parquet(x["staged_output"], schema=schema)
+        if schema is None:
+            return store.read_parquet(x["staged_output"])
+        # as written when that is ``schema`` (the usual case: the stage wrote it so); reading with
+        # ``schema=`` goes through the dataset scanner and costs 2-3x the plain read
+        as_dictionary = [f.name for f in schema if pa.types.is_dictionary(f.type)]
+        table = store.read_parquet(x["staged_output"], read_dictionary=as_dictionary or None)
+        if table.schema.remove_metadata().equals(schema.remove_metadata()):
+            return table
+        return store.read_parquet(x["staged_output"], schema=schema)  # older files: cast on read
     except (pa.ArrowInvalid, OSError) as exc:  # a damaged partition: name it and how to rebuild it
         raise ValueError(
             f"{store.location(x['staged_output'])}: the staged file cannot be read ({exc}); staged "
