@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from pipeline.arrays import unique_sorted
 from pipeline.kinds import LabelKind
 
 __all__ = ["contributing_vendors", "merge_order", "source_batches"]
@@ -45,7 +46,7 @@ def source_batches(annotations: pd.DataFrame, item_ids: pd.Series) -> pa.ListArr
     pos = _positions(pd.Index(item_ids), annotations["item_id"])
     keep = pos >= 0
     width = max(len(names), 1)
-    key = np.unique(pos[keep].astype(np.int64) * width + rank[pair_codes[keep]])  # per item, its batches by name
+    key = unique_sorted(pos[keep].astype(np.int64) * width + rank[pair_codes[keep]])  # per item, its batches by name
     offsets = np.concatenate([[0], np.cumsum(np.bincount(key // width, minlength=len(item_ids)))])
     values = names[order][key % width]
     return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), pa.array(values, pa.string()))

@@ -71,6 +71,7 @@ import pandas as pd
 import pyarrow as pa
 
 from pipeline.measure.accuracy import align_gold, gold_accuracy, wilson_interval
+from pipeline.score import _coded
 from pipeline.contract import namespaced, require_columns
 
 if TYPE_CHECKING:
@@ -549,16 +550,41 @@ def build_scorecards(
     annotations, gold = align_gold(annotations, gold)
     ann = annotations[annotations["label"].notna()]
     prices = dict(prices or {})
-    if loo is None:
+    # a compact read with the task's labels: the heavy tables on integer codes (pipeline.score._coded)
+    codes = _coded.codes_of(ann, labels) if loo is None else None
+    if codes is not None:
+        if method == "majority_vote":
+            dense, _ = _coded.loo_majority(codes)
+        else:
+            dense = _coded.dense_loo(codes, leave_one_vendor_out(ann, method=method, labels=labels, gold=gold), labels)
+    elif loo is None:
         loo = leave_one_vendor_out(ann, method=method, labels=labels, gold=gold)
 
     # vendors
     names = sorted(set(vendors or []) | set(ann["vendor"].dropna().unique()))
     v = pd.DataFrame({"vendor": pd.Series(names, dtype="string")})
     keyed = ann if isinstance(ann["vendor"].dtype, pd.CategoricalDtype) else ann.astype({"vendor": "string"})
-    for part in (volume(keyed), gold_scores(keyed, gold, by=["vendor"], confidence=confidence),
-                 loo_accuracy(keyed, loo, confidence=confidence), kappa_vs_consensus(keyed, loo, labels=labels),
-                 turnaround(keyed)):
+    gold_at = _coded.gold_codes(codes, gold, labels) if codes is not None else None
+
+    def scored(by: list[str]) -> pd.DataFrame:
+        if codes is not None and gold_at is not None:
+            return _coded.gold_scores(codes, gold_at, by_annotator=len(by) > 1, confidence=confidence)
+        return gold_scores(keyed, gold, by=by, confidence=confidence)
+
+    def timing(by: list[str]) -> pd.DataFrame:
+        coded = _coded.turnaround(codes, keyed["annotated_at"], by_annotator=len(by) > 1) if codes is not None else None
+        return coded if coded is not None else turnaround(keyed, by=by)
+
+    if codes is not None:
+        vendor_parts = (_coded.volume(codes), scored(["vendor"]),
+                        _coded.loo_accuracy(codes, dense, by_annotator=False, confidence=confidence),
+                        _coded.kappa_vs_consensus(codes, dense), timing(["vendor"]))
+    else:
+        assert loo is not None
+        vendor_parts = (volume(keyed), gold_scores(keyed, gold, by=["vendor"], confidence=confidence),
+                        loo_accuracy(keyed, loo, confidence=confidence), kappa_vs_consensus(keyed, loo, labels=labels),
+                        turnaround(keyed))
+    for part in vendor_parts:
         v = v.merge(part.astype({"vendor": "string"}), on="vendor", how="left")
     zero = ["n_labels", "n_items", "n_annotators", "n_gold", "n_correct", "n_loo", "n_loo_agree",
             "n_consensus_items", "active_hours"]
@@ -574,9 +600,11 @@ def build_scorecards(
 
     # annotators
     key = ["vendor", "annotator_id"]
-    a = volume(keyed, by=key).drop(columns="n_annotators")
-    a_gold = gold_scores(keyed, gold, by=key, confidence=confidence)
-    for part in (a_gold, loo_accuracy(keyed, loo, by=key, confidence=confidence), turnaround(keyed, by=key),
+    a = _coded.volume(codes, by_annotator=True) if codes is not None else volume(keyed, by=key).drop(columns="n_annotators")
+    a_gold = scored(key)
+    agree = (_coded.loo_accuracy(codes, dense, by_annotator=True, confidence=confidence) if codes is not None
+             else loo_accuracy(keyed, loo, by=key, confidence=confidence))  # type: ignore[arg-type]
+    for part in (a_gold, agree, timing(key),
                  low_effort_signals(keyed, a_gold, n_classes=len(labels), rules=rules)):
         a = a.merge(part, on=key, how="left")
     a["cost"] = a["n_labels"].astype("float64") * a["vendor"].map(lambda name: float(prices.get(name, 0.0))).astype("float64")
@@ -589,11 +617,12 @@ def build_scorecards(
     v["sla_status"] = pd.Series("no_sla", index=v.index, dtype="string")
     v["sla_detail"] = pd.Series(pd.NA, index=v.index, dtype="string")
     v = v.astype({"task": "string"})
+    coded_confusion = _coded.confusion(codes, gold_at, labels) if codes is not None and gold_at is not None else None
     return Scorecards(
         vendor=v[list(VENDOR_COLUMNS)],
         annotator=a[list(ANNOTATOR_COLUMNS)].sort_values(key, ignore_index=True),
-        confusion=confusion_long(keyed, gold, labels=labels),
-        vendor_kappa=vendor_kappa(keyed, labels=labels),
+        confusion=coded_confusion if coded_confusion is not None else confusion_long(keyed, gold, labels=labels),
+        vendor_kappa=_coded.vendor_kappa(codes) if codes is not None else vendor_kappa(keyed, labels=labels),
     )
 
 

@@ -27,6 +27,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipeline.arrays import unique_sorted
 from pipeline.ingest.canonical import ISSUE_REASONS, bool_mask
 
 #: Row reasons that come from ingest or the duplicate index rather than a single expectation.
@@ -205,7 +206,7 @@ def duplicate_masks(keys: np.ndarray, staged: np.ndarray) -> tuple[np.ndarray, n
     valid = keys != 0
     in_file = pd.Series(keys).duplicated(keep="first").to_numpy() & valid
     if len(staged):
-        in_staged = pd.Index(np.unique(staged)).get_indexer(keys) >= 0
+        in_staged = pd.Index(unique_sorted(staged)).get_indexer(keys) >= 0
     else:
         in_staged = np.zeros(len(keys), dtype=bool)
     return in_file, in_staged & valid

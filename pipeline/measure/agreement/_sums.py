@@ -26,13 +26,15 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy import sparse
 
-from .coincidence import CoincidenceStats
+if TYPE_CHECKING:  # scipy.sparse is imported where used: kappa needs this module, not scipy (~0.7 s)
+    from scipy import sparse
+
+    from .coincidence import CoincidenceStats
 
 SCALARS = ("items", "labels", "pairable_items", "pairable_labels", "pairs", "agree", "fleiss_p", "nominal_obs")
 
@@ -51,6 +53,8 @@ class Features:
     """Per-profile features of a :class:`CoincidenceStats` (cached on it)."""
 
     def __init__(self, stats: CoincidenceStats) -> None:
+        from scipy import sparse
+
         x = sparse.csr_array(stats.profiles, dtype=np.float64)
         m = stats.labels_per_item
         q = np.asarray(x.multiply(x).sum(axis=1)).ravel() if x.shape[0] else np.zeros(0)

@@ -9,6 +9,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from pipeline.arrays import unique_sorted
 from ._codes import Annotations, Encoded, encode
 from ._sums import safe_div, undefined
 
@@ -92,7 +93,7 @@ def _one_label_per_item(enc: Encoded, rows: np.ndarray, rater: Any) -> None:
 
 def _select_raters(enc: Encoded, raters: Sequence[Any] | None) -> tuple[int, int]:
     assert enc.annotator is not None and enc.annotators is not None
-    present = np.unique(enc.annotator)
+    present = unique_sorted(enc.annotator)
     if raters is None:
         if present.size != 2:
             names = [enc.annotators[c] for c in present[:6]]

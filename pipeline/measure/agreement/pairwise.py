@@ -9,6 +9,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from pipeline.arrays import unique_sorted
 from ._codes import Annotations, check_columns, encode, group_counts
 from ._sums import UndefinedAgreementWarning
 from .kappa import KappaWeights, kappa_from_confusion, weight_matrix
@@ -207,7 +208,7 @@ def pairwise_kappa_matrix(
     """
     rater, item, label, names, n_cat = _rater_codes(annotations, by, labels, weights)
     n_raters = len(names)
-    present = np.unique(rater)
+    present = unique_sorted(rater)
     if present.size > MAX_DENSE_RATERS:
         raise ValueError(
             f"pairwise_kappa_matrix: {present.size} raters would need a dense {present.size} x {present.size} matrix "

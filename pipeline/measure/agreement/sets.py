@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+from pipeline.arrays import unique_sorted
 
 __all__ = ["SetDistance", "SetLabels", "SetMetric", "encode_sets"]
 
@@ -92,7 +93,7 @@ def encode_sets(labels: Any) -> SetLabels:
     code = np.asarray(code, dtype=np.int64).reshape(-1)
     code[~valid] = -1
     if not valid.all():  # a null label's row of bits is zero, like the empty set's: keep the
-        used = np.unique(code[code >= 0])  # distinct sets that some valid row has
+        used = unique_sorted(code[code >= 0])  # distinct sets that some valid row has
         remap = np.full(len(distinct), -1, dtype=np.int64)
         remap[used] = np.arange(len(used))
         code = np.where(code >= 0, remap[np.maximum(code, 0)], -1)
