@@ -56,11 +56,12 @@ def held_out_reasons(
         rules.append((consensus["confidence"].to_numpy(dtype=float) < min_confidence, f"confidence below {min_confidence:g}"))
     if min_agreement is not None:
         rules.append((consensus["agreement"].to_numpy(dtype=float) < min_agreement, f"agreement below {min_agreement:g}"))
-    reason = np.full(len(consensus), "", dtype=object)
-    for mask, text in rules:  # a handful of rules; each step is vectorised over the items
-        reason = np.where(mask, np.where(reason == "", text, reason + "; " + text), reason)
-    out = pd.Series(reason, index=consensus.index, dtype="string")
-    return out.mask(out == "")
+    which = np.zeros(len(consensus), dtype=np.int64)  # bit b: rule b holds; the text of every combination once
+    for bit, (mask, _) in enumerate(rules):
+        which |= mask.astype(np.int64) << bit
+    texts = ["; ".join(text for bit, (_, text) in enumerate(rules) if combination >> bit & 1) or None
+             for combination in range(1 << len(rules))]
+    return pd.Series(np.array(texts, dtype=object)[which], index=consensus.index, dtype="string")
 
 
 def relabel_list(consensus: pd.DataFrame) -> pd.DataFrame:

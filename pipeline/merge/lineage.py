@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from pipeline.arrays import unique_sorted
+from pipeline.arrays import positions, unique_sorted
 from pipeline.kinds import LabelKind
 
 __all__ = ["contributing_vendors", "merge_order", "source_batches"]
@@ -15,18 +15,32 @@ __all__ = ["contributing_vendors", "merge_order", "source_batches"]
 
 def contributing_vendors(annotations: pd.DataFrame, item_ids: pd.Series) -> pd.Series:
     """Comma-joined sorted vendor names that labelled each item in ``item_ids`` (vectorised: a
-    bit mask of vendors per item on factorized ids; names joined once per distinct mask)."""
+    bit mask of vendors per item on integer codes; names joined once per distinct mask)."""
     v_codes, vendors = pd.factorize(annotations["vendor"], sort=True)
     if len(vendors) > 62:
         raise ValueError(f"{len(vendors)} vendors label one task; at most 62 are supported")
-    i_codes, items = pd.factorize(annotations["item_id"])
+    i_codes, items = _codes(annotations["item_id"])
     masks = np.zeros(len(items), dtype=np.int64)
     np.bitwise_or.at(masks, i_codes, np.left_shift(np.int64(1), v_codes.astype(np.int64)))
     distinct, inverse = np.unique(masks, return_inverse=True)
     names = np.array([",".join(str(v) for b, v in enumerate(vendors) if m >> b & 1) for m in distinct.tolist()],
                      dtype=object)
-    by_item = pd.Series(names[inverse], index=pd.Index(np.asarray(items, dtype=object)))
-    return by_item.reindex(item_ids.to_numpy()).reset_index(drop=True)
+    at = positions(items, item_ids)
+    out = np.where(at >= 0, np.append(names[inverse], np.array([None], dtype=object))[at], np.nan)  # NaN: nobody labelled it
+    return pd.Series(out, dtype=object)
+
+
+def _codes(column: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """Integer codes of ``column`` and the values they number (a categorical's own codes)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        codes = column.cat.codes.to_numpy().astype(np.int64)
+        values = column.cat.categories
+    else:
+        codes, uniques = pd.factorize(column)
+        values = pd.Index(uniques)
+    if (codes < 0).any():
+        raise ValueError(f"{int((codes < 0).sum())} annotation(s) have no {column.name}; staged rows always have one")
+    return codes, values
 
 
 def source_batches(annotations: pd.DataFrame, item_ids: pd.Series) -> pa.ListArray:
@@ -36,28 +50,26 @@ def source_batches(annotations: pd.DataFrame, item_ids: pd.Series) -> pa.ListArr
     """
     v_codes, v_names = pd.factorize(annotations["vendor"], use_na_sentinel=False)
     b_codes, b_names = pd.factorize(annotations["batch_id"], use_na_sentinel=False)
-    pair_codes, pairs = pd.factorize(v_codes.astype(np.int64) * max(len(b_names), 1) + b_codes)
+    pair_key = v_codes.astype(np.int64) * max(len(b_names), 1) + b_codes
+    n_pairs = len(v_names) * max(len(b_names), 1)
+    pairs = unique_sorted(pair_key, bound=n_pairs)  # the (vendor, batch) pairs that occur: few
+    lookup = np.zeros(n_pairs, dtype=np.int64)
+    lookup[pairs] = np.arange(len(pairs))
+    pair_codes = lookup[pair_key]
     # the distinct "<vendor>/<batch>" names (a batch is far fewer than its rows), ranked by name
     names = np.array([f"{v_names[p // max(len(b_names), 1)]}/{b_names[p % max(len(b_names), 1)]}" for p in pairs.tolist()],
                      dtype=object)
     order = np.argsort(names.astype(str), kind="stable")
     rank = np.empty(len(order), dtype=np.int64)
     rank[order] = np.arange(len(order))
-    pos = _positions(pd.Index(item_ids), annotations["item_id"])
+    pos = positions(pd.Index(item_ids), annotations["item_id"])
     keep = pos >= 0
     width = max(len(names), 1)
-    key = unique_sorted(pos[keep].astype(np.int64) * width + rank[pair_codes[keep]])  # per item, its batches by name
+    key = unique_sorted(pos[keep].astype(np.int64) * width + rank[pair_codes[keep]],
+                        bound=len(item_ids) * width)  # per item, its batches by name
     offsets = np.concatenate([[0], np.cumsum(np.bincount(key // width, minlength=len(item_ids)))])
-    values = names[order][key % width]
-    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), pa.array(values, pa.string()))
-
-
-def _positions(index: pd.Index, values: pd.Series) -> np.ndarray:
-    """``index.get_indexer(values)``; a categorical ``values`` is looked up once per category, not per row."""
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        per_category = np.append(index.get_indexer(values.cat.categories), -1)  # a null's code -1 picks the -1
-        return per_category[values.cat.codes.to_numpy()]
-    return index.get_indexer(pd.Index(values))
+    values = pa.array(names[order], pa.string()).take(pa.array(key % width))  # no Python string per value
+    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), values)
 
 
 def merge_order(kind: LabelKind) -> list[str]:

@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipeline.arrays import positions
+
 from ._inputs import (
     ANNOTATION_COLUMNS,
     GOLD_COLUMNS,
@@ -134,7 +136,7 @@ def _encode_gold(
                 f"gold has {int(mask.sum())} missing value(s) in column {column!r} at row(s) "
                 f"{_shown(g.index[mask])}"
             )
-    codes = items.get_indexer(pd.Index(g["item_id"]))
+    codes = positions(items, g["item_id"])
     keep = codes >= 0  # gold for items without annotations is ignored
     g = g.loc[keep]
     codes = codes[keep]
