@@ -9,7 +9,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["positions", "unique_sorted"]
+__all__ = ["first_occurrences", "positions", "unique_sorted"]
 
 
 def unique_sorted(values: np.ndarray, *, bound: int | None = None) -> np.ndarray:
@@ -61,3 +61,23 @@ def positions(index: pd.Index, values: Any) -> np.ndarray:
     at = np.flatnonzero(hit_np >= 0)
     per_value[hit_np[at]] = at
     return per_value[np.asarray(pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False), dtype=np.intp)]
+
+
+def first_occurrences(keys: np.ndarray, *, bound: int) -> np.ndarray:
+    """Mask of the first row of every distinct value of ``keys`` (integers in ``[0, bound)``).
+
+    When ``bound`` is at most 32 values per row, a presence map first checks whether any value
+    repeats at all (the usual case: then every row is a first one) in O(rows) time and ``bound``
+    bytes; otherwise, or when values repeat, one ``np.unique(..., return_index=True)`` sort.
+    """
+    keys = np.asarray(keys)
+    if keys.size and bound <= 32 * keys.size:
+        seen = np.zeros(bound, dtype=bool)
+        seen[keys] = True
+        if int(np.count_nonzero(seen)) == keys.size:
+            return np.ones(keys.size, dtype=bool)
+        del seen
+    keep = np.zeros(keys.size, dtype=bool)
+    _, first = np.unique(keys, return_index=True)
+    keep[first] = True
+    return keep

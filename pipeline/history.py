@@ -44,6 +44,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipeline.arrays import first_occurrences
 from pipeline.config import LabelqConfig
 from pipeline.contract import KEY_FIELDS, TRAIL_FIELDS
 from pipeline.storage import INGEST_REPORT, VALIDATE_REPORT, Layout, Store
@@ -218,11 +219,9 @@ class _Coded:
 
     def first_of_pairs(self) -> np.ndarray:
         """Rule 3 on codes: the first row of every (vendor, item, annotator), one int64 per pair."""
-        keep = np.zeros(self.num_rows, dtype=bool)
-        _, first = np.unique(self._pair_keys(self.codes["vendor"], self.codes["item_id"], self.codes["annotator_id"]),
-                             return_index=True)
-        keep[first] = True
-        return keep
+        keys = self._pair_keys(self.codes["vendor"], self.codes["item_id"], self.codes["annotator_id"])
+        bound = (len(self.values["vendor"]) + 1) * (len(self.values["item_id"]) + 1) * (len(self.values["annotator_id"]) + 1)
+        return first_occurrences(keys, bound=bound)
 
     def withdraw_seen(self, keep: np.ndarray, earlier: Iterable[tuple[str, pa.Table]]) -> None:
         """Rule 3 against earlier deliveries, in place: clear ``keep`` where a row repeats a pair of

@@ -67,3 +67,15 @@ def test_positions_of_arrow_backed_text_in_several_chunks():
     np.testing.assert_array_equal(positions(index, values), want)
     np.testing.assert_array_equal(positions(pd.Index(["b", "c"], dtype="str"), values),
                                   pd.Index(["b", "c"]).get_indexer(pd.Index(values.astype(object))))
+
+
+@pytest.mark.parametrize("bound", [40, 10**9])  # a presence map, and the sort
+def test_first_occurrences_marks_the_first_row_of_each_value(bound):
+    from pipeline.arrays import first_occurrences
+
+    rng = np.random.default_rng(5)
+    for values in (rng.permutation(40), rng.integers(0, 40, 30)):  # all distinct; with repeats
+        _, first = np.unique(values, return_index=True)
+        want = np.zeros(values.size, dtype=bool)
+        want[first] = True
+        np.testing.assert_array_equal(first_occurrences(values, bound=bound), want)

@@ -75,3 +75,22 @@ def test_gold_accuracy_is_the_same_on_compact_annotations_and_align_gold_keeps_e
     assert got["n_gold"].tolist() == want["n_gold"].tolist() == [2, 2]
     assert got["n_correct"].tolist() == want["n_correct"].tolist() == [1, 1]
     assert got["vendor"].astype(str).tolist() == ["a", "b"]
+
+
+@pytest.mark.parametrize("by", [["vendor"], ["vendor", "annotator_id"]])
+def test_gold_accuracy_on_codes_equals_the_join_with_null_labels_and_groups_without_gold(by):
+    """Compact annotations take the integer-code path; strings the join: the same counts, groups
+    and order, a null label on a gold item counted and never correct, a null gold label likewise."""
+    ann = pd.DataFrame({
+        "vendor": ["b", "a", "a", "b", "c", "a", "b", "a", "b"],
+        "annotator_id": ["b1", "a2", "a1", "b1", "c1", "a1", "b2", "a2", "b3"],
+        "item_id": ["g1", "g1", "g2", "g3", "x", "g3", "g1", "x", "g3"],
+        "label": ["p", None, "n", "p", "p", "n", "n", "p", None],
+    })
+    gold = pd.DataFrame({"item_id": ["g1", "g2", "g3", "g9"], "gold_label": ["p", "n", None, "p"]})
+    want = gold_accuracy(ann, gold, by=by)
+    got = gold_accuracy(ann.astype("category"), gold, by=by)
+    pd.testing.assert_frame_equal(got.astype({c: str for c in by}), want.astype({c: str for c in by}))
+    assert want["n_gold"].sum() == 7 and (want["n_gold"] == 0).any()  # g1 3 (one null label), g2 1, g3 3; c none
+    assert want["n_correct"].sum() == 2  # b1's p on g1, a1's n on g2; nothing matches g3's null gold label,
+    # not even b3's null label
