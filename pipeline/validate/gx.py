@@ -218,11 +218,14 @@ def pair_columns(task: str, vendor: str, kind: str = DEFAULT_KIND) -> frozenset[
 
 
 def frame_for_gx(table: Any, *, text: frozenset[str] = frozenset()) -> pd.DataFrame:
-    """An Arrow batch as the pandas frame GX sees: text as categoricals (except the ``text`` columns).
+    """An Arrow batch as the pandas frame GX sees: dictionary-encoded text (the columns ingest reads
+    so: few distinct values) as categoricals, except the ``text`` columns; plain text (``item_id``:
+    nearly one value per row) as Arrow-backed strings.
 
     Same values and nulls, but GX's per-batch fingerprint and its column metrics work on the
     codes, several times faster than on strings. Built from the Arrow dictionary directly
-    (codes + Arrow-backed categories), without converting each value to Python.
+    (codes + Arrow-backed categories), without converting each value to Python. Encoding a
+    column of mostly distinct values would cost more than it saves (0.25 s of 1.35 s per 1M rows).
     """
     import numpy as np
     import pyarrow as pa
@@ -234,8 +237,6 @@ def frame_for_gx(table: Any, *, text: frozenset[str] = frozenset()) -> pd.DataFr
         if name in text:
             cols[name] = (pc.cast(col, pa.string()) if pa.types.is_dictionary(col.type) else col).to_pandas()
             continue
-        if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
-            col = pc.dictionary_encode(col)
         if pa.types.is_dictionary(col.type):
             arr = col.unify_dictionaries().combine_chunks() if isinstance(col, pa.ChunkedArray) else col
             if isinstance(arr, pa.ChunkedArray):  # no chunks at all
