@@ -49,7 +49,10 @@ def curated_table(consensus: pa.Table, ratios: dict[str, float], schema: pa.Sche
     schema = schema or get_kind(DEFAULT_KIND).curated
     require_columns(consensus.schema.names, [c for c in schema.names if c != "split"], "consensus",
                     "re-run the merge stage to rebuild it")
-    kept = consensus.filter(pc.is_null(consensus["held_out_reason"])).sort_by("item_id")
+    kept = consensus.filter(pc.is_null(consensus["held_out_reason"]))
+    ids = kept["item_id"]
+    if len(ids) > 1 and pc.any(pc.less(ids.slice(1), ids.slice(0, len(ids) - 1))).as_py():  # a merge writes them sorted
+        kept = kept.sort_by("item_id")
     columns = {c: kept[c].cast(schema.field(c).type) for c in schema.names if c != "split"}
     columns["split"] = pa.array(assign_splits(kept[split_by].to_pylist(), ratios), pa.string())
     table = pa.table({c: columns[c] for c in schema.names}, schema=schema)
