@@ -9,7 +9,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from pipeline.arrays import unique_sorted
+from pipeline.arrays import first_occurrences, unique_sorted
 from ._codes import Annotations, check_columns, encode, group_counts
 from ._sums import UndefinedAgreementWarning
 from .kappa import KappaWeights, kappa_from_confusion, weight_matrix
@@ -94,8 +94,9 @@ def _rater_codes(
     if by == "annotator_id":
         assert enc.annotator is not None and enc.annotators is not None
         rater, item, label, names = enc.annotator, enc.item, enc.label, enc.annotators
-        _, dup = group_counts(rater * enc.n_item_slots + item, len(names) * enc.n_item_slots)
-        if dup.size and dup.max() > 1:
+        unit, bound = rater * enc.n_item_slots + item, len(names) * enc.n_item_slots
+        if not first_occurrences(unit, bound=bound).all():  # a presence map, no sort, when nothing repeats
+            _, dup = group_counts(unit, bound)
             raise ValueError(
                 f"{int((dup > 1).sum())} (annotator_id, item_id) pair(s) have more than one label; "
                 "pairwise Cohen's kappa needs one label per rater and item (deduplicate first), "
