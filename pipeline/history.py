@@ -245,17 +245,21 @@ class _Coded:
 
     def frame(self, keep: np.ndarray) -> pd.DataFrame:
         """The rows ``keep`` selects as pandas: text columns as categoricals with sorted categories,
-        so sorting, grouping and comparing them give what the strings give."""
+        so sorting, grouping and comparing them give what the strings give. Consumes the codes
+        (each column's are dropped once its categorical is built) and copies nothing more: the
+        frame's columns are those categoricals, so the peak is the codes plus one column."""
         every = bool(keep.all())
         mask = pa.array(keep)
         cols: dict[str, Any] = {}
         for name in self.names:
             if name in self.codes:
                 cats = pd.Index(self.values[name].to_pandas(), dtype="str")
-                cols[name] = pd.Categorical.from_codes(self.codes[name] if every else self.codes[name][keep], categories=cats)
+                codes = self.codes.pop(name)
+                cols[name] = pd.Categorical.from_codes(codes if every else codes[keep], categories=cats)
+                del codes
             else:
-                cols[name] = (self.other[name] if every else self.other[name].filter(mask)).to_pandas()
-        return pd.DataFrame(cols)
+                cols[name] = (self.other.pop(name) if every else self.other.pop(name).filter(mask)).to_pandas()
+        return pd.DataFrame(cols, copy=False)
 
 
 def _read_coded(store: Store, task: str, used: list[dict[str, Any]], schema: pa.Schema) -> tuple[_Coded, list[int]]:
