@@ -167,19 +167,33 @@ def dense_loo(codes: Codes, loo: pd.DataFrame, labels: Sequence[Any]) -> np.ndar
     return out
 
 
-def loo_accuracy(codes: Codes, loo: np.ndarray, *, by_annotator: bool, confidence: float) -> pd.DataFrame:
-    """:func:`pipeline.score.scorecard.loo_accuracy` by ``vendor`` (or ``vendor, annotator_id``)."""
+def _groups(codes: Codes, by_annotator: bool) -> tuple[np.ndarray, int, pd.DataFrame]:
+    """Per row its group, the number of groups and their key columns: by vendor, or by
+    (vendor, annotator) as categoricals of the annotations' dtypes."""
+    if by_annotator:
+        return codes.pair, len(codes.pair_vendor), codes.pair_keys()
+    return codes.vendor, len(codes.vendors), pd.DataFrame({"vendor": pd.Series(codes.vendors, dtype="string")})
+
+
+def _share(codes: Codes, counted: np.ndarray, agree: np.ndarray, *, by_annotator: bool, confidence: float,
+           columns: tuple[str, str, str, str, str]) -> pd.DataFrame:
+    """Per group: rows ``counted``, rows that ``agree``, their share and its Wilson interval, as ``columns``."""
     from pipeline.score.scorecard import _rate
 
+    group, size, out = _groups(codes, by_annotator)
+    n, k, share, low, high = columns
+    out[n] = np.bincount(group[counted], minlength=size).astype(np.int64)
+    out[k] = np.bincount(group[agree], minlength=size).astype(np.int64)
+    out[share], out[low], out[high] = _rate(out[k], out[n], confidence)
+    return out
+
+
+def loo_accuracy(codes: Codes, loo: np.ndarray, *, by_annotator: bool, confidence: float) -> pd.DataFrame:
+    """:func:`pipeline.score.scorecard.loo_accuracy` by ``vendor`` (or ``vendor, annotator_id``)."""
     ref = loo[codes.vendor, codes.item]
     counted = ref >= 0
-    agree = counted & (ref == codes.label)
-    group, size = (codes.pair, len(codes.pair_vendor)) if by_annotator else (codes.vendor, len(codes.vendors))
-    out = codes.pair_keys() if by_annotator else pd.DataFrame({"vendor": pd.Series(codes.vendors, dtype="string")})
-    out["n_loo"] = np.bincount(group[counted], minlength=size).astype(np.int64)
-    out["n_loo_agree"] = np.bincount(group[agree], minlength=size).astype(np.int64)
-    out["loo_accuracy"], out["loo_ci_low"], out["loo_ci_high"] = _rate(out["n_loo_agree"], out["n_loo"], confidence)
-    return out
+    return _share(codes, counted, counted & (ref == codes.label), by_annotator=by_annotator, confidence=confidence,
+                  columns=("n_loo", "n_loo_agree", "loo_accuracy", "loo_ci_low", "loo_ci_high"))
 
 
 def _kappa(a: np.ndarray, b: np.ndarray, n_cat: int, weights: KappaWeights) -> float:
@@ -244,17 +258,10 @@ def gold_codes(codes: Codes, gold: pd.DataFrame, labels: Sequence[Any]) -> np.nd
 
 def gold_scores(codes: Codes, gold: np.ndarray, *, by_annotator: bool, confidence: float) -> pd.DataFrame:
     """:func:`pipeline.score.scorecard.gold_scores` by ``vendor`` (or ``vendor, annotator_id``)."""
-    from pipeline.score.scorecard import _rate
-
     truth = gold[codes.item]
     on_gold = truth >= 0
-    correct = on_gold & (truth == codes.label)
-    group, size = (codes.pair, len(codes.pair_vendor)) if by_annotator else (codes.vendor, len(codes.vendors))
-    out = codes.pair_keys() if by_annotator else pd.DataFrame({"vendor": pd.Series(codes.vendors, dtype="string")})
-    out["n_gold"] = np.bincount(group[on_gold], minlength=size).astype(np.int64)
-    out["n_correct"] = np.bincount(group[correct], minlength=size).astype(np.int64)
-    out["gold_accuracy"], out["gold_ci_low"], out["gold_ci_high"] = _rate(out["n_correct"], out["n_gold"], confidence)
-    return out
+    return _share(codes, on_gold, on_gold & (truth == codes.label), by_annotator=by_annotator, confidence=confidence,
+                  columns=("n_gold", "n_correct", "gold_accuracy", "gold_ci_low", "gold_ci_high"))
 
 
 def confusion(codes: Codes, gold: np.ndarray, labels: Sequence[Any]) -> pd.DataFrame | None:
@@ -280,7 +287,7 @@ def turnaround(codes: Codes, annotated_at: pd.Series, *, by_annotator: bool) -> 
     dtype = annotated_at.dtype
     if not (isinstance(dtype, pd.DatetimeTZDtype) and str(dtype.tz) == "UTC"):
         return None
-    group, size = (codes.pair, len(codes.pair_vendor)) if by_annotator else (codes.vendor, len(codes.vendors))
+    group, size, out = _groups(codes, by_annotator)
     ts = annotated_at.reset_index(drop=True)
     span = ts.groupby(group, sort=True).agg(["min", "max"]).reindex(range(size))
     raw = ts.array.asi8
@@ -294,7 +301,6 @@ def turnaround(codes: Codes, annotated_at: pd.Series, *, by_annotator: bool) -> 
         distinct = (np.flatnonzero(np.bincount(key, minlength=size * n_hours)) if size * n_hours <= 8 * key.size + (1 << 20)
                     else pd.unique(key))
         active = np.bincount(distinct // n_hours, minlength=size).astype(np.int64)
-    out = codes.pair_keys() if by_annotator else pd.DataFrame({"vendor": pd.Series(codes.vendors, dtype="string")})
     out["first_label_at"] = span["min"].to_numpy()
     out["last_label_at"] = span["max"].to_numpy()
     out["first_label_at"] = out["first_label_at"].astype(dtype)
