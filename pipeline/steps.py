@@ -185,7 +185,7 @@ def merge(config: LabelqConfig, store: Store, day: date, task: str, *, allow_emp
     without deliveries unless ``allow_empty``; refuses a history with holes
     (:class:`pipeline.history.HistoryGap`).
     """
-    from pipeline.history import check_complete, resolve
+    from pipeline.history import check_complete, release_memory, resolve
     from pipeline.merge.holdout import held_out_reasons, relabel_list
 
     tcfg = _task(config, task)
@@ -199,7 +199,9 @@ def merge(config: LabelqConfig, store: Store, day: date, task: str, *, allow_emp
         if ann.empty:
             raise ValueError(f"task {task!r}: no staged annotations up to {day}; nothing to merge")
         ann = ann.sort_values(merge_order(kind), kind="stable", ignore_index=True)
+        hist.annotations = ann.iloc[:0]  # the unsorted copy is not needed any more
         result = kind.consensus(ann, read_gold(store, task, kind=kind), tcfg)
+        release_memory()  # the fit's intermediates, before lineage allocates its own
         result["vendors"] = contributing_vendors(ann, result["item_id"])
         result["held_out_reason"] = held_out_reasons(result, min_labels=tcfg.min_labels_per_item,
                                                      min_confidence=tcfg.min_confidence, min_agreement=tcfg.min_agreement)

@@ -15,7 +15,8 @@ __all__ = ["contributing_vendors", "merge_order", "source_batches"]
 
 def contributing_vendors(annotations: pd.DataFrame, item_ids: pd.Series) -> pd.Series:
     """Comma-joined sorted vendor names that labelled each item in ``item_ids`` (vectorised: a
-    bit mask of vendors per item on integer codes; names joined once per distinct mask)."""
+    bit mask of vendors per item on integer codes; names joined once per distinct mask), as
+    Arrow-backed text (``string[pyarrow]``; null for an item nobody labelled)."""
     v_codes, vendors = pd.factorize(annotations["vendor"], sort=True)
     if len(vendors) > 62:
         raise ValueError(f"{len(vendors)} vendors label one task; at most 62 are supported")
@@ -26,8 +27,10 @@ def contributing_vendors(annotations: pd.DataFrame, item_ids: pd.Series) -> pd.S
     names = np.array([",".join(str(v) for b, v in enumerate(vendors) if m >> b & 1) for m in distinct.tolist()],
                      dtype=object)
     at = positions(items, item_ids)
-    out = np.where(at >= 0, np.append(names[inverse], np.array([None], dtype=object))[at], np.nan)  # NaN: nobody labelled it
-    return pd.Series(out, dtype=object)
+    per_item = np.append(inverse, -1)[at]  # -1: nobody labelled it (null)
+    # Arrow-backed text: a few distinct names taken per item, no Python string per item
+    out = pa.array(names, pa.string()).take(pa.array(per_item, mask=per_item < 0))
+    return pd.Series(pd.arrays.ArrowExtensionArray(out))
 
 
 def _codes(column: pd.Series) -> tuple[np.ndarray, pd.Index]:
