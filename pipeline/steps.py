@@ -207,11 +207,14 @@ def merge(config: LabelqConfig, store: Store, day: date, task: str, *, allow_emp
                                                      min_confidence=tcfg.min_confidence, min_agreement=tcfg.min_agreement)
         relabel = relabel_list(result)
         extras = kind.consensus_tables(ann, result, tcfg)
-        table = pa.Table.from_pandas(result, preserve_index=False)
-        table = table.append_column("source_batches", source_batches(ann, result["item_id"]))
+        batches = source_batches(ann, result["item_id"])
+        labels_used = len(ann)
+        del ann  # the history's labels are done with: free them before the table is built
+        release_memory()
+        table = pa.Table.from_pandas(result, preserve_index=False).append_column("source_batches", batches)
         by_reason = relabel["held_out_reason"].value_counts().sort_index()
         summary = {"stage": "merge", "task": task, "date": day.isoformat(), "method": tcfg.consensus,
-                   "items": len(result), "held_out": len(relabel), "labels_used": len(ann),
+                   "items": len(result), "held_out": len(relabel), "labels_used": labels_used,
                    "held_out_by_reason": {str(k): int(v) for k, v in by_reason.items()},
                    "days": hist.days, "withdrawn": hist.withdrawn}
         with store.replace_dir(store.layout.consensus(task, day).as_posix()) as out:
