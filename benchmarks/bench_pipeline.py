@@ -5,6 +5,7 @@ Run from the repository root::
     .venv/bin/python benchmarks/bench_pipeline.py                      # a 1M-label day and a 30-day history
     .venv/bin/python benchmarks/bench_pipeline.py --labels 1000000 10000000 --history-days 0
     .venv/bin/python benchmarks/bench_pipeline.py --labels 1000000 --profile   # + the top functions per stage
+    .venv/bin/python benchmarks/bench_pipeline.py --labels 1000000 --memory    # + where each stage's memory peaks
 
 The task is the demo's ``sentiment`` (classification, three vendors: ``config/labelq.yaml``
 without its other tasks). Every stage runs in a fresh ``python`` process, as an Airflow task
@@ -64,6 +65,34 @@ if prof:
     cProfile.run("call()", prof[0])
 else:
     call()
+"""
+#: One stage with its resident memory sampled every millisecond: prints the peak and the pipeline's
+#: frames of the main thread when it was reached (``python -c PEAK_RUNNER <stage> <root> <day> <arg>``).
+PEAK_RUNNER = """
+import os, sys, threading, time, traceback
+from datetime import date
+from pipeline import steps
+from pipeline.config import load_config
+from pipeline.storage import open_store
+stage, root, day, arg = sys.argv[1:]
+page, main, best, done = os.sysconf("SC_PAGE_SIZE"), threading.main_thread().ident, [0, None], threading.Event()
+def sample():
+    while not done.is_set():
+        with open("/proc/self/statm") as f:
+            rss = int(f.read().split()[1]) * page
+        if rss > best[0]:
+            frame = sys._current_frames().get(main)
+            best[0], best[1] = rss, traceback.extract_stack(frame) if frame is not None else []
+        time.sleep(0.001)
+sampler = threading.Thread(target=sample, daemon=True)
+sampler.start()
+getattr(steps, stage)(load_config(), open_store(root), date.fromisoformat(day), arg)
+done.set()
+sampler.join()
+print("PEAK", round(best[0] / 2**20))
+for f in best[1] or []:
+    if "/pipeline/" in f.filename:
+        print("AT", f"{f.filename.split('/pipeline/')[-1]}:{f.lineno} {f.name}")
 """
 #: Simulated deliveries in their own process (a stage forked from a big benchmark process would
 #: report that process's memory as its own peak): ``python -c SIMULATE <root> <days> <items>``.
@@ -193,7 +222,19 @@ def _print_profile(profile_dir: Path, top: int = 6) -> None:
             f"{Path(f).name}:{line} {name} {tt / total:.0%}" for (f, line, name), (_, _, tt, _, _) in rows))
 
 
-def bench_day(labels: int, per_item: float, folder: Path, config_path: Path, profile: bool) -> dict:
+def _print_peaks(root: Path, day: date, config_path: Path) -> None:
+    """Each stage again with its memory sampled: the peak and where (innermost pipeline frames)."""
+    for stage, arg in _calls(config_path):
+        out: list[str] = []
+        _process(["-c", PEAK_RUNNER, stage, str(root), day.isoformat(), arg], _env(config_path), out)
+        lines = out[0].splitlines()
+        peak = next(line.split()[1] for line in lines if line.startswith("PEAK "))
+        where = [line[3:] for line in lines if line.startswith("AT ")][-3:]
+        print(f"  {stage + ' ' + arg:<22} {peak:>6} MiB at {' < '.join(reversed(where)) or '(start-up)'}")
+
+
+def bench_day(labels: int, per_item: float, folder: Path, config_path: Path, profile: bool,
+              memory: bool = False) -> dict:
     root = folder / f"day-{labels}"
     items = max(int(round(labels / per_item)), 1)
     t0 = time.perf_counter()
@@ -210,6 +251,9 @@ def bench_day(labels: int, per_item: float, folder: Path, config_path: Path, pro
         run_stages(root, START, config_path, profile_dir=prof_dir)
         print("  top functions by own time (cProfile):")
         _print_profile(prof_dir)
+    if memory:
+        print("  where each stage's memory peaked (resident set sampled every millisecond, in a run of its own):")
+        _print_peaks(root, START, config_path)
     return {"labels": rows, "items": items, "read_s": read, "stages": [asdict(s) for s in stages]}
 
 
@@ -265,6 +309,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--history-days", type=int, default=30)
     ap.add_argument("--history-labels", type=int, default=100_000, help="labels per day of the history")
     ap.add_argument("--profile", action="store_true", help="also profile each stage of each day (cProfile)")
+    ap.add_argument("--memory", action="store_true",
+                    help="also run each stage of each day with its memory sampled: the peak and the code it was reached in")
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = ap.parse_args(argv)
     print(f"python {platform.python_version()}, {os.cpu_count()} cores; task {TASK}, every stage in its own process")
@@ -277,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
         stages = len(_calls(config_path))
         print(f"start-up of a stage process: {start_s:.2f} s ({stages} processes a day: {start_s * stages:.1f} s)")
         out["startup_s"] = start_s
-        out["days"] = [bench_day(n, per_item, folder, config_path, args.profile) for n in args.labels]
+        out["days"] = [bench_day(n, per_item, folder, config_path, args.profile, args.memory) for n in args.labels]
         if args.history_days:
             out["history"] = bench_history(args.history_days, args.history_labels, per_item, folder, config_path)
     if args.json:
