@@ -385,7 +385,8 @@ def _parse_iso_text(arr: pa.ChunkedArray, tz: str, bad: np.ndarray | None) -> pa
 
 
 def _parse_distinct(text_arr: pa.Array, tz: str, bad: np.ndarray | None) -> pa.Array:
-    """ISO 8601 text (trimmed) to UTC microseconds, value by value; ``bad`` flags what is no timestamp."""
+    """ISO 8601 text (trimmed; :func:`_parse_iso_text` gives it distinct values when they repeat) to UTC
+    microseconds, value by value; ``bad`` flags what is no timestamp."""
     aware = np.asarray(pc.fill_null(pc.match_substring_regex(text_arr, _OFFSET), False), dtype=bool)
     text = text_arr.to_pandas()
     naive = ~aware & text.notna().to_numpy()
@@ -397,7 +398,8 @@ def _parse_distinct(text_arr: pa.Array, tz: str, bad: np.ndarray | None) -> pa.A
         zoneinfo.ZoneInfo(tz)  # raises on an unknown zone name
         local = pd.to_datetime(text[naive], format="ISO8601", errors="coerce").dt.as_unit("us")
         local_arr = pa.array(local.to_numpy(), pa.timestamp("us"))
-        utc[naive] = pc.cast(_assume_timezone(local_arr, tz), pa.timestamp("us")).to_numpy(zero_copy_only=False)
+        local_utc = pc.assume_timezone(local_arr, timezone=tz, ambiguous="earliest", nonexistent="earliest")  # distinct already
+        utc[naive] = pc.cast(local_utc, pa.timestamp("us")).to_numpy(zero_copy_only=False)
     if bad is not None:
         bad |= np.isnat(utc) & text.notna().to_numpy()
     return pa.array(utc, pa.timestamp("us")).cast(pa.timestamp("us", tz="UTC"))

@@ -119,12 +119,9 @@ def _coded_gold_counts(annotations: pd.DataFrame, gold: pd.DataFrame, by: list[s
     codes = [annotations[c].cat.codes.to_numpy().astype(np.int64) for c in by]
     if any(len(c) and c.min() < 0 for c in codes):
         return None
-    sizes = [len(annotations[c].cat.categories) for c in by]
-    key = np.zeros(len(annotations), dtype=np.int64)
-    for c, n in zip(codes, sizes):  # mixed radix: the key orders as the codes do, column by column
-        key = key * n + c
-    bound = int(np.prod(sizes, dtype=np.int64)) if sizes else 1
-    distinct = unique_sorted(key, bound=bound)
+    sizes = tuple(len(annotations[c].cat.categories) for c in by)
+    key = np.ravel_multi_index(codes, sizes)  # orders as the codes do, column by column
+    distinct = unique_sorted(key, bound=int(np.prod(sizes, dtype=np.int64)))
     group = np.searchsorted(distinct, key)
     truth = np.full(n_items + 1, -2, dtype=np.int64)  # -2: no gold; a null gold label's -1 never matches
     truth[gold_items] = gold["gold_label"].cat.codes.to_numpy()
@@ -132,14 +129,8 @@ def _coded_gold_counts(annotations: pd.DataFrame, gold: pd.DataFrame, by: list[s
     row_truth = truth[item.cat.codes.to_numpy()]  # a null item's -1 picks the appended "no gold"
     on_gold = row_truth != -2
     correct = on_gold & (row_truth == label_codes) & (label_codes >= 0)
-    out = pd.DataFrame({})
-    rest = distinct
-    parts: list[np.ndarray] = []
-    for n in reversed(sizes):
-        parts.append(rest % n)
-        rest = rest // n
-    for column, part in zip(by, reversed(parts)):
-        out[column] = pd.Categorical.from_codes(part, dtype=cast(pd.CategoricalDtype, annotations[column].dtype))
+    out = pd.DataFrame({column: pd.Categorical.from_codes(part, dtype=cast(pd.CategoricalDtype, annotations[column].dtype))
+                        for column, part in zip(by, np.unravel_index(distinct, sizes))})
     out["n_gold"] = np.bincount(group[on_gold], minlength=len(distinct)).astype(np.int64)
     out["n_correct"] = np.bincount(group[correct], minlength=len(distinct)).astype(np.int64)
     return out

@@ -14,7 +14,8 @@ refits on string keys:
   the label first in the task's order, which is :class:`pipeline.merge.consensus.MajorityVote`'s
   rule when ``labels`` are given; other methods are refitted
   (:func:`pipeline.score.scorecard.leave_one_vendor_out`) and only their result is coded;
-* agreement with that consensus, and volume, are ``np.bincount`` over row codes.
+* agreement with that consensus, volume, turnaround and the confusion matrices are ``np.bincount``
+  over row codes (gold accuracy is :func:`pipeline.measure.accuracy.gold_accuracy`, itself on codes).
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ from pipeline.arrays import unique_sorted
 if TYPE_CHECKING:
     from pipeline.measure.agreement.kappa import KappaWeights
 
-__all__ = ["Codes", "codes_of", "dense_loo", "kappa_vs_consensus", "loo_accuracy", "loo_majority", "vendor_kappa",
-           "volume"]
+__all__ = ["Codes", "codes_of", "confusion", "dense_loo", "gold_codes", "kappa_vs_consensus", "loo_accuracy",
+           "loo_majority", "turnaround", "vendor_kappa", "volume"]
 
 _KEY = ["vendor", "annotator_id"]
 
@@ -77,9 +78,7 @@ def codes_of(annotations: pd.DataFrame, labels: Sequence[Any] | None) -> Codes |
     raw = {c: annotations[c].cat.codes.to_numpy() for c in columns}
     if any(len(v) and v.min() < 0 for v in raw.values()):
         return None
-    position = {x: i for i, x in enumerate(classes)}
-    to_class = np.array([position.get(c, -1) for c in annotations["label"].cat.categories] + [-1], dtype=np.int64)
-    label = to_class[raw["label"]]
+    label = _class_of(annotations["label"], classes, missing=-1)
     if len(label) and label.min() < 0:
         return None
     n_vendor_cats = len(annotations["vendor"].cat.categories)
@@ -150,20 +149,24 @@ def loo_majority(codes: Codes) -> tuple[np.ndarray, np.ndarray]:
     return loo, n
 
 
-def dense_loo(codes: Codes, loo: pd.DataFrame, labels: Sequence[Any]) -> np.ndarray:
-    """A :func:`pipeline.score.scorecard.leave_one_vendor_out` frame as a ``(vendors, items)`` label array."""
-    out = np.full((len(codes.vendors), codes.n_items), -1, dtype=np.int16)
-    vendor_at = {v: i for i, v in enumerate(codes.vendors)}
+def _class_of(column: pd.Series, labels: Sequence[Any], *, missing: int) -> np.ndarray:
+    """Per row of a categorical ``column``, its value's index in ``labels`` (``missing`` for a
+    value outside them or a null): one lookup per category, not per row."""
     position = {x: i for i, x in enumerate(labels)}
-    for vendor, part in loo.groupby("vendor", observed=True, sort=True):
-        if vendor not in vendor_at:
-            continue
-        item = part["item_id"]
-        if not isinstance(item.dtype, pd.CategoricalDtype):
-            raise ValueError("dense_loo needs the consensus of a compact read (categorical item_id)")
-        item_codes = item.cat.codes.to_numpy()
-        label = part["loo_label"].astype("string").map(position).to_numpy(dtype=np.int64)
-        out[vendor_at[str(vendor)], item_codes] = label
+    to_class = np.array([position.get(c, missing) for c in column.cat.categories] + [missing], dtype=np.int64)
+    return to_class[column.cat.codes.to_numpy()]  # a null's code -1 picks the appended ``missing``
+
+
+def dense_loo(codes: Codes, loo: pd.DataFrame, labels: Sequence[Any]) -> np.ndarray:
+    """A :func:`pipeline.score.scorecard.leave_one_vendor_out` frame of this compact read (its
+    ``vendor``, ``item_id`` and ``loo_label`` on the annotations' categories) as a
+    ``(vendors, items)`` label array."""
+    if not all(isinstance(loo[c].dtype, pd.CategoricalDtype) for c in ("vendor", "item_id", "loo_label")):
+        raise ValueError("dense_loo needs the consensus of a compact read (categorical vendor, item_id, loo_label)")
+    out = np.full((len(codes.vendors), codes.n_items), -1, dtype=np.int16)
+    vendor = _class_of(loo["vendor"], codes.vendors, missing=-1)
+    known = vendor >= 0
+    out[vendor[known], loo["item_id"].cat.codes.to_numpy()[known]] = _class_of(loo["loo_label"], labels, missing=-1)[known]
     return out
 
 
@@ -175,25 +178,17 @@ def _groups(codes: Codes, by_annotator: bool) -> tuple[np.ndarray, int, pd.DataF
     return codes.vendor, len(codes.vendors), pd.DataFrame({"vendor": pd.Series(codes.vendors, dtype="string")})
 
 
-def _share(codes: Codes, counted: np.ndarray, agree: np.ndarray, *, by_annotator: bool, confidence: float,
-           columns: tuple[str, str, str, str, str]) -> pd.DataFrame:
-    """Per group: rows ``counted``, rows that ``agree``, their share and its Wilson interval, as ``columns``."""
-    from pipeline.score.scorecard import _rate
-
-    group, size, out = _groups(codes, by_annotator)
-    n, k, share, low, high = columns
-    out[n] = np.bincount(group[counted], minlength=size).astype(np.int64)
-    out[k] = np.bincount(group[agree], minlength=size).astype(np.int64)
-    out[share], out[low], out[high] = _rate(out[k], out[n], confidence)
-    return out
-
-
 def loo_accuracy(codes: Codes, loo: np.ndarray, *, by_annotator: bool, confidence: float) -> pd.DataFrame:
     """:func:`pipeline.score.scorecard.loo_accuracy` by ``vendor`` (or ``vendor, annotator_id``)."""
+    from pipeline.score.scorecard import _rate
+
     ref = loo[codes.vendor, codes.item]
     counted = ref >= 0
-    return _share(codes, counted, counted & (ref == codes.label), by_annotator=by_annotator, confidence=confidence,
-                  columns=("n_loo", "n_loo_agree", "loo_accuracy", "loo_ci_low", "loo_ci_high"))
+    group, size, out = _groups(codes, by_annotator)
+    out["n_loo"] = np.bincount(group[counted], minlength=size).astype(np.int64)
+    out["n_loo_agree"] = np.bincount(group[counted & (ref == codes.label)], minlength=size).astype(np.int64)
+    out["loo_accuracy"], out["loo_ci_low"], out["loo_ci_high"] = _rate(out["n_loo_agree"], out["n_loo"], confidence)
+    return out
 
 
 def _kappa(a: np.ndarray, b: np.ndarray, n_cat: int, weights: KappaWeights) -> float:
@@ -212,16 +207,15 @@ def _kappa(a: np.ndarray, b: np.ndarray, n_cat: int, weights: KappaWeights) -> f
 def vendor_kappa(codes: Codes, weights: KappaWeights = None) -> pd.DataFrame:
     """:func:`pipeline.score.scorecard.vendor_kappa`: every ordered pair of vendors."""
     n = len(codes.vendors)
-    rows = []
+    kappa, shared = np.full((n, n), np.nan), np.zeros((n, n), dtype=np.int64)
     for a in range(n):
-        for b in range(n):
-            if a == b:
-                continue
-            lo, hi = min(a, b), max(a, b)  # confusion oriented as the pairwise matrix's (smaller code first)
-            kappa = _kappa(codes.majority[lo], codes.majority[hi], codes.n_cat, weights)
-            shared = int(((codes.majority[a] >= 0) & (codes.majority[b] >= 0)).sum())
-            rows.append((codes.vendors[a], codes.vendors[b], kappa, shared))
-    return pd.DataFrame(rows, columns=["vendor", "other_vendor", "kappa", "n_items"]).astype(
+        for b in range(a + 1, n):  # confusion oriented as the pairwise matrix's (smaller code first); kappa is symmetric
+            kappa[a, b] = kappa[b, a] = _kappa(codes.majority[a], codes.majority[b], codes.n_cat, weights)
+            shared[a, b] = shared[b, a] = int(((codes.majority[a] >= 0) & (codes.majority[b] >= 0)).sum())
+    row, col = np.nonzero(~np.eye(n, dtype=bool))  # row-major: vendor, then other vendor
+    names = np.asarray(codes.vendors, dtype=object)
+    return pd.DataFrame({"vendor": names[row], "other_vendor": names[col], "kappa": kappa[row, col],
+                         "n_items": shared[row, col]}).astype(
         {"vendor": "string", "other_vendor": "string", "kappa": "float64", "n_items": "int64"})
 
 
@@ -248,20 +242,9 @@ def gold_codes(codes: Codes, gold: pd.DataFrame, labels: Sequence[Any]) -> np.nd
     at = item.cat.codes.to_numpy().astype(np.int64)
     if (at < 0).any() or (len(at) and np.bincount(at, minlength=codes.n_items).max() > 1):
         return None
-    position = {x: i for i, x in enumerate(labels)}
-    outside = len(position)
-    to_class = np.array([position.get(c, outside) for c in gold_label.cat.categories] + [outside], dtype=np.int64)
     out = np.full(codes.n_items, -1, dtype=np.int64)
-    out[at] = to_class[gold_label.cat.codes.to_numpy()]  # a null's -1 picks the appended ``outside``
+    out[at] = _class_of(gold_label, labels, missing=len(labels))
     return out
-
-
-def gold_scores(codes: Codes, gold: np.ndarray, *, by_annotator: bool, confidence: float) -> pd.DataFrame:
-    """:func:`pipeline.score.scorecard.gold_scores` by ``vendor`` (or ``vendor, annotator_id``)."""
-    truth = gold[codes.item]
-    on_gold = truth >= 0
-    return _share(codes, on_gold, on_gold & (truth == codes.label), by_annotator=by_annotator, confidence=confidence,
-                  columns=("n_gold", "n_correct", "gold_accuracy", "gold_ci_low", "gold_ci_high"))
 
 
 def confusion(codes: Codes, gold: np.ndarray, labels: Sequence[Any]) -> pd.DataFrame | None:
@@ -301,10 +284,8 @@ def turnaround(codes: Codes, annotated_at: pd.Series, *, by_annotator: bool) -> 
         distinct = (np.flatnonzero(np.bincount(key, minlength=size * n_hours)) if size * n_hours <= 8 * key.size + (1 << 20)
                     else pd.unique(key))
         active = np.bincount(distinct // n_hours, minlength=size).astype(np.int64)
-    out["first_label_at"] = span["min"].to_numpy()
-    out["last_label_at"] = span["max"].to_numpy()
-    out["first_label_at"] = out["first_label_at"].astype(dtype)
-    out["last_label_at"] = out["last_label_at"].astype(dtype)
+    out["first_label_at"] = span["min"].astype(dtype).to_numpy()
+    out["last_label_at"] = span["max"].astype(dtype).to_numpy()
     out["span_hours"] = (out["last_label_at"] - out["first_label_at"]).dt.total_seconds() / 3600.0
     out["active_hours"] = active
     n_labels = np.bincount(group, minlength=size)

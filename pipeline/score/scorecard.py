@@ -564,19 +564,14 @@ def build_scorecards(
     names = sorted(set(vendors or []) | set(ann["vendor"].dropna().unique()))
     v = pd.DataFrame({"vendor": pd.Series(names, dtype="string")})
     keyed = ann if isinstance(ann["vendor"].dtype, pd.CategoricalDtype) else ann.astype({"vendor": "string"})
-    gold_at = _coded.gold_codes(codes, gold, labels) if codes is not None else None
-
-    def scored(by: list[str]) -> pd.DataFrame:
-        if codes is not None and gold_at is not None:
-            return _coded.gold_scores(codes, gold_at, by_annotator=len(by) > 1, confidence=confidence)
-        return gold_scores(keyed, gold, by=by, confidence=confidence)
+    gold_at = _coded.gold_codes(codes, gold, labels) if codes is not None else None  # for the confusion cells
 
     def timing(by: list[str]) -> pd.DataFrame:
         coded = _coded.turnaround(codes, keyed["annotated_at"], by_annotator=len(by) > 1) if codes is not None else None
         return coded if coded is not None else turnaround(keyed, by=by)
 
     if codes is not None:
-        vendor_parts = (_coded.volume(codes), scored(["vendor"]),
+        vendor_parts = (_coded.volume(codes), gold_scores(keyed, gold, by=["vendor"], confidence=confidence),
                         _coded.loo_accuracy(codes, dense, by_annotator=False, confidence=confidence),
                         _coded.kappa_vs_consensus(codes, dense), timing(["vendor"]))
     else:
@@ -601,7 +596,7 @@ def build_scorecards(
     # annotators
     key = ["vendor", "annotator_id"]
     a = _coded.volume(codes, by_annotator=True) if codes is not None else volume(keyed, by=key).drop(columns="n_annotators")
-    a_gold = scored(key)
+    a_gold = gold_scores(keyed, gold, by=key, confidence=confidence)
     agree = (_coded.loo_accuracy(codes, dense, by_annotator=True, confidence=confidence) if codes is not None
              else loo_accuracy(keyed, loo, by=key, confidence=confidence))  # type: ignore[arg-type]
     for part in (a_gold, agree, timing(key),

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-if TYPE_CHECKING:  # scipy.sparse is imported where used: kappa needs this module, not scipy (~0.7 s)
+if TYPE_CHECKING:  # scipy.sparse is imported where used: kappa needs this module, not scipy
     from scipy import sparse
 
     from .coincidence import CoincidenceStats
