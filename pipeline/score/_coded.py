@@ -284,8 +284,10 @@ def turnaround(codes: Codes, annotated_at: pd.Series, *, by_annotator: bool) -> 
         distinct = (np.flatnonzero(np.bincount(key, minlength=size * n_hours)) if size * n_hours <= 8 * key.size + (1 << 20)
                     else pd.unique(key))
         active = np.bincount(distinct // n_hours, minlength=size).astype(np.int64)
-    out["first_label_at"] = span["min"].astype(dtype).to_numpy()
-    out["last_label_at"] = span["max"].astype(dtype).to_numpy()
+    out["first_label_at"] = span["min"].to_numpy()
+    out["last_label_at"] = span["max"].to_numpy()
+    out["first_label_at"] = out["first_label_at"].astype(dtype)  # an all-empty span comes as objects: cast after
+    out["last_label_at"] = out["last_label_at"].astype(dtype)
     out["span_hours"] = (out["last_label_at"] - out["first_label_at"]).dt.total_seconds() / 3600.0
     out["active_hours"] = active
     n_labels = np.bincount(group, minlength=size)
